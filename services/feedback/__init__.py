@@ -1,0 +1,4 @@
+"""The feedback service.
+
+Replies, ratings, needs with urgent escalation, and surveys.
+"""

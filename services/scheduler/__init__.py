@@ -1,0 +1,4 @@
+"""The scheduler service.
+
+Patients, schedules, the reminder planner and dispatch over pluggable channels.
+"""

@@ -1,0 +1,206 @@
+"""The `mmt` command line: thin commands over the shared package."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Annotated, cast
+
+import typer
+from redis.asyncio import Redis
+
+from shared.bus import BusKeys, list_dead_letters, replay_dead_letter
+from shared.cli.doctor import doctor
+from shared.cli.up import up
+from shared.db import Database
+from shared.migrate import migrate as run_migrations
+from shared.service import all_services, load_service
+from shared.settings import SERVICES, ServiceName, Settings, get_settings
+
+app = typer.Typer(
+    help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False
+)
+app.command(help=up.__doc__)(up)
+app.command(help=doctor.__doc__)(doctor)
+
+ServiceArg = Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICES)}.")]
+
+
+def _service(name: str) -> ServiceName:
+    if name not in SERVICES:
+        typer.echo(
+            f"error: unknown service {name!r}; choose one of {', '.join(SERVICES)}", err=True
+        )
+        raise typer.Exit(2)
+    return cast("ServiceName", name)
+
+
+@app.command()
+def migrate(
+    service: Annotated[str | None, typer.Argument(help="Only this service (default: all).")] = None,
+) -> None:
+    """Apply each service's database migrations (safe to run again, and concurrently)."""
+    settings = get_settings()
+    definitions = [load_service(_service(service))] if service else all_services()
+
+    async def run() -> None:
+        for definition in definitions:
+            db = Database.from_settings(settings.database, definition.name)
+            try:
+                await run_migrations(db, definition)
+            finally:
+                await db.dispose()
+            typer.echo(f"{definition.name}: migrated")
+
+    try:
+        asyncio.run(run())
+    except OSError as exc:
+        typer.echo(f"error: database unreachable ({type(exc).__name__}: {exc})", err=True)
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def serve(service: ServiceArg) -> None:
+    """Run one service's HTTP API (production: one process per container)."""
+    import uvicorn
+
+    settings = get_settings()
+    name = _service(service)
+    uvicorn.run(
+        f"services.{name}.app:create_app",
+        factory=True,
+        host=settings.service.service_host,
+        port=settings.service.port(name),  # type: ignore[arg-type]
+        log_config=None,
+        proxy_headers=True,
+    )
+
+
+@app.command()
+def worker(service: ServiceArg) -> None:
+    """Run one service's worker: bus consumer, outbox relay and periodic ticks."""
+    from shared.worker import run_worker
+
+    settings = get_settings()
+    asyncio.run(run_worker(load_service(_service(service)), settings))
+
+
+healthcheck = typer.Typer(
+    help="Exit 0 when healthy (for container health checks).", no_args_is_help=True
+)
+app.add_typer(healthcheck, name="healthcheck")
+
+
+@healthcheck.command("api")
+def healthcheck_api(service: ServiceArg) -> None:
+    """The service's /ready answers 200 on this host."""
+    settings = get_settings()
+    url = f"http://127.0.0.1:{settings.service.port(_service(service))}/ready"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            ok = response.status == 200
+    except (urllib.error.URLError, OSError) as exc:
+        typer.echo(f"{service}: not ready ({exc})", err=True)
+        raise typer.Exit(1) from exc
+    if not ok:
+        raise typer.Exit(1)
+
+
+@healthcheck.command("worker")
+def healthcheck_worker(
+    service: ServiceArg,
+    max_age: Annotated[int, typer.Option(help="Seconds since the last heartbeat.")] = 30,
+) -> None:
+    """The service's worker touched its heartbeat file recently."""
+    from shared.worker import heartbeat_path
+
+    path = heartbeat_path(get_settings(), _service(service))
+    try:
+        age = time.time() - path.stat().st_mtime
+    except FileNotFoundError as exc:
+        typer.echo(f"{service}-worker: no heartbeat at {path}", err=True)
+        raise typer.Exit(1) from exc
+    if age > max_age:
+        typer.echo(f"{service}-worker: last heartbeat {age:.0f}s ago", err=True)
+        raise typer.Exit(1)
+
+
+deadletters = typer.Typer(help="Bus messages that could not be handled.", no_args_is_help=True)
+app.add_typer(deadletters, name="deadletters")
+
+
+def _redis(settings: Settings) -> Redis:
+    if not settings.bus.redis_url:
+        typer.echo("error: REDIS_URL is not set", err=True)
+        raise typer.Exit(2)
+    return Redis.from_url(settings.bus.redis_url)
+
+
+@deadletters.command("list")
+def deadletters_list(
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The newest dead letters with their reasons (never their payloads)."""
+    settings = get_settings()
+
+    async def run() -> None:
+        redis = _redis(settings)
+        try:
+            letters = await list_dead_letters(redis, BusKeys(settings.bus.bus_prefix), limit)
+        finally:
+            await redis.aclose()
+        if as_json:
+            typer.echo(json.dumps([letter.__dict__ for letter in letters]))
+            return
+        if not letters:
+            typer.echo("no dead letters")
+        for letter in letters:
+            typer.echo(
+                f"{letter.id}  {letter.at}  group={letter.group}  type={letter.type}  "
+                f"deliveries={letter.deliveries}  reason={letter.reason}"
+            )
+
+    asyncio.run(run())
+
+
+@deadletters.command("replay")
+def deadletters_replay(
+    ids: Annotated[list[str] | None, typer.Argument(help="Dead-letter ids (from `list`).")] = None,
+    replay_all: Annotated[bool, typer.Option("--all")] = False,
+) -> None:
+    """Put dead letters back on their streams, e.g. after a fix is deployed."""
+    settings = get_settings()
+    if not ids and not replay_all:
+        typer.echo("error: name dead-letter ids, or pass --all", err=True)
+        raise typer.Exit(2)
+
+    async def run() -> int:
+        redis = _redis(settings)
+        keys = BusKeys(settings.bus.bus_prefix)
+        missing = 0
+        try:
+            targets = ids or [
+                letter.id for letter in await list_dead_letters(redis, keys, limit=1_000_000)
+            ]
+            for dead_id in targets:
+                try:
+                    new_id = await replay_dead_letter(redis, keys, dead_id)
+                    typer.echo(f"{dead_id}: replayed as {new_id}")
+                except KeyError:
+                    typer.echo(f"{dead_id}: no such dead letter", err=True)
+                    missing += 1
+        finally:
+            await redis.aclose()
+        return missing
+
+    if asyncio.run(run()):
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,208 @@
+"""`mmt up`: the whole suite on one machine, with embedded defaults, stopped by Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+
+from shared.db import Database
+from shared.migrate import migrate
+from shared.service import all_services
+from shared.settings import SERVICES, get_settings
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Children get SIGTERM if `mmt up` itself dies (even by SIGKILL): no orphans."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Supervisor:
+    """Starts child processes and stops every one of them, whatever happens."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        preexec: Callable[[], None] | None = _die_with_parent
+        process = subprocess.Popen(argv, env=self.env, preexec_fn=preexec)
+        self.children.append((name, process))
+        return process
+
+    def first_exited(self) -> tuple[str, int] | None:
+        for name, process in self.children:
+            code = process.poll()
+            if code is not None:
+                return name, code
+        return None
+
+    def stop(self, grace_s: float = 10.0) -> None:
+        for _name, process in reversed(self.children):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for _name, process in self.children:
+            try:
+                process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _start_redis(supervisor: Supervisor) -> str:
+    port = _free_port()
+    server = shutil.which("redis-server")
+    if server:
+        supervisor.start(
+            "redis",
+            [
+                server,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--loglevel",
+                "warning",
+            ],
+        )
+        kind = "redis-server (private, in memory)"
+    else:
+        supervisor.start(
+            "redis", [sys.executable, "-m", "shared.cli.fake_redis", "--port", str(port)]
+        )
+        kind = "embedded Redis-compatible server (fakeredis)"
+    _wait_for_port(port, 15)
+    typer.echo(f"bus: {kind} on 127.0.0.1:{port}")
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def _wait_for_port(port: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout_s}s")
+
+
+def _wait_healthy(url: str, supervisor: Supervisor, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if supervisor.first_exited():
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (loopback)
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    return False
+
+
+async def _migrate_all() -> None:
+    settings = get_settings()
+    for definition in all_services():
+        db = Database.from_settings(settings.database, definition.name)
+        try:
+            await migrate(db, definition)
+        finally:
+            await db.dispose()
+
+
+def up(
+    sandbox: Annotated[
+        bool,
+        typer.Option(
+            help="Reserved for fake providers (channels issue); today every channel is console."
+        ),
+    ] = False,
+    startup_timeout: Annotated[float, typer.Option(help="Seconds to wait for health.")] = 60.0,
+) -> None:
+    """Start the three services and their workers locally (SQLite, a private Redis if
+    REDIS_URL is unset). Ctrl-C stops every process."""
+    settings = get_settings()
+    env = dict(os.environ)
+    supervisor = Supervisor(env)
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    code = 0
+    try:
+        if not settings.bus.redis_url:
+            env["REDIS_URL"] = _start_redis(supervisor)
+            os.environ["REDIS_URL"] = env["REDIS_URL"]
+        is_sqlite = settings.database.database_url.startswith("sqlite")
+        typer.echo(
+            "database: "
+            + (
+                "SQLite, one file per service"
+                if is_sqlite
+                else "PostgreSQL, one schema per service"
+            )
+        )
+        asyncio.run(_migrate_all())
+        typer.echo("migrations: applied")
+        for name in SERVICES:
+            supervisor.start(f"{name}-api", [sys.executable, "-m", "shared.cli", "serve", name])
+            supervisor.start(f"{name}-worker", [sys.executable, "-m", "shared.cli", "worker", name])
+        host = settings.service.service_host
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        for name in SERVICES:
+            base = f"http://{shown}:{settings.service.port(name)}"
+            if not _wait_healthy(f"{base}/health", supervisor, startup_timeout):
+                failed = supervisor.first_exited()
+                why = f"{failed[0]} exited with {failed[1]}" if failed else "timed out"
+                typer.echo(f"error: {name} did not become healthy ({why})", err=True)
+                code = 1
+                return
+            typer.echo(f"{name:<10} {base}   docs: {base}/schema")
+        typer.echo("ready; press Ctrl-C to stop")
+        while not stopping:
+            failed = supervisor.first_exited()
+            if failed:
+                typer.echo(f"error: {failed[0]} exited with {failed[1]}; stopping", err=True)
+                code = 1
+                return
+            time.sleep(0.2)
+    finally:
+        typer.echo("stopping...")
+        supervisor.stop()
+        typer.echo("stopped")
+        if code:
+            raise typer.Exit(code)

@@ -1,0 +1,129 @@
+"""One async SQLAlchemy engine per service, pointed at that service's own schema.
+
+Every service declares its tables under a *logical* schema named after itself
+("content", "scheduler", "feedback"). At run time that name is translated:
+- PostgreSQL: to a real schema, optionally prefixed (tests give each run its own);
+- SQLite: to no schema at all, because each service gets its own database file, so the
+  services stay as separate as they are on PostgreSQL and never see each other's tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import NullPool
+
+from shared.settings import DatabaseSettings
+
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+class Database:
+    """The engine and session factory of one service."""
+
+    def __init__(
+        self,
+        url: str,
+        service: str,
+        *,
+        schema_prefix: str = "",
+        pool_size: int = 10,
+        echo: bool = False,
+    ) -> None:
+        self.service = service
+        self.url: URL = make_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        if self.is_sqlite:
+            self.url = self._service_file(self.url, service)
+            self.schema: str | None = None
+        else:
+            if not _IDENTIFIER.fullmatch(f"{schema_prefix}{service}"):
+                raise ValueError("DATABASE_SCHEMA_PREFIX may hold only a-z, 0-9 and _")
+            self.schema = f"{schema_prefix}{service}"
+        self.engine: AsyncEngine = self._make_engine(pool_size, echo)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def from_settings(cls, settings: DatabaseSettings, service: str) -> Database:
+        return cls(
+            settings.database_url,
+            service,
+            schema_prefix=settings.database_schema_prefix,
+            pool_size=settings.database_pool_size,
+            echo=settings.database_echo,
+        )
+
+    @staticmethod
+    def _service_file(url: URL, service: str) -> URL:
+        database = url.database or ""
+        if database in ("", ":memory:"):
+            raise ValueError("SQLite needs a file path so that workers and the API share it")
+        path = Path(database)
+        service_path = path.with_name(f"{path.stem}.{service}{path.suffix or '.db'}")
+        service_path.parent.mkdir(parents=True, exist_ok=True)
+        return url.set(database=str(service_path))
+
+    def _make_engine(self, pool_size: int, echo: bool) -> AsyncEngine:
+        translate = {self.service: self.schema}
+        if self.is_sqlite:
+            # API and worker are separate processes on the same file: WAL lets readers
+            # run beside one writer and busy_timeout makes writers queue, not fail.
+            engine = create_async_engine(
+                self.url, echo=echo, poolclass=NullPool, connect_args={"timeout": 30}
+            )
+
+            @event.listens_for(engine.sync_engine, "connect")
+            def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+                cursor = dbapi_connection.cursor()
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA busy_timeout=30000")
+                cursor.execute("PRAGMA foreign_keys=ON")
+                cursor.close()
+
+        else:
+            engine = create_async_engine(
+                self.url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            )
+        # Disposing must reach the real pool; the schema-translating proxy shares it.
+        self._base_engine = engine
+        return engine.execution_options(schema_translate_map=translate)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session inside one transaction: committed on success, rolled back on error."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    async def ping(self, timeout_s: float) -> None:
+        async with asyncio.timeout(timeout_s), self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def create_schema(self) -> None:
+        """Create this service's schema (PostgreSQL only; SQLite has a file per service)."""
+        if self.schema is None:
+            return
+        async with self.engine.begin() as conn:
+            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
+
+    async def drop_schema(self) -> None:
+        """Remove everything this service owns (tests, and nothing else, call this)."""
+        if self.schema is None:
+            return
+        async with self.engine.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
+
+    async def dispose(self) -> None:
+        await self._base_engine.dispose()

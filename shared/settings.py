@@ -1,0 +1,144 @@
+"""Settings from the environment, one class per concern, loaded once per process.
+
+Every field is listed in the README's configuration table; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ServiceName = Literal["content", "scheduler", "feedback"]
+SERVICES: tuple[ServiceName, ...] = ("content", "scheduler", "feedback")
+
+_COMMON = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+
+class DatabaseSettings(BaseSettings):
+    """Where each service keeps its tables."""
+
+    model_config = _COMMON
+
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./var/mmt.db",
+        description=(
+            "SQLAlchemy async URL. PostgreSQL (postgresql+asyncpg://...) in production: one "
+            "schema per service. SQLite (the embedded default): one file per service beside "
+            "the named file, e.g. ./var/mmt.content.db."
+        ),
+    )
+    database_schema_prefix: str = Field(
+        default="",
+        description="Prefix for each service's schema name (PostgreSQL), e.g. for tests.",
+    )
+    database_pool_size: int = Field(default=10, ge=1, description="Connections per process.")
+    database_echo: bool = Field(default=False, description="Log SQL (never in production).")
+
+
+class BusSettings(BaseSettings):
+    """The Redis Streams bus."""
+
+    model_config = _COMMON
+
+    redis_url: str | None = Field(
+        default=None,
+        description=(
+            "redis://host:port/db. Required by the services; `mmt up` starts a private "
+            "Redis when it is unset."
+        ),
+    )
+    bus_prefix: str = Field(default="mmt", description="Prefix of every Redis key the bus uses.")
+    bus_consumer_name: str = Field(
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
+        description="Stable consumer name within a group; host-pid by default.",
+    )
+    bus_batch_size: int = Field(default=200, ge=1, description="Entries read per XREADGROUP.")
+    bus_block_ms: int = Field(default=1000, ge=1, description="How long a read blocks.")
+    bus_claim_idle_ms: int = Field(
+        default=30_000,
+        ge=1,
+        description="A pending entry idle this long is reclaimed from its (dead) consumer.",
+    )
+    bus_max_deliveries: int = Field(
+        default=5, ge=1, description="Deliveries before an entry goes to the dead-letter stream."
+    )
+    bus_stream_maxlen: int = Field(
+        default=2_000_000,
+        ge=1000,
+        description="Hard cap on a stream's length; normal trimming never passes pending entries.",
+    )
+    outbox_interval_s: float = Field(
+        default=0.25, gt=0, description="How often the outbox relay looks for new rows."
+    )
+    outbox_replay_window_s: int = Field(
+        default=86_400,
+        ge=60,
+        description=(
+            "Published outbox rows are kept this long; if Redis loses its data they are "
+            "published again (consumers de-duplicate)."
+        ),
+    )
+
+
+class ServiceSettings(BaseSettings):
+    """How each service's HTTP API and worker run."""
+
+    model_config = _COMMON
+
+    service_host: str = Field(default="127.0.0.1", description="Interface the APIs listen on.")
+    content_port: int = Field(default=8001, description="Content service HTTP port.")
+    scheduler_port: int = Field(default=8002, description="Scheduler service HTTP port.")
+    feedback_port: int = Field(default=8003, description="Feedback service HTTP port.")
+    ready_timeout_s: float = Field(
+        default=2.0, gt=0, description="Per-dependency timeout of the /ready check."
+    )
+    worker_heartbeat_dir: str = Field(
+        default="./var/run", description="Where workers touch a heartbeat file for health checks."
+    )
+
+    def port(self, service: ServiceName) -> int:
+        ports: dict[ServiceName, int] = {
+            "content": self.content_port,
+            "scheduler": self.scheduler_port,
+            "feedback": self.feedback_port,
+        }
+        return ports[service]
+
+
+class LogSettings(BaseSettings):
+    """Logging. Health data never reaches a log: a redaction step runs on every record."""
+
+    model_config = _COMMON
+
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    log_format: Literal["json", "console"] = Field(
+        default="json", description="json (one object a line) or console (for people)."
+    )
+
+
+class Settings:
+    """All concerns together; build with `get_settings()` so each process reads them once."""
+
+    def __init__(self) -> None:
+        self.database = DatabaseSettings()
+        self.bus = BusSettings()
+        self.service = ServiceSettings()
+        self.log = LogSettings()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
+    DatabaseSettings,
+    BusSettings,
+    ServiceSettings,
+    LogSettings,
+)

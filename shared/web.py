@@ -1,0 +1,139 @@
+"""The parts every service's HTTP app shares: health, readiness, metrics, OpenAPI, errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Request, Response, Router, get
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
+from litestar.types import ControllerRouterHandler
+from redis.asyncio import Redis
+
+from shared.db import Database
+from shared.diagnostics import BusProbeController
+from shared.logging import configure_logging, get_logger
+from shared.service import ServiceDefinition
+from shared.settings import Settings, get_settings
+
+log = get_logger(__name__)
+
+API_PREFIX = "/api/v1"
+
+
+@get("/health", summary="Alive: the process answers", tags=["ops"], sync_to_thread=False)
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/ready", summary="Ready: database and Redis answer", tags=["ops"])
+async def ready(state: State) -> Response[dict[str, Any]]:
+    settings: Settings = state.settings
+    timeout = settings.service.ready_timeout_s
+    checks: dict[str, str] = {}
+    try:
+        await state.db.ping(timeout)
+        checks["database"] = "ok"
+    except Exception as exc:  # any failure means "not ready"; say which kind
+        checks["database"] = f"unavailable: {type(exc).__name__}"
+    try:
+        async with asyncio.timeout(timeout):
+            await state.redis.ping()
+        checks["redis"] = "ok"
+    except Exception as exc:
+        checks["redis"] = f"unavailable: {type(exc).__name__}"
+    ok = all(value == "ok" for value in checks.values())
+    body = {"status": "ready" if ok else "not ready", "checks": checks}
+    return Response(body, status_code=200 if ok else HTTP_503_SERVICE_UNAVAILABLE)
+
+
+def _log_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    if isinstance(exc, HTTPException):
+        return Response(
+            {
+                "status_code": exc.status_code,
+                "detail": exc.detail,
+                **({"extra": exc.extra} if exc.extra else {}),
+            },
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+    # The path and error type only: request bodies may carry health data.
+    log.error("http.unhandled", path=request.url.path, error=type(exc).__name__)
+    return Response(
+        {"status_code": 500, "detail": "Internal server error"},
+        status_code=HTTP_500_INTERNAL_SERVER_ERROR,
+    )
+
+
+class MetricsController(PrometheusController):
+    path = "/metrics"
+    include_in_schema = False
+
+
+def build_app(
+    definition: ServiceDefinition,
+    *,
+    title: str,
+    description: str,
+    api_handlers: Sequence[ControllerRouterHandler] = (),
+    settings: Settings | None = None,
+    db: Database | None = None,
+    redis: Redis | None = None,
+) -> Litestar:
+    """One service's app; pass `db` / `redis` to share or fake them, else built at start-up."""
+    settings = settings or get_settings()
+    configure_logging(definition.name, settings.log.log_level, settings.log.log_format)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        own_db = db is None
+        own_redis = redis is None
+        app.state.db = db or Database.from_settings(settings.database, definition.name)
+        if redis is not None:
+            app.state.redis = redis
+        elif settings.bus.redis_url:
+            app.state.redis = Redis.from_url(settings.bus.redis_url)
+        else:
+            raise RuntimeError("REDIS_URL is not set: the services need the bus")
+        try:
+            yield
+        finally:
+            if own_redis:
+                await app.state.redis.aclose()
+            if own_db:
+                await app.state.db.dispose()
+
+    api = Router(path=API_PREFIX, route_handlers=[BusProbeController, *api_handlers])
+    prometheus = PrometheusConfig(
+        app_name=f"mmt_{definition.name}",
+        group_path=True,
+        exclude=["/metrics", "/health", "/ready"],
+    )
+    return Litestar(
+        route_handlers=[health, ready, MetricsController, api],
+        lifespan=[lifespan],
+        middleware=[prometheus.middleware],
+        state=State(
+            {"settings": settings, "definition": definition, "probe_model": definition.probe_model}
+        ),
+        openapi_config=OpenAPIConfig(
+            title=title,
+            version="1",
+            description=description,
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        ),
+        exception_handlers={Exception: _log_unexpected},
+        # Our structlog set-up owns logging (with redaction); Litestar's own config would
+        # install a second, unredacted handler.
+        logging_config=None,
+        request_max_body_size=1_048_576,
+    )

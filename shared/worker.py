@@ -1,0 +1,146 @@
+"""A service's worker process: bus consumer, outbox relay and periodic ticks.
+
+APScheduler 3 runs only a few coarse ticks here, with the in-memory job store: its
+SQLAlchemy store cannot be shared between processes and loads due jobs unbounded, so
+per-patient plans live in the services' own tables, never as jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from pathlib import Path
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from redis.asyncio import Redis
+
+from shared.bus import BusKeys, Inbox, OutboxRelay, StreamConsumer, trim_stream
+from shared.db import Database
+from shared.logging import configure_logging, get_logger
+from shared.service import ServiceDefinition
+from shared.settings import Settings
+
+log = get_logger(__name__)
+
+
+def heartbeat_path(settings: Settings, service: str) -> Path:
+    return Path(settings.service.worker_heartbeat_dir) / f"{service}-worker.alive"
+
+
+class Worker:
+    def __init__(
+        self, definition: ServiceDefinition, settings: Settings, db: Database, redis: Redis
+    ) -> None:
+        bus = settings.bus
+        self.definition = definition
+        self.settings = settings
+        self.db = db
+        self.redis = redis
+        self.keys = BusKeys(bus.bus_prefix)
+        self.relay = OutboxRelay(
+            db,
+            redis,
+            self.keys,
+            definition.outbox_model,
+            service=definition.name,
+            stream_maxlen=bus.bus_stream_maxlen,
+            replay_window_s=bus.outbox_replay_window_s,
+        )
+        self.consumer = (
+            StreamConsumer(
+                redis,
+                self.keys,
+                group=definition.name,
+                consumer=bus.bus_consumer_name,
+                handlers=definition.handlers,
+                inbox=Inbox(db, definition.processed_model),
+                batch_size=bus.bus_batch_size,
+                block_ms=bus.bus_block_ms,
+                claim_idle_ms=bus.bus_claim_idle_ms,
+                max_deliveries=bus.bus_max_deliveries,
+            )
+            if definition.handlers
+            else None
+        )
+        self.heartbeat = heartbeat_path(settings, definition.name)
+
+    async def relay_tick(self) -> None:
+        try:
+            await self.relay.relay_once()
+        except Exception as exc:  # a tick must never kill the scheduler; the next one retries
+            log.warning(
+                "outbox.relay_failed", service=self.definition.name, error=type(exc).__name__
+            )
+
+    async def housekeeping_tick(self) -> None:
+        try:
+            await self.relay.forget_old()
+            if self.consumer is not None:
+                now_ms = int(time.time() * 1000)
+                keep_ms = self.settings.bus.outbox_replay_window_s * 1000
+                for stream in self.consumer.streams:
+                    await trim_stream(self.redis, stream, keep_ms, now_ms)
+        except Exception as exc:
+            log.warning(
+                "worker.housekeeping_failed", service=self.definition.name, error=type(exc).__name__
+            )
+
+    def beat(self) -> None:
+        self.heartbeat.parent.mkdir(parents=True, exist_ok=True)
+        self.heartbeat.touch()
+
+    def _scheduler(self) -> AsyncIOScheduler:
+        scheduler = AsyncIOScheduler(
+            timezone="UTC",
+            job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60},
+        )
+        scheduler.add_job(
+            self.relay_tick,
+            "interval",
+            id="outbox-relay",
+            seconds=self.settings.bus.outbox_interval_s,
+        )
+        scheduler.add_job(self.housekeeping_tick, "interval", id="housekeeping", seconds=60)
+        scheduler.add_job(self.beat, "interval", id="heartbeat", seconds=5)
+        for job in self.definition.jobs:
+            scheduler.add_job(job.run, "interval", id=job.name, seconds=job.seconds)
+        return scheduler
+
+    async def run(self, stop: asyncio.Event) -> None:
+        scheduler = self._scheduler()
+        scheduler.start()
+        self.beat()
+        log.info(
+            "worker.started",
+            service=self.definition.name,
+            consumer=self.settings.bus.bus_consumer_name,
+        )
+        try:
+            if self.consumer is not None:
+                await self.consumer.run(stop)
+            else:
+                await stop.wait()
+        finally:
+            scheduler.shutdown(wait=False)
+            log.info("worker.stopped", service=self.definition.name)
+
+
+async def run_worker(definition: ServiceDefinition, settings: Settings) -> None:
+    configure_logging(definition.name, settings.log.log_level, settings.log.log_format)
+    # APScheduler logs every run of every tick at INFO: several lines a second of noise.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    if not settings.bus.redis_url:
+        raise SystemExit("REDIS_URL is not set: the worker needs the bus")
+    db = Database.from_settings(settings.database, definition.name)
+    redis = Redis.from_url(settings.bus.redis_url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await Worker(definition, settings, db, redis).run(stop)
+    finally:
+        await redis.aclose()
+        await db.dispose()
