@@ -8,7 +8,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from typing import Annotated, cast
+from typing import Annotated
 
 import typer
 from redis.asyncio import Redis
@@ -36,7 +36,7 @@ def _service(name: str) -> ServiceName:
             f"error: unknown service {name!r}; choose one of {', '.join(SERVICES)}", err=True
         )
         raise typer.Exit(2)
-    return cast("ServiceName", name)
+    return name
 
 
 @app.command()
@@ -74,7 +74,7 @@ def serve(service: ServiceArg) -> None:
         f"services.{name}.app:create_app",
         factory=True,
         host=settings.service.service_host,
-        port=settings.service.port(name),  # type: ignore[arg-type]
+        port=settings.service.port(name),
         log_config=None,
         proxy_headers=True,
     )
