@@ -124,11 +124,19 @@ class LogSettings(BaseSettings):
 class Settings:
     """All concerns together; build with `get_settings()` so each process reads them once."""
 
-    def __init__(self) -> None:
-        self.database = DatabaseSettings()
-        self.bus = BusSettings()
-        self.service = ServiceSettings()
-        self.log = LogSettings()
+    def __init__(
+        self,
+        *,
+        database: DatabaseSettings | None = None,
+        bus: BusSettings | None = None,
+        service: ServiceSettings | None = None,
+        log: LogSettings | None = None,
+    ) -> None:
+        # Anything not given is read from the environment; tests pass what they isolate.
+        self.database = database or DatabaseSettings()
+        self.bus = bus or BusSettings()
+        self.service = service or ServiceSettings()
+        self.log = log or LogSettings()
 
 
 @lru_cache(maxsize=1)

@@ -96,11 +96,6 @@ class StreamConsumer:
                     await self.reclaim_once()
                 await self.poll_once()
                 backoff = 0.5
-            except ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-                log.warning("bus.group_missing", group=self.group, action="re-creating")
-                first = True
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 log.warning(
                     "bus.redis_unavailable",
@@ -115,13 +110,17 @@ class StreamConsumer:
 
     async def poll_once(self, block_ms: int | None = None) -> int:
         """Read and handle new entries; returns how many were read."""
-        response: Any = await self.redis.xreadgroup(
-            self.group,
-            self.consumer,
-            dict.fromkeys(self.streams, ">"),
-            count=self.batch_size,
-            block=self.block_ms if block_ms is None else block_ms,
-        )
+        try:
+            response: Any = await self.redis.xreadgroup(
+                self.group,
+                self.consumer,
+                dict.fromkeys(self.streams, ">"),
+                count=self.batch_size,
+                block=self.block_ms if block_ms is None else block_ms,
+            )
+        except ResponseError as exc:
+            await self._recover_missing_group(exc)
+            return 0
         count = 0
         for stream, entries in response or []:
             for entry_id, fields in entries:
@@ -154,14 +153,18 @@ class StreamConsumer:
         self._next_claim = time.monotonic() + max(self.claim_idle_ms / 2000, 0.05)
         count = 0
         for stream in self.streams:
-            result: Any = await self.redis.xautoclaim(
-                stream,
-                self.group,
-                self.consumer,
-                min_idle_time=self.claim_idle_ms,
-                start_id="0-0",
-                count=self.batch_size,
-            )
+            try:
+                result: Any = await self.redis.xautoclaim(
+                    stream,
+                    self.group,
+                    self.consumer,
+                    min_idle_time=self.claim_idle_ms,
+                    start_id="0-0",
+                    count=self.batch_size,
+                )
+            except ResponseError as exc:
+                await self._recover_missing_group(exc)
+                continue
             entries = result[1]
             deleted = result[2] if len(result) > 2 else []
             for entry_id in deleted:  # trimmed away while pending: drop the stale claim
@@ -175,6 +178,13 @@ class StreamConsumer:
                 await self._handle(stream, entry, fields, counts.get(entry, 1))
                 count += 1
         return count
+
+    async def _recover_missing_group(self, exc: ResponseError) -> None:
+        """Redis lost the group (wiped or restarted empty): re-create it and go on."""
+        if "NOGROUP" not in str(exc):
+            raise exc
+        log.warning("bus.group_missing", group=self.group, action="re-creating")
+        await self.ensure_groups()
 
     # --- one entry ----------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ def _die_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -73,38 +73,40 @@ class Supervisor:
                 process.wait()
 
 
+def private_redis_argv(server: str, port: int) -> list[str]:
+    """A loopback-only redis-server that keeps nothing on disk."""
+    return [
+        server,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--loglevel",
+        "warning",
+    ]
+
+
 def _start_redis(supervisor: Supervisor) -> str:
-    port = _free_port()
+    port = free_port()
     server = shutil.which("redis-server")
     if server:
-        supervisor.start(
-            "redis",
-            [
-                server,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--loglevel",
-                "warning",
-            ],
-        )
+        supervisor.start("redis", private_redis_argv(server, port))
         kind = "redis-server (private, in memory)"
     else:
         supervisor.start(
             "redis", [sys.executable, "-m", "shared.cli.fake_redis", "--port", str(port)]
         )
         kind = "embedded Redis-compatible server (fakeredis)"
-    _wait_for_port(port, 15)
+    wait_for_port(port, 15)
     typer.echo(f"bus: {kind} on 127.0.0.1:{port}")
     return f"redis://127.0.0.1:{port}/0"
 
 
-def _wait_for_port(port: int, timeout_s: float) -> None:
+def wait_for_port(port: int, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:

@@ -1,0 +1,101 @@
+"""Every service's app: health, readiness, metrics, OpenAPI, bad input, the probe route."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
+
+from shared.db import Database
+from shared.migrate import migrate
+from shared.service import load_service
+from shared.settings import SERVICES, BusSettings, DatabaseSettings, Settings
+from tests.conftest import Backends, free_port
+
+
+def _create_app(name: str, database_url: str, schema_prefix: str, redis_url: str) -> Litestar:
+    """The app builds its own engine and Redis client in its lifespan, as in production."""
+    settings = Settings(
+        database=DatabaseSettings(database_url=database_url, database_schema_prefix=schema_prefix),
+        bus=BusSettings(redis_url=redis_url, bus_prefix=schema_prefix.rstrip("_")),
+    )
+    module = importlib.import_module(f"services.{name}.app")
+    app: Litestar = module.create_app(settings=settings)
+    return app
+
+
+@pytest.fixture(params=SERVICES)
+async def client(
+    request: pytest.FixtureRequest, backends: Backends, isolation: str, redis: Redis
+) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    name = request.param
+    db = Database(backends.database_url, name, schema_prefix=isolation)
+    await migrate(db, load_service(name))
+    app = _create_app(name, backends.database_url, isolation, backends.redis_url)
+    async with AsyncTestClient(app=app) as test_client:
+        yield test_client
+    await db.drop_schema()
+    await db.dispose()
+
+
+async def test_health_ready_schema_and_metrics(client: AsyncTestClient[Litestar]) -> None:
+    assert (await client.get("/health")).json() == {"status": "ok"}
+    ready = await client.get("/ready")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "redis": "ok"}
+
+    schema = (await client.get("/schema/openapi.json")).json()
+    assert "/api/v1/bus-probes" in schema["paths"]
+    assert "/health" in schema["paths"]
+    docs = await client.get("/schema")
+    assert docs.status_code == 200
+    assert "text/html" in docs.headers["content-type"]
+
+    metrics = await client.get("/metrics")
+    assert metrics.status_code == 200
+    assert "requests_total" in metrics.text
+
+
+async def test_probe_is_accepted_and_unknown_probes_are_404(
+    client: AsyncTestClient[Litestar],
+) -> None:
+    sent = await client.post("/api/v1/bus-probes", json={"note": "hello"})
+    assert sent.status_code == 202
+    probe_id = sent.json()["probe_id"]
+    # Not received yet: no worker runs in this test, so nothing consumed it.
+    missing = await client.get(f"/api/v1/bus-probes/{probe_id}")
+    assert missing.status_code == 404
+    assert "has not received probe" in missing.json()["detail"]
+
+
+async def test_bad_bodies_get_a_reason(client: AsyncTestClient[Litestar]) -> None:
+    wrong_type = await client.post("/api/v1/bus-probes", json={"note": 5})
+    assert wrong_type.status_code == 400
+    assert "note" in str(wrong_type.json())
+
+    not_json = await client.post(
+        "/api/v1/bus-probes", content=b"{oops", headers={"content-type": "application/json"}
+    )
+    assert not_json.status_code == 400
+
+    too_big = await client.post("/api/v1/bus-probes", json={"note": "x" * 2_000_000})
+    assert too_big.status_code == 413
+
+
+async def test_ready_is_503_with_the_reason_when_redis_is_down(
+    backends: Backends,
+    isolation: str,
+) -> None:
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    app = _create_app("feedback", backends.database_url, isolation, dead_redis)
+    async with AsyncTestClient(app=app) as client:
+        response = await client.get("/ready")
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "not ready",
+        "checks": {"database": "ok", "redis": "unavailable: ConnectionError"},
+    }
