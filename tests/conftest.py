@@ -69,8 +69,14 @@ def isolation() -> str:
 
 
 @pytest.fixture
-async def redis(backends: Backends, isolation: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(backends.redis_url)
+def redis_url(backends: Backends) -> str:
+    """The bus under test; modules may override this to run against other servers."""
+    return backends.redis_url
+
+
+@pytest.fixture
+async def redis(redis_url: str, isolation: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
     yield client
     keys = [key async for key in client.scan_iter(match=f"{isolation}*", count=1000)]
     if keys:

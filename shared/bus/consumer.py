@@ -31,6 +31,9 @@ from shared.messages import Message
 
 log = get_logger(__name__)
 
+# Redis says NOGROUP; fakeredis (the embedded fallback) words a missing stream differently.
+_MISSING_GROUP = ("NOGROUP", "requires the key to exist")
+
 Handler = Callable[[Any, AsyncSession], Awaitable[None]]
 
 
@@ -72,6 +75,12 @@ class StreamConsumer:
 
     async def ensure_groups(self) -> None:
         for stream in self.streams:
+            # Look before creating: cheaper than an error reply on every start, and the
+            # embedded fallback server (fakeredis) drops the connection after some errors.
+            if await self.redis.exists(stream):
+                groups: Any = await self.redis.xinfo_groups(stream)
+                if any(_text(group["name"]) == self.group for group in groups):
+                    continue
             try:
                 # From "0", not "$": a group re-created after Redis lost its data must see
                 # what the outbox relays publish again.
@@ -181,7 +190,7 @@ class StreamConsumer:
 
     async def _recover_missing_group(self, exc: ResponseError) -> None:
         """Redis lost the group (wiped or restarted empty): re-create it and go on."""
-        if "NOGROUP" not in str(exc):
+        if not any(marker in str(exc) for marker in _MISSING_GROUP):
             raise exc
         log.warning("bus.group_missing", group=self.group, action="re-creating")
         await self.ensure_groups()

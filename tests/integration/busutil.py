@@ -68,15 +68,22 @@ async def processed_count(db: Database, scheduler: ServiceDefinition) -> int:
 async def consume_until(
     consumer: StreamConsumer, done: Callable[[], object], timeout_s: float = 20.0
 ) -> None:
-    """Poll and reclaim until `done()` is truthy (an awaitable result is awaited)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        await consumer.reclaim_once()
-        await consumer.poll_once()
-        result = done()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout_s}s")
+    """Run the consumer's real loop until `done()` is truthy (an awaitable is awaited)."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if task.done():
+                task.result()  # the loop must never end by itself: surface why it did
+                raise AssertionError("consumer loop ended before the condition was met")
+            result = done()
+            if asyncio.iscoroutine(result):
+                result = await result
+            if result:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"condition not met within {timeout_s}s")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
