@@ -97,6 +97,12 @@ class ServiceSettings(BaseSettings):
     ready_timeout_s: float = Field(
         default=2.0, gt=0, description="Per-dependency timeout of the /ready check."
     )
+    worker_metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Port a worker serves Prometheus /metrics on; 0 turns it off.",
+    )
     worker_heartbeat_dir: str = Field(
         default="./var/run", description="Where workers touch a heartbeat file for health checks."
     )

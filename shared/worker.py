@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from prometheus_client import start_http_server
 from redis.asyncio import Redis
 
 from shared.bus import BusKeys, Inbox, OutboxRelay, StreamConsumer, trim_stream
@@ -139,6 +140,9 @@ async def run_worker(definition: ServiceDefinition, settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if settings.service.worker_metrics_port:
+        # Workers have no HTTP app: prometheus-client's own server thread serves /metrics.
+        start_http_server(settings.service.worker_metrics_port, addr=settings.service.service_host)
     try:
         await Worker(definition, settings, db, redis).run(stop)
     finally:

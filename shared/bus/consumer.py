@@ -28,6 +28,7 @@ from shared.bus.inbox import Inbox
 from shared.bus.keys import BusKeys
 from shared.logging import get_logger, redact_text
 from shared.messages import Message
+from shared.metrics import BUS_MESSAGES
 
 log = get_logger(__name__)
 
@@ -222,6 +223,7 @@ class StreamConsumer:
             return
         try:
             async with self.inbox.claim(message) as session:
+                outcome = "duplicate" if session is None else "handled"
                 if session is not None:
                     await handler(message, session)
         except Exception as exc:
@@ -239,11 +241,13 @@ class StreamConsumer:
             pipe.hset(self.keys.errors(self.group), entry_id, error)
             pipe.expire(self.keys.errors(self.group), 7 * 86_400)
             await pipe.execute()
+            BUS_MESSAGES.labels(self.group, message.tag(), "failed").inc()
             return
         pipe = self.redis.pipeline(transaction=True)
         pipe.xack(stream, self.group, entry_id)
         pipe.hdel(self.keys.errors(self.group), entry_id)
         await pipe.execute()
+        BUS_MESSAGES.labels(self.group, message.tag(), outcome).inc()
 
     async def _dead_letter(
         self, stream: str, entry_id: str, fields: dict[Any, Any], reason: str, deliveries: int
@@ -276,6 +280,7 @@ class StreamConsumer:
         pipe.xack(stream, self.group, entry_id)
         pipe.hdel(self.keys.errors(self.group), entry_id)
         await pipe.execute()
+        BUS_MESSAGES.labels(self.group, _text(tag) or "-", "dead_lettered").inc()
 
     async def _delivery_counts(self, stream: str, entries: list[Any]) -> dict[str, int]:
         ids = [_text(entry_id) for entry_id, _ in entries]

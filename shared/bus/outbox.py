@@ -23,6 +23,7 @@ from shared.bus.tables import OutboxMixin
 from shared.db import Database
 from shared.logging import get_logger
 from shared.messages import Message
+from shared.metrics import OUTBOX_PUBLISHED, OUTBOX_REPLAYED
 
 log = get_logger(__name__)
 
@@ -113,6 +114,7 @@ class OutboxRelay:
                 .where(model.seq.in_([row.seq for row in rows]))
                 .values(published_at=datetime.now(UTC))
             )
+        OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
         return len(rows)
 
     async def _replay_if_redis_lost_data(self) -> None:
@@ -129,6 +131,7 @@ class OutboxRelay:
                 update(self.model).where(self.model.published_at >= since).values(published_at=None)
             )
         replayed = int(getattr(result, "rowcount", 0) or 0)
+        OUTBOX_REPLAYED.labels(self.service).inc(replayed)
         if replayed:
             log.warning(
                 "outbox.replay",

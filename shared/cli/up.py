@@ -143,12 +143,6 @@ async def _migrate_all() -> None:
 
 
 def up(
-    sandbox: Annotated[
-        bool,
-        typer.Option(
-            help="Reserved for fake providers (channels issue); today every channel is console."
-        ),
-    ] = False,
     startup_timeout: Annotated[float, typer.Option(help="Seconds to wait for health.")] = 60.0,
 ) -> None:
     """Start the three services and their workers locally (SQLite, a private Redis if

@@ -33,6 +33,7 @@ from shared.bus import (
 from shared.db import Database
 from shared.diagnostics import probe_handler
 from shared.messages import BusProbeSent
+from shared.metrics import BUS_MESSAGES
 from shared.service import ServiceDefinition
 from tests.conftest import Backends, free_port, wait_for_port
 from tests.integration.busutil import (
@@ -180,13 +181,27 @@ async def test_redelivered_and_duplicated_messages_take_effect_once(
     for _ in range(3):  # e.g. a relay that published, crashed before stamping, published again
         await redis.xadd(keys.stream("BusProbeSent"), encode(event))
 
-    await consume_until(consumer, lambda: _pending_is(redis, keys, 0))
+    duplicates = BUS_MESSAGES.labels("scheduler", "BusProbeSent.v1", "duplicate")
+    before = duplicates._value.get()
+
+    await consume_until(consumer, lambda: _all_acknowledged(redis, keys))
     assert await received_ids(scheduler_db, scheduler) == {str(event.id)}
     assert await processed_count(scheduler_db, scheduler) == 1
+    assert duplicates._value.get() - before == 2  # counted, so ops can see redelivery
 
 
-async def _pending_is(redis: Redis, keys: BusKeys, n: int) -> bool:
-    return await pending(redis, keys) == n
+async def _all_acknowledged(redis: Redis, keys: BusKeys, group: str = "scheduler") -> bool:
+    """Every entry in the stream was delivered to the group and acknowledged."""
+    stream = keys.stream("BusProbeSent")
+    try:
+        last = (await redis.xinfo_stream(stream))["last-generated-id"]
+        groups = await redis.xinfo_groups(stream)
+    except (ResponseError, RedisConnectionError):  # no stream or group yet
+        return False
+    return any(
+        g["name"].decode() == group and g["pending"] == 0 and g["last-delivered-id"] == last
+        for g in groups
+    )
 
 
 async def test_entries_of_a_consumer_killed_with_sigkill_are_reclaimed(
@@ -331,7 +346,7 @@ async def test_outbox_is_published_again_after_redis_loses_everything(
         await redis.flushall()
 
         assert await relay.relay_once() == 20  # the whole window again
-        await consume_until(consumer, lambda: _pending_is(redis, keys, 0), timeout_s=10)
+        await consume_until(consumer, lambda: _all_acknowledged(redis, keys), timeout_s=10)
         await consume_until(
             consumer,
             lambda: _equals(
