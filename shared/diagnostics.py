@@ -19,6 +19,8 @@ from sqlalchemy import DateTime, String, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from shared.access.tokens import Role
+from shared.access.web import policy
 from shared.bus import Handler, add_to_outbox
 from shared.db import Database
 from shared.messages import BusProbeSent
@@ -70,7 +72,12 @@ class BusProbeController(Controller):
     path = "/bus-probes"
     tags = ["diagnostics"]
 
-    @post("/", status_code=202, summary="Send a probe event through the outbox and bus")
+    @post(
+        "/",
+        status_code=202,
+        opt=policy(Role.ADMIN, resource="bus-probe"),
+        summary="Send a probe event through the outbox and bus",
+    )
     async def send_probe(self, state: State, data: JSONBody[ProbeRequest]) -> ProbeSent:
         db: Database = state.db
         definition: Any = state.definition
@@ -80,7 +87,11 @@ class BusProbeController(Controller):
             add_to_outbox(session, definition.outbox_model, event)
         return ProbeSent(probe_id=str(event.id), origin=definition.name)
 
-    @get("/{probe_id:str}", summary="Has this service received the probe?")
+    @get(
+        "/{probe_id:str}",
+        opt=policy(Role.ADMIN, resource="bus-probe"),
+        summary="Has this service received the probe?",
+    )
     async def get_probe(self, state: State, probe_id: FromPath[str]) -> ProbeReceipt:
         db: Database = state.db
         definition: Any = state.definition

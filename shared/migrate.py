@@ -1,13 +1,16 @@
-"""Alembic migrations, one history per service, run from code (`mmt migrate`, `mmt up`).
+"""Alembic migrations, one history per owner, run from code (`mmt migrate`, `mmt up`).
 
-Each service's scripts create tables under its logical schema name; the connection's
-schema_translate_map points that at the real schema (or at none on SQLite), so the same
-scripts serve PostgreSQL, SQLite and per-test schemas.
+Owners are the shared `access` schema (clinics, tokens, audit) and each service. Their
+scripts create tables under a logical schema name; the connection's schema_translate_map
+points that at the real schema (or at none on SQLite), so the same scripts serve
+PostgreSQL, SQLite and per-test schemas.
 """
 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from alembic import command
@@ -18,25 +21,31 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from shared.db import Database
-from shared.service import ServiceDefinition
+from shared.service import all_services
+from shared.settings import DatabaseSettings
+
+ACCESS_MIGRATIONS = Path(__file__).parent / "access" / "migrations"
 
 
-def _config(
-    definition: ServiceDefinition, connection: Connection | None, schema: str | None
-) -> Config:
+def migration_targets() -> list[tuple[str, Path]]:
+    """(schema owner, migrations folder), access first: services' routes depend on it."""
+    return [("access", ACCESS_MIGRATIONS)] + [(d.name, d.migrations) for d in all_services()]
+
+
+def _config(migrations: Path, connection: Connection | None, schema: str | None) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(definition.migrations))
+    config.set_main_option("script_location", str(migrations))
     config.attributes["connection"] = connection
     config.attributes["version_table_schema"] = schema
     return config
 
 
-def _upgrade(connection: Connection, definition: ServiceDefinition, schema: str | None) -> None:
+def _upgrade(connection: Connection, migrations: Path, schema: str | None) -> None:
     if connection.dialect.name == "postgresql":
         # Two processes migrating at once (replicas starting together) take turns.
         lock_id = zlib.crc32(f"mmt-migrate-{schema}".encode())
         connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
-    command.upgrade(_config(definition, connection, schema), "head")
+    command.upgrade(_config(migrations, connection, schema), "head")
 
 
 def _current(connection: Connection, schema: str | None) -> str | None:
@@ -44,15 +53,31 @@ def _current(connection: Connection, schema: str | None) -> str | None:
     return context.get_current_revision()
 
 
-async def migrate(db: Database, definition: ServiceDefinition) -> None:
+async def migrate(db: Database, migrations: Path) -> None:
     await db.create_schema()
     async with db.engine.begin() as conn:
-        await conn.run_sync(_upgrade, definition, db.schema)
+        await conn.run_sync(_upgrade, migrations, db.schema)
 
 
-async def status(db: Database, definition: ServiceDefinition) -> dict[str, Any]:
+async def migrate_all(
+    settings: DatabaseSettings,
+    only: str | None = None,
+    report: Callable[[str], object] = lambda _line: None,
+) -> None:
+    for owner, migrations in migration_targets():
+        if only is not None and owner != only:
+            continue
+        db = Database.from_settings(settings, owner)
+        try:
+            await migrate(db, migrations)
+        finally:
+            await db.dispose()
+        report(f"{owner}: migrated")
+
+
+async def status(db: Database, migrations: Path) -> dict[str, Any]:
     """Current and head revision, for `mmt doctor`."""
-    head = ScriptDirectory.from_config(_config(definition, None, db.schema)).get_current_head()
+    head = ScriptDirectory.from_config(_config(migrations, None, db.schema)).get_current_head()
     async with db.engine.connect() as conn:
         current = await conn.run_sync(_current, db.schema)
     return {"current": current, "head": head, "up_to_date": current == head}

@@ -116,6 +116,22 @@ class ServiceSettings(BaseSettings):
         return ports[service]
 
 
+class AccessSettings(BaseSettings):
+    """Coordinator access: tokens and request limits."""
+
+    model_config = _COMMON
+
+    token_cache_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a process trusts a verified token; a revocation takes effect "
+        "everywhere within this time.",
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Request bodies larger than this get 413."
+    )
+
+
 class LogSettings(BaseSettings):
     """Logging. Health data never reaches a log: a redaction step runs on every record."""
 
@@ -137,12 +153,14 @@ class Settings:
         bus: BusSettings | None = None,
         service: ServiceSettings | None = None,
         log: LogSettings | None = None,
+        access: AccessSettings | None = None,
     ) -> None:
         # Anything not given is read from the environment; tests pass what they isolate.
         self.database = database or DatabaseSettings()
         self.bus = bus or BusSettings()
         self.service = service or ServiceSettings()
         self.log = log or LogSettings()
+        self.access = access or AccessSettings()
 
 
 @lru_cache(maxsize=1)
@@ -154,5 +172,6 @@ SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
     DatabaseSettings,
     BusSettings,
     ServiceSettings,
+    AccessSettings,
     LogSettings,
 )

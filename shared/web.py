@@ -17,8 +17,11 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVI
 from litestar.types import ControllerRouterHandler
 from redis.asyncio import Redis
 
+from shared.access.tokens import TokenVerifier
+from shared.access.web import OPEN, AuditMiddleware, auth_middleware, check_policies, enforce_policy
 from shared.db import Database
 from shared.diagnostics import BusProbeController
+from shared.errors import DomainError
 from shared.logging import configure_logging, get_logger
 from shared.service import ServiceDefinition
 from shared.settings import Settings, get_settings
@@ -28,12 +31,12 @@ log = get_logger(__name__)
 API_PREFIX = "/api/v1"
 
 
-@get("/health", summary="Alive: the process answers", tags=["ops"], sync_to_thread=False)
+@get("/health", summary="Alive: the process answers", tags=["ops"], sync_to_thread=False, opt=OPEN)
 def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/ready", summary="Ready: database and Redis answer", tags=["ops"])
+@get("/ready", summary="Ready: database and Redis answer", tags=["ops"], opt=OPEN)
 async def ready(state: State) -> Response[dict[str, Any]]:
     settings: Settings = state.settings
     timeout = settings.service.ready_timeout_s
@@ -55,6 +58,10 @@ async def ready(state: State) -> Response[dict[str, Any]]:
 
 
 def _log_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    if isinstance(exc, DomainError):
+        return Response(
+            {"status_code": exc.status_code, "detail": str(exc)}, status_code=exc.status_code
+        )
     if isinstance(exc, HTTPException):
         return Response(
             {
@@ -76,6 +83,7 @@ def _log_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response
 class MetricsController(PrometheusController):
     path = "/metrics"
     include_in_schema = False
+    opt = OPEN
 
 
 def build_app(
@@ -97,6 +105,10 @@ def build_app(
         own_db = db is None
         own_redis = redis is None
         app.state.db = db or Database.from_settings(settings.database, definition.name)
+        app.state.access_db = Database.from_settings(settings.database, "access")
+        app.state.token_verifier = TokenVerifier(
+            app.state.access_db, settings.access.token_cache_seconds
+        )
         if redis is not None:
             app.state.redis = redis
         elif settings.bus.redis_url:
@@ -110,6 +122,7 @@ def build_app(
                 await app.state.redis.aclose()
             if own_db:
                 await app.state.db.dispose()
+            await app.state.access_db.dispose()
 
     api = Router(path=API_PREFIX, route_handlers=[BusProbeController, *api_handlers])
     prometheus = PrometheusConfig(
@@ -117,10 +130,12 @@ def build_app(
         group_path=True,
         exclude=["/metrics", "/health", "/ready"],
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[health, ready, MetricsController, api],
         lifespan=[lifespan],
-        middleware=[prometheus.middleware],
+        # Order matters: metrics see everything, then who you are, then the audit of it.
+        middleware=[prometheus.middleware, auth_middleware(), AuditMiddleware],
+        guards=[enforce_policy],
         state=State(
             {"settings": settings, "definition": definition, "probe_model": definition.probe_model}
         ),
@@ -135,5 +150,7 @@ def build_app(
         # Our structlog set-up owns logging (with redaction); Litestar's own config would
         # install a second, unredacted handler.
         logging_config=None,
-        request_max_body_size=1_048_576,
+        request_max_body_size=settings.access.max_body_bytes,
     )
+    check_policies(app)
+    return app

@@ -8,20 +8,24 @@ prefix and removes them afterwards, so tests never see each other's data.
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import pytest
+from litestar import Litestar
 from redis.asyncio import Redis
 
+from shared.access.tokens import Role, issue_token
 from shared.cli.up import free_port, private_redis_argv, wait_for_port
 from shared.db import Database
-from shared.migrate import migrate
+from shared.migrate import ACCESS_MIGRATIONS, migrate
 from shared.service import ServiceDefinition, load_service
+from shared.settings import AccessSettings, BusSettings, DatabaseSettings, Settings
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,7 @@ async def redis(redis_url: str, isolation: str) -> AsyncIterator[Redis]:
 
 async def _service_db(backends: Backends, isolation: str, name: str) -> AsyncIterator[Database]:
     db = Database(backends.database_url, name, schema_prefix=isolation, pool_size=5)
-    await migrate(db, load_service(name))
+    await migrate(db, ACCESS_MIGRATIONS if name == "access" else load_service(name).migrations)
     yield db
     await db.drop_schema()
     await db.dispose()
@@ -102,6 +106,47 @@ async def content_db(backends: Backends, isolation: str) -> AsyncIterator[Databa
 async def scheduler_db(backends: Backends, isolation: str) -> AsyncIterator[Database]:
     async for db in _service_db(backends, isolation, "scheduler"):
         yield db
+
+
+@pytest.fixture
+async def access_db(backends: Backends, isolation: str) -> AsyncIterator[Database]:
+    async for db in _service_db(backends, isolation, "access"):
+        yield db
+
+
+@pytest.fixture
+def app_settings(backends: Backends, isolation: str, redis_url: str) -> Settings:
+    """Settings of an app under test: its own schemas and keys; tokens re-checked each time."""
+    return Settings(
+        database=DatabaseSettings(
+            database_url=backends.database_url, database_schema_prefix=isolation
+        ),
+        bus=BusSettings(redis_url=redis_url, bus_prefix=isolation.rstrip("_")),
+        access=AccessSettings(token_cache_seconds=0),
+    )
+
+
+def build_service_app(name: str, settings: Settings) -> Litestar:
+    """The app builds its own engines and Redis client in its lifespan, as in production."""
+    module = importlib.import_module(f"services.{name}.app")
+    app: Litestar = module.create_app(settings=settings)
+    return app
+
+
+TokenFactory = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture
+def make_token(access_db: Database) -> TokenFactory:
+    async def make(
+        role: Role | str, clinics: Sequence[str] = (), expires_days: int | None = 90
+    ) -> str:
+        issued = await issue_token(
+            access_db, Role(role), clinics=clinics, expires_days=expires_days
+        )
+        return issued.token
+
+    return make
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from litestar import Litestar
 from redis.asyncio import Redis
 
 from services.scheduler.definition import SERVICE
+from shared.access.api import AuditController, ClinicController
 from shared.db import Database
 from shared.settings import Settings
 from shared.web import build_app
@@ -20,6 +21,7 @@ def create_app(
         description=(
             "Patients, schedules, the reminder planner and dispatch over pluggable channels."
         ),
+        api_handlers=[ClinicController, AuditController],
         settings=settings,
         db=db,
         redis=redis,

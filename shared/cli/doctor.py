@@ -14,9 +14,9 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from shared.bus import BusKeys
+from shared.crypto import ConfigurationError, IdentifierCipher, IdentifierSettings
 from shared.db import Database
-from shared.migrate import status
-from shared.service import all_services
+from shared.migrate import migration_targets, status
 from shared.settings import SERVICES, Settings, get_settings
 
 
@@ -36,22 +36,22 @@ class Report:
 
 
 async def _check_database(settings: Settings, report: Report) -> None:
-    for definition in all_services():
-        db = Database.from_settings(settings.database, definition.name)
+    for owner, migrations in migration_targets():
+        db = Database.from_settings(settings.database, owner)
         try:
             await db.ping(5)
-            state = await status(db, definition)
+            state = await status(db, migrations)
             if state["up_to_date"]:
-                report.ok(f"database ({definition.name})", f"at revision {state['current']}")
+                report.ok(f"database ({owner})", f"at revision {state['current']}")
             else:
                 report.bad(
-                    f"database ({definition.name})",
+                    f"database ({owner})",
                     f"at revision {state['current']}, code expects {state['head']}: "
                     "run `mmt migrate`",
                 )
         except Exception as exc:
             report.bad(
-                f"database ({definition.name})",
+                f"database ({owner})",
                 f"cannot connect or read ({type(exc).__name__}); check DATABASE_URL "
                 "and that the server runs",
             )
@@ -86,18 +86,24 @@ async def _check_redis(settings: Settings, report: Report) -> None:
         await redis.aclose()
 
 
-def _probe(settings: Settings, report: Report, timeout_s: float = 20.0) -> None:
+def _probe(settings: Settings, report: Report, token: str, timeout_s: float = 20.0) -> None:
     """Send a probe through content's outbox and wait for the other services to see it."""
     port = settings.service.port
+    auth = {"Authorization": f"Bearer {token}"}
     request = urllib.request.Request(
         f"http://127.0.0.1:{port('content')}/api/v1/bus-probes",
         method="POST",
         data=b'{"note": "mmt doctor"}',
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **auth},
     )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 (loopback)
             probe_id = json.loads(response.read())["probe_id"]
+    except urllib.error.HTTPError as exc:
+        report.bad(
+            "bus probe", f"content API refused the probe ({exc.code}): is --token an admin token?"
+        )
+        return
     except (urllib.error.URLError, OSError) as exc:
         report.bad("bus probe", f"content API not reachable ({exc}); is the suite running?")
         return
@@ -107,7 +113,8 @@ def _probe(settings: Settings, report: Report, timeout_s: float = 20.0) -> None:
         while time.monotonic() < deadline and not seen:
             try:
                 url = f"http://127.0.0.1:{port(name)}/api/v1/bus-probes/{probe_id}"
-                with urllib.request.urlopen(url, timeout=5) as response:
+                check = urllib.request.Request(url, headers=auth)
+                with urllib.request.urlopen(check, timeout=5) as response:  # noqa: S310
                     seen = response.status == 200
             except (urllib.error.URLError, OSError):
                 time.sleep(0.3)
@@ -124,8 +131,14 @@ def doctor(
     probe: Annotated[
         bool, typer.Option(help="Also send a probe event through the running suite.")
     ] = False,
+    token: Annotated[
+        str | None, typer.Option(envvar="MMT_TOKEN", help="Admin token for --probe.")
+    ] = None,
 ) -> None:
     """Check configuration, database, Redis and channel credentials; exit 1 on a problem."""
+    if probe and not token:
+        typer.echo("error: --probe needs an admin token: --token or MMT_TOKEN", err=True)
+        raise typer.Exit(2)
     report = Report()
     typer.echo("configuration")
     try:
@@ -142,9 +155,14 @@ def doctor(
     asyncio.run(_check_redis(settings, report))
     typer.echo("channels")
     report.note("channels", "only the console channel exists yet; no credentials needed")
-    if probe:
+    try:
+        cipher = IdentifierCipher.from_settings(IdentifierSettings())
+        report.ok("identifier keys", f"{cipher.key_count} encryption key(s)")
+    except ConfigurationError as exc:
+        report.note("identifier keys", f"{exc} (needed before patients are enrolled)")
+    if probe and token:
         typer.echo("bus")
-        _probe(settings, report)
+        _probe(settings, report, token)
     typer.echo("all good" if not report.problems else f"{report.problems} problem(s)")
     if report.problems:
         raise typer.Exit(1)

@@ -15,10 +15,11 @@ from redis.asyncio import Redis
 
 from shared.bus import BusKeys, list_dead_letters, replay_dead_letter
 from shared.cli.doctor import doctor
+from shared.cli.keys import keys
+from shared.cli.tokens import token
 from shared.cli.up import up
-from shared.db import Database
-from shared.migrate import migrate as run_migrations
-from shared.service import all_services, load_service
+from shared.migrate import migrate_all
+from shared.service import load_service
 from shared.settings import SERVICES, ServiceName, Settings, get_settings
 
 app = typer.Typer(
@@ -26,6 +27,8 @@ app = typer.Typer(
 )
 app.command(help=up.__doc__)(up)
 app.command(help=doctor.__doc__)(doctor)
+app.add_typer(token, name="token")
+app.add_typer(keys, name="keys")
 
 ServiceArg = Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICES)}.")]
 
@@ -41,23 +44,15 @@ def _service(name: str) -> ServiceName:
 
 @app.command()
 def migrate(
-    service: Annotated[str | None, typer.Argument(help="Only this service (default: all).")] = None,
+    owner: Annotated[
+        str | None, typer.Argument(help="Only this schema owner: access or a service.")
+    ] = None,
 ) -> None:
-    """Apply each service's database migrations (safe to run again, and concurrently)."""
-    settings = get_settings()
-    definitions = [load_service(_service(service))] if service else all_services()
-
-    async def run() -> None:
-        for definition in definitions:
-            db = Database.from_settings(settings.database, definition.name)
-            try:
-                await run_migrations(db, definition)
-            finally:
-                await db.dispose()
-            typer.echo(f"{definition.name}: migrated")
-
+    """Apply database migrations: the shared access schema, then each service's."""
+    if owner is not None and owner != "access":
+        _service(owner)
     try:
-        asyncio.run(run())
+        asyncio.run(migrate_all(get_settings().database, owner, typer.echo))
     except OSError as exc:
         typer.echo(f"error: database unreachable ({type(exc).__name__}: {exc})", err=True)
         raise typer.Exit(1) from exc

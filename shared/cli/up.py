@@ -18,9 +18,7 @@ from typing import Annotated
 
 import typer
 
-from shared.db import Database
-from shared.migrate import migrate
-from shared.service import all_services
+from shared.migrate import migrate_all
 from shared.settings import SERVICES, get_settings
 
 _PR_SET_PDEATHSIG = 1
@@ -132,16 +130,6 @@ def _wait_healthy(url: str, supervisor: Supervisor, timeout_s: float) -> bool:
     return False
 
 
-async def _migrate_all() -> None:
-    settings = get_settings()
-    for definition in all_services():
-        db = Database.from_settings(settings.database, definition.name)
-        try:
-            await migrate(db, definition)
-        finally:
-            await db.dispose()
-
-
 def up(
     startup_timeout: Annotated[float, typer.Option(help="Seconds to wait for health.")] = 60.0,
 ) -> None:
@@ -172,7 +160,7 @@ def up(
                 else "PostgreSQL, one schema per service"
             )
         )
-        asyncio.run(_migrate_all())
+        asyncio.run(migrate_all(settings.database))
         typer.echo("migrations: applied")
         for name in SERVICES:
             supervisor.start(f"{name}-api", [sys.executable, "-m", "shared.cli", "serve", name])

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -47,23 +48,39 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _get(url: str) -> tuple[int, Any]:
+def _get(url: str, token: str | None = None) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers), timeout=5
+        ) as response:
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as exc:
         return exc.code, None
 
 
-def _post(url: str, body: dict[str, Any]) -> tuple[int, Any]:
+def _post(url: str, body: dict[str, Any], token: str) -> tuple[int, Any]:
     request = urllib.request.Request(
         url,
         data=json.dumps(body).encode(),
         method="POST",
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
     )
     with urllib.request.urlopen(request, timeout=5) as response:
         return response.status, json.loads(response.read())
+
+
+def _mmt(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "shared.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
 
 
 def _wait_for(predicate: Any, timeout_s: float, what: str) -> None:
@@ -104,6 +121,10 @@ def test_up_serves_all_three_relays_events_and_stops_cleanly(
         stderr=subprocess.STDOUT,
         text=True,
     )
+    lines: list[str] = []
+    assert up.stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(iter(up.stdout.readline, "")))
+    reader.start()
     processes: set[int] = set()
     try:
         started = time.monotonic()
@@ -118,24 +139,36 @@ def test_up_serves_all_three_relays_events_and_stops_cleanly(
         processes = _descendants(up.pid)
         assert len(processes) >= 7  # redis + 3 APIs + 3 workers
 
+        admin = _mmt(env, "token", "create", "--role", "admin", "--label", "e2e").splitlines()[0]
+        url = f"http://127.0.0.1:{ports['content']}/api/v1/bus-probes"
+        assert _get(url + "/x")[0] == 401  # the API is not open
+
         # One service's event, handled by the others, all through outbox, relay and streams.
-        status, sent = _post(
-            f"http://127.0.0.1:{ports['content']}/api/v1/bus-probes", {"note": "e2e"}
-        )
+        status, sent = _post(url, {"note": "e2e"}, admin)
         assert status == 202
         for name in ("scheduler", "feedback"):
             url = f"http://127.0.0.1:{ports[name]}/api/v1/bus-probes/{sent['probe_id']}"
-            _wait_for(lambda url=url: _get(url)[0] == 200, 30, f"{name} received the probe")
-            receipt = _get(url)[1]
+            _wait_for(lambda url=url: _get(url, admin)[0] == 200, 30, f"{name} got the probe")
+            receipt = _get(url, admin)[1]
             assert receipt["origin"] == "content"
             assert receipt["received_by"] == name
+
+        # The operator's check of the same path, against the private Redis `up` started.
+        [bus] = [line for line in lines if line.startswith("bus: ")]
+        env["REDIS_URL"] = f"redis://{bus.rsplit(' ', 1)[1].strip()}/0"
+        report = _mmt(env, "doctor", "--probe", "--token", admin)
+        assert "bus probe -> feedback: received" in report
+        assert report.rstrip().endswith("all good")
     finally:
         up.send_signal(signal.SIGINT)
         try:
-            output, _ = up.communicate(timeout=30)
+            up.wait(timeout=30)
         except subprocess.TimeoutExpired:
             up.kill()
-            output, _ = up.communicate()
+            up.wait()
+        reader.join(timeout=10)
+        up.stdout.close()
+    output = "".join(lines)
     assert up.returncode == 0, output[-3000:]
     assert "stopped" in output
     for name, port in ports.items():

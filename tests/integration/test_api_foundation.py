@@ -2,47 +2,41 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import AsyncIterator
 
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from redis.asyncio import Redis
 
 from shared.db import Database
 from shared.migrate import migrate
 from shared.service import load_service
-from shared.settings import SERVICES, BusSettings, DatabaseSettings, Settings
-from tests.conftest import Backends, free_port
-
-
-def _create_app(name: str, database_url: str, schema_prefix: str, redis_url: str) -> Litestar:
-    """The app builds its own engine and Redis client in its lifespan, as in production."""
-    settings = Settings(
-        database=DatabaseSettings(database_url=database_url, database_schema_prefix=schema_prefix),
-        bus=BusSettings(redis_url=redis_url, bus_prefix=schema_prefix.rstrip("_")),
-    )
-    module = importlib.import_module(f"services.{name}.app")
-    app: Litestar = module.create_app(settings=settings)
-    return app
+from shared.settings import SERVICES, BusSettings, Settings
+from tests.conftest import Backends, TokenFactory, build_service_app, free_port
 
 
 @pytest.fixture(params=SERVICES)
 async def client(
-    request: pytest.FixtureRequest, backends: Backends, isolation: str, redis: Redis
+    request: pytest.FixtureRequest,
+    backends: Backends,
+    isolation: str,
+    app_settings: Settings,
+    access_db: Database,
+    make_token: TokenFactory,
 ) -> AsyncIterator[AsyncTestClient[Litestar]]:
     name = request.param
     db = Database(backends.database_url, name, schema_prefix=isolation)
-    await migrate(db, load_service(name))
-    app = _create_app(name, backends.database_url, isolation, backends.redis_url)
-    async with AsyncTestClient(app=app) as test_client:
+    await migrate(db, load_service(name).migrations)
+    admin = await make_token("admin")
+    async with AsyncTestClient(app=build_service_app(name, app_settings)) as test_client:
+        test_client.headers["Authorization"] = f"Bearer {admin}"
         yield test_client
     await db.drop_schema()
     await db.dispose()
 
 
 async def test_health_ready_schema_and_metrics(client: AsyncTestClient[Litestar]) -> None:
+    del client.headers["Authorization"]  # all of these are open
     assert (await client.get("/health")).json() == {"status": "ok"}
     ready = await client.get("/ready")
     assert ready.status_code == 200
@@ -87,12 +81,15 @@ async def test_bad_bodies_get_a_reason(client: AsyncTestClient[Litestar]) -> Non
 
 
 async def test_ready_is_503_with_the_reason_when_redis_is_down(
-    backends: Backends,
-    isolation: str,
+    app_settings: Settings,
+    access_db: Database,
 ) -> None:
-    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
-    app = _create_app("feedback", backends.database_url, isolation, dead_redis)
-    async with AsyncTestClient(app=app) as client:
+    dead = Settings(
+        database=app_settings.database,
+        access=app_settings.access,
+        bus=BusSettings(redis_url=f"redis://127.0.0.1:{free_port()}/0"),
+    )
+    async with AsyncTestClient(app=build_service_app("feedback", dead)) as client:
         response = await client.get("/ready")
     assert response.status_code == 503
     assert response.json() == {

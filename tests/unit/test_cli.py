@@ -24,6 +24,13 @@ runner = CliRunner()
         ["deadletters"],
         ["deadletters", "list"],
         ["deadletters", "replay"],
+        ["token"],
+        ["token", "create"],
+        ["token", "list"],
+        ["token", "revoke"],
+        ["keys"],
+        ["keys", "generate"],
+        ["keys", "check"],
     ],
 )
 def test_every_command_has_help(command: list[str]) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from shared.crypto import IdentifierSettings
 from shared.db import Database
 from shared.settings import SETTINGS_CLASSES, DatabaseSettings, ServiceSettings, Settings
 
@@ -43,7 +44,7 @@ def test_bad_values_are_refused_with_the_field_name(monkeypatch: pytest.MonkeyPa
 
 def test_every_setting_is_documented_in_the_readme() -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text()
-    for cls in SETTINGS_CLASSES:
+    for cls in (*SETTINGS_CLASSES, IdentifierSettings):
         for name, field in cls.model_fields.items():
             assert f"`{name.upper()}`" in readme, f"{name.upper()} missing from README"
             assert field.description, f"{name} has no description"
