@@ -56,6 +56,65 @@ class BusProbeSent(Event, frozen=True, kw_only=True, tag="BusProbeSent.v1"):
     note: str = ""
 
 
+# --- curriculum (content -> scheduler) ----------------------------------------------------
+
+
+class LessonText(msgspec.Struct, frozen=True, kw_only=True):
+    """What a channel shows of a lesson in one language; the body stays on the lesson page."""
+
+    title: str
+    notification: str  # discreet, at most two SMS segments
+
+
+class PublishedLesson(msgspec.Struct, frozen=True, kw_only=True):
+    key: str  # stable across versions: patients keep their place by it
+    position: int  # 1-based order within the track
+    module: str
+    texts: dict[str, LessonText]  # by language: "zh-CN" always, "en" usually
+    has_quiz: bool = False
+
+
+class Cadence(msgspec.Struct, frozen=True, kw_only=True):
+    lessons_per_week: int  # 2 or 3
+    weekdays: list[int]  # ISO weekday numbers, Monday = 1
+    local_time: str  # "HH:MM" in the patient's time zone
+
+
+class CurriculumPublished(Event, frozen=True, kw_only=True, tag="CurriculumPublished.v1"):
+    """A track's published version, with all the scheduler needs (no call back per message)."""
+
+    track: str
+    version: int
+    titles: dict[str, str]
+    cadence: Cadence
+    next_track: str | None
+    lessons: list[PublishedLesson]
+
+
+class LessonOpened(Event, frozen=True, kw_only=True, tag="LessonOpened.v1"):
+    """A lesson page was opened through a link; `reader` is the opaque id the link carried."""
+
+    reader: str
+    track: str
+    lesson_key: str
+    version: int
+    language: str
+
+
+class QuizAnswered(Event, frozen=True, kw_only=True, tag="QuizAnswered.v1"):
+    reader: str
+    track: str
+    lesson_key: str
+    version: int
+    choice: int
+    correct: bool
+
+
 # Add each new message type here: the decoder only knows what is listed.
-AnyMessage: TypeAlias = BusProbeSent
-MESSAGE_TYPES: tuple[type[Message], ...] = (BusProbeSent,)
+AnyMessage: TypeAlias = BusProbeSent | CurriculumPublished | LessonOpened | QuizAnswered
+MESSAGE_TYPES: tuple[type[Message], ...] = (
+    BusProbeSent,
+    CurriculumPublished,
+    LessonOpened,
+    QuizAnswered,
+)

@@ -92,6 +92,7 @@ def build_app(
     title: str,
     description: str,
     api_handlers: Sequence[ControllerRouterHandler] = (),
+    root_handlers: Sequence[ControllerRouterHandler] = (),
     settings: Settings | None = None,
     db: Database | None = None,
     redis: Redis | None = None,
@@ -131,7 +132,7 @@ def build_app(
         exclude=["/metrics", "/health", "/ready"],
     )
     app = Litestar(
-        route_handlers=[health, ready, MetricsController, api],
+        route_handlers=[health, ready, MetricsController, api, *root_handlers],
         lifespan=[lifespan],
         # Order matters: metrics see everything, then who you are, then the audit of it.
         middleware=[prometheus.middleware, auth_middleware(), AuditMiddleware],
