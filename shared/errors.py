@@ -23,6 +23,12 @@ class NotFound(DomainError, LookupError):
     status_code = 404
 
 
+class Unavailable(DomainError):
+    """Something the request needs is not configured or not reachable right now."""
+
+    status_code = 503
+
+
 class Conflict(DomainError):
     """The request clashes with what exists (a duplicate code, a stale state)."""
 

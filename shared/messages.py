@@ -110,11 +110,69 @@ class QuizAnswered(Event, frozen=True, kw_only=True, tag="QuizAnswered.v1"):
     correct: bool
 
 
+# --- patients (scheduler -> feedback) -----------------------------------------------------
+
+
+class PatientEnrolled(Event, frozen=True, kw_only=True, tag="PatientEnrolled.v1"):
+    """Carries look-up hashes, never identifiers: enough to recognise a sender."""
+
+    patient_id: int
+    clinic_id: int
+    phone_hash: str | None
+    openid_hash: str | None
+    language: str
+    study_arm: str | None
+
+
+class PatientUpdated(Event, frozen=True, kw_only=True, tag="PatientUpdated.v1"):
+    patient_id: int
+    clinic_id: int
+    phone_hash: str | None
+    openid_hash: str | None
+    language: str
+    study_arm: str | None
+    state: str  # active, paused, discharged
+    opted_out: bool
+
+
+class DropoutRiskRaised(Event, frozen=True, kw_only=True, tag="DropoutRiskRaised.v1"):
+    """A patient missed `missed_days` days in a row: a coordinator should follow up."""
+
+    alert_id: int
+    patient_id: int
+    clinic_id: int
+    missed_days: int
+    last_dose_on: str | None  # ISO date, or None if never dosed since enrolment
+
+
+# --- dispatch (scheduler's planner -> scheduler's dispatchers) -----------------------------
+
+
+class SendMessage(Command, frozen=True, kw_only=True, tag="SendMessage.v1"):
+    """Hand one planned message to a dispatcher. Only the id travels: the address and text
+    stay in the scheduler's database, never in Redis."""
+
+    message_id: str
+
+
 # Add each new message type here: the decoder only knows what is listed.
-AnyMessage: TypeAlias = BusProbeSent | CurriculumPublished | LessonOpened | QuizAnswered
+AnyMessage: TypeAlias = (
+    BusProbeSent
+    | CurriculumPublished
+    | LessonOpened
+    | QuizAnswered
+    | PatientEnrolled
+    | PatientUpdated
+    | SendMessage
+    | DropoutRiskRaised
+)
 MESSAGE_TYPES: tuple[type[Message], ...] = (
     BusProbeSent,
     CurriculumPublished,
     LessonOpened,
     QuizAnswered,
+    PatientEnrolled,
+    PatientUpdated,
+    SendMessage,
+    DropoutRiskRaised,
 )

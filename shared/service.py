@@ -10,9 +10,10 @@ from pathlib import Path
 from sqlalchemy import MetaData
 
 from shared.bus import Handler, OutboxMixin, ProcessedMessageMixin
+from shared.db import Database
 from shared.diagnostics import BusProbeMixin
 from shared.messages import Message
-from shared.settings import SERVICES, ServiceName
+from shared.settings import SERVICES, ServiceName, Settings
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,19 @@ class PeriodicJob:
     name: str
     seconds: float
     run: Callable[[], Awaitable[object]]
+    run_at_start: bool = True  # else the first run waits a whole interval
+
+
+@dataclass
+class WorkerParts:
+    """What a service's worker adds to the shared plumbing, built with live resources."""
+
+    handlers: Mapping[type[Message], Handler] = field(default_factory=dict)
+    jobs: Sequence[PeriodicJob] = ()
+    aclose: Callable[[], Awaitable[None]] | None = None
+
+
+WorkerSetup = Callable[[Database, Settings], Awaitable[WorkerParts]]
 
 
 @dataclass(frozen=True)
@@ -33,7 +47,7 @@ class ServiceDefinition:
     probe_model: type[BusProbeMixin]
     migrations: Path
     handlers: Mapping[type[Message], Handler] = field(default_factory=dict)
-    jobs: Sequence[PeriodicJob] = ()
+    worker_setup: WorkerSetup | None = None
 
 
 def load_service(name: str) -> ServiceDefinition:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import traceback
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -73,7 +74,11 @@ def _log_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response
             headers=exc.headers,
         )
     # The path and error type only: request bodies may carry health data.
-    log.error("http.unhandled", path=request.url.path, error=type(exc).__name__)
+    # Where, not what: exception messages (SQL parameters above all) may carry health data.
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if "/services/" in f.filename or "/shared/" in f.filename]
+    where = [f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}" for f in (ours or frames)[-4:]]
+    log.error("http.unhandled", path=request.url.path, error=type(exc).__name__, where=where)
     return Response(
         {"status_code": 500, "detail": "Internal server error"},
         status_code=HTTP_500_INTERNAL_SERVER_ERROR,
@@ -93,6 +98,7 @@ def build_app(
     description: str,
     api_handlers: Sequence[ControllerRouterHandler] = (),
     root_handlers: Sequence[ControllerRouterHandler] = (),
+    extra_state: Mapping[str, Any] | None = None,
     settings: Settings | None = None,
     db: Database | None = None,
     redis: Redis | None = None,
@@ -138,7 +144,12 @@ def build_app(
         middleware=[prometheus.middleware, auth_middleware(), AuditMiddleware],
         guards=[enforce_policy],
         state=State(
-            {"settings": settings, "definition": definition, "probe_model": definition.probe_model}
+            {
+                "settings": settings,
+                "definition": definition,
+                "probe_model": definition.probe_model,
+                **(extra_state or {}),
+            }
         ),
         openapi_config=OpenAPIConfig(
             title=title,

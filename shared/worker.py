@@ -11,6 +11,8 @@ import asyncio
 import logging
 import signal
 import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -19,8 +21,8 @@ from redis.asyncio import Redis
 
 from shared.bus import BusKeys, Inbox, OutboxRelay, StreamConsumer, trim_stream
 from shared.db import Database
-from shared.logging import configure_logging, get_logger
-from shared.service import ServiceDefinition
+from shared.logging import configure_logging, get_logger, redact_text
+from shared.service import PeriodicJob, ServiceDefinition, WorkerParts
 from shared.settings import Settings
 
 log = get_logger(__name__)
@@ -32,9 +34,16 @@ def heartbeat_path(settings: Settings, service: str) -> Path:
 
 class Worker:
     def __init__(
-        self, definition: ServiceDefinition, settings: Settings, db: Database, redis: Redis
+        self,
+        definition: ServiceDefinition,
+        settings: Settings,
+        db: Database,
+        redis: Redis,
+        parts: WorkerParts | None = None,
     ) -> None:
         bus = settings.bus
+        self.parts = parts or WorkerParts()
+        handlers = {**definition.handlers, **self.parts.handlers}
         self.definition = definition
         self.settings = settings
         self.db = db
@@ -55,14 +64,14 @@ class Worker:
                 self.keys,
                 group=definition.name,
                 consumer=bus.bus_consumer_name,
-                handlers=definition.handlers,
+                handlers=handlers,
                 inbox=Inbox(db, definition.processed_model),
                 batch_size=bus.bus_batch_size,
                 block_ms=bus.bus_block_ms,
                 claim_idle_ms=bus.bus_claim_idle_ms,
                 max_deliveries=bus.bus_max_deliveries,
             )
-            if definition.handlers
+            if handlers
             else None
         )
         self.heartbeat = heartbeat_path(settings, definition.name)
@@ -88,6 +97,20 @@ class Worker:
                 "worker.housekeeping_failed", service=self.definition.name, error=type(exc).__name__
             )
 
+    def _guarded(self, job: PeriodicJob) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            try:
+                await job.run()
+            except Exception as exc:  # the next tick retries; say which job and why
+                log.error(
+                    "worker.job_failed",
+                    service=self.definition.name,
+                    job=job.name,
+                    error=redact_text(f"{type(exc).__name__}: {exc}")[:300],
+                )
+
+        return run
+
     def beat(self) -> None:
         self.heartbeat.parent.mkdir(parents=True, exist_ok=True)
         self.heartbeat.touch()
@@ -105,8 +128,14 @@ class Worker:
         )
         scheduler.add_job(self.housekeeping_tick, "interval", id="housekeeping", seconds=60)
         scheduler.add_job(self.beat, "interval", id="heartbeat", seconds=5)
-        for job in self.definition.jobs:
-            scheduler.add_job(job.run, "interval", id=job.name, seconds=job.seconds)
+        for job in self.parts.jobs:
+            scheduler.add_job(
+                self._guarded(job),
+                "interval",
+                id=job.name,
+                seconds=job.seconds,
+                next_run_time=datetime.now(UTC) if job.run_at_start else None,
+            )
         return scheduler
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -143,8 +172,11 @@ async def run_worker(definition: ServiceDefinition, settings: Settings) -> None:
     if settings.service.worker_metrics_port:
         # Workers have no HTTP app: prometheus-client's own server thread serves /metrics.
         start_http_server(settings.service.worker_metrics_port, addr=settings.service.service_host)
+    parts = await definition.worker_setup(db, settings) if definition.worker_setup else None
     try:
-        await Worker(definition, settings, db, redis).run(stop)
+        await Worker(definition, settings, db, redis, parts).run(stop)
     finally:
+        if parts is not None and parts.aclose is not None:
+            await parts.aclose()
         await redis.aclose()
         await db.dispose()

@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 
 from shared.access.tokens import Role, issue_token
 from shared.cli.up import free_port, private_redis_argv, wait_for_port
+from shared.crypto import generate_keys
 from shared.db import Database
 from shared.migrate import ACCESS_MIGRATIONS, migrate
 from shared.service import ServiceDefinition, load_service
@@ -115,7 +116,17 @@ async def access_db(backends: Backends, isolation: str) -> AsyncIterator[Databas
 
 
 @pytest.fixture
-def app_settings(backends: Backends, isolation: str, redis_url: str) -> Settings:
+def secrets_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Fresh identifier keys and lesson-link secret in the environment, as ops would set."""
+    values = {**generate_keys(), "LESSON_LINK_SECRET": uuid.uuid4().hex + uuid.uuid4().hex}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
+
+
+@pytest.fixture
+def app_settings(backends: Backends, isolation: str, redis_url: str,
+                 secrets_env: dict[str, str]) -> Settings:
     """Settings of an app under test: its own schemas and keys; tokens re-checked each time."""
     return Settings(
         database=DatabaseSettings(

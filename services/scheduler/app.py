@@ -5,15 +5,21 @@ from __future__ import annotations
 from litestar import Litestar
 from redis.asyncio import Redis
 
+from services.scheduler.api import AlertController, ClinicActivityController, PatientController
 from services.scheduler.definition import SERVICE
+from services.scheduler.worker import load_cipher
 from shared.access.api import AuditController, ClinicController
+from shared.crypto import IdentifierCipher
 from shared.db import Database
 from shared.settings import Settings
 from shared.web import build_app
 
 
 def create_app(
-    settings: Settings | None = None, db: Database | None = None, redis: Redis | None = None
+    settings: Settings | None = None,
+    db: Database | None = None,
+    redis: Redis | None = None,
+    cipher: IdentifierCipher | None = None,
 ) -> Litestar:
     return build_app(
         SERVICE,
@@ -21,8 +27,15 @@ def create_app(
         description=(
             "Patients, schedules, the reminder planner and dispatch over pluggable channels."
         ),
-        api_handlers=[ClinicController, AuditController],
+        api_handlers=[
+            ClinicController,
+            AuditController,
+            PatientController,
+            ClinicActivityController,
+            AlertController,
+        ],
         settings=settings,
         db=db,
         redis=redis,
+        extra_state={"cipher": cipher or load_cipher()},
     )

@@ -73,7 +73,7 @@ class Patient(Base):
     dose_time: Mapped[time] = mapped_column(Time())
     quiet_start: Mapped[time] = mapped_column(Time())
     quiet_end: Mapped[time] = mapped_column(Time())
-    lesson_weekdays: Mapped[list[int] | None] = mapped_column(JSON)
+    lesson_weekdays: Mapped[str | None] = mapped_column(String(20))  # "1,3,5": ISO weekdays
     lesson_time: Mapped[time | None] = mapped_column(Time())
     track: Mapped[str | None] = mapped_column(String(40))
     study_arm: Mapped[str | None] = mapped_column(String(20))
@@ -96,8 +96,12 @@ class Occurrence(Base):
     __tablename__ = "occurrences"
     __table_args__ = (
         UniqueConstraint("patient_id", "kind", "local_date", "slot"),
-        Index("ix_occurrences_due", "due_at", postgresql_where=text("state = 'planned'"),
-              sqlite_where=text("state = 'planned'")),
+        Index(
+            "ix_occurrences_due",
+            "due_at",
+            postgresql_where=text("state = 'planned'"),
+            sqlite_where=text("state = 'planned'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
@@ -109,18 +113,31 @@ class Occurrence(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     state: Mapped[str] = mapped_column(String(20))  # planned, queued, suppressed, expired, ...
     reason: Mapped[str | None] = mapped_column(String(200))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Message(Base):
     """What a patient is sent for an occurrence; every one ends in a final state."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_clinic_day", "clinic_id", "local_date"),)
+    __table_args__ = (
+        Index("ix_messages_clinic_day", "clinic_id", "local_date"),
+        Index(
+            "ix_messages_retry",
+            "retry_at",
+            postgresql_where=text("retry_at IS NOT NULL"),
+            sqlite_where=text("retry_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_messages_open",
+            "expires_at",
+            postgresql_where=text("state IN ('queued', 'sending')"),
+            sqlite_where=text("state IN ('queued', 'sending')"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    occurrence_id: Mapped[int] = mapped_column(ForeignKey("scheduler.occurrences.id"),
-                                               unique=True)
+    occurrence_id: Mapped[int] = mapped_column(ForeignKey("scheduler.occurrences.id"), unique=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("scheduler.patients.id"), index=True)
     clinic_id: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(20))
@@ -129,6 +146,9 @@ class Message(Base):
     reason: Mapped[str | None] = mapped_column(String(500))
     channel: Mapped[str | None] = mapped_column(String(20))
     provider_id: Mapped[str | None] = mapped_column(String(80))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    retry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lesson_key: Mapped[str | None] = mapped_column(String(60))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

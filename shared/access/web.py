@@ -20,7 +20,11 @@ from typing import Any
 from litestar import Litestar, Request
 from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import (
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+)
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import (
     AbstractAuthenticationMiddleware,
@@ -96,6 +100,11 @@ def enforce_policy(
     if not isinstance(principal, Principal) or principal.role not in roles:
         role = principal.role.value if isinstance(principal, Principal) else "anonymous"
         raise PermissionDeniedException(f"role {role} may not use this route")
+    # A clinic in the path is checked before anything else runs (bodies included): a
+    # coordinator learns nothing about another clinic, not even what it would refuse.
+    clinic_id = connection.path_params.get("clinic_id")
+    if isinstance(clinic_id, int) and not principal.can_access_clinic(clinic_id):
+        raise NotFoundException(f"no clinic {clinic_id}")
 
 
 def check_policies(app: Litestar) -> None:

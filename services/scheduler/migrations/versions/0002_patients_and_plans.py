@@ -60,7 +60,7 @@ def upgrade() -> None:
         sa.Column("dose_time", sa.Time(), nullable=False),
         sa.Column("quiet_start", sa.Time(), nullable=False),
         sa.Column("quiet_end", sa.Time(), nullable=False),
-        sa.Column("lesson_weekdays", sa.JSON(), nullable=True),
+        sa.Column("lesson_weekdays", sa.String(length=20), nullable=True),
         sa.Column("lesson_time", sa.Time(), nullable=True),
         sa.Column("track", sa.String(length=40), nullable=True),
         sa.Column("study_arm", sa.String(length=20), nullable=True),
@@ -209,7 +209,7 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("state", sa.String(length=20), nullable=False),
         sa.Column("reason", sa.String(length=200), nullable=True),
-        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("payload", sa.JSON(), nullable=True),
         sa.ForeignKeyConstraint(
             ["patient_id"],
             [f"{SCHEMA}.patients.id"],
@@ -279,6 +279,9 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(length=500), nullable=True),
         sa.Column("channel", sa.String(length=20), nullable=True),
         sa.Column("provider_id", sa.String(length=80), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("retry_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("lesson_key", sa.String(length=60), nullable=True),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -300,6 +303,22 @@ def upgrade() -> None:
         ["clinic_id", "local_date"],
         unique=False,
         schema=SCHEMA,
+    )
+    op.create_index(
+        "ix_messages_retry",
+        "messages",
+        ["retry_at"],
+        schema=SCHEMA,
+        postgresql_where=sa.text("retry_at IS NOT NULL"),
+        sqlite_where=sa.text("retry_at IS NOT NULL"),
+    )
+    op.create_index(
+        "ix_messages_open",
+        "messages",
+        ["expires_at"],
+        schema=SCHEMA,
+        postgresql_where=sa.text("state IN ('queued', 'sending')"),
+        sqlite_where=sa.text("state IN ('queued', 'sending')"),
     )
     op.create_index(
         op.f("ix_scheduler_messages_patient_id"),

@@ -1,0 +1,247 @@
+"""The scheduler's routes: thin handlers over services.scheduler.* (no SQL here)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from litestar import Controller, Request, get, patch, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from services.scheduler import doses, patients, reports
+from services.scheduler.patients import Scheduler
+from services.scheduler.schemas import (
+    DoseBatchIn,
+    DoseBatchOut,
+    DoseIn,
+    PatientIn,
+    PatientOut,
+    PatientPatch,
+    PauseIn,
+    TransferIn,
+    UrineTestIn,
+)
+from shared.access.tokens import Role
+from shared.access.web import policy, principal_of
+
+Req = Request[Any, Any, Any]
+CARE = (Role.ADMIN, Role.COORDINATOR)  # identifiable patient data: never researchers
+
+
+def provide_scheduler(state: State) -> Scheduler:
+    return Scheduler(state.db, state.access_db, state.cipher)
+
+
+DEPENDENCIES = {"ctx": Provide(provide_scheduler, sync_to_thread=False)}
+
+
+class PatientController(Controller):
+    path = "/patients"
+    tags = ["patients"]
+    dependencies = DEPENDENCIES
+
+    @post("/", opt=policy(*CARE, resource="patient"), summary="Enrol a patient, with consent")
+    async def enrol(
+        self, ctx: NamedDependency[Scheduler], request: Req, data: JSONBody[PatientIn]
+    ) -> PatientOut:
+        return await patients.enrol(ctx, principal_of(request), data)
+
+    @get("/", opt=policy(*CARE, resource="patient"), summary="Search patients")
+    async def search(
+        self,
+        ctx: NamedDependency[Scheduler],
+        request: Req,
+        clinic_id: FromQuery[int | None] = None,
+        clinic_number: FromQuery[str | None] = None,
+        phone: FromQuery[str | None] = None,
+        status: FromQuery[str | None] = None,
+        after_id: FromQuery[int | None] = None,
+        limit: FromQuery[int] = 100,
+    ) -> list[PatientOut]:
+        return await patients.search(
+            ctx,
+            principal_of(request),
+            clinic_id=clinic_id,
+            clinic_number=clinic_number,
+            phone=phone,
+            state=status,
+            after_id=after_id,
+            limit=limit,
+        )
+
+    @get("/{patient_id:int}", opt=policy(*CARE, resource="patient"))
+    async def get_patient(
+        self, ctx: NamedDependency[Scheduler], request: Req, patient_id: FromPath[int]
+    ) -> PatientOut:
+        return await patients.get(ctx, principal_of(request), patient_id)
+
+    @patch("/{patient_id:int}", opt=policy(*CARE, resource="patient"))
+    async def update(
+        self,
+        ctx: NamedDependency[Scheduler],
+        request: Req,
+        patient_id: FromPath[int],
+        data: JSONBody[PatientPatch],
+    ) -> PatientOut:
+        return await patients.update(ctx, principal_of(request), patient_id, data)
+
+    @post(
+        "/{patient_id:int}/pause",
+        opt=policy(*CARE, resource="patient"),
+        status_code=200,
+        summary="Pause reminders (e.g. compulsory detoxification), optionally until a date",
+    )
+    async def pause(
+        self,
+        ctx: NamedDependency[Scheduler],
+        request: Req,
+        patient_id: FromPath[int],
+        data: JSONBody[PauseIn],
+    ) -> PatientOut:
+        return await patients.pause(ctx, principal_of(request), patient_id, data)
+
+    @post("/{patient_id:int}/resume", opt=policy(*CARE, resource="patient"), status_code=200)
+    async def resume(
+        self, ctx: NamedDependency[Scheduler], request: Req, patient_id: FromPath[int]
+    ) -> PatientOut:
+        return await patients.resume(ctx, principal_of(request), patient_id)
+
+    @post("/{patient_id:int}/discharge", opt=policy(*CARE, resource="patient"), status_code=200)
+    async def discharge(
+        self, ctx: NamedDependency[Scheduler], request: Req, patient_id: FromPath[int]
+    ) -> PatientOut:
+        return await patients.discharge(ctx, principal_of(request), patient_id)
+
+    @post("/{patient_id:int}/transfer", opt=policy(*CARE, resource="patient"), status_code=200)
+    async def transfer(
+        self,
+        ctx: NamedDependency[Scheduler],
+        request: Req,
+        patient_id: FromPath[int],
+        data: JSONBody[TransferIn],
+    ) -> PatientOut:
+        return await patients.transfer(ctx, principal_of(request), patient_id, data)
+
+    @post(
+        "/{patient_id:int}/doses",
+        opt=policy(*CARE, resource="patient"),
+        summary="Record an observed dose",
+    )
+    async def record_dose(
+        self,
+        ctx: NamedDependency[Scheduler],
+        request: Req,
+        patient_id: FromPath[int],
+        data: JSONBody[DoseIn],
+    ) -> DoseBatchOut:
+        return await doses.record_dose(ctx, principal_of(request), patient_id, data)
+
+    @post("/{patient_id:int}/urine-tests", opt=policy(*CARE, resource="patient"), status_code=204)
+    async def record_urine_test(
+        self,
+        ctx: NamedDependency[Scheduler],
+        request: Req,
+        patient_id: FromPath[int],
+        data: JSONBody[UrineTestIn],
+    ) -> None:
+        await doses.record_urine_test(ctx, principal_of(request), patient_id, data)
+
+    @get(
+        "/{patient_id:int}/timeline",
+        opt=policy(*CARE, resource="patient"),
+        summary="Messages, attempts, doses and tests, newest first",
+    )
+    async def timeline(
+        self,
+        ctx: NamedDependency[Scheduler],
+        request: Req,
+        patient_id: FromPath[int],
+        limit: FromQuery[int] = 200,
+    ) -> list[reports.TimelineEntry]:
+        return await reports.timeline(ctx, principal_of(request), patient_id, min(limit, 1000))
+
+    @get(
+        "/{patient_id:int}/adherence",
+        opt=policy(*CARE, resource="patient"),
+        summary="Observed doses over the last days, with streaks",
+    )
+    async def adherence(
+        self,
+        ctx: NamedDependency[Scheduler],
+        request: Req,
+        patient_id: FromPath[int],
+        days: FromQuery[int] = 30,
+    ) -> reports.Adherence:
+        return await reports.adherence(ctx, principal_of(request), patient_id, days)
+
+
+class ClinicActivityController(Controller):
+    path = "/clinics/{clinic_id:int}"
+    tags = ["clinics"]
+    dependencies = DEPENDENCIES
+
+    @post(
+        "/doses",
+        opt=policy(*CARE, resource="clinic"),
+        summary="A dispensing system's batch of observed doses (all or nothing)",
+    )
+    async def record_doses(
+        self,
+        ctx: NamedDependency[Scheduler],
+        request: Req,
+        clinic_id: FromPath[int],
+        data: JSONBody[DoseBatchIn],
+    ) -> DoseBatchOut:
+        return await doses.record_clinic_doses(ctx, principal_of(request), clinic_id, data)
+
+    @get(
+        "/day",
+        opt=policy(*CARE, resource="clinic"),
+        summary="A day's messages by state, doses recorded, active patients",
+    )
+    async def day(
+        self,
+        ctx: NamedDependency[Scheduler],
+        request: Req,
+        clinic_id: FromPath[int],
+        on: FromQuery[date | None] = None,
+    ) -> reports.ClinicDay:
+        return await reports.clinic_day(ctx, principal_of(request), clinic_id, on)
+
+    @get("/messages", opt=policy(*CARE, resource="clinic"), summary="A day's messages")
+    async def messages(
+        self,
+        ctx: NamedDependency[Scheduler],
+        request: Req,
+        clinic_id: FromPath[int],
+        on: FromQuery[date | None] = None,
+        status: FromQuery[str | None] = None,
+        limit: FromQuery[int] = 500,
+    ) -> list[reports.MessageOut]:
+        return await reports.clinic_messages(
+            ctx, principal_of(request), clinic_id, on, status, limit
+        )
+
+
+class AlertController(Controller):
+    path = "/alerts"
+    tags = ["alerts"]
+    dependencies = DEPENDENCIES
+
+    @get("/", opt=policy(*CARE, resource="alert"), summary="Dropout-risk alerts")
+    async def list_alerts(
+        self,
+        ctx: NamedDependency[Scheduler],
+        request: Req,
+        clinic_id: FromQuery[int | None] = None,
+        status: FromQuery[str | None] = None,
+    ) -> list[reports.AlertOut]:
+        return await reports.list_alerts(ctx, principal_of(request), clinic_id, status)
+
+    @post("/{alert_id:int}/acknowledge", opt=policy(*CARE, resource="alert"), status_code=200)
+    async def acknowledge(
+        self, ctx: NamedDependency[Scheduler], request: Req, alert_id: FromPath[int]
+    ) -> reports.AlertOut:
+        return await reports.acknowledge_alert(ctx, principal_of(request), alert_id)

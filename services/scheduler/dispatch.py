@@ -1,0 +1,241 @@
+"""The dispatcher: turns a queued message into text on a patient's phone, or a reason.
+
+It consumes SendMessage commands (a consumer group: run as many workers as you like).
+For each message: mark it `sending` in its own short transaction (so a crash mid-send is
+visible), render it, try the patient's channels in order, and record every attempt. The
+network call happens outside any database transaction. A permanent failure moves on to the
+next channel; a retryable one schedules a retry with backoff (the planner re-queues it);
+a provider saying the patient unsubscribed stops everything. Whatever happens, the message
+ends in a final state a coordinator can see.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.scheduler.lessons import LessonChoice, choose_lesson
+from services.scheduler.models import Attempt, LessonProgress, Message, Outbox, Patient
+from services.scheduler.patients import updated_event
+from services.scheduler.rendering import render
+from shared.bus import add_to_outbox
+from shared.channels import ChannelRegistry, OutboundMessage, SendFailed
+from shared.channels.base import FailureKind
+from shared.crypto import IdentifierCipher
+from shared.db import Database
+from shared.lesson_links import LessonLink, LessonLinks
+from shared.logging import get_logger
+from shared.messages import SendMessage
+
+log = get_logger(__name__)
+
+MAX_ATTEMPTS = 5
+
+
+@dataclass
+class _Outcome:
+    state: str
+    reason: str | None = None
+    channel: str | None = None
+    provider_id: str | None = None
+    retry_at: datetime | None = None
+    opted_out: bool = False
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: Database,
+        cipher: IdentifierCipher | None,
+        channels: ChannelRegistry,
+        links: LessonLinks | None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.clock = clock  # injectable, so tests can stand at a fixed moment
+        self.db = db
+        self.cipher = cipher
+        self.channels = channels
+        self.links = links
+
+    async def handle(self, command: SendMessage, session: AsyncSession) -> None:
+        claimed = await self._claim(command.message_id)
+        if claimed is None:
+            return  # already handled (a redelivery), or no longer due
+        message, patient, lesson = claimed
+        outcome = await self._send(message, patient, lesson)
+        await self._record(session, message.id, outcome, lesson)
+
+    async def _claim(self, message_id: str) -> tuple[Message, Patient, LessonChoice | None] | None:
+        now = self.clock()
+        async with self.db.transaction() as session:
+            message = await session.get(Message, message_id, with_for_update=True)
+            if message is None or message.state not in ("queued", "sending"):
+                return None
+            patient = await session.get(Patient, message.patient_id)
+            if patient is None:
+                return None
+            final = _final_before_sending(message, patient, now, self.cipher)
+            lesson = None
+            if final is None and message.kind == "lesson":
+                lesson = await choose_lesson(session, patient)
+                if lesson is None:
+                    final = ("skipped", "no lesson left in the patient's tracks")
+                elif self.links is None:
+                    final = ("failed", "lesson links are not configured (LESSON_LINK_SECRET)")
+            if final is not None:
+                message.state, message.reason = final
+                message.updated_at = now
+                return None
+            message.state, message.updated_at, message.retry_at = "sending", now, None
+            message.attempts += 1
+            await session.flush()  # before expunging: a chained track must be saved
+            session.expunge(message)
+            session.expunge(patient)
+        return message, patient, lesson
+
+    async def _send(
+        self, message: Message, patient: Patient, lesson: LessonChoice | None
+    ) -> _Outcome:
+        assert self.cipher is not None  # _final_before_sending checked it
+        link = None
+        if lesson is not None and self.links is not None:
+            link = self.links.url(
+                LessonLink(message.id, lesson.track, lesson.key, lesson.version, patient.language)
+            )
+        rendered = render(
+            message.kind,
+            patient.language,
+            explicit=patient.explicit_wording,
+            name=patient.display_name,
+            lesson_notification=lesson.notification if lesson else None,
+            link=link,
+        )
+        reasons: list[str] = []
+        for code in patient.channel_order:
+            channel = self.channels.get(code)
+            encrypted = patient.phone_enc if code == "sms" else patient.openid_enc
+            if channel is None or encrypted is None:
+                reasons.append(f"{code}: not available")
+                continue
+            outbound = OutboundMessage(
+                message.id,
+                self.cipher.decrypt(encrypted),
+                rendered.text,
+                message.kind,
+                rendered.fields,
+            )
+            try:
+                result = await channel.send(outbound)
+            except SendFailed as failure:
+                reasons.append(f"{code}: {failure.reason}")
+                await self._attempt(message.id, code, failure.kind.value, None, failure.reason)
+                if failure.kind is FailureKind.OPTED_OUT:
+                    return _Outcome("opted_out", "; ".join(reasons), code, opted_out=True)
+                if failure.kind in (FailureKind.RETRYABLE, FailureKind.RATE_LIMITED):
+                    return self._retry(message, "; ".join(reasons), failure.retry_after_s)
+                continue  # permanent on this channel: fall back to the next
+            await self._attempt(message.id, code, result.state.value, result.provider_id, None)
+            return _Outcome(result.state.value, None, code, result.provider_id)
+        return _Outcome("failed", "; ".join(reasons) or "no channel configured")
+
+    def _retry(self, message: Message, reason: str, after_s: float | None) -> _Outcome:
+        if message.attempts >= MAX_ATTEMPTS:
+            return _Outcome("failed", f"gave up after {message.attempts} attempts: {reason}")
+        backoff = after_s if after_s is not None else min(2**message.attempts * 5, 300)
+        retry_at = self.clock() + timedelta(seconds=backoff * random.uniform(1, 1.5))  # noqa: S311 (jitter)
+        if retry_at >= message.expires_at:
+            return _Outcome("failed", f"window closes before a retry: {reason}")
+        return _Outcome("queued", f"retrying: {reason}", retry_at=retry_at)
+
+    async def _attempt(
+        self,
+        message_id: str,
+        channel: str,
+        outcome: str,
+        provider_id: str | None,
+        error: str | None,
+    ) -> None:
+        # Its own transaction: the attempt is a fact even if recording the outcome fails.
+        async with self.db.transaction() as session:
+            session.add(
+                Attempt(
+                    message_id=message_id,
+                    channel=channel,
+                    at=self.clock(),
+                    outcome=outcome,
+                    provider_id=provider_id,
+                    error=error[:500] if error else None,
+                )
+            )
+
+    async def _record(
+        self, session: AsyncSession, message_id: str, outcome: _Outcome, lesson: LessonChoice | None
+    ) -> None:
+        now = self.clock()
+        message = await session.get(Message, message_id, with_for_update=True)
+        if message is None:
+            return
+        message.state, message.reason = outcome.state, outcome.reason
+        message.channel, message.provider_id = outcome.channel, outcome.provider_id
+        message.retry_at, message.updated_at = outcome.retry_at, now
+        if lesson is not None and outcome.state in ("sent", "delivered"):
+            message.lesson_key = lesson.key
+            session.add(
+                LessonProgress(
+                    patient_id=message.patient_id,
+                    track=lesson.track,
+                    lesson_key=lesson.key,
+                    state="sent",
+                    at=now,
+                )
+            )
+        if outcome.opted_out:
+            patient = await session.get(Patient, message.patient_id, with_for_update=True)
+            if patient is not None and patient.opted_out_at is None:
+                patient.opted_out_at = now
+                add_to_outbox(session, Outbox, updated_event(patient))
+        log.info(
+            "dispatch.outcome", message_id=message_id, state=outcome.state, channel=outcome.channel
+        )
+
+
+def _final_before_sending(
+    message: Message, patient: Patient, now: datetime, cipher: IdentifierCipher | None
+) -> tuple[str, str] | None:
+    if patient.opted_out_at is not None:
+        return "opted_out", "patient opted out"
+    if patient.state != "active":
+        return "skipped", f"patient {patient.state}"
+    if now >= message.expires_at:
+        return "expired", "its window passed before it could be sent"
+    if message.attempts >= MAX_ATTEMPTS:
+        return "failed", f"gave up after {message.attempts} attempts"
+    if cipher is None:
+        return "failed", "identifier keys are not configured"
+    return None
+
+
+async def requeue_retries(db: Database, now: datetime, limit: int = 2000) -> int:
+    """Messages whose retry time has come go back on the bus (a planner tick)."""
+    async with db.transaction() as session:
+        due = (
+            (
+                await session.execute(
+                    select(Message)
+                    .where(Message.state == "queued", Message.retry_at <= now)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for message in due:
+            message.retry_at = None
+            add_to_outbox(session, Outbox, SendMessage(message_id=message.id))
+    return len(due)

@@ -1,0 +1,349 @@
+"""Enrolment and the life of a patient record: update, pause, resume, discharge, transfer.
+
+Clinic scope is checked here for every call: a coordinator only ever reaches patients of
+its own clinics, and a patient outside that scope is "not found" (existence not revealed).
+Identifiers are validated, normalised (E.164) and stored encrypted with a look-up hash.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+import phonenumbers
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.scheduler.models import Outbox, Patient
+from services.scheduler.schemas import PatientIn, PatientOut, PatientPatch, PauseIn, TransferIn
+from shared.access.clinics import valid_time_zone
+from shared.access.models import Clinic
+from shared.access.tokens import Principal
+from shared.bus import add_to_outbox
+from shared.crypto import IdentifierCipher
+from shared.db import Database
+from shared.errors import Conflict, InvalidInput, NotFound, Unavailable
+from shared.messages import PatientEnrolled, PatientUpdated
+
+_OPENID = re.compile(r"[A-Za-z0-9_-]{20,64}")
+
+
+@dataclass(frozen=True)
+class Scheduler:
+    """What the scheduler's service functions need; built once per process."""
+
+    db: Database
+    access_db: Database
+    cipher: IdentifierCipher | None
+
+    def require_cipher(self) -> IdentifierCipher:
+        if self.cipher is None:
+            raise Unavailable(
+                "identifier keys are not configured: set IDENTIFIER_KEYS "
+                "and IDENTIFIER_HMAC_KEY (mmt keys generate)"
+            )
+        return self.cipher
+
+
+def normalise_phone(number: str) -> str:
+    try:
+        parsed = phonenumbers.parse(number, "CN")
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidInput("phone is not a phone number") from exc
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidInput("phone is not a valid mobile number")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _openid(value: str) -> str:
+    if not _OPENID.fullmatch(value):
+        raise InvalidInput("wechat_openid must be 20-64 letters, digits, '-' or '_'")
+    return value
+
+
+def _hhmm(value: str) -> time:
+    return time.fromisoformat(value)
+
+
+def _weekdays(days: list[int] | None) -> str | None:
+    return ",".join(str(d) for d in sorted(set(days))) if days else None
+
+
+def to_out(patient: Patient, cipher: IdentifierCipher | None) -> PatientOut:
+    phone = cipher.decrypt(patient.phone_enc) if cipher and patient.phone_enc else None
+    return PatientOut(
+        id=patient.id,
+        clinic_id=patient.clinic_id,
+        clinic_number=patient.clinic_number,
+        display_name=patient.display_name,
+        phone=phone,
+        has_wechat=patient.openid_enc is not None,
+        channel_order=list(patient.channel_order),
+        language=patient.language,
+        time_zone=patient.time_zone,
+        dose_time=patient.dose_time.strftime("%H:%M"),
+        quiet_start=patient.quiet_start.strftime("%H:%M"),
+        quiet_end=patient.quiet_end.strftime("%H:%M"),
+        lesson_weekdays=[int(d) for d in patient.lesson_weekdays.split(",")]
+        if patient.lesson_weekdays
+        else None,
+        lesson_time=patient.lesson_time.strftime("%H:%M") if patient.lesson_time else None,
+        track=patient.track,
+        study_arm=patient.study_arm,
+        explicit_wording=patient.explicit_wording,
+        state=patient.state,
+        pause_reason=patient.pause_reason,
+        resume_on=patient.resume_on,
+        opted_out=patient.opted_out_at is not None,
+        consent_version=patient.consent_version,
+        enrolled_at=patient.enrolled_at,
+    )
+
+
+async def _clinic(ctx: Scheduler, principal: Principal, clinic_id: int) -> Clinic:
+    if not principal.can_access_clinic(clinic_id):
+        raise NotFound(f"no clinic {clinic_id}")
+    async with ctx.access_db.sessions() as session:
+        clinic = await session.get(Clinic, clinic_id)
+    if clinic is None:
+        raise NotFound(f"no clinic {clinic_id}")
+    return clinic
+
+
+def _check_channels(order: list[str], phone: str | None, openid: str | None) -> None:
+    if not order:
+        raise InvalidInput("channel_order needs at least one channel")
+    if len(set(order)) != len(order):
+        raise InvalidInput("channel_order lists a channel twice")
+    if "sms" in order and not phone:
+        raise InvalidInput("channel_order has sms but no phone is given")
+    if "wechat" in order and not openid:
+        raise InvalidInput("channel_order has wechat but no wechat_openid is given")
+
+
+def updated_event(patient: Patient) -> PatientUpdated:
+    return PatientUpdated(
+        patient_id=patient.id,
+        clinic_id=patient.clinic_id,
+        phone_hash=patient.phone_hash,
+        openid_hash=patient.openid_hash,
+        language=patient.language,
+        study_arm=patient.study_arm,
+        state=patient.state,
+        opted_out=patient.opted_out_at is not None,
+    )
+
+
+async def enrol(ctx: Scheduler, principal: Principal, data: PatientIn) -> PatientOut:
+    cipher = ctx.require_cipher()
+    clinic = await _clinic(ctx, principal, data.clinic_id)
+    phone = normalise_phone(data.phone) if data.phone else None
+    openid = _openid(data.wechat_openid) if data.wechat_openid else None
+    _check_channels(list(data.channel_order), phone, openid)
+    if data.consent.given_at.tzinfo is None:
+        raise InvalidInput("consent.given_at needs a time zone offset")
+    now = datetime.now(UTC)
+    patient = Patient(
+        clinic_id=clinic.id,
+        clinic_number=data.clinic_number.strip(),
+        display_name=data.display_name.strip(),
+        phone_enc=cipher.encrypt(phone) if phone else None,
+        phone_hash=cipher.lookup_hash(phone) if phone else None,
+        openid_enc=cipher.encrypt(openid) if openid else None,
+        openid_hash=cipher.lookup_hash(openid) if openid else None,
+        channel_order=list(data.channel_order),
+        language=data.language,
+        time_zone=valid_time_zone(data.time_zone or clinic.time_zone),
+        dose_time=_hhmm(data.dose_time),
+        quiet_start=_hhmm(data.quiet_start),
+        quiet_end=_hhmm(data.quiet_end),
+        lesson_weekdays=_weekdays(data.lesson_weekdays),
+        lesson_time=_hhmm(data.lesson_time) if data.lesson_time else None,
+        track=data.track,
+        study_arm=data.study_arm,
+        explicit_wording=data.explicit_wording,
+        state="active",
+        consent_version=data.consent.version,
+        consent_at=data.consent.given_at,
+        consent_recorded_by=principal.token_id,
+        enrolled_at=now,
+        updated_at=now,
+    )
+    try:
+        async with ctx.db.transaction() as session:
+            session.add(patient)
+            await session.flush()
+            add_to_outbox(
+                session,
+                Outbox,
+                PatientEnrolled(
+                    patient_id=patient.id,
+                    clinic_id=patient.clinic_id,
+                    phone_hash=patient.phone_hash,
+                    openid_hash=patient.openid_hash,
+                    language=patient.language,
+                    study_arm=patient.study_arm,
+                ),
+            )
+    except IntegrityError as exc:
+        raise Conflict(
+            f"clinic {clinic.code} already has a patient numbered {data.clinic_number!r}"
+        ) from exc
+    return to_out(patient, cipher)
+
+
+async def load_patient(
+    session: AsyncSession, principal: Principal, patient_id: int, *, lock: bool = False
+) -> Patient:
+    patient = await session.get(Patient, patient_id, with_for_update=lock)
+    if patient is None or not principal.can_access_clinic(patient.clinic_id):
+        raise NotFound(f"no patient {patient_id}")
+    return patient
+
+
+async def get(ctx: Scheduler, principal: Principal, patient_id: int) -> PatientOut:
+    async with ctx.db.sessions() as session:
+        return to_out(await load_patient(session, principal, patient_id), ctx.cipher)
+
+
+async def search(
+    ctx: Scheduler,
+    principal: Principal,
+    *,
+    clinic_id: int | None,
+    clinic_number: str | None,
+    phone: str | None,
+    state: str | None,
+    after_id: int | None,
+    limit: int,
+) -> list[PatientOut]:
+    if not 1 <= limit <= 500:
+        raise InvalidInput("limit must be between 1 and 500")
+    query = select(Patient).order_by(Patient.id).limit(limit)
+    if clinic_id is not None:
+        if not principal.can_access_clinic(clinic_id):
+            return []
+        query = query.where(Patient.clinic_id == clinic_id)
+    elif not principal.all_clinics:
+        query = query.where(Patient.clinic_id.in_(principal.clinic_ids))
+    if clinic_number is not None:
+        query = query.where(Patient.clinic_number == clinic_number)
+    if phone is not None:
+        query = query.where(
+            Patient.phone_hash == ctx.require_cipher().lookup_hash(normalise_phone(phone))
+        )
+    if state is not None:
+        query = query.where(Patient.state == state)
+    if after_id is not None:
+        query = query.where(Patient.id > after_id)
+    async with ctx.db.sessions() as session:
+        return [to_out(p, ctx.cipher) for p in (await session.execute(query)).scalars()]
+
+
+async def update(
+    ctx: Scheduler, principal: Principal, patient_id: int, patch: PatientPatch
+) -> PatientOut:
+    cipher = ctx.require_cipher()
+    async with ctx.db.transaction() as session:
+        patient = await load_patient(session, principal, patient_id, lock=True)
+        changes: dict[str, Any] = {}
+        if patch.phone is not None:
+            phone = normalise_phone(patch.phone)
+            changes |= {"phone_enc": cipher.encrypt(phone), "phone_hash": cipher.lookup_hash(phone)}
+        if patch.wechat_openid is not None:
+            openid = _openid(patch.wechat_openid)
+            changes |= {
+                "openid_enc": cipher.encrypt(openid),
+                "openid_hash": cipher.lookup_hash(openid),
+            }
+        if patch.time_zone is not None:
+            changes["time_zone"] = valid_time_zone(patch.time_zone)
+        for name in ("dose_time", "quiet_start", "quiet_end", "lesson_time"):
+            value = getattr(patch, name)
+            if value is not None:
+                changes[name] = _hhmm(value)
+        for name in ("display_name", "channel_order", "language", "study_arm", "explicit_wording"):
+            value = getattr(patch, name)
+            if value is not None:
+                changes[name] = value
+        if patch.lesson_weekdays is not None:
+            changes["lesson_weekdays"] = _weekdays(patch.lesson_weekdays)
+        for name, value in changes.items():
+            setattr(patient, name, value)
+        _check_channels(list(patient.channel_order), patient.phone_enc, patient.openid_enc)
+        patient.updated_at = datetime.now(UTC)
+        add_to_outbox(session, Outbox, updated_event(patient))
+    return to_out(patient, cipher)
+
+
+async def _transition(
+    ctx: Scheduler, principal: Principal, patient_id: int, change: Any
+) -> PatientOut:
+    async with ctx.db.transaction() as session:
+        patient = await load_patient(session, principal, patient_id, lock=True)
+        change(patient)
+        patient.updated_at = datetime.now(UTC)
+        add_to_outbox(session, Outbox, updated_event(patient))
+    return to_out(patient, ctx.cipher)
+
+
+async def pause(ctx: Scheduler, principal: Principal, patient_id: int, data: PauseIn) -> PatientOut:
+    if data.resume_on is not None and data.resume_on <= date.today():
+        raise InvalidInput("resume_on must be a future date")
+
+    def change(patient: Patient) -> None:
+        if patient.state == "discharged":
+            raise Conflict("a discharged patient cannot be paused")
+        patient.state, patient.pause_reason, patient.resume_on = (
+            "paused",
+            data.reason,
+            data.resume_on,
+        )
+
+    return await _transition(ctx, principal, patient_id, change)
+
+
+async def resume(ctx: Scheduler, principal: Principal, patient_id: int) -> PatientOut:
+    def change(patient: Patient) -> None:
+        if patient.state == "discharged":
+            raise Conflict("a discharged patient cannot be resumed: enrol again")
+        patient.state, patient.pause_reason, patient.resume_on = "active", None, None
+
+    return await _transition(ctx, principal, patient_id, change)
+
+
+async def discharge(ctx: Scheduler, principal: Principal, patient_id: int) -> PatientOut:
+    def change(patient: Patient) -> None:
+        patient.state, patient.resume_on = "discharged", None
+
+    return await _transition(ctx, principal, patient_id, change)
+
+
+async def transfer(
+    ctx: Scheduler, principal: Principal, patient_id: int, data: TransferIn
+) -> PatientOut:
+    target = await _clinic(ctx, principal, data.clinic_id)  # the caller must reach both
+
+    def change(patient: Patient) -> None:
+        patient.clinic_id, patient.clinic_number = target.id, data.clinic_number
+
+    try:
+        return await _transition(ctx, principal, patient_id, change)
+    except IntegrityError as exc:
+        raise Conflict(
+            f"clinic {target.code} already has a patient numbered {data.clinic_number!r}"
+        ) from exc
+
+
+async def set_opt_out(db: Database, patient_id: int, opted_out: bool) -> None:
+    """From feedback (STOP / START) or a provider's unsubscribe; no principal involved."""
+    async with db.transaction() as session:
+        patient = await session.get(Patient, patient_id, with_for_update=True)
+        if patient is None:
+            return
+        patient.opted_out_at = datetime.now(UTC) if opted_out else None
+        patient.updated_at = datetime.now(UTC)
+        add_to_outbox(session, Outbox, updated_event(patient))

@@ -1,0 +1,341 @@
+"""The planner: reminder plans live in SQL, and every step works on sets of patients.
+
+- `plan_ahead` writes tomorrow's and today's occurrences (dose reminders, lessons by the
+  track cadence) with INSERT ... SELECT per group of patients sharing a time zone and
+  times. There are few such groups even for a national programme, so the work is a few
+  hundred statements, never one per patient, and memory stays flat. The unique key
+  (patient, kind, local date, slot) makes planning idempotent and safe in any number of
+  replicas.
+- `release_due` claims due occurrences with FOR UPDATE SKIP LOCKED (replicas share the
+  work without duplicates), applies the rules, and writes one message row per occurrence
+  plus a SendMessage command in the outbox, in one transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+
+import msgspec
+from sqlalchemy import Select, and_, func, literal, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from services.scheduler.models import Dose, Message, Occurrence, Outbox, Patient, TrackVersion
+from services.scheduler.patients import updated_event
+from services.scheduler.settings import SchedulerSettings
+from services.scheduler.timeplan import local_today, reminder_time
+from shared.bus import add_to_outbox
+from shared.db import Database
+from shared.messages import CurriculumPublished, SendMessage
+
+FINAL_WITHOUT_SENDING = ("suppressed", "expired", "opted_out", "skipped")
+
+
+@dataclass(frozen=True)
+class Track:
+    code: str
+    weekdays: tuple[int, ...]
+    local_time: time
+
+
+async def published_tracks(db: Database) -> dict[str, CurriculumPublished]:
+    """The newest published version of each track, from the read model."""
+    latest = (
+        select(TrackVersion.track, func.max(TrackVersion.version).label("version"))
+        .group_by(TrackVersion.track)
+        .subquery()
+    )
+    async with db.sessions() as session:
+        rows = (
+            (
+                await session.execute(
+                    select(TrackVersion.event).join(
+                        latest,
+                        and_(
+                            TrackVersion.track == latest.c.track,
+                            TrackVersion.version == latest.c.version,
+                        ),
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+    events = [msgspec.json.decode(row, type=CurriculumPublished) for row in rows]
+    return {event.track: event for event in events}
+
+
+def _insert(db: Database) -> Any:
+    return sqlite.insert if db.is_sqlite else postgresql.insert
+
+
+async def _plan_group(
+    db: Database,
+    kind: str,
+    slot: str,
+    due: datetime,
+    window: timedelta,
+    local_date: Any,
+    who: Select[Any],
+) -> int:
+    statement = (
+        _insert(db)(Occurrence)
+        .from_select(
+            ["patient_id", "kind", "local_date", "slot", "due_at", "expires_at", "state"],
+            who.with_only_columns(
+                Patient.id,
+                literal(kind),
+                literal(local_date),
+                literal(slot),
+                literal(due),
+                literal(due + window),
+                literal("planned"),
+            ),
+        )
+        .on_conflict_do_nothing(index_elements=["patient_id", "kind", "local_date", "slot"])
+    )
+    async with db.transaction() as session:
+        result = await session.execute(statement)
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _active() -> Select[Any]:
+    return select(Patient.id).where(Patient.state == "active", Patient.opted_out_at.is_(None))
+
+
+async def plan_ahead(
+    db: Database, settings: SchedulerSettings, now: datetime, days: int = 2
+) -> int:
+    """Plan dose reminders and lessons for each patient's local today and the next day(s)."""
+    planned = 0
+    dose_window = timedelta(minutes=settings.dose_window_minutes)
+    async with db.sessions() as session:
+        groups = (
+            await session.execute(
+                _active()
+                .with_only_columns(
+                    Patient.time_zone, Patient.dose_time, Patient.quiet_start, Patient.quiet_end
+                )
+                .distinct()
+            )
+        ).all()
+    for zone, dose_time, quiet_start, quiet_end in groups:
+        first = local_today(now, zone)
+        for offset in range(days):
+            day = first + timedelta(days=offset)
+            due = reminder_time(day, dose_time, zone, quiet_start, quiet_end)
+            if due + dose_window <= now:
+                continue  # its window has passed: nothing to plan, nothing to send late
+            who = _active().where(
+                Patient.time_zone == zone,
+                Patient.dose_time == dose_time,
+                Patient.quiet_start == quiet_start,
+                Patient.quiet_end == quiet_end,
+            )
+            planned += await _plan_group(db, "dose", "dose", due, dose_window, day, who)
+    planned += await _plan_lessons(db, settings, now, days)
+    return planned
+
+
+async def _plan_lessons(db: Database, settings: SchedulerSettings, now: datetime, days: int) -> int:
+    tracks = await published_tracks(db)
+    if not tracks:
+        return 0
+    window = timedelta(minutes=settings.lesson_window_minutes)
+    # The control arm gets routine care only: no lesson pushes.
+    learners = _active().where(
+        Patient.track.is_not(None), or_(Patient.study_arm.is_(None), Patient.study_arm != "control")
+    )
+    async with db.sessions() as session:
+        groups = (
+            await session.execute(
+                learners.with_only_columns(
+                    Patient.time_zone,
+                    Patient.track,
+                    Patient.lesson_weekdays,
+                    Patient.lesson_time,
+                    Patient.quiet_start,
+                    Patient.quiet_end,
+                ).distinct()
+            )
+        ).all()
+    planned = 0
+    for zone, track_code, weekdays, lesson_time, quiet_start, quiet_end in groups:
+        track = tracks.get(track_code) if track_code else None
+        if track is None:
+            continue  # not published yet: planned once it is
+        days_of_week = (
+            {int(d) for d in weekdays.split(",")} if weekdays else set(track.cadence.weekdays)
+        )
+        at = lesson_time or time.fromisoformat(track.cadence.local_time)
+        first = local_today(now, zone)
+        for offset in range(days):
+            day = first + timedelta(days=offset)
+            if day.isoweekday() not in days_of_week:
+                continue
+            due = reminder_time(day, at, zone, quiet_start, quiet_end)
+            if due + window <= now:
+                continue
+            who = learners.where(
+                Patient.time_zone == zone,
+                Patient.track == track_code,
+                Patient.lesson_weekdays.is_(None)
+                if weekdays is None
+                else Patient.lesson_weekdays == weekdays,
+                Patient.lesson_time.is_(None)
+                if lesson_time is None
+                else Patient.lesson_time == lesson_time,
+                Patient.quiet_start == quiet_start,
+                Patient.quiet_end == quiet_end,
+            )
+            planned += await _plan_group(db, "lesson", "lesson", due, window, day, who)
+    return planned
+
+
+@dataclass(frozen=True)
+class Released:
+    queued: int
+    held: Counter[str]  # final states reached without sending, by state
+
+
+async def release_due(db: Database, settings: SchedulerSettings, now: datetime) -> Released:
+    """Turn due occurrences into messages: queued for a channel, or final with a reason."""
+    async with db.transaction() as session:
+        rows = (
+            await session.execute(
+                select(Occurrence, Patient.state, Patient.opted_out_at, Patient.clinic_id)
+                .join(Patient, Patient.id == Occurrence.patient_id)
+                .where(Occurrence.state == "planned", Occurrence.due_at <= now)
+                .order_by(Occurrence.due_at)
+                .limit(settings.release_batch_size)
+                .with_for_update(of=Occurrence, skip_locked=True)
+            )
+        ).all()
+        if not rows:
+            return Released(0, Counter())
+        keys = [(o.patient_id, o.local_date) for o, *_ in rows]
+        dose_rows = await session.execute(
+            select(Dose.patient_id, Dose.local_date).where(
+                tuple_(Dose.patient_id, Dose.local_date).in_(keys)
+            )
+        )
+        dosed = {(row[0], row[1]) for row in dose_rows}
+        count_rows = await session.execute(
+            select(Message.patient_id, func.count())
+            .where(
+                tuple_(Message.patient_id, Message.local_date).in_(keys),
+                Message.state.not_in(FINAL_WITHOUT_SENDING),
+            )
+            .group_by(Message.patient_id)
+        )
+        sent_today: Counter[int] = Counter({row[0]: row[1] for row in count_rows})
+        held: Counter[str] = Counter()
+        queued = 0
+        for occurrence, patient_state, opted_out_at, clinic_id in rows:
+            state, reason = _decide(
+                occurrence, patient_state, opted_out_at, dosed, sent_today, settings, now
+            )
+            message_id = str(uuid.uuid4())
+            session.add(
+                Message(
+                    id=message_id,
+                    occurrence_id=occurrence.id,
+                    patient_id=occurrence.patient_id,
+                    clinic_id=clinic_id,
+                    kind=occurrence.kind,
+                    local_date=occurrence.local_date,
+                    state=state,
+                    reason=reason,
+                    expires_at=occurrence.expires_at,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            occurrence.state, occurrence.reason = state, reason
+            if state == "queued":
+                sent_today[occurrence.patient_id] += 1
+                add_to_outbox(session, Outbox, SendMessage(message_id=message_id))
+                queued += 1
+            else:
+                held[state] += 1
+    return Released(queued, held)
+
+
+def _decide(
+    occurrence: Occurrence,
+    patient_state: str,
+    opted_out_at: datetime | None,
+    dosed: set[tuple[int, Any]],
+    sent_today: Counter[int],
+    settings: SchedulerSettings,
+    now: datetime,
+) -> tuple[str, str | None]:
+    if opted_out_at is not None:
+        return "opted_out", "patient opted out"
+    if patient_state != "active":
+        return "skipped", f"patient {patient_state}"
+    if now >= occurrence.expires_at:
+        return "expired", "its window passed before it could be sent"
+    if occurrence.kind == "dose" and (occurrence.patient_id, occurrence.local_date) in dosed:
+        return "suppressed", "today's dose is already recorded"
+    if sent_today[occurrence.patient_id] >= settings.daily_message_cap:
+        return "suppressed", f"daily cap of {settings.daily_message_cap} messages reached"
+    return "queued", None
+
+
+async def fail_stale(db: Database, now: datetime) -> int:
+    """Messages a dispatcher never finished before their window closed end as failed, with
+    the reason, so nothing stays in flight forever."""
+    async with db.transaction() as session:
+        result = await session.execute(
+            update(Message)
+            .where(Message.state.in_(("queued", "sending")), Message.expires_at < now)
+            .values(
+                state="failed",
+                updated_at=now,
+                reason=func.coalesce(Message.reason, "not sent before its window closed"),
+            )
+        )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def resume_due(db: Database, now: datetime) -> int:
+    """Resume paused patients whose resume date has come in their own time zone."""
+    resumed = 0
+    async with db.transaction() as session:
+        zones = (
+            (
+                await session.execute(
+                    select(Patient.time_zone)
+                    .where(Patient.state == "paused", Patient.resume_on.is_not(None))
+                    .distinct()
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for zone in zones:
+            due = (
+                (
+                    await session.execute(
+                        select(Patient)
+                        .where(
+                            Patient.state == "paused",
+                            Patient.time_zone == zone,
+                            Patient.resume_on <= local_today(now, zone),
+                        )
+                        .with_for_update(skip_locked=True)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            for patient in due:
+                patient.state, patient.pause_reason, patient.resume_on = "active", None, None
+                patient.updated_at = now
+                add_to_outbox(session, Outbox, updated_event(patient))
+            resumed += len(due)
+    return resumed

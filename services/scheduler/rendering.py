@@ -1,0 +1,57 @@
+"""What a reminder says: discreet by default, explicit only where the clinic opted in.
+
+Discreet wording never names methadone, drugs or an illness: a lock screen can be read by
+family or an employer. Texts are short enough for one SMS segment before a name or a link.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+_TEXTS: dict[tuple[str, str], dict[str, str]] = {
+    ("dose", "discreet"): {
+        "zh-CN": "{name}，今天记得按时来门诊。",
+        "en": "{name}, a reminder about your visit today.",
+    },
+    ("dose", "explicit"): {
+        "zh-CN": "{name}，今天记得按时到美沙酮门诊服药。",
+        "en": "{name}, remember your methadone dose at the clinic today.",
+    },
+    ("missed_dose", "discreet"): {
+        "zh-CN": "{name}，昨天没见到你。今天来门诊好吗？需要帮助请回复“帮助”。",
+        "en": "{name}, we missed you yesterday. Can you come by today? Reply HELP for support.",
+    },
+    ("missed_dose", "explicit"): {
+        "zh-CN": "{name}，昨天你没有来服美沙酮。今天请来门诊，需要帮助请回复“帮助”。",
+        "en": "{name}, you missed your methadone dose yesterday. Please come today. Reply HELP.",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    text: str
+    fields: dict[str, str]  # for template channels (WeChat): same content, by field
+
+
+def render(
+    kind: str,
+    language: str,
+    *,
+    explicit: bool,
+    name: str,
+    lesson_notification: str | None = None,
+    link: str | None = None,
+) -> Rendered:
+    if kind == "lesson":
+        if lesson_notification is None or link is None:
+            raise ValueError("a lesson message needs its notification and link")
+        return Rendered(
+            f"{lesson_notification} {link}", {"first": lesson_notification, "url": link}
+        )
+    wording = "explicit" if explicit else "discreet"
+    texts = _TEXTS.get((kind, wording))
+    if texts is None:
+        raise ValueError(f"no text for {kind} messages")
+    text = texts.get(language, texts["zh-CN"]).format(name=name)
+    return Rendered(text, {"first": text})

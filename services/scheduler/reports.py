@@ -1,0 +1,324 @@
+"""What coordinators read: a patient's timeline and adherence, a clinic's day, alerts."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import msgspec
+from sqlalchemy import func, select
+
+from services.scheduler.models import Alert, Attempt, Dose, Message, Patient, UrineTest
+from services.scheduler.patients import Scheduler, load_patient
+from services.scheduler.timeplan import local_today
+from shared.access.tokens import Principal
+from shared.errors import Conflict, InvalidInput, NotFound
+
+
+class TimelineEntry(msgspec.Struct, kw_only=True):
+    at: datetime
+    type: str  # message, attempt, dose, urine_test
+    detail: dict[str, Any]
+
+
+class Adherence(msgspec.Struct, kw_only=True):
+    patient_id: int
+    days: int
+    doses: int
+    rate: float
+    current_streak: int  # consecutive days with a dose, ending today or yesterday
+    missed_streak: int  # consecutive days without one, ending today
+    daily: list[bool]  # oldest first
+
+
+class ClinicDay(msgspec.Struct, kw_only=True):
+    clinic_id: int
+    local_date: date
+    messages_by_state: dict[str, int]
+    doses_recorded: int
+    active_patients: int
+
+
+class MessageOut(msgspec.Struct, kw_only=True):
+    id: str
+    patient_id: int
+    kind: str
+    state: str
+    reason: str | None
+    channel: str | None
+    attempts: int
+    updated_at: datetime
+
+
+class AlertOut(msgspec.Struct, kw_only=True):
+    id: int
+    patient_id: int
+    clinic_id: int
+    kind: str
+    raised_on: date
+    details: dict[str, Any]
+    state: str
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+
+
+async def timeline(
+    ctx: Scheduler, principal: Principal, patient_id: int, limit: int = 200
+) -> list[TimelineEntry]:
+    async with ctx.db.sessions() as session:
+        await load_patient(session, principal, patient_id)
+        messages = (
+            (
+                await session.execute(
+                    select(Message)
+                    .where(Message.patient_id == patient_id)
+                    .order_by(Message.created_at.desc())
+                    .limit(limit)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        attempts = (
+            (
+                await session.execute(
+                    select(Attempt)
+                    .join(Message)
+                    .where(Message.patient_id == patient_id)
+                    .order_by(Attempt.at.desc())
+                    .limit(limit)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        doses = (
+            (
+                await session.execute(
+                    select(Dose)
+                    .where(Dose.patient_id == patient_id)
+                    .order_by(Dose.taken_at.desc())
+                    .limit(limit)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        tests = (
+            (
+                await session.execute(
+                    select(UrineTest)
+                    .where(UrineTest.patient_id == patient_id)
+                    .order_by(UrineTest.taken_on.desc())
+                    .limit(limit)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    entries = [
+        TimelineEntry(
+            at=m.created_at,
+            type="message",
+            detail={
+                "id": m.id,
+                "kind": m.kind,
+                "state": m.state,
+                "reason": m.reason,
+                "channel": m.channel,
+                "local_date": m.local_date.isoformat(),
+            },
+        )
+        for m in messages
+    ]
+    entries += [
+        TimelineEntry(
+            at=a.at,
+            type="attempt",
+            detail={
+                "message_id": a.message_id,
+                "channel": a.channel,
+                "outcome": a.outcome,
+                "error": a.error,
+            },
+        )
+        for a in attempts
+    ]
+    entries += [
+        TimelineEntry(
+            at=d.taken_at, type="dose", detail={"local_date": d.local_date.isoformat(), "mg": d.mg}
+        )
+        for d in doses
+    ]
+    entries += [
+        TimelineEntry(
+            at=datetime.combine(t.taken_on, datetime.min.time(), UTC),
+            type="urine_test",
+            detail={"result": t.result, "substances": t.substances},
+        )
+        for t in tests
+    ]
+    return sorted(entries, key=lambda e: _aware(e.at), reverse=True)[:limit]
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+async def adherence(
+    ctx: Scheduler, principal: Principal, patient_id: int, days: int = 30
+) -> Adherence:
+    if not 1 <= days <= 366:
+        raise InvalidInput("days must be between 1 and 366")
+    async with ctx.db.sessions() as session:
+        patient = await load_patient(session, principal, patient_id)
+        today = local_today(datetime.now(UTC), patient.time_zone)
+        first = max(
+            today - timedelta(days=days - 1),
+            local_today(_aware(patient.enrolled_at), patient.time_zone),
+        )
+        dosed = set(
+            (
+                await session.execute(
+                    select(Dose.local_date).where(
+                        Dose.patient_id == patient_id, Dose.local_date >= first
+                    )
+                )
+            ).scalars()
+        )
+    daily = [first + timedelta(days=i) in dosed for i in range((today - first).days + 1)]
+    current = 0
+    for taken in reversed(daily[:-1] if daily and not daily[-1] else daily):
+        if not taken:
+            break
+        current += 1
+    missed = 0
+    for taken in reversed(daily):
+        if taken:
+            break
+        missed += 1
+    return Adherence(
+        patient_id=patient_id,
+        days=len(daily),
+        doses=sum(daily),
+        rate=round(sum(daily) / len(daily), 3) if daily else 0.0,
+        current_streak=current,
+        missed_streak=missed,
+        daily=daily,
+    )
+
+
+async def clinic_day(
+    ctx: Scheduler, principal: Principal, clinic_id: int, day: date | None
+) -> ClinicDay:
+    if not principal.can_access_clinic(clinic_id):
+        raise NotFound(f"no clinic {clinic_id}")
+    day = day or date.today()
+    async with ctx.db.sessions() as session:
+        state_rows = await session.execute(
+            select(Message.state, func.count())
+            .where(Message.clinic_id == clinic_id, Message.local_date == day)
+            .group_by(Message.state)
+        )
+        states = {row[0]: row[1] for row in state_rows}
+        doses = (
+            await session.execute(
+                select(func.count())
+                .select_from(Dose)
+                .join(Patient)
+                .where(Patient.clinic_id == clinic_id, Dose.local_date == day)
+            )
+        ).scalar_one()
+        active = (
+            await session.execute(
+                select(func.count())
+                .select_from(Patient)
+                .where(Patient.clinic_id == clinic_id, Patient.state == "active")
+            )
+        ).scalar_one()
+    return ClinicDay(
+        clinic_id=clinic_id,
+        local_date=day,
+        messages_by_state=states,
+        doses_recorded=doses,
+        active_patients=active,
+    )
+
+
+async def clinic_messages(
+    ctx: Scheduler,
+    principal: Principal,
+    clinic_id: int,
+    day: date | None,
+    state: str | None,
+    limit: int,
+) -> list[MessageOut]:
+    if not principal.can_access_clinic(clinic_id):
+        raise NotFound(f"no clinic {clinic_id}")
+    if not 1 <= limit <= 1000:
+        raise InvalidInput("limit must be between 1 and 1000")
+    day = day or date.today()
+    query = (
+        select(Message)
+        .where(Message.clinic_id == clinic_id, Message.local_date == day)
+        .order_by(Message.created_at)
+        .limit(limit)
+    )
+    if state is not None:
+        query = query.where(Message.state == state)
+    async with ctx.db.sessions() as session:
+        return [
+            MessageOut(
+                id=m.id,
+                patient_id=m.patient_id,
+                kind=m.kind,
+                state=m.state,
+                reason=m.reason,
+                channel=m.channel,
+                attempts=m.attempts,
+                updated_at=m.updated_at,
+            )
+            for m in (await session.execute(query)).scalars()
+        ]
+
+
+def _alert_out(alert: Alert) -> AlertOut:
+    return AlertOut(
+        id=alert.id,
+        patient_id=alert.patient_id,
+        clinic_id=alert.clinic_id,
+        kind=alert.kind,
+        raised_on=alert.raised_on,
+        details=alert.details,
+        state=alert.state,
+        acknowledged_by=alert.acknowledged_by,
+        acknowledged_at=alert.acknowledged_at,
+    )
+
+
+async def list_alerts(
+    ctx: Scheduler, principal: Principal, clinic_id: int | None, state: str | None
+) -> list[AlertOut]:
+    query = select(Alert).order_by(Alert.raised_on.desc(), Alert.id.desc()).limit(500)
+    if clinic_id is not None:
+        if not principal.can_access_clinic(clinic_id):
+            return []
+        query = query.where(Alert.clinic_id == clinic_id)
+    elif not principal.all_clinics:
+        query = query.where(Alert.clinic_id.in_(principal.clinic_ids))
+    if state is not None:
+        query = query.where(Alert.state == state)
+    async with ctx.db.sessions() as session:
+        return [_alert_out(a) for a in (await session.execute(query)).scalars()]
+
+
+async def acknowledge_alert(ctx: Scheduler, principal: Principal, alert_id: int) -> AlertOut:
+    async with ctx.db.transaction() as session:
+        alert = await session.get(Alert, alert_id, with_for_update=True)
+        if alert is None or not principal.can_access_clinic(alert.clinic_id):
+            raise NotFound(f"no alert {alert_id}")
+        if alert.state == "acknowledged":
+            raise Conflict("alert already acknowledged")
+        alert.state, alert.acknowledged_by = "acknowledged", principal.token_id
+        alert.acknowledged_at = datetime.now(UTC)
+    return _alert_out(alert)

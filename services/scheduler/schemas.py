@@ -1,0 +1,125 @@
+"""Request and response shapes of the scheduler API (msgspec: validated at the edge)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+ChannelCode = Literal["wechat", "sms"]
+Language = Literal["zh-CN", "en"]
+Arm = Literal["intervention", "control"]
+HHMM = Annotated[
+    str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="24-hour local time, HH:MM")
+]
+Weekday = Annotated[int, msgspec.Meta(ge=1, le=7, description="ISO weekday, Monday = 1")]
+
+
+class Consent(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    version: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+    given_at: datetime
+
+
+class PatientIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    clinic_id: int
+    clinic_number: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+    display_name: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=40, description="Initials or a nickname")
+    ]
+    consent: Consent
+    phone: str | None = None
+    wechat_openid: str | None = None
+    channel_order: list[ChannelCode] = msgspec.field(default_factory=lambda: ["sms"])
+    language: Language = "zh-CN"
+    time_zone: str | None = None  # the clinic's when unset
+    dose_time: HHMM = "07:30"
+    quiet_start: HHMM = "22:00"
+    quiet_end: HHMM = "07:00"
+    lesson_weekdays: list[Weekday] | None = None
+    lesson_time: HHMM | None = None
+    track: str | None = "core"
+    study_arm: Arm | None = None
+    explicit_wording: bool = False
+
+
+class PatientPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    display_name: Annotated[str, msgspec.Meta(min_length=1, max_length=40)] | None = None
+    phone: str | None = None
+    wechat_openid: str | None = None
+    channel_order: list[ChannelCode] | None = None
+    language: Language | None = None
+    time_zone: str | None = None
+    dose_time: HHMM | None = None
+    quiet_start: HHMM | None = None
+    quiet_end: HHMM | None = None
+    lesson_weekdays: list[Weekday] | None = None
+    lesson_time: HHMM | None = None
+    study_arm: Arm | None = None
+    explicit_wording: bool | None = None
+
+
+class PauseIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    resume_on: date | None = None
+
+
+class TransferIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    clinic_id: int
+    clinic_number: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+
+
+class PatientOut(msgspec.Struct, kw_only=True):
+    id: int
+    clinic_id: int
+    clinic_number: str
+    display_name: str
+    phone: str | None
+    has_wechat: bool
+    channel_order: list[str]
+    language: str
+    time_zone: str
+    dose_time: str
+    quiet_start: str
+    quiet_end: str
+    lesson_weekdays: list[int] | None
+    lesson_time: str | None
+    track: str | None
+    study_arm: str | None
+    explicit_wording: bool
+    state: str
+    pause_reason: str | None
+    resume_on: date | None
+    opted_out: bool
+    consent_version: str
+    enrolled_at: datetime
+
+
+class DoseIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    taken_at: datetime
+    mg: Annotated[float, msgspec.Meta(gt=0, le=1000)] | None = None
+
+
+class ClinicDoseIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One row of a dispensing system's batch: the patient by clinic number."""
+
+    clinic_number: str
+    taken_at: datetime
+    mg: Annotated[float, msgspec.Meta(gt=0, le=1000)] | None = None
+
+
+class DoseBatchIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    doses: Annotated[list[ClinicDoseIn], msgspec.Meta(min_length=1, max_length=5000)]
+
+
+class DoseBatchOut(msgspec.Struct, kw_only=True):
+    recorded: int
+    already_recorded: int
+
+
+class UrineTestIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    taken_on: date
+    result: Literal["negative", "positive", "invalid"]
+    substances: list[Annotated[str, msgspec.Meta(max_length=40)]] = msgspec.field(
+        default_factory=list
+    )

@@ -1,0 +1,34 @@
+"""The scheduler's own settings (documented in the README with the rest)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SchedulerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    dose_window_minutes: int = Field(
+        default=180,
+        ge=10,
+        description="A dose reminder not handed to a channel this long after its time is "
+        "recorded as expired, never sent late.",
+    )
+    lesson_window_minutes: int = Field(
+        default=720, ge=10, description="The same for lesson messages."
+    )
+    daily_message_cap: int = Field(
+        default=4, ge=1, description="At most this many messages to one patient a local day."
+    )
+    missed_days_alert: int = Field(
+        default=3,
+        ge=1,
+        description="Consecutive days without an observed dose that raise a dropout-risk alert.",
+    )
+    release_batch_size: int = Field(
+        default=2000, ge=1, description="Due occurrences claimed per planner transaction."
+    )
+    planner_interval_s: float = Field(
+        default=2.0, gt=0, description="How often the planner looks for due reminders."
+    )

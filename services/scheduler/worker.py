@@ -1,0 +1,90 @@
+"""The scheduler worker's parts: dispatcher, read-model handlers and the planner's ticks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from services.scheduler import doses, planner
+from services.scheduler.dispatch import Dispatcher, requeue_retries
+from services.scheduler.readmodel import record_lesson_opened, store_curriculum
+from services.scheduler.settings import SchedulerSettings
+from shared.channels import ChannelRegistry
+from shared.channels.console import ConsoleChannel
+from shared.crypto import ConfigurationError, IdentifierCipher, IdentifierSettings
+from shared.db import Database
+from shared.lesson_links import LessonLinks, LessonLinkSettings
+from shared.logging import get_logger
+from shared.messages import CurriculumPublished, LessonOpened, SendMessage
+from shared.service import PeriodicJob, WorkerParts
+from shared.settings import Settings
+
+log = get_logger(__name__)
+
+
+def build_channels() -> ChannelRegistry:
+    # Until the provider adapters exist (channels issue) both channel codes patients can
+    # choose are served by the console channel, so the whole flow runs with no credentials.
+    return ChannelRegistry([ConsoleChannel("sms"), ConsoleChannel("wechat")])
+
+
+def load_cipher() -> IdentifierCipher | None:
+    try:
+        return IdentifierCipher.from_settings(IdentifierSettings())
+    except ConfigurationError as exc:
+        log.warning("scheduler.no_identifier_keys", detail=str(exc))
+        return None
+
+
+def load_links() -> LessonLinks | None:
+    try:
+        return LessonLinks(LessonLinkSettings())
+    except ValueError as exc:
+        log.warning("scheduler.no_lesson_links", detail=str(exc))
+        return None
+
+
+async def setup(db: Database, settings: Settings) -> WorkerParts:
+    config = SchedulerSettings()
+    channels = build_channels()
+    dispatcher = Dispatcher(db, load_cipher(), channels, load_links())
+
+    async def release() -> None:
+        # Drain everything due now, a batch per transaction, then let the tick rest.
+        while True:
+            released = await planner.release_due(db, config, datetime.now(UTC))
+            if released.queued + sum(released.held.values()) < config.release_batch_size:
+                return
+
+    async def plan() -> None:
+        now = datetime.now(UTC)
+        await planner.resume_due(db, now)
+        await planner.plan_ahead(db, config, now)
+
+    async def housekeeping() -> None:
+        now = datetime.now(UTC)
+        await requeue_retries(db, now)
+        await planner.fail_stale(db, now)
+
+    access_db = Database.from_settings(settings.database, "access")
+
+    async def missed() -> None:
+        await doses.plan_missed_dose_support(db, config, datetime.now(UTC), access_db=access_db)
+
+    async def aclose() -> None:
+        await channels.aclose()
+        await access_db.dispose()
+
+    return WorkerParts(
+        handlers={
+            SendMessage: dispatcher.handle,
+            CurriculumPublished: store_curriculum,
+            LessonOpened: record_lesson_opened,
+        },
+        jobs=[
+            PeriodicJob("release-due", config.planner_interval_s, release),
+            PeriodicJob("plan-ahead", 300, plan),
+            PeriodicJob("retries-and-stale", 5, housekeeping),
+            PeriodicJob("missed-doses", 600, missed),
+        ],
+        aclose=aclose,
+    )

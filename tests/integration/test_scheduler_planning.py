@@ -1,0 +1,326 @@
+"""The planner and dispatcher on the real database: plans, rules, sends, replicas, DST."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from services.scheduler import doses, planner
+from services.scheduler.dispatch import Dispatcher, requeue_retries
+from services.scheduler.models import Alert, Attempt, Message, Occurrence, Outbox, Patient
+from services.scheduler.patients import Scheduler
+from services.scheduler.readmodel import store_curriculum
+from services.scheduler.schemas import DoseIn, PauseIn
+from services.scheduler.settings import SchedulerSettings
+from shared.access.models import Clinic
+from shared.bus import decode
+from shared.channels import ChannelRegistry, OutboundMessage, SendFailed, SendResult
+from shared.channels.base import Delivery, FailureKind
+from shared.channels.console import ConsoleChannel
+from shared.db import Database
+from shared.lesson_links import LessonLinks, LessonLinkSettings
+from shared.messages import (
+    Cadence,
+    CurriculumPublished,
+    LessonText,
+    PublishedLesson,
+    SendMessage,
+)
+from tests.integration.schedutil import ADMIN, clinic, context, enrol
+
+pytestmark = pytest.mark.usefixtures("secrets_env")
+
+NOW = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)  # 08:00 in Shanghai
+CONFIG = SchedulerSettings()
+
+
+async def _count(db: Database, model: type, **where: object) -> int:
+    query = select(func.count()).select_from(model)
+    for name, value in where.items():
+        query = query.where(getattr(model, name) == value)
+    async with db.sessions() as session:
+        return int((await session.execute(query)).scalar_one())
+
+
+async def _messages(db: Database) -> dict[str, tuple[str, str | None]]:
+    async with db.sessions() as session:
+        rows = (await session.execute(select(Message))).scalars().all()
+    return {f"{m.patient_id}:{m.kind}": (m.state, m.reason) for m in rows}
+
+
+async def _commands(db: Database) -> list[SendMessage]:
+    async with db.sessions() as session:
+        rows = (
+            (await session.execute(select(Outbox).where(Outbox.message_name == "SendMessage")))
+            .scalars()
+            .all()
+        )
+    return [decode({"m": row.payload}) for row in rows]  # type: ignore[misc]
+
+
+async def test_plans_are_per_local_day_idempotent_and_skip_what_cannot_be_sent(
+    scheduler_db: Database,
+    access_db: Database,
+) -> None:
+    ctx = context(scheduler_db, access_db)
+    yx = await clinic(access_db)
+    await enrol(ctx, yx, "0001")  # 07:30 Shanghai: due 23:30 UTC the day before
+    await enrol(ctx, yx, "0002", dose_time="06:00")  # quiet until 07:00: moved
+    late = await enrol(
+        ctx, yx, "0003", dose_time="04:00", quiet_start="00:00", quiet_end="00:00"
+    )  # 04:00 today is past its 3-hour window
+
+    assert await planner.plan_ahead(scheduler_db, CONFIG, NOW) == 5  # 2 + 2 + tomorrow only
+    assert await planner.plan_ahead(scheduler_db, CONFIG, NOW) == 0
+    async with scheduler_db.sessions() as session:
+        due = {
+            (o.patient_id, o.local_date): o.due_at
+            for o in (await session.execute(select(Occurrence))).scalars()
+        }
+    assert due[(1, date(2026, 11, 24))] == datetime(2026, 11, 23, 23, 30, tzinfo=UTC)
+    assert due[(2, date(2026, 11, 24))] == datetime(2026, 11, 23, 23, 0, tzinfo=UTC)
+    assert (late.id, date(2026, 11, 24)) not in due
+    assert due[(late.id, date(2026, 11, 25))] == datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
+
+
+async def test_release_applies_every_rule_and_queues_the_rest(
+    scheduler_db: Database,
+    access_db: Database,
+) -> None:
+    ctx = context(scheduler_db, access_db)
+    yx = await clinic(access_db)
+    plain = await enrol(ctx, yx, "0001")
+    dosed = await enrol(ctx, yx, "0002")
+    paused = await enrol(ctx, yx, "0003")
+    opted = await enrol(ctx, yx, "0004")
+    await planner.plan_ahead(scheduler_db, CONFIG, NOW)
+    await doses.record_dose(
+        ctx, ADMIN, dosed.id, DoseIn(taken_at=datetime(2026, 11, 23, 23, 5, tzinfo=UTC))
+    )
+    from services.scheduler import patients
+
+    await patients.pause(ctx, ADMIN, paused.id, PauseIn(reason="detention"))
+    await patients.set_opt_out(scheduler_db, opted.id, True)
+
+    released = await planner.release_due(scheduler_db, CONFIG, NOW)
+    assert released.queued == 1
+    assert released.held == Counter({"suppressed": 1, "skipped": 1, "opted_out": 1})
+    states = await _messages(scheduler_db)
+    assert states[f"{plain.id}:dose"] == ("queued", None)
+    assert states[f"{dosed.id}:dose"] == ("suppressed", "today's dose is already recorded")
+    assert states[f"{paused.id}:dose"] == ("skipped", "patient paused")
+    assert states[f"{opted.id}:dose"] == ("opted_out", "patient opted out")
+    assert len(await _commands(scheduler_db)) == 1
+    assert (await planner.release_due(scheduler_db, CONFIG, NOW)).queued == 0  # nothing twice
+
+    # Too late: a reminder past its window is recorded as expired, never sent.
+    await planner.plan_ahead(scheduler_db, CONFIG, NOW + timedelta(days=1))
+    tomorrow_too_late = NOW + timedelta(days=1, hours=4)
+    assert (await planner.release_due(scheduler_db, CONFIG, tomorrow_too_late)).held["expired"] >= 1
+
+
+async def test_two_replicas_releasing_at_once_never_duplicate(
+    scheduler_db: Database,
+    access_db: Database,
+) -> None:
+    ctx = context(scheduler_db, access_db)
+    yx = await clinic(access_db)
+    for i in range(300):
+        await enrol(ctx, yx, f"{i:04d}")
+    await planner.plan_ahead(scheduler_db, CONFIG, NOW)
+    small = SchedulerSettings(release_batch_size=50)
+
+    async def replica() -> int:
+        total = 0
+        while (released := await planner.release_due(scheduler_db, small, NOW)).queued:
+            total += released.queued
+        return total
+
+    counts = await asyncio.gather(replica(), replica(), replica())
+    assert sum(counts) == 300
+    assert all(count > 0 for count in counts)  # they shared the work
+    assert await _count(scheduler_db, Message) == 300
+    assert len({c.message_id for c in await _commands(scheduler_db)}) == 300
+
+
+class Scripted:
+    """A channel that fails as told, then sends; records what it was asked to send."""
+
+    def __init__(self, code: str, failures: list[FailureKind]) -> None:
+        self.code = code
+        self.failures = failures
+        self.sent: list[OutboundMessage] = []
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        if self.failures:
+            raise SendFailed(self.failures.pop(0), f"scripted {self.code} failure", code="X1")
+        self.sent.append(message)
+        return SendResult(Delivery.SENT, provider_id="P-1")
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def _dispatch_all(ctx: Scheduler, dispatcher: Dispatcher) -> None:
+    for command in await _commands(ctx.db):
+        async with ctx.db.transaction() as session:
+            await dispatcher.handle(command, session)
+
+
+async def test_dispatch_falls_back_retries_and_stops_on_opt_out(
+    scheduler_db: Database,
+    access_db: Database,
+) -> None:
+    ctx = context(scheduler_db, access_db)
+    yx = await clinic(access_db)
+    both = {"wechat_openid": "o" + "a" * 27, "channel_order": ["wechat", "sms"]}
+    fallback = await enrol(ctx, yx, "0001", **both)
+    await planner.plan_ahead(scheduler_db, CONFIG, NOW)
+    wechat = Scripted("wechat", [FailureKind.PERMANENT])
+    sms = Scripted("sms", [])
+    dispatcher = Dispatcher(
+        scheduler_db, ctx.cipher, ChannelRegistry([wechat, sms]), None, clock=lambda: NOW
+    )
+    await planner.release_due(scheduler_db, CONFIG, NOW)
+    await _dispatch_all(ctx, dispatcher)
+
+    states = await _messages(scheduler_db)
+    assert states[f"{fallback.id}:dose"] == ("sent", None)
+    assert [m.address for m in sms.sent] == ["+8613800130001"]  # decrypted only to send
+    assert "L.W." in sms.sent[0].text
+    async with scheduler_db.sessions() as session:
+        attempts = [
+            (a.channel, a.outcome)
+            for a in (await session.execute(select(Attempt).order_by(Attempt.id))).scalars()
+        ]
+    assert attempts == [("wechat", "permanent"), ("sms", "sent")]
+
+
+async def test_retryable_failures_come_back_and_opt_out_stops_everything(
+    scheduler_db: Database,
+    access_db: Database,
+) -> None:
+    ctx = context(scheduler_db, access_db)
+    yx = await clinic(access_db)
+    flaky = await enrol(ctx, yx, "0001")
+    now = datetime.now(UTC)
+    today = now.date()
+    # A reminder due now, so its window is open while the test runs.
+    async with scheduler_db.transaction() as session:
+        session.add(
+            Occurrence(
+                patient_id=flaky.id,
+                kind="dose",
+                local_date=today,
+                slot="dose",
+                due_at=now,
+                expires_at=now + timedelta(hours=3),
+                state="planned",
+            )
+        )
+    sms = Scripted("sms", [FailureKind.RETRYABLE, FailureKind.OPTED_OUT])
+    dispatcher = Dispatcher(scheduler_db, ctx.cipher, ChannelRegistry([sms]), None)
+    await planner.release_due(scheduler_db, CONFIG, now)
+    await _dispatch_all(ctx, dispatcher)
+    async with scheduler_db.sessions() as session:
+        message = (await session.execute(select(Message))).scalar_one()
+    assert message.state == "queued"
+    assert message.retry_at is not None
+    assert message.reason is not None
+    assert message.reason.startswith("retrying: sms: scripted sms failure")
+
+    assert await requeue_retries(scheduler_db, message.retry_at + timedelta(seconds=1)) == 1
+    commands = await _commands(scheduler_db)
+    async with scheduler_db.transaction() as session:
+        await dispatcher.handle(commands[-1], session)
+    async with scheduler_db.sessions() as session:
+        message = (await session.execute(select(Message))).scalar_one()
+        patient = await session.get(Patient, flaky.id)
+    assert message.state == "opted_out"
+    assert patient is not None
+    assert patient.opted_out_at is not None  # the provider said so: nothing more is sent
+
+
+async def test_lessons_follow_the_cadence_skip_the_control_arm_and_carry_a_link(
+    scheduler_db: Database,
+    access_db: Database,
+    secrets_env: dict[str, str],
+) -> None:
+    ctx = context(scheduler_db, access_db)
+    yx = await clinic(access_db)
+    learner = await enrol(ctx, yx, "0001")
+    await enrol(ctx, yx, "0002", study_arm="control")
+    track = CurriculumPublished(
+        track="core",
+        version=1,
+        titles={"zh-CN": "核心"},
+        next_track=None,
+        cadence=Cadence(lessons_per_week=3, weekdays=[2], local_time="07:45"),  # Tuesdays
+        lessons=[
+            PublishedLesson(
+                key=f"l{i}",
+                position=i,
+                module="m",
+                texts={"zh-CN": LessonText(title=f"第{i}课", notification=f"今天的健康小课堂{i}")},
+            )
+            for i in (1, 2)
+        ],
+    )
+    async with scheduler_db.transaction() as session:
+        await store_curriculum(track, session)
+    await planner.plan_ahead(scheduler_db, CONFIG, NOW)  # 2026-11-24 is a Tuesday
+    assert await _count(scheduler_db, Occurrence, kind="lesson") == 1  # learner only, today
+
+    console = ConsoleChannel("sms")
+    links = LessonLinks(LessonLinkSettings(lesson_link_secret=secrets_env["LESSON_LINK_SECRET"]))
+    dispatcher = Dispatcher(
+        scheduler_db, ctx.cipher, ChannelRegistry([console]), links, clock=lambda: NOW
+    )
+    await planner.release_due(scheduler_db, CONFIG, NOW)
+    await _dispatch_all(ctx, dispatcher)
+    [sent] = [m for m in console.sent if m.kind == "lesson"]
+    assert sent.text.startswith("今天的健康小课堂1 http://")
+    link = links.read(sent.text.rsplit("/", 1)[1])
+    assert (link.track, link.lesson_key, link.reader) == ("core", "l1", sent.message_id)
+    assert link.reader != str(learner.id)  # an opaque message id, never the patient's
+    assert "13800130001" not in sent.text
+
+
+async def test_missed_days_bring_support_then_a_dropout_alert(
+    scheduler_db: Database,
+    access_db: Database,
+) -> None:
+    ctx = context(scheduler_db, access_db)
+    yx = await clinic(access_db)
+    steady = await enrol(ctx, yx, "0001")
+    absent = await enrol(ctx, yx, "0002")
+    async with scheduler_db.transaction() as session:  # enrolled a week ago
+        for patient_id in (steady.id, absent.id):
+            (await session.get(Patient, patient_id)).enrolled_at = NOW - timedelta(days=7)  # type: ignore[union-attr]
+    async with access_db.sessions() as session:
+        clinics = list((await session.execute(select(Clinic))).scalars())
+    for back in (2, 1, 0):  # three evenings after closing (17:00 local = 09:00 UTC)
+        evening = NOW + timedelta(hours=12) - timedelta(days=back)
+        await doses.record_dose(
+            ctx, ADMIN, steady.id, DoseIn(taken_at=evening - timedelta(hours=10))
+        )
+        await doses.plan_missed_dose_support(scheduler_db, CONFIG, evening, clinics)
+    async with scheduler_db.sessions() as session:
+        support = (
+            (await session.execute(select(Occurrence).where(Occurrence.kind == "missed_dose")))
+            .scalars()
+            .all()
+        )
+        alerts = (await session.execute(select(Alert))).scalars().all()
+    assert {o.patient_id for o in support} == {absent.id}
+    assert len(support) == 3
+    assert [(a.patient_id, a.kind, a.state) for a in alerts] == [
+        (absent.id, "dropout_risk", "open")
+    ]
+    async with scheduler_db.sessions() as session:
+        names = (await session.execute(select(Outbox.message_name))).scalars().all()
+    assert names.count("DropoutRiskRaised") == 1
