@@ -19,9 +19,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scheduler.events import updated_event
 from services.scheduler.lessons import LessonChoice, choose_lesson
 from services.scheduler.models import Attempt, LessonProgress, Message, Outbox, Patient
-from services.scheduler.patients import updated_event
 from services.scheduler.rendering import render
 from shared.bus import add_to_outbox
 from shared.channels import ChannelRegistry, OutboundMessage, SendFailed

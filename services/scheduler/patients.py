@@ -8,17 +8,21 @@ Identifiers are validated, normalised (E.164) and stored encrypted with a look-u
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scheduler.models import Outbox, Patient
+from services.scheduler import planner
+from services.scheduler.events import updated_event
+from services.scheduler.models import Occurrence, Outbox, Patient
 from services.scheduler.schemas import PatientIn, PatientOut, PatientPatch, PauseIn, TransferIn
+from services.scheduler.settings import SchedulerSettings
 from shared.access.clinics import valid_time_zone
 from shared.access.models import Clinic
 from shared.access.tokens import Principal
@@ -26,7 +30,7 @@ from shared.bus import add_to_outbox
 from shared.crypto import IdentifierCipher
 from shared.db import Database
 from shared.errors import Conflict, InvalidInput, NotFound, Unavailable
-from shared.messages import PatientEnrolled, PatientUpdated
+from shared.messages import PatientEnrolled
 
 _OPENID = re.compile(r"[A-Za-z0-9_-]{20,64}")
 
@@ -38,6 +42,13 @@ class Scheduler:
     db: Database
     access_db: Database
     cipher: IdentifierCipher | None
+    config: SchedulerSettings = field(default_factory=SchedulerSettings)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    async def plan(self, patient_id: int) -> None:
+        """Plan a patient's next reminders at once: a new or changed schedule should not
+        wait for the next planner tick."""
+        await planner.plan_ahead(self.db, self.config, self.clock(), patient_ids=[patient_id])
 
     def require_cipher(self) -> IdentifierCipher:
         if self.cipher is None:
@@ -113,6 +124,24 @@ async def _clinic(ctx: Scheduler, principal: Principal, clinic_id: int) -> Clini
     return clinic
 
 
+_SCHEDULE_FIELDS = {
+    "time_zone",
+    "dose_time",
+    "quiet_start",
+    "quiet_end",
+    "lesson_weekdays",
+    "lesson_time",
+}
+
+
+async def _forget_plans(session: AsyncSession, patient_id: int) -> None:
+    """Drop what is planned and not yet released: it is planned again from the new
+    schedule (or, for a paused patient, when they resume)."""
+    await session.execute(
+        delete(Occurrence).where(Occurrence.patient_id == patient_id, Occurrence.state == "planned")
+    )
+
+
 def _check_channels(order: list[str], phone: str | None, openid: str | None) -> None:
     if not order:
         raise InvalidInput("channel_order needs at least one channel")
@@ -122,19 +151,6 @@ def _check_channels(order: list[str], phone: str | None, openid: str | None) -> 
         raise InvalidInput("channel_order has sms but no phone is given")
     if "wechat" in order and not openid:
         raise InvalidInput("channel_order has wechat but no wechat_openid is given")
-
-
-def updated_event(patient: Patient) -> PatientUpdated:
-    return PatientUpdated(
-        patient_id=patient.id,
-        clinic_id=patient.clinic_id,
-        phone_hash=patient.phone_hash,
-        openid_hash=patient.openid_hash,
-        language=patient.language,
-        study_arm=patient.study_arm,
-        state=patient.state,
-        opted_out=patient.opted_out_at is not None,
-    )
 
 
 async def enrol(ctx: Scheduler, principal: Principal, data: PatientIn) -> PatientOut:
@@ -192,6 +208,7 @@ async def enrol(ctx: Scheduler, principal: Principal, data: PatientIn) -> Patien
         raise Conflict(
             f"clinic {clinic.code} already has a patient numbered {data.clinic_number!r}"
         ) from exc
+    await ctx.plan(patient.id)
     return to_out(patient, cipher)
 
 
@@ -276,6 +293,9 @@ async def update(
         _check_channels(list(patient.channel_order), patient.phone_enc, patient.openid_enc)
         patient.updated_at = datetime.now(UTC)
         add_to_outbox(session, Outbox, updated_event(patient))
+        if changes.keys() & _SCHEDULE_FIELDS:
+            await _forget_plans(session, patient.id)
+    await ctx.plan(patient.id)
     return to_out(patient, cipher)
 
 
@@ -287,6 +307,9 @@ async def _transition(
         change(patient)
         patient.updated_at = datetime.now(UTC)
         add_to_outbox(session, Outbox, updated_event(patient))
+        if patient.state != "active":
+            await _forget_plans(session, patient.id)
+    await ctx.plan(patient.id)
     return to_out(patient, ctx.cipher)
 
 

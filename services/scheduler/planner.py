@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -23,8 +24,8 @@ import msgspec
 from sqlalchemy import Select, and_, func, literal, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from services.scheduler.events import updated_event
 from services.scheduler.models import Dose, Message, Occurrence, Outbox, Patient, TrackVersion
-from services.scheduler.patients import updated_event
 from services.scheduler.settings import SchedulerSettings
 from services.scheduler.timeplan import local_today, reminder_time
 from shared.bus import add_to_outbox
@@ -102,12 +103,19 @@ async def _plan_group(
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def _active() -> Select[Any]:
-    return select(Patient.id).where(Patient.state == "active", Patient.opted_out_at.is_(None))
+def _active(patient_ids: Sequence[int] | None = None) -> Select[Any]:
+    query = select(Patient.id).where(Patient.state == "active", Patient.opted_out_at.is_(None))
+    if patient_ids is not None:  # planning a few patients now (enrolled, changed, resumed)
+        query = query.where(Patient.id.in_(patient_ids))
+    return query
 
 
 async def plan_ahead(
-    db: Database, settings: SchedulerSettings, now: datetime, days: int = 2
+    db: Database,
+    settings: SchedulerSettings,
+    now: datetime,
+    days: int = 2,
+    patient_ids: Sequence[int] | None = None,
 ) -> int:
     """Plan dose reminders and lessons for each patient's local today and the next day(s)."""
     planned = 0
@@ -115,7 +123,7 @@ async def plan_ahead(
     async with db.sessions() as session:
         groups = (
             await session.execute(
-                _active()
+                _active(patient_ids)
                 .with_only_columns(
                     Patient.time_zone, Patient.dose_time, Patient.quiet_start, Patient.quiet_end
                 )
@@ -129,24 +137,30 @@ async def plan_ahead(
             due = reminder_time(day, dose_time, zone, quiet_start, quiet_end)
             if due + dose_window <= now:
                 continue  # its window has passed: nothing to plan, nothing to send late
-            who = _active().where(
+            who = _active(patient_ids).where(
                 Patient.time_zone == zone,
                 Patient.dose_time == dose_time,
                 Patient.quiet_start == quiet_start,
                 Patient.quiet_end == quiet_end,
             )
             planned += await _plan_group(db, "dose", "dose", due, dose_window, day, who)
-    planned += await _plan_lessons(db, settings, now, days)
+    planned += await _plan_lessons(db, settings, now, days, patient_ids)
     return planned
 
 
-async def _plan_lessons(db: Database, settings: SchedulerSettings, now: datetime, days: int) -> int:
+async def _plan_lessons(
+    db: Database,
+    settings: SchedulerSettings,
+    now: datetime,
+    days: int,
+    patient_ids: Sequence[int] | None,
+) -> int:
     tracks = await published_tracks(db)
     if not tracks:
         return 0
     window = timedelta(minutes=settings.lesson_window_minutes)
     # The control arm gets routine care only: no lesson pushes.
-    learners = _active().where(
+    learners = _active(patient_ids).where(
         Patient.track.is_not(None), or_(Patient.study_arm.is_(None), Patient.study_arm != "control")
     )
     async with db.sessions() as session:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -14,10 +15,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from shared.crypto import generate_keys
 from shared.migrate import migrate_all
 from shared.settings import SERVICES, get_settings
 
@@ -88,6 +91,36 @@ def private_redis_argv(server: str, port: int) -> list[str]:
     ]
 
 
+DEV_SECRETS = ("IDENTIFIER_KEYS", "IDENTIFIER_HMAC_KEY", "LESSON_LINK_SECRET")
+
+
+def dev_secrets(folder: Path, env: dict[str, str]) -> dict[str, str]:
+    """Secrets the environment lacks, made once and kept in `<var>/dev-secrets.env`.
+
+    A laptop run then works out of the box and keeps its data readable across restarts;
+    production sets real secrets in the environment, and this file is never read then.
+    """
+    missing = [name for name in DEV_SECRETS if not env.get(name)]
+    if not missing:
+        return {}
+    path = folder / "dev-secrets.env"
+    stored: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition("=")
+            stored[name.strip()] = value.strip()
+    if any(name not in stored for name in missing):
+        stored = {**generate_keys(), "LESSON_LINK_SECRET": secrets.token_urlsafe(32), **stored}
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(f"{k}={v}\n" for k, v in stored.items()))
+        path.chmod(0o600)
+    typer.echo(
+        f"secrets: development ones from {path} for {', '.join(missing)} "
+        "(set real ones in production)"
+    )
+    return {name: stored[name] for name in missing}
+
+
 def _start_redis(supervisor: Supervisor) -> str:
     port = free_port()
     server = shutil.which("redis-server")
@@ -151,6 +184,10 @@ def up(
         if not settings.bus.redis_url:
             env["REDIS_URL"] = _start_redis(supervisor)
             os.environ["REDIS_URL"] = env["REDIS_URL"]
+        for name, value in dev_secrets(
+            Path(settings.service.worker_heartbeat_dir).parent, env
+        ).items():
+            env[name] = os.environ[name] = value
         is_sqlite = settings.database.database_url.startswith("sqlite")
         typer.echo(
             "database: "

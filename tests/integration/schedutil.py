@@ -2,35 +2,46 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from services.scheduler import patients
+from services.scheduler.patients import Scheduler
+from services.scheduler.schemas import Consent, PatientIn, PatientOut
 from shared.access.clinics import ClinicIn, create_clinic
 from shared.access.tokens import Principal, Role
 from shared.crypto import IdentifierCipher, IdentifierSettings
 from shared.db import Database
-from services.scheduler import patients
-from services.scheduler.patients import Scheduler
-from services.scheduler.schemas import Consent, PatientIn, PatientOut
 
 ADMIN = Principal("admin0000000", Role.ADMIN, frozenset())
 
 
 async def clinic(access_db: Database, code: str = "YX", tz: str = "Asia/Shanghai") -> int:
-    made = await create_clinic(access_db, ClinicIn(code=code, name=f"Clinic {code}",
-                                                   time_zone=tz, help_phone="0877 2012345"))
+    made = await create_clinic(
+        access_db,
+        ClinicIn(code=code, name=f"Clinic {code}", time_zone=tz, help_phone="0877 2012345"),
+    )
     return made.id
 
 
-def context(db: Database, access_db: Database) -> Scheduler:
-    return Scheduler(db, access_db, IdentifierCipher.from_settings(IdentifierSettings()))
+def context(
+    db: Database, access_db: Database, clock: Callable[[], datetime] | None = None
+) -> Scheduler:
+    cipher = IdentifierCipher.from_settings(IdentifierSettings())
+    if clock is None:
+        return Scheduler(db, access_db, cipher)
+    return Scheduler(db, access_db, cipher, clock=clock)
 
 
 def patient_in(clinic_id: int, number: str, **changes: Any) -> PatientIn:
     fields: dict[str, Any] = {
-        "clinic_id": clinic_id, "clinic_number": number, "display_name": "L.W.",
+        "clinic_id": clinic_id,
+        "clinic_number": number,
+        "display_name": "L.W.",
         "consent": Consent(version="v1", given_at=datetime(2026, 11, 1, tzinfo=UTC)),
-        "phone": f"+86 138 0013 {int(number[-4:]):04d}" if number[-4:].isdigit()
+        "phone": f"+86 138 0013 {int(number[-4:]):04d}"
+        if number[-4:].isdigit()
         else "+8613800138000",
     }
     fields.update(changes)

@@ -20,12 +20,19 @@ pytestmark = pytest.mark.usefixtures("secrets_env")
 
 
 async def test_enrolment_stores_identifiers_encrypted_and_announces_hashes_only(
-    scheduler_db: Database, access_db: Database,
+    scheduler_db: Database,
+    access_db: Database,
 ) -> None:
     ctx = context(scheduler_db, access_db)
     yx = await clinic(access_db)
-    made = await enrol(ctx, yx, "0001", phone="138 0013 8000", wechat_openid="o" + "x" * 27,
-                       channel_order=["wechat", "sms"])
+    made = await enrol(
+        ctx,
+        yx,
+        "0001",
+        phone="138 0013 8000",
+        wechat_openid="o" + "x" * 27,
+        channel_order=["wechat", "sms"],
+    )
     assert made.phone == "+8613800138000"  # normalised to E.164
     assert made.has_wechat
     async with scheduler_db.sessions() as session:
@@ -54,7 +61,10 @@ def o_payload_text(outbox: list[Outbox]) -> str:
     ],
 )
 async def test_bad_enrolments_are_refused_with_a_reason_and_write_nothing(
-    scheduler_db: Database, access_db: Database, changes: dict[str, object], reason: str,
+    scheduler_db: Database,
+    access_db: Database,
+    changes: dict[str, object],
+    reason: str,
 ) -> None:
     ctx = context(scheduler_db, access_db)
     yx = await clinic(access_db)
@@ -65,7 +75,8 @@ async def test_bad_enrolments_are_refused_with_a_reason_and_write_nothing(
 
 
 async def test_duplicate_clinic_number_is_a_conflict(
-    scheduler_db: Database, access_db: Database,
+    scheduler_db: Database,
+    access_db: Database,
 ) -> None:
     ctx = context(scheduler_db, access_db)
     yx = await clinic(access_db)
@@ -75,7 +86,8 @@ async def test_duplicate_clinic_number_is_a_conflict(
 
 
 async def test_coordinators_reach_only_their_clinics_patients(
-    scheduler_db: Database, access_db: Database,
+    scheduler_db: Database,
+    access_db: Database,
 ) -> None:
     ctx = context(scheduler_db, access_db)
     yx, km = await clinic(access_db, "YX"), await clinic(access_db, "KM")
@@ -87,33 +99,57 @@ async def test_coordinators_reach_only_their_clinics_patients(
         await patients.get(ctx, coordinator, theirs.id)
     with pytest.raises(NotFound):
         await patients.enrol(ctx, coordinator, patient_in(km, "0005"))
-    found = await patients.search(ctx, coordinator, clinic_id=None, clinic_number=None,
-                                  phone=None, state=None, after_id=None, limit=50)
+    found = await patients.search(
+        ctx,
+        coordinator,
+        clinic_id=None,
+        clinic_number=None,
+        phone=None,
+        state=None,
+        after_id=None,
+        limit=50,
+    )
     assert [p.id for p in found] == [mine.id]
-    by_phone = await patients.search(ctx, ADMIN, clinic_id=None, clinic_number=None,
-                                     phone="13800130004", state=None, after_id=None, limit=50)
+    by_phone = await patients.search(
+        ctx,
+        ADMIN,
+        clinic_id=None,
+        clinic_number=None,
+        phone="13800130004",
+        state=None,
+        after_id=None,
+        limit=50,
+    )
     assert sorted(p.id for p in by_phone) == sorted([mine.id, theirs.id])
 
 
 async def test_pause_resume_discharge_and_transfer(
-    scheduler_db: Database, access_db: Database,
+    scheduler_db: Database,
+    access_db: Database,
 ) -> None:
     ctx = context(scheduler_db, access_db)
     yx, km = await clinic(access_db, "YX"), await clinic(access_db, "KM")
     p = await enrol(ctx, yx, "0006")
-    paused = await patients.pause(ctx, ADMIN, p.id, PauseIn(
-        reason="compulsory detoxification", resume_on=date.today() + timedelta(days=90)))
+    paused = await patients.pause(
+        ctx,
+        ADMIN,
+        p.id,
+        PauseIn(reason="compulsory detoxification", resume_on=date.today() + timedelta(days=90)),
+    )
     assert (paused.state, paused.pause_reason) == ("paused", "compulsory detoxification")
     with pytest.raises(InvalidInput, match="future date"):
         await patients.pause(ctx, ADMIN, p.id, PauseIn(reason="x", resume_on=date.today()))
     assert (await patients.resume(ctx, ADMIN, p.id)).state == "active"
-    moved = await patients.transfer(ctx, ADMIN, p.id, TransferIn(clinic_id=km,
-                                                                 clinic_number="K-1"))
+    moved = await patients.transfer(ctx, ADMIN, p.id, TransferIn(clinic_id=km, clinic_number="K-1"))
     assert (moved.clinic_id, moved.clinic_number) == (km, "K-1")
-    updated = await patients.update(ctx, ADMIN, p.id, PatientPatch(
-        dose_time="08:15", lesson_weekdays=[5, 1, 3], language="en"))
+    updated = await patients.update(
+        ctx, ADMIN, p.id, PatientPatch(dose_time="08:15", lesson_weekdays=[5, 1, 3], language="en")
+    )
     assert (updated.dose_time, updated.lesson_weekdays, updated.language) == (
-        "08:15", [1, 3, 5], "en")
+        "08:15",
+        [1, 3, 5],
+        "en",
+    )
     with pytest.raises(InvalidInput, match="no wechat_openid"):
         await patients.update(ctx, ADMIN, p.id, PatientPatch(channel_order=["wechat"]))
     assert (await patients.get(ctx, ADMIN, p.id)).channel_order == ["sms"]  # unchanged

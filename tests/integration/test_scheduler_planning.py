@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from services.scheduler import doses, planner
 from services.scheduler.dispatch import Dispatcher, requeue_retries
@@ -66,7 +66,7 @@ async def test_plans_are_per_local_day_idempotent_and_skip_what_cannot_be_sent(
     scheduler_db: Database,
     access_db: Database,
 ) -> None:
-    ctx = context(scheduler_db, access_db)
+    ctx = context(scheduler_db, access_db, clock=lambda: NOW)
     yx = await clinic(access_db)
     await enrol(ctx, yx, "0001")  # 07:30 Shanghai: due 23:30 UTC the day before
     await enrol(ctx, yx, "0002", dose_time="06:00")  # quiet until 07:00: moved
@@ -74,7 +74,8 @@ async def test_plans_are_per_local_day_idempotent_and_skip_what_cannot_be_sent(
         ctx, yx, "0003", dose_time="04:00", quiet_start="00:00", quiet_end="00:00"
     )  # 04:00 today is past its 3-hour window
 
-    assert await planner.plan_ahead(scheduler_db, CONFIG, NOW) == 5  # 2 + 2 + tomorrow only
+    # Enrolment planned them at once: 2 + 2 + tomorrow only; planning again adds nothing.
+    assert await _count(scheduler_db, Occurrence) == 5
     assert await planner.plan_ahead(scheduler_db, CONFIG, NOW) == 0
     async with scheduler_db.sessions() as session:
         due = {
@@ -91,7 +92,7 @@ async def test_release_applies_every_rule_and_queues_the_rest(
     scheduler_db: Database,
     access_db: Database,
 ) -> None:
-    ctx = context(scheduler_db, access_db)
+    ctx = context(scheduler_db, access_db, clock=lambda: NOW)
     yx = await clinic(access_db)
     plain = await enrol(ctx, yx, "0001")
     dosed = await enrol(ctx, yx, "0002")
@@ -108,11 +109,11 @@ async def test_release_applies_every_rule_and_queues_the_rest(
 
     released = await planner.release_due(scheduler_db, CONFIG, NOW)
     assert released.queued == 1
-    assert released.held == Counter({"suppressed": 1, "skipped": 1, "opted_out": 1})
+    assert released.held == Counter({"suppressed": 1, "opted_out": 1})
     states = await _messages(scheduler_db)
     assert states[f"{plain.id}:dose"] == ("queued", None)
     assert states[f"{dosed.id}:dose"] == ("suppressed", "today's dose is already recorded")
-    assert states[f"{paused.id}:dose"] == ("skipped", "patient paused")
+    assert f"{paused.id}:dose" not in states  # pausing dropped its plans: it waits, not fails
     assert states[f"{opted.id}:dose"] == ("opted_out", "patient opted out")
     assert len(await _commands(scheduler_db)) == 1
     assert (await planner.release_due(scheduler_db, CONFIG, NOW)).queued == 0  # nothing twice
@@ -127,7 +128,7 @@ async def test_two_replicas_releasing_at_once_never_duplicate(
     scheduler_db: Database,
     access_db: Database,
 ) -> None:
-    ctx = context(scheduler_db, access_db)
+    ctx = context(scheduler_db, access_db, clock=lambda: NOW)
     yx = await clinic(access_db)
     for i in range(300):
         await enrol(ctx, yx, f"{i:04d}")
@@ -175,7 +176,7 @@ async def test_dispatch_falls_back_retries_and_stops_on_opt_out(
     scheduler_db: Database,
     access_db: Database,
 ) -> None:
-    ctx = context(scheduler_db, access_db)
+    ctx = context(scheduler_db, access_db, clock=lambda: NOW)
     yx = await clinic(access_db)
     both = {"wechat_openid": "o" + "a" * 27, "channel_order": ["wechat", "sms"]}
     fallback = await enrol(ctx, yx, "0001", **both)
@@ -207,16 +208,18 @@ async def test_retryable_failures_come_back_and_opt_out_stops_everything(
     ctx = context(scheduler_db, access_db)
     yx = await clinic(access_db)
     flaky = await enrol(ctx, yx, "0001")
+    async with scheduler_db.transaction() as session:  # only the reminder below, whatever the hour
+        await session.execute(delete(Occurrence))
     now = datetime.now(UTC)
     today = now.date()
     # A reminder due now, so its window is open while the test runs.
     async with scheduler_db.transaction() as session:
         session.add(
-            Occurrence(
+            due_now := Occurrence(
                 patient_id=flaky.id,
                 kind="dose",
                 local_date=today,
-                slot="dose",
+                slot="due-now",
                 due_at=now,
                 expires_at=now + timedelta(hours=3),
                 state="planned",
@@ -227,7 +230,9 @@ async def test_retryable_failures_come_back_and_opt_out_stops_everything(
     await planner.release_due(scheduler_db, CONFIG, now)
     await _dispatch_all(ctx, dispatcher)
     async with scheduler_db.sessions() as session:
-        message = (await session.execute(select(Message))).scalar_one()
+        message = (
+            await session.execute(select(Message).where(Message.occurrence_id == due_now.id))
+        ).scalar_one()
     assert message.state == "queued"
     assert message.retry_at is not None
     assert message.reason is not None
@@ -238,7 +243,9 @@ async def test_retryable_failures_come_back_and_opt_out_stops_everything(
     async with scheduler_db.transaction() as session:
         await dispatcher.handle(commands[-1], session)
     async with scheduler_db.sessions() as session:
-        message = (await session.execute(select(Message))).scalar_one()
+        message = (
+            await session.execute(select(Message).where(Message.occurrence_id == due_now.id))
+        ).scalar_one()
         patient = await session.get(Patient, flaky.id)
     assert message.state == "opted_out"
     assert patient is not None
@@ -250,7 +257,7 @@ async def test_lessons_follow_the_cadence_skip_the_control_arm_and_carry_a_link(
     access_db: Database,
     secrets_env: dict[str, str],
 ) -> None:
-    ctx = context(scheduler_db, access_db)
+    ctx = context(scheduler_db, access_db, clock=lambda: NOW)
     yx = await clinic(access_db)
     learner = await enrol(ctx, yx, "0001")
     await enrol(ctx, yx, "0002", study_arm="control")
@@ -294,7 +301,7 @@ async def test_missed_days_bring_support_then_a_dropout_alert(
     scheduler_db: Database,
     access_db: Database,
 ) -> None:
-    ctx = context(scheduler_db, access_db)
+    ctx = context(scheduler_db, access_db, clock=lambda: NOW)
     yx = await clinic(access_db)
     steady = await enrol(ctx, yx, "0001")
     absent = await enrol(ctx, yx, "0002")
