@@ -15,14 +15,14 @@ from litestar import Controller, get, post
 from litestar.datastructures import State
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, JSONBody
-from sqlalchemy import DateTime, String, select
+from sqlalchemy import String, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.access.tokens import Role
 from shared.access.web import policy
 from shared.bus import Handler, add_to_outbox
-from shared.db import Database
+from shared.db import Database, UTCDateTime
 from shared.messages import BusProbeSent
 
 
@@ -31,8 +31,8 @@ class BusProbeMixin:
 
     probe_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     origin: Mapped[str] = mapped_column(String(40))
-    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 def probe_handler(probe_model: type[BusProbeMixin]) -> Handler:

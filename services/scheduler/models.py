@@ -10,7 +10,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -26,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.bus import OutboxMixin, ProcessedMessageMixin
+from shared.db import UTCDateTime
 from shared.diagnostics import BusProbeMixin
 
 SCHEMA = "scheduler"  # logical name; shared.db translates it to the real schema
@@ -81,12 +81,12 @@ class Patient(Base):
     state: Mapped[str] = mapped_column(String(20), index=True)  # active, paused, discharged
     pause_reason: Mapped[str | None] = mapped_column(String(200))
     resume_on: Mapped[date | None] = mapped_column(Date)
-    opted_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     consent_version: Mapped[str] = mapped_column(String(40))
-    consent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    consent_at: Mapped[datetime] = mapped_column(UTCDateTime())
     consent_recorded_by: Mapped[str] = mapped_column(String(16))  # token id
-    enrolled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Occurrence(Base):
@@ -109,8 +109,8 @@ class Occurrence(Base):
     kind: Mapped[str] = mapped_column(String(20))
     local_date: Mapped[date] = mapped_column(Date)
     slot: Mapped[str] = mapped_column(String(60))
-    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     state: Mapped[str] = mapped_column(String(20))  # planned, queued, suppressed, expired, ...
     reason: Mapped[str | None] = mapped_column(String(200))
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -147,11 +147,11 @@ class Message(Base):
     channel: Mapped[str | None] = mapped_column(String(20))
     provider_id: Mapped[str | None] = mapped_column(String(80))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    retry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     lesson_key: Mapped[str | None] = mapped_column(String(60))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Attempt(Base):
@@ -160,7 +160,7 @@ class Attempt(Base):
     id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
     message_id: Mapped[str] = mapped_column(ForeignKey("scheduler.messages.id"), index=True)
     channel: Mapped[str] = mapped_column(String(20))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
     outcome: Mapped[str] = mapped_column(String(20))  # sent, retryable, permanent, opted_out
     provider_id: Mapped[str | None] = mapped_column(String(80))
     error: Mapped[str | None] = mapped_column(String(500))
@@ -175,9 +175,9 @@ class Dose(Base):
     id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("scheduler.patients.id"))
     local_date: Mapped[date] = mapped_column(Date)
-    taken_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime())
     mg: Mapped[float | None] = mapped_column(Float)
-    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class UrineTest(Base):
@@ -188,7 +188,7 @@ class UrineTest(Base):
     taken_on: Mapped[date] = mapped_column(Date)
     result: Mapped[str] = mapped_column(String(20))  # negative, positive, invalid
     substances: Mapped[list[str]] = mapped_column(JSON, default=list)
-    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Alert(Base):
@@ -203,7 +203,7 @@ class Alert(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     state: Mapped[str] = mapped_column(String(20))  # open, acknowledged
     acknowledged_by: Mapped[str | None] = mapped_column(String(16))
-    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class TrackVersion(Base):
@@ -216,7 +216,7 @@ class TrackVersion(Base):
     track: Mapped[str] = mapped_column(String(40), index=True)
     version: Mapped[int] = mapped_column(Integer)
     event: Mapped[bytes] = mapped_column(LargeBinary)  # the CurriculumPublished JSON
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class LessonProgress(Base):
@@ -230,4 +230,4 @@ class LessonProgress(Base):
     track: Mapped[str] = mapped_column(String(40))
     lesson_key: Mapped[str] = mapped_column(String(60))
     state: Mapped[str] = mapped_column(String(20))  # sent, opened, skipped
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

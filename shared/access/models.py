@@ -7,7 +7,6 @@ from datetime import datetime, time
 from sqlalchemy import (
     JSON,
     BigInteger,
-    DateTime,
     ForeignKey,
     Integer,
     MetaData,
@@ -15,6 +14,8 @@ from sqlalchemy import (
     Time,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.db import UTCDateTime
 
 SCHEMA = "access"  # logical; shared.db translates it
 _ID = BigInteger().with_variant(Integer(), "sqlite")
@@ -34,8 +35,8 @@ class Clinic(Base):
     help_phone: Mapped[str] = mapped_column(String(20))  # the clinic's, never a patient's
     opens_at: Mapped[time] = mapped_column(Time())
     closes_at: Mapped[time] = mapped_column(Time())
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class ApiToken(Base):
@@ -46,9 +47,9 @@ class ApiToken(Base):
     role: Mapped[str] = mapped_column(String(20))
     label: Mapped[str] = mapped_column(String(100))
     clinic_ids: Mapped[list[int]] = mapped_column(JSON)  # empty: every clinic (admin only)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class AuditEntry(Base):
@@ -57,7 +58,7 @@ class AuditEntry(Base):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     service: Mapped[str] = mapped_column(String(20))
     token_id: Mapped[str | None] = mapped_column(
         String(16), ForeignKey("access.api_tokens.id"), index=True

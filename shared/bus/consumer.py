@@ -24,7 +24,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.bus.codec import DecodeError, decode
-from shared.bus.inbox import Inbox
+from shared.bus.inbox import AlreadyHandled, Inbox
 from shared.bus.keys import BusKeys
 from shared.logging import get_logger, redact_text
 from shared.messages import Message
@@ -226,6 +226,8 @@ class StreamConsumer:
                 outcome = "duplicate" if session is None else "handled"
                 if session is not None:
                     await handler(message, session)
+        except AlreadyHandled:
+            outcome = "duplicate"  # a racing delivery won; ours was rolled back
         except Exception as exc:
             # Left pending on purpose: reclaim retries it, max_deliveries bounds it.
             error = redact_text(f"{type(exc).__name__}: {exc}")[:500]

@@ -7,12 +7,17 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.bus.tables import ProcessedMessageMixin
 from shared.db import Database
 from shared.messages import Message
+
+
+class AlreadyHandled(Exception):
+    """Another delivery of the same message committed first: this one's work is undone."""
 
 
 class Inbox:
@@ -27,10 +32,19 @@ class Inbox:
     async def claim(self, message: Message) -> AsyncIterator[AsyncSession | None]:
         """Yield a session for a new message, None for one already handled.
 
-        On PostgreSQL a second consumer handling the same message at the same moment
-        blocks on the primary key until the first commits, then finds it done.
+        The id is recorded *after* the handler, in its transaction: checking first with a
+        plain read takes no write lock, so a handler may commit side transactions of its
+        own (SQLite allows one writer at a time). If two deliveries race, the second to
+        record the id raises AlreadyHandled and its transaction rolls back.
         """
         async with self.db.transaction() as session:
+            seen = await session.execute(
+                select(self.table.c.message_id).where(self.table.c.message_id == str(message.id))
+            )
+            if seen.first() is not None:
+                yield None
+                return
+            yield session
             result = await session.execute(
                 self._insert(self.table)
                 .values(
@@ -40,5 +54,5 @@ class Inbox:
                 )
                 .on_conflict_do_nothing(index_elements=["message_id"])
             )
-            is_new = bool(getattr(result, "rowcount", 0))
-            yield session if is_new else None
+            if not getattr(result, "rowcount", 0):
+                raise AlreadyHandled(str(message.id))

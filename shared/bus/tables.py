@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, LargeBinary, String, text
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+
+from shared.db import UTCDateTime
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants a BIGINT identity.
 _SEQ = BigInteger().with_variant(Integer(), "sqlite")
@@ -25,8 +27,8 @@ class OutboxMixin:
     message_name: Mapped[str] = mapped_column(String(100))
     message_tag: Mapped[str] = mapped_column(String(100))
     payload: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     @declared_attr.directive
     def __table_args__(cls) -> tuple[Index, ...]:
@@ -47,4 +49,4 @@ class ProcessedMessageMixin:
 
     message_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     message_tag: Mapped[str] = mapped_column(String(100))
-    processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -12,8 +12,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -152,6 +154,37 @@ def test_up_serves_all_three_relays_events_and_stops_cleanly(
             receipt = _get(url, admin)[1]
             assert receipt["origin"] == "content"
             assert receipt["received_by"] == name
+
+        # A coordinator's day: a clinic, a patient due now, the reminder on its way and done.
+        api = f"http://127.0.0.1:{ports['scheduler']}/api/v1"
+        status, yx = _post(
+            f"{api}/clinics", {"code": "YX", "name": "Yuxi", "help_phone": "0877 2012345"}, admin
+        )
+        assert status == 201
+        local_now = datetime.now(ZoneInfo("Asia/Shanghai"))
+        status, patient = _post(
+            f"{api}/patients",
+            {
+                "clinic_id": yx["id"],
+                "clinic_number": "E2E-1",
+                "display_name": "E.E.",
+                "phone": "13800138000",
+                "dose_time": local_now.strftime("%H:%M"),
+                "quiet_start": "00:00",
+                "quiet_end": "00:00",
+                "consent": {"version": "v1", "given_at": local_now.isoformat()},
+            },
+            admin,
+        )
+        assert status == 201
+
+        def delivered() -> bool:
+            timeline = _get(f"{api}/patients/{patient['id']}/timeline", admin)[1]
+            return any(
+                e["type"] == "message" and e["detail"]["state"] == "delivered" for e in timeline
+            )
+
+        _wait_for(delivered, 30, "the dose reminder delivered by the console channel")
 
         # The operator's check of the same path, against the private Redis `up` started.
         [bus] = [line for line in lines if line.startswith("bus: ")]
