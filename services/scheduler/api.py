@@ -20,6 +20,7 @@ from services.scheduler.schemas import (
     PatientOut,
     PatientPatch,
     PauseIn,
+    ReminderIn,
     TransferIn,
     UrineTestIn,
 )
@@ -147,6 +148,21 @@ class PatientController(Controller):
         data: JSONBody[UrineTestIn],
     ) -> None:
         await doses.record_urine_test(ctx, principal_of(request), patient_id, data)
+
+    @post(
+        "/{patient_id:int}/reminders",
+        opt=policy(*CARE, resource="patient"),
+        status_code=201,
+        summary="A urine-test or appointment reminder on a given day",
+    )
+    async def add_reminder(
+        self,
+        ctx: NamedDependency[Scheduler],
+        request: Req,
+        patient_id: FromPath[int],
+        data: JSONBody[ReminderIn],
+    ) -> None:
+        await doses.add_reminder(ctx, principal_of(request), patient_id, data)
 
     @get(
         "/{patient_id:int}/timeline",

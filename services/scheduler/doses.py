@@ -8,7 +8,7 @@ coordinator acknowledges. All of it is set-based: one statement per clinic, not 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import and_, exists, func, literal, select
@@ -17,14 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scheduler.models import Alert, Dose, Occurrence, Outbox, Patient, UrineTest
 from services.scheduler.patients import Scheduler, load_patient
-from services.scheduler.schemas import DoseBatchIn, DoseBatchOut, DoseIn, UrineTestIn
+from services.scheduler.schemas import DoseBatchIn, DoseBatchOut, DoseIn, ReminderIn, UrineTestIn
 from services.scheduler.settings import SchedulerSettings
 from services.scheduler.timeplan import local_today, reminder_time
 from shared.access.models import Clinic
 from shared.access.tokens import Principal
 from shared.bus import add_to_outbox
 from shared.db import Database
-from shared.errors import InvalidInput, NotFound
+from shared.errors import Conflict, InvalidInput, NotFound
 from shared.messages import DropoutRiskRaised
 
 
@@ -252,3 +252,35 @@ async def _raise_alerts(
             ),
         )
     del now
+
+
+async def add_reminder(
+    ctx: Scheduler, principal: Principal, patient_id: int, data: ReminderIn
+) -> None:
+    """A urine-test or appointment reminder on a given day, at a local time."""
+    async with ctx.db.transaction() as session:
+        patient = await load_patient(session, principal, patient_id)
+        if data.on < local_today(ctx.clock(), patient.time_zone):
+            raise InvalidInput("on is in the past")
+        due = reminder_time(
+            data.on,
+            time.fromisoformat(data.at),
+            patient.time_zone,
+            patient.quiet_start,
+            patient.quiet_end,
+        )
+        result = await session.execute(
+            _insert(ctx.db)(Occurrence)
+            .values(
+                patient_id=patient.id,
+                kind=data.kind,
+                local_date=data.on,
+                slot=data.at,
+                due_at=due,
+                expires_at=due + timedelta(minutes=ctx.config.dose_window_minutes),
+                state="planned",
+            )
+            .on_conflict_do_nothing(index_elements=["patient_id", "kind", "local_date", "slot"])
+        )
+    if not getattr(result, "rowcount", 0):
+        raise Conflict(f"a {data.kind} reminder on {data.on} at {data.at} exists already")

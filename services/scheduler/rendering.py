@@ -17,6 +17,22 @@ _TEXTS: dict[tuple[str, str], dict[str, str]] = {
         "zh-CN": "{name}，今天记得按时到美沙酮门诊服药。",
         "en": "{name}, remember your methadone dose at the clinic today.",
     },
+    ("urine_test", "discreet"): {
+        "zh-CN": "{name}，今天记得到门诊做检查。",
+        "en": "{name}, a reminder about your check-up at the clinic today.",
+    },
+    ("urine_test", "explicit"): {
+        "zh-CN": "{name}，今天记得到美沙酮门诊做尿检。",
+        "en": "{name}, your urine test at the methadone clinic is today.",
+    },
+    ("appointment", "discreet"): {
+        "zh-CN": "{name}，今天你在门诊有预约。",
+        "en": "{name}, you have an appointment at the clinic today.",
+    },
+    ("appointment", "explicit"): {
+        "zh-CN": "{name}，今天你在美沙酮门诊有预约。",
+        "en": "{name}, you have an appointment at the methadone clinic today.",
+    },
     ("missed_dose", "discreet"): {
         "zh-CN": "{name}，昨天没见到你。今天来门诊好吗？需要帮助请回复“帮助”。",
         "en": "{name}, we missed you yesterday. Can you come by today? Reply HELP for support.",

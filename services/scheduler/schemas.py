@@ -117,6 +117,14 @@ class DoseBatchOut(msgspec.Struct, kw_only=True):
     already_recorded: int
 
 
+class ReminderIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A one-off reminder on a given day: a urine test or an appointment."""
+
+    kind: Literal["urine_test", "appointment"]
+    on: date
+    at: HHMM = "08:00"
+
+
 class UrineTestIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     taken_on: date
     result: Literal["negative", "positive", "invalid"]

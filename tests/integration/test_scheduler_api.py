@@ -143,3 +143,20 @@ async def test_alerts_are_listed_and_acknowledged_once(
     acked = await client.post(f"/api/v1/alerts/{alert_id}/acknowledge")
     assert acked.json()["state"] == "acknowledged"
     assert (await client.post(f"/api/v1/alerts/{alert_id}/acknowledge")).status_code == 409
+
+
+async def test_one_off_reminders_on_given_days(api: tuple[Client, int, dict[str, str]]) -> None:
+    client, yx, _ = api
+    pid = (await client.post("/api/v1/patients", json=_patient(yx, "D-1"))).json()["id"]
+    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    body = {"kind": "urine_test", "on": tomorrow, "at": "09:30"}
+    assert (await client.post(f"/api/v1/patients/{pid}/reminders", json=body)).status_code == 201
+    again = await client.post(f"/api/v1/patients/{pid}/reminders", json=body)
+    assert again.status_code == 409
+    past = await client.post(f"/api/v1/patients/{pid}/reminders", json={
+        "kind": "appointment", "on": "2020-01-01"})
+    assert past.status_code == 400
+    assert "past" in past.json()["detail"]
+    wrong = await client.post(f"/api/v1/patients/{pid}/reminders", json={
+        "kind": "party", "on": tomorrow})
+    assert wrong.status_code == 400
