@@ -145,6 +145,15 @@ class DropoutRiskRaised(Event, frozen=True, kw_only=True, tag="DropoutRiskRaised
     last_dose_on: str | None  # ISO date, or None if never dosed since enrolment
 
 
+# --- from feedback (patients' replies) ----------------------------------------------------
+
+
+class RecordRequested(Event, frozen=True, kw_only=True, tag="RecordRequested.v1"):
+    """A patient asked for their own record (RECORD / 记录 / 查询)."""
+
+    patient_id: int
+
+
 # --- dispatch (scheduler's planner -> scheduler's dispatchers) -----------------------------
 
 
@@ -165,6 +174,7 @@ AnyMessage: TypeAlias = (
     | PatientUpdated
     | SendMessage
     | DropoutRiskRaised
+    | RecordRequested
 )
 MESSAGE_TYPES: tuple[type[Message], ...] = (
     BusProbeSent,
@@ -175,4 +185,5 @@ MESSAGE_TYPES: tuple[type[Message], ...] = (
     PatientUpdated,
     SendMessage,
     DropoutRiskRaised,
+    RecordRequested,
 )

@@ -16,13 +16,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scheduler.events import updated_event
 from services.scheduler.lessons import LessonChoice, choose_lesson
-from services.scheduler.models import Attempt, LessonProgress, Message, Outbox, Patient
-from services.scheduler.rendering import render
+from services.scheduler.models import (
+    Attempt,
+    Dose,
+    LessonProgress,
+    Message,
+    Outbox,
+    Patient,
+    UrineTest,
+)
+from services.scheduler.rendering import Record, render
+from services.scheduler.timeplan import local_today
 from shared.bus import add_to_outbox
 from shared.channels import ChannelRegistry, OutboundMessage, SendFailed
 from shared.channels.base import FailureKind
@@ -66,11 +75,13 @@ class Dispatcher:
         claimed = await self._claim(command.message_id)
         if claimed is None:
             return  # already handled (a redelivery), or no longer due
-        message, patient, lesson = claimed
-        outcome = await self._send(message, patient, lesson)
+        message, patient, extra = claimed
+        lesson = extra if isinstance(extra, LessonChoice) else None
+        record = extra if isinstance(extra, Record) else None
+        outcome = await self._send(message, patient, lesson, record)
         await self._record(session, message.id, outcome, lesson)
 
-    async def _claim(self, message_id: str) -> tuple[Message, Patient, LessonChoice | None] | None:
+    async def _claim(self, message_id: str) -> tuple[Message, Patient, Extra] | None:
         now = self.clock()
         async with self.db.transaction() as session:
             message = await session.get(Message, message_id, with_for_update=True)
@@ -80,10 +91,12 @@ class Dispatcher:
             if patient is None:
                 return None
             final = _final_before_sending(message, patient, now, self.cipher)
-            lesson = None
+            extra: Extra = None
+            if final is None and message.kind == "record_reply":
+                extra = await patient_record(session, patient, now)
             if final is None and message.kind == "lesson":
-                lesson = await choose_lesson(session, patient)
-                if lesson is None:
+                extra = await choose_lesson(session, patient)
+                if extra is None:
                     final = ("skipped", "no lesson left in the patient's tracks")
                 elif self.links is None:
                     final = ("failed", "lesson links are not configured (LESSON_LINK_SECRET)")
@@ -96,10 +109,14 @@ class Dispatcher:
             await session.flush()  # before expunging: a chained track must be saved
             session.expunge(message)
             session.expunge(patient)
-        return message, patient, lesson
+        return message, patient, extra
 
     async def _send(
-        self, message: Message, patient: Patient, lesson: LessonChoice | None
+        self,
+        message: Message,
+        patient: Patient,
+        lesson: LessonChoice | None,
+        record: Record | None = None,
     ) -> _Outcome:
         assert self.cipher is not None  # _final_before_sending checked it
         link = None
@@ -114,6 +131,7 @@ class Dispatcher:
             name=patient.display_name,
             lesson_notification=lesson.notification if lesson else None,
             link=link,
+            record=record,
         )
         reasons: list[str] = []
         for code in patient.channel_order:
@@ -202,6 +220,37 @@ class Dispatcher:
         log.info(
             "dispatch.outcome", message_id=message_id, state=outcome.state, channel=outcome.channel
         )
+
+
+Extra = LessonChoice | Record | None
+
+
+async def patient_record(
+    session: AsyncSession, patient: Patient, now: datetime, days: int = 7
+) -> Record:
+    """The last `days` days of observed doses and the latest urine test, for a reply."""
+    today = local_today(now, patient.time_zone)
+    dosed = (
+        await session.execute(
+            select(func.count())
+            .select_from(Dose)
+            .where(Dose.patient_id == patient.id, Dose.local_date > today - timedelta(days=days))
+        )
+    ).scalar_one()
+    test = (
+        await session.execute(
+            select(UrineTest)
+            .where(UrineTest.patient_id == patient.id)
+            .order_by(UrineTest.taken_on.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    return Record(
+        days=days,
+        days_dosed=int(dosed),
+        last_test_on=test.taken_on.isoformat() if test else None,
+        last_test_result=test.result if test else None,
+    )
 
 
 def _final_before_sending(

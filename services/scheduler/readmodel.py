@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scheduler.models import LessonProgress, Message, TrackVersion
+from services.scheduler.models import LessonProgress, Message, Occurrence, Patient, TrackVersion
+from services.scheduler.timeplan import local_today
 from shared.bus import encode
-from shared.messages import CurriculumPublished, LessonOpened
+from shared.messages import CurriculumPublished, LessonOpened, RecordRequested
 
 
 async def store_curriculum(event: CurriculumPublished, session: AsyncSession) -> None:
@@ -44,4 +45,23 @@ async def record_lesson_opened(event: LessonOpened, session: AsyncSession) -> No
             LessonProgress.lesson_key == event.lesson_key,
         )
         .values(state="opened", at=event.occurred_at)
+    )
+
+
+async def answer_record_request(event: RecordRequested, session: AsyncSession) -> None:
+    """Queue a reply with the patient's own record, due now (the planner releases it)."""
+    patient = await session.get(Patient, event.patient_id)
+    if patient is None:
+        return
+    now = datetime.now(UTC)
+    session.add(
+        Occurrence(
+            patient_id=patient.id,
+            kind="record_reply",
+            local_date=local_today(now, patient.time_zone),
+            slot=str(event.id),
+            due_at=now,
+            expires_at=now + timedelta(hours=1),
+            state="planned",
+        )
     )

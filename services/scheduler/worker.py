@@ -6,7 +6,11 @@ from datetime import UTC, datetime
 
 from services.scheduler import doses, planner
 from services.scheduler.dispatch import Dispatcher, requeue_retries
-from services.scheduler.readmodel import record_lesson_opened, store_curriculum
+from services.scheduler.readmodel import (
+    answer_record_request,
+    record_lesson_opened,
+    store_curriculum,
+)
 from services.scheduler.settings import SchedulerSettings
 from shared.channels import ChannelRegistry
 from shared.channels.console import ConsoleChannel
@@ -14,7 +18,7 @@ from shared.crypto import ConfigurationError, IdentifierCipher, IdentifierSettin
 from shared.db import Database
 from shared.lesson_links import LessonLinks, LessonLinkSettings
 from shared.logging import get_logger
-from shared.messages import CurriculumPublished, LessonOpened, SendMessage
+from shared.messages import CurriculumPublished, LessonOpened, RecordRequested, SendMessage
 from shared.service import PeriodicJob, WorkerParts
 from shared.settings import Settings
 
@@ -79,6 +83,7 @@ async def setup(db: Database, settings: Settings) -> WorkerParts:
             SendMessage: dispatcher.handle,
             CurriculumPublished: store_curriculum,
             LessonOpened: record_lesson_opened,
+            RecordRequested: answer_record_request,
         },
         jobs=[
             PeriodicJob("release-due", config.planner_interval_s, release),

@@ -13,8 +13,8 @@ from services.scheduler import doses, planner
 from services.scheduler.dispatch import Dispatcher, requeue_retries
 from services.scheduler.models import Alert, Attempt, Message, Occurrence, Outbox, Patient
 from services.scheduler.patients import Scheduler
-from services.scheduler.readmodel import store_curriculum
-from services.scheduler.schemas import DoseIn, PauseIn
+from services.scheduler.readmodel import answer_record_request, store_curriculum
+from services.scheduler.schemas import DoseIn, PauseIn, UrineTestIn
 from services.scheduler.settings import SchedulerSettings
 from shared.access.models import Clinic
 from shared.bus import decode
@@ -28,6 +28,7 @@ from shared.messages import (
     CurriculumPublished,
     LessonText,
     PublishedLesson,
+    RecordRequested,
     SendMessage,
 )
 from tests.integration.schedutil import ADMIN, clinic, context, enrol
@@ -331,3 +332,32 @@ async def test_missed_days_bring_support_then_a_dropout_alert(
     async with scheduler_db.sessions() as session:
         names = (await session.execute(select(Outbox.message_name))).scalars().all()
     assert names.count("DropoutRiskRaised") == 1
+
+
+async def test_a_record_request_is_answered_with_the_patients_own_record(
+    scheduler_db: Database,
+    access_db: Database,
+) -> None:
+    ctx = context(scheduler_db, access_db)
+    yx = await clinic(access_db)
+    asker = await enrol(ctx, yx, "0001")
+    async with scheduler_db.transaction() as session:
+        await session.execute(delete(Occurrence))
+    await doses.record_dose(ctx, ADMIN, asker.id, DoseIn(taken_at=datetime.now(UTC)))
+    await doses.record_urine_test(
+        ctx,
+        ADMIN,
+        asker.id,
+        UrineTestIn(taken_on=date.today() - timedelta(days=2), result="negative"),
+    )
+    async with scheduler_db.transaction() as session:
+        await answer_record_request(RecordRequested(patient_id=asker.id), session)
+    console = ConsoleChannel("sms")
+    dispatcher = Dispatcher(scheduler_db, ctx.cipher, ChannelRegistry([console]), None)
+    await planner.release_due(scheduler_db, CONFIG, datetime.now(UTC))
+    await _dispatch_all(ctx, dispatcher)
+    [reply] = list(console.sent)
+    assert reply.kind == "record_reply"
+    assert reply.text.startswith("L.W.，过去7天你到门诊1天。最近一次检查")
+    assert "结果正常" in reply.text
+    assert "尿" not in reply.text  # discreet: no "urine" on a lock screen
