@@ -148,6 +148,18 @@ class DropoutRiskRaised(Event, frozen=True, kw_only=True, tag="DropoutRiskRaised
 # --- from feedback (patients' replies) ----------------------------------------------------
 
 
+class OptOutRequested(Event, frozen=True, kw_only=True, tag="OptOutRequested.v1"):
+    """The patient replied STOP / 退订 / TD: nothing more is sent until they opt in."""
+
+    patient_id: int
+
+
+class OptInRequested(Event, frozen=True, kw_only=True, tag="OptInRequested.v1"):
+    """The patient replied START / 订阅."""
+
+    patient_id: int
+
+
 class RecordRequested(Event, frozen=True, kw_only=True, tag="RecordRequested.v1"):
     """A patient asked for their own record (RECORD / 记录 / 查询)."""
 
@@ -175,6 +187,8 @@ AnyMessage: TypeAlias = (
     | SendMessage
     | DropoutRiskRaised
     | RecordRequested
+    | OptOutRequested
+    | OptInRequested
 )
 MESSAGE_TYPES: tuple[type[Message], ...] = (
     BusProbeSent,
@@ -186,4 +200,6 @@ MESSAGE_TYPES: tuple[type[Message], ...] = (
     SendMessage,
     DropoutRiskRaised,
     RecordRequested,
+    OptOutRequested,
+    OptInRequested,
 )

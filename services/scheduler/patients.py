@@ -359,14 +359,3 @@ async def transfer(
         raise Conflict(
             f"clinic {target.code} already has a patient numbered {data.clinic_number!r}"
         ) from exc
-
-
-async def set_opt_out(db: Database, patient_id: int, opted_out: bool) -> None:
-    """From feedback (STOP / START) or a provider's unsubscribe; no principal involved."""
-    async with db.transaction() as session:
-        patient = await session.get(Patient, patient_id, with_for_update=True)
-        if patient is None:
-            return
-        patient.opted_out_at = datetime.now(UTC) if opted_out else None
-        patient.updated_at = datetime.now(UTC)
-        add_to_outbox(session, Outbox, updated_event(patient))

@@ -7,10 +7,24 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scheduler.models import LessonProgress, Message, Occurrence, Patient, TrackVersion
+from services.scheduler.events import updated_event
+from services.scheduler.models import (
+    LessonProgress,
+    Message,
+    Occurrence,
+    Outbox,
+    Patient,
+    TrackVersion,
+)
 from services.scheduler.timeplan import local_today
-from shared.bus import encode
-from shared.messages import CurriculumPublished, LessonOpened, RecordRequested
+from shared.bus import add_to_outbox, encode
+from shared.messages import (
+    CurriculumPublished,
+    LessonOpened,
+    OptInRequested,
+    OptOutRequested,
+    RecordRequested,
+)
 
 
 async def store_curriculum(event: CurriculumPublished, session: AsyncSession) -> None:
@@ -65,3 +79,20 @@ async def answer_record_request(event: RecordRequested, session: AsyncSession) -
             state="planned",
         )
     )
+
+
+async def opt_out(event: OptOutRequested, session: AsyncSession) -> None:
+    await _set_opt_out(session, event.patient_id, opted_out=True)
+
+
+async def opt_in(event: OptInRequested, session: AsyncSession) -> None:
+    await _set_opt_out(session, event.patient_id, opted_out=False)
+
+
+async def _set_opt_out(session: AsyncSession, patient_id: int, *, opted_out: bool) -> None:
+    patient = await session.get(Patient, patient_id, with_for_update=True)
+    if patient is None or (patient.opted_out_at is not None) == opted_out:
+        return  # unknown, or already so: nothing to announce
+    now = datetime.now(UTC)
+    patient.opted_out_at, patient.updated_at = (now if opted_out else None), now
+    add_to_outbox(session, Outbox, updated_event(patient))

@@ -8,6 +8,8 @@ from services.scheduler import doses, planner
 from services.scheduler.dispatch import Dispatcher, requeue_retries
 from services.scheduler.readmodel import (
     answer_record_request,
+    opt_in,
+    opt_out,
     record_lesson_opened,
     store_curriculum,
 )
@@ -18,7 +20,14 @@ from shared.crypto import ConfigurationError, IdentifierCipher, IdentifierSettin
 from shared.db import Database
 from shared.lesson_links import LessonLinks, LessonLinkSettings
 from shared.logging import get_logger
-from shared.messages import CurriculumPublished, LessonOpened, RecordRequested, SendMessage
+from shared.messages import (
+    CurriculumPublished,
+    LessonOpened,
+    OptInRequested,
+    OptOutRequested,
+    RecordRequested,
+    SendMessage,
+)
 from shared.service import PeriodicJob, WorkerParts
 from shared.settings import Settings
 
@@ -84,6 +93,8 @@ async def setup(db: Database, settings: Settings) -> WorkerParts:
             CurriculumPublished: store_curriculum,
             LessonOpened: record_lesson_opened,
             RecordRequested: answer_record_request,
+            OptOutRequested: opt_out,
+            OptInRequested: opt_in,
         },
         jobs=[
             PeriodicJob("release-due", config.planner_interval_s, release),

@@ -13,7 +13,7 @@ from services.scheduler import doses, planner
 from services.scheduler.dispatch import Dispatcher, requeue_retries
 from services.scheduler.models import Alert, Attempt, Message, Occurrence, Outbox, Patient
 from services.scheduler.patients import Scheduler
-from services.scheduler.readmodel import answer_record_request, store_curriculum
+from services.scheduler.readmodel import answer_record_request, opt_out, store_curriculum
 from services.scheduler.schemas import DoseIn, PauseIn, UrineTestIn
 from services.scheduler.settings import SchedulerSettings
 from shared.access.models import Clinic
@@ -27,6 +27,7 @@ from shared.messages import (
     Cadence,
     CurriculumPublished,
     LessonText,
+    OptOutRequested,
     PublishedLesson,
     RecordRequested,
     SendMessage,
@@ -106,7 +107,8 @@ async def test_release_applies_every_rule_and_queues_the_rest(
     from services.scheduler import patients
 
     await patients.pause(ctx, ADMIN, paused.id, PauseIn(reason="detention"))
-    await patients.set_opt_out(scheduler_db, opted.id, True)
+    async with scheduler_db.transaction() as session:  # the patient replied STOP
+        await opt_out(OptOutRequested(patient_id=opted.id), session)
 
     released = await planner.release_due(scheduler_db, CONFIG, NOW)
     assert released.queued == 1
@@ -361,3 +363,28 @@ async def test_a_record_request_is_answered_with_the_patients_own_record(
     assert reply.text.startswith("L.W.，过去7天你到门诊1天。最近一次检查")
     assert "结果正常" in reply.text
     assert "尿" not in reply.text  # discreet: no "urine" on a lock screen
+
+
+async def test_plans_follow_the_patients_clock_across_a_dst_change(
+    scheduler_db: Database,
+    access_db: Database,
+) -> None:
+    before_jump = datetime(2026, 3, 7, 20, 0, tzinfo=UTC)  # 15:00 in New York, EST
+    ctx = context(scheduler_db, access_db, clock=lambda: before_jump)
+    ny = await clinic(access_db, "NY", tz="America/New_York")
+    patient = await enrol(
+        ctx, ny, "0001", dose_time="02:30", quiet_start="00:00", quiet_end="00:00", track=None
+    )
+    await planner.plan_ahead(scheduler_db, CONFIG, before_jump, days=3)
+    async with scheduler_db.sessions() as session:
+        due = {
+            o.local_date: o.due_at
+            for o in (
+                await session.execute(select(Occurrence).where(Occurrence.patient_id == patient.id))
+            ).scalars()
+        }
+    assert due == {
+        # 02:30 does not exist on the 8th: the reminder goes at 03:30 EDT, after the jump.
+        date(2026, 3, 8): datetime(2026, 3, 8, 7, 30, tzinfo=UTC),
+        date(2026, 3, 9): datetime(2026, 3, 9, 6, 30, tzinfo=UTC),  # 02:30 EDT
+    }
