@@ -153,10 +153,12 @@ async def test_one_off_reminders_on_given_days(api: tuple[Client, int, dict[str,
     assert (await client.post(f"/api/v1/patients/{pid}/reminders", json=body)).status_code == 201
     again = await client.post(f"/api/v1/patients/{pid}/reminders", json=body)
     assert again.status_code == 409
-    past = await client.post(f"/api/v1/patients/{pid}/reminders", json={
-        "kind": "appointment", "on": "2020-01-01"})
+    past = await client.post(
+        f"/api/v1/patients/{pid}/reminders", json={"kind": "appointment", "on": "2020-01-01"}
+    )
     assert past.status_code == 400
     assert "past" in past.json()["detail"]
-    wrong = await client.post(f"/api/v1/patients/{pid}/reminders", json={
-        "kind": "party", "on": tomorrow})
+    wrong = await client.post(
+        f"/api/v1/patients/{pid}/reminders", json={"kind": "party", "on": tomorrow}
+    )
     assert wrong.status_code == 400
