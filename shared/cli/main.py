@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from redis.asyncio import Redis
 
+from services.content.cli import content_cli
 from shared.bus import BusKeys, list_dead_letters, replay_dead_letter
 from shared.cli.doctor import doctor
 from shared.cli.keys import keys
@@ -29,6 +30,7 @@ app.command(help=up.__doc__)(up)
 app.command(help=doctor.__doc__)(doctor)
 app.add_typer(token, name="token")
 app.add_typer(keys, name="keys")
+app.add_typer(content_cli, name="content")
 
 ServiceArg = Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICES)}.")]
 

@@ -1,0 +1,200 @@
+"""Lesson pages: what a patient sees after tapping the link in a WeChat message or SMS.
+
+Small, fast pages for basic phones: inline CSS, large text, no scripts and no external
+assets (nothing to fetch, nothing to leak the link to). Routes are open (`OPEN`): the link's
+signature is the authentication. A bad, expired or unknown link gets a page that says so
+and nothing more. Every text is escaped.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from itsdangerous import SignatureExpired
+from litestar import Request, Response, get, post
+from litestar.datastructures import State
+from litestar.enums import MediaType
+from litestar.params import FromPath
+
+from services.content.service.reading import LessonPage, NoSuchChoice, answer_quiz, open_lesson
+from shared.access.web import OPEN
+from shared.errors import NotFound
+from shared.lesson_links import LessonLink, LessonLinks, LinkInvalid
+
+_UI = {
+    "zh-CN": {
+        "quiz": "小测验",
+        "submit": "提交",
+        "right": "回答正确！",
+        "wrong": "这次没答对。",
+        "answer": "正确答案：",
+        "yours": "你的选择",
+        "choose": "请选择一个答案。",
+    },
+    "en": {
+        "quiz": "Quick question",
+        "submit": "Send",
+        "right": "That's right!",
+        "wrong": "Not quite.",
+        "answer": "The answer is:",
+        "yours": "your choice",
+        "choose": "Please choose one of the answers.",
+    },
+}
+# Shown when the link itself cannot be trusted, so its language is unknown: both.
+_NOT_VALID = ("此链接无效", "this link is not valid")
+_EXPIRED = ("此链接已过期", "this link has expired")
+_UNCONFIGURED = ("暂时无法打开课程", "lesson links are not configured")
+
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+}
+_STYLE = (
+    "body{margin:0;font:20px/1.6 system-ui,-apple-system,'PingFang SC','Microsoft YaHei',"
+    "sans-serif;color:#222;background:#fafaf7}main{max-width:36em;margin:0 auto;padding:1em}"
+    "h1{font-size:1.5em;line-height:1.3}p{margin:0 0 1em}fieldset{border:2px solid #ccc;"
+    "border-radius:8px;padding:1em}legend{font-weight:bold;padding:0 .3em}"
+    "label{display:block;padding:.6em 0;font-size:1.05em}input{transform:scale(1.5);"
+    "margin-right:.8em}button{font-size:1.1em;padding:.6em 1.6em;margin-top:.6em;"
+    "border:0;border-radius:8px;background:#2e7d5b;color:#fff}.right{color:#2e7d5b}"
+    ".wrong{color:#a33}.answer{font-weight:bold}"
+)
+
+
+def _document(language: str, title: str, content: str, status: int) -> Response[str]:
+    html = (
+        f'<!doctype html><html lang="{escape(language)}"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
+        f"<body><main>{content}</main></body></html>"
+    )
+    return Response(html, status_code=status, media_type=MediaType.HTML, headers=_HEADERS)
+
+
+def _notice(message: tuple[str, str], status: int) -> Response[str]:
+    zh, en = message
+    content = f"<h1>{escape(zh)}</h1><p lang='en'>{escape(en.capitalize())}.</p>"
+    return _document("zh-CN", f"{zh} / {en}", content, status)
+
+
+def _paragraphs(body: str) -> str:
+    return "".join(
+        "<p>" + "<br>".join(escape(line) for line in block.splitlines()) + "</p>"
+        for block in body.split("\n\n")
+        if block.strip()
+    )
+
+
+def _quiz_form(page: LessonPage, action: str, ui: dict[str, str], note: str) -> str:
+    if page.quiz is None:
+        return ""
+    options = "".join(
+        f'<label><input type="radio" name="choice" value="{i}" required>{escape(text)}</label>'
+        for i, text in enumerate(page.quiz.options)
+    )
+    return (
+        f'<form method="post" action="{escape(action)}"><fieldset>'
+        f"<legend>{escape(ui['quiz'])}</legend><p>{escape(page.quiz.question)}</p>"
+        f"{note}{options}<button type=submit>{escape(ui['submit'])}</button></fieldset></form>"
+    )
+
+
+def render_lesson(
+    page: LessonPage, action: str, note: str = "", status: int = 200
+) -> Response[str]:
+    """The lesson; its quiz form posts to `action`, relative to the page's own URL."""
+    ui = _UI.get(page.language, _UI["zh-CN"])
+    content = (
+        f"<h1>{escape(page.title)}</h1>{_paragraphs(page.body)}{_quiz_form(page, action, ui, note)}"
+    )
+    return _document(page.language, page.title, content, status)
+
+
+def render_answer(page: LessonPage, chosen: int) -> Response[str]:
+    ui = _UI.get(page.language, _UI["zh-CN"])
+    assert page.quiz is not None  # answer_quiz refuses a lesson without a quiz
+    assert page.quiz_answer is not None
+    right = chosen == page.quiz_answer
+    verdict = (
+        f'<p class="right">{escape(ui["right"])}</p>'
+        if right
+        else f'<p class="wrong">{escape(ui["wrong"])}</p>'
+    )
+    options = "".join(
+        f"<li{' class=answer' if i == page.quiz_answer else ''}>{escape(text)}"
+        f"{' (' + escape(ui['yours']) + ')' if i == chosen else ''}</li>"
+        for i, text in enumerate(page.quiz.options)
+    )
+    answer = page.quiz.options[page.quiz_answer]
+    content = (
+        f"<h1>{escape(page.title)}</h1><p>{escape(page.quiz.question)}</p>{verdict}"
+        f'<p>{escape(ui["answer"])} <span class="answer">{escape(answer)}</span></p>'
+        f"<ul>{options}</ul>"
+    )
+    return _document(page.language, page.title, content, 200)
+
+
+def _read(state: State, token: str) -> LessonLink | Response[str]:
+    links: LessonLinks | None = state.lesson_links
+    if links is None:
+        return _notice(_UNCONFIGURED, 503)
+    try:
+        return links.read(token)
+    except LinkInvalid as exc:
+        if isinstance(exc.__cause__, SignatureExpired):
+            return _notice(_EXPIRED, 410)
+        return _notice(_NOT_VALID, 404)
+
+
+@get(
+    "/lessons/{token:str}",
+    opt=OPEN,
+    tags=["lesson pages"],
+    summary="A lesson page, opened through a signed link",
+    media_type=MediaType.HTML,
+)
+async def lesson_page(state: State, token: FromPath[str]) -> Response[str]:
+    link = _read(state, token)
+    if isinstance(link, Response):
+        return link
+    try:
+        page = await open_lesson(state.db, link)
+    except NotFound:
+        return _notice(_NOT_VALID, 404)
+    # Relative, so that a public URL with a path prefix keeps working: from
+    # /lessons/<token> the form posts to /lessons/<token>/quiz.
+    return render_lesson(page, f"{token}/quiz")
+
+
+@post(
+    "/lessons/{token:str}/quiz",
+    opt=OPEN,
+    tags=["lesson pages"],
+    summary="Answer a lesson's quiz (form field `choice`)",
+    media_type=MediaType.HTML,
+    status_code=200,
+)
+async def lesson_quiz(
+    state: State, request: Request[Any, Any, Any], token: FromPath[str]
+) -> Response[str]:
+    link = _read(state, token)
+    if isinstance(link, Response):
+        return link
+    form = await request.form()
+    choice = form.get("choice")
+    try:
+        page, chosen = await answer_quiz(
+            state.db, link, choice if isinstance(choice, str) else None
+        )
+    except NotFound:
+        return _notice(_NOT_VALID, 404)
+    except NoSuchChoice as refused:
+        ui = _UI.get(refused.page.language, _UI["zh-CN"])
+        note = f'<p class="wrong">{escape(ui["choose"])}</p>'
+        return render_lesson(refused.page, "quiz", note, 400)  # posts to this same URL
+    return render_answer(page, chosen)
