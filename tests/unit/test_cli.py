@@ -31,6 +31,10 @@ runner = CliRunner()
         ["keys"],
         ["keys", "generate"],
         ["keys", "check"],
+        ["content"],
+        ["content", "import"],
+        ["content", "export"],
+        ["content", "check"],
     ],
 )
 def test_every_command_has_help(command: list[str]) -> None:

@@ -12,6 +12,7 @@ from shared.crypto import IdentifierSettings
 from shared.db import Database
 from shared.lesson_links import LessonLinkSettings
 from shared.settings import SETTINGS_CLASSES, DatabaseSettings, ServiceSettings, Settings
+from shared.stigma import StigmaSettings
 
 
 def test_defaults_are_embedded_and_ports_are_per_service(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -46,7 +47,13 @@ def test_bad_values_are_refused_with_the_field_name(monkeypatch: pytest.MonkeyPa
 
 def test_every_setting_is_documented_in_the_readme() -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text()
-    for cls in (*SETTINGS_CLASSES, IdentifierSettings, SchedulerSettings, LessonLinkSettings):
+    for cls in (
+        *SETTINGS_CLASSES,
+        IdentifierSettings,
+        SchedulerSettings,
+        LessonLinkSettings,
+        StigmaSettings,
+    ):
         for name, field in cls.model_fields.items():
             assert f"`{name.upper()}`" in readme, f"{name.upper()} missing from README"
             assert field.description, f"{name} has no description"
