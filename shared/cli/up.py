@@ -21,6 +21,7 @@ from typing import Annotated
 import typer
 
 from shared.crypto import generate_keys
+from shared.db import Database
 from shared.migrate import migrate_all
 from shared.settings import SERVICES, get_settings
 
@@ -121,6 +122,28 @@ def dev_secrets(folder: Path, env: dict[str, str]) -> dict[str, str]:
     return {name: stored[name] for name in missing}
 
 
+STARTER_CURRICULUM = Path(__file__).resolve().parents[2] / "curriculum"
+
+
+async def _seed_curriculum() -> list[str]:
+    """A first run publishes the starter curriculum, so lessons flow from the start; once
+    any track exists the curriculum is the editors' and is never touched here."""
+    from services.content.service import store
+    from services.content.service.importer import import_files
+
+    if not STARTER_CURRICULUM.is_dir():
+        return []
+    db = Database.from_settings(get_settings().database, "content")
+    try:
+        async with db.sessions() as session:
+            if await store.track_codes(session):
+                return []
+        outcomes = await import_files(db, [STARTER_CURRICULUM], publish=True)
+    finally:
+        await db.dispose()
+    return [outcome.track for outcome in outcomes]
+
+
 def _start_redis(supervisor: Supervisor) -> str:
     port = free_port()
     server = shutil.which("redis-server")
@@ -184,6 +207,13 @@ def up(
         if not settings.bus.redis_url:
             env["REDIS_URL"] = _start_redis(supervisor)
             os.environ["REDIS_URL"] = env["REDIS_URL"]
+        if not env.get("CONTENT_PUBLIC_URL"):
+            shown_host = (
+                "127.0.0.1"
+                if settings.service.service_host in ("0.0.0.0", "::")
+                else (settings.service.service_host)
+            )
+            env["CONTENT_PUBLIC_URL"] = f"http://{shown_host}:{settings.service.port('content')}"
         for name, value in dev_secrets(
             Path(settings.service.worker_heartbeat_dir).parent, env
         ).items():
@@ -199,6 +229,9 @@ def up(
         )
         asyncio.run(migrate_all(settings.database))
         typer.echo("migrations: applied")
+        seeded = asyncio.run(_seed_curriculum())
+        if seeded:
+            typer.echo(f"curriculum: published the starter tracks ({', '.join(seeded)})")
         for name in SERVICES:
             supervisor.start(f"{name}-api", [sys.executable, "-m", "shared.cli", "serve", name])
             supervisor.start(f"{name}-worker", [sys.executable, "-m", "shared.cli", "worker", name])

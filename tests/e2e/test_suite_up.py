@@ -155,6 +155,11 @@ def test_up_serves_all_three_relays_events_and_stops_cleanly(
             assert receipt["origin"] == "content"
             assert receipt["received_by"] == name
 
+        # The first run published the starter curriculum, and the scheduler has it.
+        tracks = _get(f"http://127.0.0.1:{ports['content']}/api/v1/tracks", admin)[1]
+        assert {t["code"] for t in tracks} >= {"core", "maintenance"}
+        assert "curriculum: published the starter tracks" in "".join(lines)
+
         # A coordinator's day: a clinic, a patient due now, the reminder on its way and done.
         api = f"http://127.0.0.1:{ports['scheduler']}/api/v1"
         status, yx = _post(
