@@ -125,8 +125,9 @@ def secrets_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 
 @pytest.fixture
-def app_settings(backends: Backends, isolation: str, redis_url: str,
-                 secrets_env: dict[str, str]) -> Settings:
+def app_settings(
+    backends: Backends, isolation: str, redis_url: str, secrets_env: dict[str, str]
+) -> Settings:
     """Settings of an app under test: its own schemas and keys; tokens re-checked each time."""
     return Settings(
         database=DatabaseSettings(
