@@ -11,7 +11,6 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from itsdangerous import SignatureExpired
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
 from litestar.enums import MediaType
@@ -20,7 +19,7 @@ from litestar.params import FromPath
 from services.content.service.reading import LessonPage, NoSuchChoice, answer_quiz, open_lesson
 from shared.access.web import OPEN
 from shared.errors import NotFound
-from shared.lesson_links import LessonLink, LessonLinks, LinkInvalid
+from shared.lesson_links import LessonLink, LessonLinks, LinkExpired, LinkInvalid
 
 _UI = {
     "zh-CN": {
@@ -145,9 +144,9 @@ def _read(state: State, token: str) -> LessonLink | Response[str]:
         return _notice(_UNCONFIGURED, 503)
     try:
         return links.read(token)
-    except LinkInvalid as exc:
-        if isinstance(exc.__cause__, SignatureExpired):
-            return _notice(_EXPIRED, 410)
+    except LinkExpired:
+        return _notice(_EXPIRED, 410)
+    except LinkInvalid:
         return _notice(_NOT_VALID, 404)
 
 

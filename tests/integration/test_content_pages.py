@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from itsdangerous import TimestampSigner
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
@@ -142,10 +141,13 @@ async def test_bad_links_say_so_and_reveal_nothing(
     assert gone.status_code == 404
     assert (await client.get(page_of("no-such-lesson"))).status_code == 404
 
-    fortnight_ago = int(time.time()) - 15 * 86_400
-    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: fortnight_ago)
-    expired = page_of("daily-dose")
-    monkeypatch.undo()
+    fortnight_ago = time.time() - 15 * 86_400
+    signed_then = LessonLinks(
+        LessonLinkSettings(lesson_link_secret="p" * 40), clock=lambda: fortnight_ago
+    )
+    expired = (
+        f"/lessons/{signed_then.token(LessonLink('msg-42', 'core', 'daily-dose', 1, 'zh-CN'))}"
+    )
     response = await client.get(expired)
     assert response.status_code == 410
     assert "this link has expired" in response.text.lower()
