@@ -21,14 +21,13 @@ class ConsoleChannel:
 
     async def send(self, message: OutboundMessage) -> SendResult:
         self.sent.append(message)
-        # The redaction step masks the address and drops `text`-like fields; the message id
-        # and kind are enough to follow a reminder through the logs.
+        # Never the address or the text (even redacted): the message id and kind are enough to
+        # follow a reminder through the logs.
         log.info(
             "channel.console.sent",
             channel=self.code,
             message_id=message.message_id,
             kind=message.kind,
-            to=message.address,
             chars=len(message.text),
         )
         return SendResult(Delivery.DELIVERED, provider_id=f"console-{message.message_id}")
