@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from services.scheduler.settings import SchedulerSettings
+from shared.channels.settings import CHANNEL_SETTINGS_CLASSES
 from shared.crypto import IdentifierSettings
 from shared.db import Database
 from shared.lesson_links import LessonLinkSettings
@@ -53,6 +54,7 @@ def test_every_setting_is_documented_in_the_readme() -> None:
         SchedulerSettings,
         LessonLinkSettings,
         StigmaSettings,
+        *CHANNEL_SETTINGS_CLASSES,
     ):
         for name, field in cls.model_fields.items():
             assert f"`{name.upper()}`" in readme, f"{name.upper()} missing from README"

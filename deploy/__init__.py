@@ -1,0 +1,1 @@
+"""Deployment files and runnable development fakes (not part of the installed wheel)."""

@@ -1,0 +1,214 @@
+"""A fake Twilio REST API: Messages.json, then signed status callbacks.
+
+    python -m deploy.fakes.twilio --port 9101 [--account-sid AC... --auth-token ...]
+        [--opted-out +8613800000001,...] [--invalid ...] [--undeliverable ...]
+        [--callback-delay 0.2] [--error-rate 0.1 --rate-limit-rate 0.1 --latency-ms 50]
+
+`POST /2010-04-01/Accounts/{sid}/Messages.json` (form-encoded, basic auth as the account)
+answers 201 with a message resource (`sid` SM..., `status` queued), or Twilio's errors:
+20003 (auth), 21604/21602/21603 (missing To/Body/sender), 21211 (invalid To, quoting the
+number, as Twilio does), 21610 (unsubscribed recipient), 20429 (429), 20500 (503). After
+`callback_delay_s` it POSTs each of `callback_statuses` to the message's StatusCallback,
+signed with X-Twilio-Signature as Twilio does (the SDK's RequestValidator algorithm).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import os
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+
+import aiohttp
+from aiohttp import encode_basic_auth, web
+from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
+
+from deploy.fakes.common import (
+    STATE,
+    Chaos,
+    FakeState,
+    chaos_answer,
+    chaos_from,
+    listed,
+    new_app,
+    parser,
+    run,
+)
+from shared.sms import segments
+
+TASKS: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("callback_tasks")
+CLIENT: web.AppKey[aiohttp.ClientSession] = web.AppKey("callback_client")
+
+
+@dataclass
+class TwilioKnobs:
+    account_sid: str = "AC00000000000000000000000000000000"
+    auth_token: str = "fake-auth-token"  # noqa: S105 (a fake's test credential)
+    opted_out: set[str] = field(default_factory=set)  # answer 21610
+    invalid: set[str] = field(default_factory=set)  # answer 21211
+    undeliverable: set[str] = field(default_factory=set)  # callback: undelivered, 30003
+    callback_delay_s: float = 0.2
+    callback_statuses: list[str] = field(default_factory=lambda: ["sent", "delivered"])
+    chaos: Chaos = field(default_factory=Chaos)
+
+
+def _error(
+    status: int, code: int, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    body = {"code": code, "message": message, "more_info": f"errors/{code}", "status": status}
+    return web.json_response(body, status=status, headers=headers)
+
+
+async def create_message(request: web.Request) -> web.Response:
+    state: FakeState[TwilioKnobs] = request.app[STATE]
+    knobs = state.knobs
+    state.counters["requests"] += 1
+    expected = encode_basic_auth(knobs.account_sid, knobs.auth_token)
+    if (
+        not hmac.compare_digest(request.headers.get("Authorization", ""), expected)
+        or request.match_info["sid"] != knobs.account_sid
+    ):
+        state.counters["unauthorized"] += 1
+        return _error(401, 20003, "Authenticate")
+    chaos = await chaos_answer(
+        state,
+        lambda after: _error(429, 20429, "Too Many Requests", {"Retry-After": str(after)}),
+        lambda: _error(503, 20500, "An internal server error has occurred"),
+    )
+    if chaos is not None:
+        return chaos
+    form = await request.post()
+    to, body = str(form.get("To", "")), str(form.get("Body", ""))
+    sender = str(form.get("From", "")) or None
+    service = str(form.get("MessagingServiceSid", "")) or None
+    if not to:
+        return _error(400, 21604, "A 'To' phone number is required.")
+    if not body:
+        return _error(400, 21602, "Message body is required.")
+    if not (sender or service):
+        return _error(400, 21603, "The 'From' phone number is required.")
+    if to in knobs.invalid:
+        return _error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+    if to in knobs.opted_out:
+        state.counters["opted_out"] += 1
+        return _error(400, 21610, "Attempt to send to unsubscribed recipient")
+    sid = "SM" + secrets.token_hex(16)
+    state.accepted[to] += 1
+    now = format_datetime(datetime.now(UTC), usegmt=True)
+    resource = {
+        "sid": sid,
+        "account_sid": knobs.account_sid,
+        "messaging_service_sid": service,
+        "to": to,
+        "from": sender,
+        "body": body,
+        "status": "queued",
+        "num_segments": str(segments(body)),
+        "num_media": "0",
+        "direction": "outbound-api",
+        "api_version": "2010-04-01",
+        "price": None,
+        "price_unit": "USD",
+        "error_code": None,
+        "error_message": None,
+        "date_created": now,
+        "date_updated": now,
+        "date_sent": None,
+        "uri": f"/2010-04-01/Accounts/{knobs.account_sid}/Messages/{sid}.json",
+        "subresource_uris": {
+            "media": f"/2010-04-01/Accounts/{knobs.account_sid}/Messages/{sid}/Media.json"
+        },
+    }
+    callback = str(form.get("StatusCallback", ""))
+    if callback:
+        task = asyncio.create_task(_callbacks(request.app, callback, sid, to, sender or service))
+        request.app[TASKS].add(task)
+        task.add_done_callback(request.app[TASKS].discard)
+    return web.json_response(resource, status=201)
+
+
+async def _callbacks(app: web.Application, url: str, sid: str, to: str, sender: str | None) -> None:
+    state: FakeState[TwilioKnobs] = app[STATE]
+    knobs = state.knobs
+    validator = RequestValidator(knobs.auth_token)
+    for status in knobs.callback_statuses:
+        await asyncio.sleep(knobs.callback_delay_s)
+        final = "undelivered" if to in knobs.undeliverable and status == "delivered" else status
+        params = {
+            "AccountSid": knobs.account_sid,
+            "ApiVersion": "2010-04-01",
+            "From": sender or "",
+            "MessageSid": sid,
+            "MessageStatus": final,
+            "SmsSid": sid,
+            "SmsStatus": final,
+            "To": to,
+        }
+        if final == "undelivered":
+            params["ErrorCode"] = "30003"
+        headers = {"X-Twilio-Signature": validator.compute_signature(url, params)}
+        try:
+            async with app[CLIENT].post(url, data=params, headers=headers) as response:
+                key = "callbacks_ok" if response.status < 300 else "callbacks_refused"
+                state.counters[key] += 1
+        except (aiohttp.ClientError, TimeoutError):
+            state.counters["callbacks_failed"] += 1
+            return
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    tasks: set[asyncio.Task[None]] = set()
+    app[TASKS] = tasks
+    app[CLIENT] = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+    yield
+    for task in list(tasks):
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await app[CLIENT].close()
+
+
+def create_app(knobs: TwilioKnobs) -> web.Application:
+    app = new_app(FakeState.start(knobs))
+    app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", create_message)
+    app.cleanup_ctx.append(_lifecycle)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    env = os.environ.get
+    cli = parser("A fake Twilio Messages API with signed status callbacks.")
+    cli.add_argument(
+        "--account-sid", default=env("FAKE_TWILIO_ACCOUNT_SID", TwilioKnobs.account_sid)
+    )
+    cli.add_argument("--auth-token", default=env("FAKE_TWILIO_AUTH_TOKEN", TwilioKnobs.auth_token))
+    cli.add_argument("--opted-out", default=env("FAKE_TWILIO_OPTED_OUT", ""), help="numbers: 21610")
+    cli.add_argument("--invalid", default=env("FAKE_TWILIO_INVALID", ""), help="numbers: 21211")
+    cli.add_argument(
+        "--undeliverable", default=env("FAKE_TWILIO_UNDELIVERABLE", ""), help="numbers"
+    )
+    cli.add_argument(
+        "--callback-delay", type=float, default=float(env("FAKE_TWILIO_CALLBACK_DELAY", "0.2"))
+    )
+    cli.add_argument(
+        "--callback-statuses", default=env("FAKE_TWILIO_CALLBACK_STATUSES", "sent,delivered")
+    )
+    args = cli.parse_args(argv)
+    knobs = TwilioKnobs(
+        account_sid=args.account_sid,
+        auth_token=args.auth_token,
+        opted_out=listed(args.opted_out),
+        invalid=listed(args.invalid),
+        undeliverable=listed(args.undeliverable),
+        callback_delay_s=args.callback_delay,
+        callback_statuses=[s for s in args.callback_statuses.split(",") if s],
+        chaos=chaos_from(args),
+    )
+    run(create_app(knobs), args, "twilio")
+
+
+if __name__ == "__main__":
+    main()

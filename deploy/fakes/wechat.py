@@ -1,0 +1,230 @@
+"""A fake WeChat official-account API: tokens, template and customer-service messages.
+
+    python -m deploy.fakes.wechat --port 9102 [--app-id wx... --app-secret ...]
+        [--token-ttl 7200] [--unfollowed o1,o2] [--window-closed o3] [--invalid o4]
+        [--quota-exhausted] [--busy-rate 0.1] [--error-rate 0.1 --rate-limit-rate 0.1]
+
+`GET /cgi-bin/token` issues a new token (the previous ones stay valid `grace_s`, as WeChat
+keeps an old token for five minutes); `POST /_fake/expire-tokens` expires every token now.
+`POST /cgi-bin/message/template/send` and `/cgi-bin/message/custom/send` answer HTTP 200
+with WeChat's errcodes: 40001 (unknown token), 42001 (expired), 40003 (invalid openid,
+quoting it), 40037 (bad template id), 43004 (not following), 45009 (daily quota), 45015
+(customer-service window closed), -1 (system busy). A template send repeating an openid's
+`client_msg_id` gets the first msgid back and is counted under `duplicates_dropped` (what
+we assume WeChat's de-duplication does). Chaos: HTTP 503 and 429 (as a gateway would).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from deploy.fakes.common import (
+    STATE,
+    Chaos,
+    FakeState,
+    chaos_answer,
+    chaos_from,
+    listed,
+    new_app,
+    parser,
+    run,
+)
+
+TOKENS: web.AppKey[dict[str, float]] = web.AppKey("tokens")  # token -> expiry (monotonic)
+SENT_IDS: web.AppKey[dict[tuple[str, str], int]] = web.AppKey("client_msg_ids")
+
+
+@dataclass
+class WeChatKnobs:
+    app_id: str = "wx0000000000000000"
+    app_secret: str = "fake-app-secret"  # noqa: S105 (a fake's test credential)
+    token_ttl_s: int = 7200
+    grace_s: float = 300.0
+    unfollowed: set[str] = field(default_factory=set)  # 43004
+    window_closed: set[str] = field(default_factory=set)  # 45015 on custom send
+    invalid: set[str] = field(default_factory=set)  # 40003
+    quota_exhausted: bool = False  # 45009
+    busy_rate: float = 0.0  # errcode -1
+    chaos: Chaos = field(default_factory=Chaos)
+
+
+def _err(errcode: int, errmsg: str) -> web.Response:
+    rid = secrets.token_hex(4)
+    return web.json_response({"errcode": errcode, "errmsg": f"{errmsg} rid: {rid}"})
+
+
+async def _chaos(state: FakeState[WeChatKnobs]) -> web.Response | None:
+    return await chaos_answer(
+        state,
+        lambda after: web.json_response(
+            {"errcode": 45011, "errmsg": "api minute-quota reach limit"},
+            status=429,
+            headers={"Retry-After": str(after)},
+        ),
+        lambda: web.Response(status=503, text="<html>503 Service Unavailable</html>"),
+    )
+
+
+async def token(request: web.Request) -> web.Response:
+    state: FakeState[WeChatKnobs] = request.app[STATE]
+    knobs = state.knobs
+    state.counters["token_requests"] += 1
+    chaos = await _chaos(state)
+    if chaos is not None:
+        return chaos
+    query = request.query
+    if query.get("grant_type") != "client_credential":
+        return _err(40002, "invalid grant_type")
+    if query.get("appid") != knobs.app_id:
+        return _err(40013, "invalid appid")
+    if query.get("secret") != knobs.app_secret:
+        return _err(40125, "invalid appsecret")
+    tokens = request.app[TOKENS]
+    now = time.monotonic()
+    for old, expiry in tokens.items():  # the previous tokens live on a little while
+        tokens[old] = min(expiry, now + knobs.grace_s)
+    issued = secrets.token_urlsafe(96)
+    tokens[issued] = now + knobs.token_ttl_s
+    state.counters["tokens_issued"] += 1
+    return web.json_response({"access_token": issued, "expires_in": knobs.token_ttl_s})
+
+
+def _check_token(request: web.Request) -> web.Response | None:
+    expiry = request.app[TOKENS].get(request.query.get("access_token", ""))
+    if expiry is None:
+        request.app[STATE].counters["bad_tokens"] += 1
+        return _err(40001, "invalid credential, access_token is invalid or not latest")
+    if expiry <= time.monotonic():
+        request.app[STATE].counters["expired_tokens"] += 1
+        return _err(42001, "access_token expired")
+    return None
+
+
+async def _common(request: web.Request) -> tuple[dict[str, Any], web.Response | None]:
+    state: FakeState[WeChatKnobs] = request.app[STATE]
+    knobs = state.knobs
+    state.counters["requests"] += 1
+    chaos = await _chaos(state)
+    if chaos is not None:
+        return {}, chaos
+    refused = _check_token(request)
+    if refused is not None:
+        return {}, refused
+    try:
+        body = await request.json()
+    except ValueError:
+        return {}, _err(47001, "data format error")
+    openid = str(body.get("touser", ""))
+    if not openid or openid in knobs.invalid:
+        return body, _err(40003, f"invalid openid hint: [{openid}]")
+    if openid in knobs.unfollowed:
+        return body, _err(43004, "require subscribe")
+    if knobs.quota_exhausted:
+        return body, _err(45009, "reach max api daily quota limit")
+    if knobs.busy_rate and random.random() < knobs.busy_rate:  # noqa: S311
+        return body, _err(-1, "system error")
+    return body, None
+
+
+async def template_send(request: web.Request) -> web.Response:
+    state: FakeState[WeChatKnobs] = request.app[STATE]
+    body, refused = await _common(request)
+    if refused is not None:
+        return refused
+    if not body.get("template_id") or not isinstance(body.get("data"), dict):
+        return _err(40037, "invalid template_id")
+    openid = str(body["touser"])
+    client_msg_id = str(body.get("client_msg_id", ""))
+    sent = request.app[SENT_IDS]
+    if client_msg_id and (openid, client_msg_id) in sent:
+        state.counters["duplicates_dropped"] += 1
+        return web.json_response(
+            {"errcode": 0, "errmsg": "ok", "msgid": sent[(openid, client_msg_id)]}
+        )
+    msgid = random.randint(10**15, 10**16)  # noqa: S311
+    if client_msg_id:
+        sent[(openid, client_msg_id)] = msgid
+    state.accepted[openid] += 1
+    state.counters["template_sent"] += 1
+    return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": msgid})
+
+
+async def custom_send(request: web.Request) -> web.Response:
+    state: FakeState[WeChatKnobs] = request.app[STATE]
+    body, refused = await _common(request)
+    if refused is not None:
+        return refused
+    openid = str(body["touser"])
+    if openid in state.knobs.window_closed:
+        return _err(45015, "response out of time limit or subscription is canceled")
+    if body.get("msgtype") != "text" or not body.get("text", {}).get("content"):
+        return _err(40008, "invalid message type")
+    state.accepted[openid] += 1
+    state.counters["custom_sent"] += 1
+    return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+
+async def expire_tokens(request: web.Request) -> web.Response:
+    tokens = request.app[TOKENS]
+    for issued in tokens:
+        tokens[issued] = 0.0
+    return web.json_response({"expired": len(tokens)})
+
+
+def create_app(knobs: WeChatKnobs) -> web.Application:
+    state = FakeState.start(knobs)
+    app = new_app(state)
+    app[TOKENS] = {}
+    app[SENT_IDS] = {}
+
+    def reset_extra() -> None:
+        app[TOKENS].clear()
+        app[SENT_IDS].clear()
+
+    state.on_reset = reset_extra
+    app.router.add_get("/cgi-bin/token", token)
+    app.router.add_post("/cgi-bin/message/template/send", template_send)
+    app.router.add_post("/cgi-bin/message/custom/send", custom_send)
+    app.router.add_post("/_fake/expire-tokens", expire_tokens)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    env = os.environ.get
+    cli = parser("A fake WeChat official-account API.")
+    cli.add_argument("--app-id", default=env("FAKE_WECHAT_APP_ID", WeChatKnobs.app_id))
+    cli.add_argument("--app-secret", default=env("FAKE_WECHAT_APP_SECRET", WeChatKnobs.app_secret))
+    cli.add_argument("--token-ttl", type=int, default=int(env("FAKE_WECHAT_TOKEN_TTL", "7200")))
+    cli.add_argument("--unfollowed", default=env("FAKE_WECHAT_UNFOLLOWED", ""), help="43004")
+    cli.add_argument("--window-closed", default=env("FAKE_WECHAT_WINDOW_CLOSED", ""), help="45015")
+    cli.add_argument("--invalid", default=env("FAKE_WECHAT_INVALID", ""), help="40003")
+    cli.add_argument(
+        "--quota-exhausted",
+        action="store_true",
+        default=env("FAKE_WECHAT_QUOTA_EXHAUSTED", "") == "1",
+    )
+    cli.add_argument("--busy-rate", type=float, default=float(env("FAKE_WECHAT_BUSY_RATE", "0")))
+    args = cli.parse_args(argv)
+    knobs = WeChatKnobs(
+        app_id=args.app_id,
+        app_secret=args.app_secret,
+        token_ttl_s=args.token_ttl,
+        unfollowed=listed(args.unfollowed),
+        window_closed=listed(args.window_closed),
+        invalid=listed(args.invalid),
+        quota_exhausted=args.quota_exhausted,
+        busy_rate=args.busy_rate,
+        chaos=chaos_from(args),
+    )
+    run(create_app(knobs), args, "wechat")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+"""Build the channel registry from settings, once, at start-up.
+
+Every code a patient can choose (`sms`, `wechat`) and `webhook` gets an adapter: the vendor
+selected by CHANNEL_SMS / CHANNEL_WECHAT, or the console channel. A vendor that is selected
+but incomplete, or half-configured (some of its variables set, not all), is refused with a
+message naming the missing variable: a typo in production must stop the worker, not send
+reminders to the console. Adapters with a rate (TWILIO_RATE, ...) are wrapped in a
+`PacedChannel` shared through Redis.
+"""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from shared.channels.base import Channel, OutboundMessage
+from shared.channels.console import ConsoleChannel
+from shared.channels.pacing import PacedChannel, Pacer, parse_rate
+from shared.channels.registry import ChannelRegistry
+from shared.channels.settings import ChannelsConfig
+from shared.channels.twilio_sms import TwilioConfig, TwilioSmsChannel
+from shared.channels.webhook import WebhookChannel, WebhookConfig
+from shared.channels.wechat import WeChatChannel, WeChatConfig
+from shared.logging import get_logger
+from shared.sms import segments
+
+log = get_logger(__name__)
+
+MIN_WEBHOOK_SECRET = 32
+
+
+class ChannelConfigurationError(ValueError):
+    """The channel settings cannot work; the message names the variables to set."""
+
+
+def check_config(config: ChannelsConfig) -> list[str]:
+    """Every problem with the channel settings, in words an operator can act on."""
+    problems: list[str] = []
+    selected = config.channels
+    twilio, wechat, webhook = config.twilio, config.wechat, config.webhook
+
+    twilio_vars = {
+        "TWILIO_ACCOUNT_SID": bool(twilio.twilio_account_sid),
+        "TWILIO_AUTH_TOKEN": twilio.twilio_auth_token is not None,
+        "TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID": bool(
+            twilio.twilio_from_number or twilio.twilio_messaging_service_sid
+        ),
+    }
+    problems += _missing(
+        "twilio", "CHANNEL_SMS=twilio", selected.channel_sms == "twilio", twilio_vars
+    )
+    wechat_vars = {
+        "WECHAT_APP_ID": bool(wechat.wechat_app_id),
+        "WECHAT_APP_SECRET": wechat.wechat_app_secret is not None,
+        "WECHAT_TEMPLATES": bool(wechat.wechat_templates),
+    }
+    problems += _missing(
+        "wechat", "CHANNEL_WECHAT=wechat", selected.channel_wechat == "wechat", wechat_vars
+    )
+    webhook_vars = {
+        "WEBHOOK_URL": bool(webhook.webhook_url),
+        "WEBHOOK_SECRET": webhook.webhook_secret is not None,
+    }
+    problems += _missing(
+        "webhook", "CHANNEL_SMS=webhook", selected.channel_sms == "webhook", webhook_vars
+    )
+    secret = webhook.webhook_secret.get_secret_value() if webhook.webhook_secret else None
+    if secret is not None and len(secret) < MIN_WEBHOOK_SECRET:
+        problems.append(f"WEBHOOK_SECRET must be at least {MIN_WEBHOOK_SECRET} characters")
+    for variable, rate in (
+        ("TWILIO_RATE", twilio.twilio_rate),
+        ("WECHAT_RATE", wechat.wechat_rate),
+        ("WEBHOOK_RATE", webhook.webhook_rate),
+    ):
+        try:
+            parse_rate(rate)
+        except ValueError as exc:
+            problems.append(f"{variable}: {exc}")
+    return problems
+
+
+def _missing(vendor: str, selector: str, chosen: bool, present: dict[str, bool]) -> list[str]:
+    absent = [name for name, ok in present.items() if not ok]
+    if not absent:
+        return []
+    if chosen:
+        return [f"{selector} needs {name}" for name in absent]
+    if len(absent) < len(present):  # some set, some not: an unfinished configuration
+        return [
+            f"{vendor} is half-configured: set {name} (or unset the other {vendor} variables)"
+            for name in absent
+        ]
+    return []
+
+
+def build_registry(
+    redis: Redis, config: ChannelsConfig | None = None, *, key_prefix: str = "mmt"
+) -> ChannelRegistry:
+    """The registry for this process. Raises ChannelConfigurationError listing every problem.
+
+    Adapters open their HTTP pools on first send, so this may run outside the event loop;
+    close the registry (`await registry.aclose()`) at shutdown.
+    """
+    config = config or ChannelsConfig()
+    problems = check_config(config)
+    if problems:
+        raise ChannelConfigurationError("channel settings: " + "; ".join(problems))
+    common = config.channels
+    sms: Channel
+    if common.channel_sms == "twilio":
+        sms = _twilio(redis, config, key_prefix)
+    elif common.channel_sms == "webhook":
+        sms = _webhook(redis, config, key_prefix, "sms")
+    else:
+        sms = ConsoleChannel("sms")
+    wechat: Channel = (
+        _wechat(redis, config, key_prefix)
+        if common.channel_wechat == "wechat"
+        else ConsoleChannel("wechat")
+    )
+    webhook: Channel = (
+        _webhook(redis, config, key_prefix, "webhook")
+        if config.webhook.webhook_url
+        else ConsoleChannel("webhook")
+    )
+    if common.channel_sms != "twilio" and config.twilio.twilio_account_sid:
+        log.warning("channels.twilio_configured_but_unused", channel_sms=common.channel_sms)
+    if common.channel_wechat != "wechat" and config.wechat.wechat_app_id:
+        log.warning("channels.wechat_configured_but_unused")
+    log.info(
+        "channels.configured",
+        sms=common.channel_sms,
+        wechat=common.channel_wechat,
+        webhook="webhook" if config.webhook.webhook_url else "console",
+    )
+    return ChannelRegistry([sms, wechat, webhook])
+
+
+def _paced(
+    channel: Channel,
+    redis: Redis,
+    config: ChannelsConfig,
+    rate_text: str,
+    key: str,
+    *,
+    by_segments: bool = False,
+) -> Channel:
+    rate = parse_rate(rate_text)
+    if rate is None:
+        return channel
+
+    def cost(message: OutboundMessage) -> int:
+        return segments(message.text) if by_segments else 1
+
+    return PacedChannel(
+        channel,
+        Pacer(redis, key, rate),
+        cost=cost,
+        max_wait_s=config.channels.pacing_max_wait_s,
+    )
+
+
+def _twilio(redis: Redis, config: ChannelsConfig, prefix: str) -> Channel:
+    settings, common = config.twilio, config.channels
+    assert settings.twilio_account_sid
+    assert settings.twilio_auth_token
+    if common.public_base_url is None:
+        log.warning("channels.twilio_without_receipts", hint="set PUBLIC_BASE_URL")
+    channel = TwilioSmsChannel(
+        TwilioConfig(
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token.get_secret_value(),
+            from_number=settings.twilio_from_number,
+            messaging_service_sid=settings.twilio_messaging_service_sid,
+            status_callback_base=common.public_base_url,
+            api_base_url=settings.twilio_api_base_url,
+            timeout_s=common.channel_timeout_s,
+            max_connections=common.channel_max_connections,
+        )
+    )
+    # Twilio paces each sender (a number, or a messaging service's pool) by segments.
+    sender = settings.twilio_messaging_service_sid or settings.twilio_from_number
+    key = f"{prefix}:pace:twilio:{settings.twilio_account_sid}:{sender}"
+    return _paced(channel, redis, config, settings.twilio_rate, key, by_segments=True)
+
+
+def _wechat(redis: Redis, config: ChannelsConfig, prefix: str) -> Channel:
+    settings, common = config.wechat, config.channels
+    assert settings.wechat_app_id
+    assert settings.wechat_app_secret
+    channel = WeChatChannel(
+        WeChatConfig(
+            app_id=settings.wechat_app_id,
+            app_secret=settings.wechat_app_secret.get_secret_value(),
+            api_base_url=settings.wechat_api_base_url,
+            templates=settings.wechat_templates,
+            token_margin_s=settings.wechat_token_margin_s,
+            timeout_s=common.channel_timeout_s,
+            max_connections=common.channel_max_connections,
+            key_prefix=prefix,
+        ),
+        redis,
+    )
+    key = f"{prefix}:pace:wechat:{settings.wechat_app_id}"
+    return _paced(channel, redis, config, settings.wechat_rate, key)
+
+
+def _webhook(redis: Redis, config: ChannelsConfig, prefix: str, code: str) -> Channel:
+    settings, common = config.webhook, config.channels
+    assert settings.webhook_url
+    assert settings.webhook_secret
+    channel = WebhookChannel(
+        WebhookConfig(
+            url=settings.webhook_url,
+            secret=settings.webhook_secret.get_secret_value(),
+            timeout_s=common.channel_timeout_s,
+            max_connections=common.channel_max_connections,
+        ),
+        code,
+    )
+    # One endpoint, one rate, whichever code it serves.
+    return _paced(channel, redis, config, settings.webhook_rate, f"{prefix}:pace:webhook")

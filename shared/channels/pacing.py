@@ -1,0 +1,141 @@
+"""Pacing: a provider account's rate, shared by every worker and replica through Redis.
+
+Providers pace a sender (Twilio: 1 segment/s on a long code, 10/s internationally) and
+answer a faster sender with 429s or queue overflows. Each worker asking Redis before each
+send keeps the whole deployment under the account's rate, however many workers run.
+
+The counting is the `limits` library's *moving window* on Redis (a Lua script over one list
+of timestamps per key): at most N units in *any* span of the window, which is what a
+provider measures. A fixed window is cheaper but lets 2N through around a window boundary,
+exactly the burst that earns a 429. Per-second rates keep each list tiny. Timestamps come
+from each worker's clock, so hosts should run NTP (a skew of a few ms only blurs the edge).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from redis.asyncio import Redis
+
+from shared.channels.base import (
+    Channel,
+    FailureKind,
+    OutboundMessage,
+    SendFailed,
+    SendResult,
+)
+
+
+def parse_rate(text: str) -> RateLimitItem | None:
+    """A rate in the `limits` notation ("1/second", "10 per second", "600/minute"); "" = none."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise ValueError(f"not a rate: {text!r} (write e.g. 1/second or 600/minute)") from exc
+
+
+class Pacer:
+    """One rate (e.g. one Twilio sender) shared through Redis under `key`."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        key: str,
+        rate: RateLimitItem,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        # Reuse the application's connection pool: one more pool per adapter is waste.
+        storage = RedisStorage(
+            "async+redis://",
+            implementation="redispy",
+            # limits documents `connection_pool` but types its options as scalars
+            connection_pool=redis.connection_pool,  # type: ignore[arg-type]
+            key_prefix=key,
+        )
+        self._limiter = MovingWindowRateLimiter(storage)
+        self.rate = rate
+        self._clock = clock
+
+    def _units(self, cost: int) -> int:
+        # A message costing more than the whole window could never pass: count it as the
+        # full window (so it waits for an empty one) rather than block it for ever.
+        return max(1, min(cost, self.rate.amount))
+
+    async def try_acquire(self, cost: int = 1) -> float:
+        """Take `cost` units now if the rate allows: 0.0; else the seconds until it might."""
+        units = self._units(cost)
+        if await self._limiter.hit(self.rate, cost=units):
+            return 0.0
+        stats = await self._limiter.get_window_stats(self.rate)
+        # When the oldest entry leaves the window; never 0 (another worker may be first).
+        return max(stats.reset_time - self._clock(), 0.01)
+
+    async def acquire(self, cost: int = 1, *, max_wait_s: float = 2.0) -> float:
+        """Take `cost` units, waiting at most `max_wait_s`: 0.0 when taken, else the wait.
+
+        Returning the wait (rather than sleeping on) lets a caller with a backlog reschedule
+        the message and free the worker for other channels.
+        """
+        deadline = self._clock() + max_wait_s
+        while True:
+            wait = await self.try_acquire(cost)
+            if wait == 0.0:
+                return 0.0
+            left = deadline - self._clock()
+            if wait > left:
+                return wait
+            # A little jitter, so workers that were refused together do not all ask again
+            # in the same millisecond.
+            await asyncio.sleep(wait + random.uniform(0, 0.02))  # noqa: S311 (jitter)
+
+    async def clear(self) -> None:
+        """Forget the history (tests)."""
+        await self._limiter.clear(self.rate)
+
+
+class PacedChannel:
+    """A channel whose sends first take their cost from a shared `Pacer`.
+
+    A send that cannot get a slot within `max_wait_s` fails as RATE_LIMITED with the wait
+    as `retry_after_s` and code "paced": the provider was never called, so the dispatcher
+    may reschedule without counting it against the message's attempts.
+    """
+
+    def __init__(
+        self,
+        channel: Channel,
+        pacer: Pacer,
+        *,
+        cost: Callable[[OutboundMessage], int] = lambda _message: 1,
+        max_wait_s: float = 2.0,
+    ) -> None:
+        self.inner = channel
+        self.code = channel.code
+        self.pacer = pacer
+        self._cost = cost
+        self._max_wait_s = max_wait_s
+        # capabilities_of() and status_callbacks_of() look through `inner` to the adapter.
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        wait = await self.pacer.acquire(self._cost(message), max_wait_s=self._max_wait_s)
+        if wait > 0:
+            raise SendFailed(
+                FailureKind.RATE_LIMITED,
+                f"{self.code}: the provider account's rate ({self.pacer.rate}) is in use",
+                code="paced",
+                retry_after_s=wait,
+            )
+        return await self.inner.send(message)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

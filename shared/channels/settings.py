@@ -1,0 +1,154 @@
+"""Channel settings from the environment: which adapter serves each code, and each vendor's.
+
+One class per vendor; secrets are `SecretStr` and left out of reprs. Every field is listed
+in the README's configuration table. `shared/channels/factory.py` checks them together at
+start-up and refuses a vendor that is selected or half-configured but missing a variable.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_COMMON = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+
+class ChannelSettings(BaseSettings):
+    """Which adapter serves each channel code, and what they share."""
+
+    model_config = _COMMON
+
+    channel_sms: Literal["console", "twilio", "webhook"] = Field(
+        default="console",
+        description="Adapter behind the `sms` channel: console (logs only), twilio or webhook.",
+    )
+    channel_wechat: Literal["console", "wechat"] = Field(
+        default="console",
+        description="Adapter behind the `wechat` channel: console or wechat (official account).",
+    )
+    public_base_url: str | None = Field(
+        default=None,
+        description="Base URL at which providers reach the scheduler's webhooks, e.g. "
+        "https://mmt.example.org; Twilio status callbacks go to "
+        "{PUBLIC_BASE_URL}/webhooks/twilio/status. Unset: no delivery receipts.",
+    )
+    channel_timeout_s: float = Field(
+        default=10.0, gt=0, description="Whole-request timeout of one provider call."
+    )
+    channel_max_connections: int = Field(
+        default=100, ge=1, description="Pooled HTTP connections per adapter and process."
+    )
+    pacing_max_wait_s: float = Field(
+        default=2.0,
+        ge=0,
+        description="How long a send waits for its provider's rate (TWILIO_RATE, ...) before "
+        "it is handed back to be rescheduled.",
+    )
+
+
+class TwilioSettings(BaseSettings):
+    """Twilio Programmable Messaging (CHANNEL_SMS=twilio)."""
+
+    model_config = _COMMON
+
+    twilio_account_sid: str | None = Field(default=None, description="Account SID (AC...).")
+    twilio_auth_token: SecretStr | None = Field(
+        default=None,
+        repr=False,
+        description="Auth token: authenticates our calls and signs Twilio's status callbacks.",
+    )
+    twilio_from_number: str | None = Field(
+        default=None, description="Sender number in E.164; or set TWILIO_MESSAGING_SERVICE_SID."
+    )
+    twilio_messaging_service_sid: str | None = Field(
+        default=None, description="Messaging service (MG...) to send from instead of a number."
+    )
+    twilio_api_base_url: str | None = Field(
+        default=None, description="Override of the API base URL (tests point it at a fake)."
+    )
+    twilio_rate: str = Field(
+        default="1/second",
+        description="Segments a sender may send, shared by every worker: 1/second on a long "
+        "code, 10/second internationally, more on short codes. Empty: not paced.",
+    )
+
+
+class WeChatTemplate(BaseModel):
+    """How one message kind becomes a template message."""
+
+    model_config = {"frozen": True, "extra": "forbid"}
+
+    template_id: str
+    # template field -> source: a field of the message ("first"), "text" for the whole text,
+    # or "=literal" for a fixed value (a title such as "=门诊提醒").
+    data: dict[str, str] = Field(default_factory=lambda: {"first": "first"})
+
+
+class WeChatSettings(BaseSettings):
+    """A WeChat official (service) account (CHANNEL_WECHAT=wechat)."""
+
+    model_config = _COMMON
+
+    wechat_app_id: str | None = Field(default=None, description="The account's AppID.")
+    wechat_app_secret: SecretStr | None = Field(
+        default=None, repr=False, description="The account's AppSecret."
+    )
+    wechat_api_base_url: str = Field(
+        default="https://api.weixin.qq.com",
+        description="WeChat API base URL (tests point it at a fake).",
+    )
+    wechat_templates: dict[str, WeChatTemplate] = Field(
+        default_factory=dict,
+        description='JSON: message kind -> {"template_id", "data": {template field: source}}; '
+        'source is a message field ("first"), "text", or "=literal". A kind without a '
+        "template is a permanent failure on WeChat (the dispatcher falls back to SMS).",
+    )
+    wechat_rate: str = Field(
+        default="", description="Template messages per period for the account; empty: not paced."
+    )
+    wechat_token_margin_s: int = Field(
+        default=300,
+        ge=0,
+        description="An access token is refreshed this long before WeChat says it expires.",
+    )
+
+
+class WebhookSettings(BaseSettings):
+    """A generic HTTPS endpoint that receives each message as signed JSON."""
+
+    model_config = _COMMON
+
+    webhook_url: str | None = Field(default=None, description="URL the messages are POSTed to.")
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        repr=False,
+        description="HMAC-SHA256 key of the X-MMT-Signature header (32+ characters).",
+    )
+    webhook_rate: str = Field(default="", description="Messages per period; empty: not paced.")
+
+
+class ChannelsConfig:
+    """All channel settings together; anything not given is read from the environment."""
+
+    def __init__(
+        self,
+        *,
+        channels: ChannelSettings | None = None,
+        twilio: TwilioSettings | None = None,
+        wechat: WeChatSettings | None = None,
+        webhook: WebhookSettings | None = None,
+    ) -> None:
+        self.channels = channels or ChannelSettings()
+        self.twilio = twilio or TwilioSettings()
+        self.wechat = wechat or WeChatSettings()
+        self.webhook = webhook or WebhookSettings()
+
+
+CHANNEL_SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
+    ChannelSettings,
+    TwilioSettings,
+    WeChatSettings,
+    WebhookSettings,
+)

@@ -1,0 +1,221 @@
+"""The channel contract: the same behaviour tests against every adapter, through its fake.
+
+Each adapter talks real HTTP to its fake provider (`deploy/fakes/`, started as processes once
+for the module); knobs are set per test through the fake's `/_fake/config`. Behaviours an
+adapter's provider does not have (WeChat has no opt-out; the console has no provider) are
+not generated for it: each such test names the adapters it applies to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+from redis.asyncio import Redis
+
+from deploy.fakes.process import RunningFake, running_fake
+from shared.channels import Channel, Delivery, FailureKind, OutboundMessage, SendFailed
+from shared.channels.console import ConsoleChannel
+from shared.channels.settings import WeChatTemplate
+from shared.channels.twilio_sms import TwilioConfig, TwilioSmsChannel
+from shared.channels.webhook import WebhookChannel, WebhookConfig
+from shared.channels.wechat import WeChatChannel, WeChatConfig
+from shared.cli.up import free_port
+
+ADAPTERS = ["twilio_sms", "wechat", "webhook", "console"]
+TWILIO_SID, TWILIO_TOKEN = "AC" + "1" * 32, "contract-auth-token"
+WECHAT_ID, WECHAT_SECRET = "wxcontract00000001", "contract-app-secret"
+WEBHOOK_SECRET = "contract-webhook-secret-0123456789abcdef"
+
+
+def phone(i: int) -> str:
+    return f"+86139{i:08d}"
+
+
+def openid(i: int) -> str:
+    return f"oCONTRACT{i:019d}"  # 28 characters, like WeChat's
+
+
+@dataclass
+class Fakes:
+    twilio: RunningFake
+    wechat: RunningFake
+    webhook: RunningFake
+
+
+@dataclass
+class Harness:
+    name: str
+    channel: Channel
+    fake: RunningFake | None
+    address: Callable[[int], str]
+    opted_out: str | None  # an address the provider reports as unsubscribed, if it can
+    bad: str | None  # an address the provider refuses (and quotes back in its error)
+
+    def message(self, address: str, message_id: str = "m-1") -> OutboundMessage:
+        text = "今天记得按时来门诊。"
+        return OutboundMessage(message_id, address, text, "dose", {"first": text})
+
+    def needs_fake(self) -> RunningFake:
+        assert self.fake is not None, f"{self.name} has no provider to misbehave"
+        return self.fake
+
+
+@pytest.fixture(scope="module")
+def fakes() -> Iterator[Fakes]:
+    with (
+        running_fake("twilio", "--account-sid", TWILIO_SID, "--auth-token", TWILIO_TOKEN) as tw,
+        running_fake("wechat", "--app-id", WECHAT_ID, "--app-secret", WECHAT_SECRET) as wx,
+        running_fake("webhook", "--secret", WEBHOOK_SECRET) as wh,
+    ):
+        yield Fakes(tw, wx, wh)
+
+
+def build(name: str, fakes: Fakes, redis: Redis, prefix: str, base: str | None = None) -> Harness:
+    """The adapter under test; `base` points it elsewhere (a closed port) instead of its fake."""
+    if name == "twilio_sms":
+        fakes.twilio.reset()
+        fakes.twilio.configure(opted_out=[phone(9001)], invalid=[phone(9002)])
+        config = TwilioConfig(
+            TWILIO_SID,
+            TWILIO_TOKEN,
+            from_number="+15005550006",
+            api_base_url=base or fakes.twilio.url,
+        )
+        return Harness(
+            name, TwilioSmsChannel(config), fakes.twilio, phone, phone(9001), phone(9002)
+        )
+    if name == "wechat":
+        fakes.wechat.reset()
+        fakes.wechat.configure(invalid=[openid(9002)])
+        config_wx = WeChatConfig(
+            WECHAT_ID,
+            WECHAT_SECRET,
+            api_base_url=base or fakes.wechat.url,
+            templates={"dose": WeChatTemplate(template_id="TPL-DOSE")},
+            key_prefix=prefix,
+        )
+        channel = WeChatChannel(config_wx, redis)
+        return Harness(name, channel, fakes.wechat, openid, None, openid(9002))
+    if name == "webhook":
+        fakes.webhook.reset()
+        fakes.webhook.configure(opted_out=[phone(9001)], refused=[phone(9002)])
+        config_wh = WebhookConfig(f"{base or fakes.webhook.url}/mmt", WEBHOOK_SECRET)
+        return Harness(
+            name, WebhookChannel(config_wh), fakes.webhook, phone, phone(9001), phone(9002)
+        )
+    return Harness(name, ConsoleChannel("console"), None, phone, None, None)
+
+
+# Behaviours only a real provider has (the console has none; WeChat has no opt-out).
+PROVIDERS = [name for name in ADAPTERS if name != "console"]
+WITH_OPT_OUT = [name for name in PROVIDERS if name != "wechat"]
+with_provider = pytest.mark.parametrize("harness", PROVIDERS, indirect=True)
+
+
+@pytest.fixture(params=ADAPTERS)
+async def harness(
+    request: pytest.FixtureRequest, fakes: Fakes, redis: Redis, isolation: str
+) -> AsyncIterator[Harness]:
+    built = build(request.param, fakes, redis, isolation)
+    yield built
+    await built.channel.aclose()
+
+
+async def failure_of(harness: Harness, address: str) -> SendFailed:
+    with pytest.raises(SendFailed) as caught:
+        await harness.channel.send(harness.message(address))
+    return caught.value
+
+
+async def test_a_send_returns_the_providers_id(harness: Harness) -> None:
+    result = await harness.channel.send(harness.message(harness.address(1)))
+    assert result.state in (Delivery.SENT, Delivery.DELIVERED)
+    assert result.provider_id
+    if harness.fake is not None:
+        assert harness.fake.stats()["accepted"] == {harness.address(1): 1}
+
+
+@with_provider
+async def test_a_server_error_is_retryable(harness: Harness) -> None:
+    harness.needs_fake().configure(error_rate=1.0)
+    failure = await failure_of(harness, harness.address(2))
+    assert failure.kind is FailureKind.RETRYABLE
+
+
+@with_provider
+async def test_too_many_requests_is_rate_limited_with_its_retry_after(harness: Harness) -> None:
+    harness.needs_fake().configure(rate_limit_rate=1.0, retry_after_s=7)
+    failure = await failure_of(harness, harness.address(3))
+    assert failure.kind is FailureKind.RATE_LIMITED
+    assert failure.retry_after_s == 7
+
+
+@pytest.mark.parametrize("harness", WITH_OPT_OUT, indirect=True)
+async def test_an_unsubscribed_recipient_is_opted_out(harness: Harness) -> None:
+    harness.needs_fake()
+    assert harness.opted_out is not None
+    failure = await failure_of(harness, harness.opted_out)
+    assert failure.kind is FailureKind.OPTED_OUT
+    assert harness.fake is not None
+    assert harness.fake.stats()["total_accepted"] == 0
+
+
+@with_provider
+async def test_a_refused_request_is_permanent_and_its_reason_names_no_recipient(
+    harness: Harness,
+) -> None:
+    harness.needs_fake()
+    assert harness.bad is not None
+    failure = await failure_of(harness, harness.bad)
+    assert failure.kind is FailureKind.PERMANENT
+    assert failure.code
+    assert harness.bad not in failure.reason
+    assert harness.bad[-8:] not in failure.reason  # not even its tail
+    assert not re.search(r"\d{7,}", failure.reason)
+
+
+@with_provider
+async def test_an_unreachable_provider_is_retryable(
+    harness: Harness, fakes: Fakes, redis: Redis, isolation: str
+) -> None:
+    harness.needs_fake()
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    unreachable = build(harness.name, fakes, redis, isolation, base=closed)
+    try:
+        failure = await failure_of(unreachable, unreachable.address(4))
+    finally:
+        await unreachable.channel.aclose()
+    assert failure.kind is FailureKind.RETRYABLE
+
+
+async def test_two_hundred_sends_fifty_in_flight_all_arrive_once(harness: Harness) -> None:
+    if harness.fake is not None:
+        harness.fake.configure(latency_ms=20)  # so that fifty really are in flight together
+    in_flight = asyncio.Semaphore(50)
+    peak = 0
+    active = 0
+
+    async def send(i: int) -> None:
+        nonlocal peak, active
+        async with in_flight:
+            active += 1
+            peak = max(peak, active)
+            try:
+                message = harness.message(harness.address(i), message_id=f"m-{i}")
+                result = await harness.channel.send(message)
+                assert result.provider_id
+            finally:
+                active -= 1
+
+    await asyncio.wait_for(asyncio.gather(*(send(i) for i in range(200))), timeout=60)
+    assert peak <= 50
+    if harness.fake is not None:
+        assert peak == 50  # the provider's latency kept fifty in flight at once
+        stats = harness.fake.stats()
+        assert stats["total_accepted"] == 200
+        assert stats["duplicates"] == {}
+        assert set(stats["accepted"]) == {harness.address(i) for i in range(200)}
