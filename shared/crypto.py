@@ -55,7 +55,9 @@ class InvalidIdentifier(ValueError):
 class IdentifierSettings(BaseSettings):
     """Keys that encrypt patient identifiers at rest and key their look-up hashes."""
 
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_file=None, env_ignore_empty=True, extra="ignore", frozen=True
+    )
 
     identifier_keys: str | None = Field(
         default=None,

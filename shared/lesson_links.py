@@ -35,7 +35,9 @@ _HEAD = struct.Struct(">BBIH")  # format, flags, expiry (unix seconds), version
 
 
 class LessonLinkSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_file=None, env_ignore_empty=True, extra="ignore", frozen=True
+    )
 
     lesson_link_secret: str | None = Field(
         default=None,

@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 ServiceName = Literal["content", "scheduler", "feedback"]
 SERVICES: tuple[ServiceName, ...] = ("content", "scheduler", "feedback")
 
-_COMMON = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+_COMMON = SettingsConfigDict(env_file=None, env_ignore_empty=True, extra="ignore", frozen=True)
 
 
 class DatabaseSettings(BaseSettings):

@@ -56,7 +56,9 @@ DEFAULT_WORDS_ZH: tuple[str, ...] = (
 class StigmaSettings(BaseSettings):
     """Which words a patient-facing notification may not contain."""
 
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_file=None, env_ignore_empty=True, extra="ignore", frozen=True
+    )
 
     stigma_words_extra: str = Field(
         default="",

@@ -7,6 +7,7 @@ from redis.asyncio import Redis
 
 from services.scheduler.api import AlertController, ClinicActivityController, PatientController
 from services.scheduler.definition import SERVICE
+from services.scheduler.receipts import twilio_status
 from services.scheduler.worker import load_cipher
 from shared.access.api import AuditController, ClinicController
 from shared.crypto import IdentifierCipher
@@ -37,5 +38,6 @@ def create_app(
         settings=settings,
         db=db,
         redis=redis,
+        root_handlers=[twilio_status],
         extra_state={"cipher": cipher or load_cipher()},
     )

@@ -54,6 +54,7 @@ class _Outcome:
     provider_id: str | None = None
     retry_at: datetime | None = None
     opted_out: bool = False
+    uncounted: bool = False  # held back by our own pacing: the provider was never called
 
 
 class Dispatcher:
@@ -150,6 +151,11 @@ class Dispatcher:
             try:
                 result = await channel.send(outbound)
             except SendFailed as failure:
+                if failure.code == "paced":  # not an attempt: wait our turn, then send
+                    wait = timedelta(seconds=failure.retry_after_s or 1.0)
+                    return _Outcome(
+                        "queued", message.reason, retry_at=self.clock() + wait, uncounted=True
+                    )
                 reasons.append(f"{code}: {failure.reason}")
                 await self._attempt(message.id, code, failure.kind.value, None, failure.reason)
                 if failure.kind is FailureKind.OPTED_OUT:
@@ -201,6 +207,8 @@ class Dispatcher:
         message.state, message.reason = outcome.state, outcome.reason
         message.channel, message.provider_id = outcome.channel, outcome.provider_id
         message.retry_at, message.updated_at = outcome.retry_at, now
+        if outcome.uncounted:
+            message.attempts = max(message.attempts - 1, 0)
         if lesson is not None and outcome.state in ("sent", "delivered"):
             message.lesson_key = lesson.key
             session.add(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from redis.asyncio import Redis
+
 from services.scheduler import doses, planner
 from services.scheduler.dispatch import Dispatcher, requeue_retries
 from services.scheduler.readmodel import (
@@ -14,8 +16,8 @@ from services.scheduler.readmodel import (
     store_curriculum,
 )
 from services.scheduler.settings import SchedulerSettings
-from shared.channels import ChannelRegistry
-from shared.channels.console import ConsoleChannel
+from shared.channels.factory import build_registry
+from shared.channels.settings import ChannelsConfig
 from shared.crypto import ConfigurationError, IdentifierCipher, IdentifierSettings
 from shared.db import Database
 from shared.lesson_links import LessonLinks, LessonLinkSettings
@@ -32,12 +34,6 @@ from shared.service import PeriodicJob, WorkerParts
 from shared.settings import Settings
 
 log = get_logger(__name__)
-
-
-def build_channels() -> ChannelRegistry:
-    # Until the provider adapters exist (channels issue) both channel codes patients can
-    # choose are served by the console channel, so the whole flow runs with no credentials.
-    return ChannelRegistry([ConsoleChannel("sms"), ConsoleChannel("wechat")])
 
 
 def load_cipher() -> IdentifierCipher | None:
@@ -58,7 +54,11 @@ def load_links() -> LessonLinks | None:
 
 async def setup(db: Database, settings: Settings) -> WorkerParts:
     config = SchedulerSettings()
-    channels = build_channels()
+    if not settings.bus.redis_url:
+        raise SystemExit("REDIS_URL is not set: pacing and the WeChat token need Redis")
+    redis = Redis.from_url(settings.bus.redis_url)
+    # A half-configured vendor stops the worker here, with the variable to set.
+    channels = build_registry(redis, ChannelsConfig(), key_prefix=settings.bus.bus_prefix)
     dispatcher = Dispatcher(db, load_cipher(), channels, load_links())
 
     async def release() -> None:
@@ -85,6 +85,7 @@ async def setup(db: Database, settings: Settings) -> WorkerParts:
 
     async def aclose() -> None:
         await channels.aclose()
+        await redis.aclose()
         await access_db.dispose()
 
     return WorkerParts(

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-_COMMON = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+_COMMON = SettingsConfigDict(env_file=None, env_ignore_empty=True, extra="ignore", frozen=True)
 
 
 class ChannelSettings(BaseSettings):

@@ -14,6 +14,8 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from shared.bus import BusKeys
+from shared.channels.factory import check_config
+from shared.channels.settings import ChannelsConfig
 from shared.crypto import ConfigurationError, IdentifierCipher, IdentifierSettings
 from shared.db import Database
 from shared.migrate import migration_targets, status
@@ -154,7 +156,13 @@ def doctor(
     asyncio.run(_check_database(settings, report))
     asyncio.run(_check_redis(settings, report))
     typer.echo("channels")
-    report.note("channels", "only the console channel exists yet; no credentials needed")
+    channels = ChannelsConfig()
+    problems = check_config(channels)
+    for problem in problems:
+        report.bad("channels", problem)
+    if not problems:
+        chosen = channels.channels
+        report.ok("channels", f"sms={chosen.channel_sms}, wechat={chosen.channel_wechat}")
     try:
         cipher = IdentifierCipher.from_settings(IdentifierSettings())
         report.ok("identifier keys", f"{cipher.key_count} encryption key(s)")

@@ -1,0 +1,94 @@
+"""Delivery receipts from providers: move a sent message to delivered or failed.
+
+The route is open (providers cannot hold our tokens) and authenticated by the provider's
+signature instead: a request that is unsigned or wrongly signed gets 403 and changes
+nothing. A receipt for a message we do not know gets 200, so the provider stops retrying,
+and is counted. Receipts can arrive out of order: a final state is never undone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from litestar import Request, Response, post
+from litestar.datastructures import State
+from prometheus_client import Counter
+from sqlalchemy import select
+
+from services.scheduler.models import Message
+from shared.access.web import OPEN
+from shared.channels.base import ReceiptState, StatusUpdate
+from shared.channels.settings import ChannelSettings, TwilioSettings
+from shared.channels.twilio_sms import parse_twilio_status, verify_twilio_signature
+from shared.db import Database
+
+RECEIPTS = Counter(
+    "mmt_delivery_receipts_total",
+    "Provider delivery receipts, by outcome.",
+    ["provider", "outcome"],
+)
+_FINAL = ("delivered", "failed", "expired", "opted_out", "suppressed", "skipped")
+
+
+async def apply_receipt(db: Database, update: StatusUpdate, provider: str) -> str:
+    """Record a receipt; returns what happened (for the metric)."""
+    async with db.transaction() as session:
+        query = select(Message).with_for_update()
+        if update.message_id:
+            query = query.where(Message.id == update.message_id)
+        else:
+            query = query.where(Message.provider_id == update.provider_id)
+        message = (await session.execute(query)).scalar_one_or_none()
+        if message is None or (message.provider_id not in (None, update.provider_id)):
+            return "unknown_message"
+        if message.state in _FINAL:
+            return "already_final"
+        now = datetime.now(UTC)
+        if update.state is ReceiptState.DELIVERED:
+            message.state, message.reason = "delivered", None
+        elif update.state in (ReceiptState.UNDELIVERED, ReceiptState.FAILED):
+            message.state = "failed"
+            message.reason = f"{provider} {update.state.value}" + (
+                f" (error {update.error_code})" if update.error_code else ""
+            )
+        else:
+            message.state = "sent"
+        message.provider_id = update.provider_id
+        message.updated_at = now
+        return update.state.value
+
+
+@post(
+    "/webhooks/twilio/status",
+    opt=OPEN,
+    tags=["webhooks"],
+    status_code=200,
+    summary="Twilio message status callback (signed by Twilio)",
+)
+async def twilio_status(request: Request[object, object, State], state: State) -> Response[str]:
+    token = TwilioSettings().twilio_auth_token
+    base = ChannelSettings().public_base_url
+    if token is None or not base:
+        return Response("receipts are not configured", status_code=404)
+    form = await request.form()
+    params: Mapping[str, str] = {key: str(value) for key, value in form.items()}
+    url = (
+        base.rstrip("/") + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    )
+    if not verify_twilio_signature(
+        token.get_secret_value(),
+        url,
+        params,
+        request.headers.get("x-twilio-signature"),
+        signature_settings=request.headers.get("x-twilio-webhooks-signature-settings"),
+    ):
+        RECEIPTS.labels("twilio", "bad_signature").inc()
+        return Response("signature does not match", status_code=403)
+    try:
+        update = parse_twilio_status(params, request.query_params.get("message_id"))
+    except ValueError as exc:
+        return Response(str(exc), status_code=400)
+    outcome = "ignored" if update is None else await apply_receipt(state.db, update, "twilio")
+    RECEIPTS.labels("twilio", outcome).inc()
+    return Response("", status_code=200)

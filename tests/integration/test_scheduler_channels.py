@@ -1,0 +1,124 @@
+"""The dispatcher on a real adapter (Twilio's SDK against the fake provider) and the
+signed delivery-receipt route that completes a message."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
+
+import pytest
+from litestar.testing import AsyncTestClient
+from sqlalchemy import delete, select
+from twilio.request_validator import RequestValidator
+
+from deploy.fakes.process import RunningFake, running_fake
+from services.scheduler import planner
+from services.scheduler.dispatch import Dispatcher
+from services.scheduler.models import Message, Occurrence, Outbox
+from services.scheduler.settings import SchedulerSettings
+from shared.bus import decode
+from shared.channels import ChannelRegistry
+from shared.channels.twilio_sms import TwilioConfig, TwilioSmsChannel
+from shared.db import Database
+from shared.settings import Settings
+from tests.conftest import build_service_app
+from tests.integration.schedutil import clinic, context, enrol
+
+SID, TOKEN = "AC" + "0" * 32, "twilio-test-token"
+PUBLIC = "https://mmt.example.org"
+
+
+@pytest.fixture(scope="module")
+def fake_twilio() -> Iterator[RunningFake]:
+    with running_fake("twilio", "--account-sid", SID, "--auth-token", TOKEN) as fake:
+        yield fake
+
+
+@pytest.mark.usefixtures("secrets_env")
+async def test_a_reminder_goes_out_through_twilio_and_its_receipt_completes_it(
+    scheduler_db: Database,
+    access_db: Database,
+    fake_twilio: RunningFake,
+    app_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ctx = context(scheduler_db, access_db)
+    yx = await clinic(access_db)
+    patient = await enrol(ctx, yx, "0001")
+    now = datetime.now(UTC)
+    async with scheduler_db.transaction() as session:
+        await session.execute(delete(Occurrence))
+        session.add(
+            due := Occurrence(
+                patient_id=patient.id,
+                kind="dose",
+                local_date=now.date(),
+                slot="now",
+                due_at=now,
+                expires_at=now + timedelta(hours=1),
+                state="planned",
+            )
+        )
+    sms = TwilioSmsChannel(
+        TwilioConfig(SID, TOKEN, from_number="+15005550006", api_base_url=fake_twilio.url)
+    )
+    dispatcher = Dispatcher(scheduler_db, ctx.cipher, ChannelRegistry([sms]), None)
+    await planner.release_due(scheduler_db, SchedulerSettings(), now)
+    async with scheduler_db.sessions() as session:
+        [row] = (
+            (await session.execute(select(Outbox).where(Outbox.message_name == "SendMessage")))
+            .scalars()
+            .all()
+        )
+    async with scheduler_db.transaction() as session:
+        await dispatcher.handle(decode({"m": row.payload}), session)  # type: ignore[arg-type]
+    await sms.aclose()
+    async with scheduler_db.sessions() as session:
+        message = (
+            await session.execute(select(Message).where(Message.occurrence_id == due.id))
+        ).scalar_one()
+    assert (message.state, message.channel) == ("sent", "sms"), message.reason
+    assert message.provider_id
+    assert message.provider_id.startswith("SM")
+    assert fake_twilio.stats()["accepted"] == {"+8613800130001": 1}
+
+    # Twilio's receipt, signed as Twilio signs it, at the public URL it was given.
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
+    monkeypatch.setenv("PUBLIC_BASE_URL", PUBLIC)
+    path = f"/webhooks/twilio/status?message_id={message.id}"
+    form = {"MessageSid": message.provider_id, "MessageStatus": "delivered", "AccountSid": SID}
+    good = RequestValidator(TOKEN).compute_signature(PUBLIC + path, form)
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    async with AsyncTestClient(app=build_service_app("scheduler", app_settings)) as client:
+        forged = await client.post(
+            path, content=urlencode(form), headers={**headers, "X-Twilio-Signature": "bm9wZQ=="}
+        )
+        assert forged.status_code == 403
+        unsigned = await client.post(path, content=urlencode(form), headers=headers)
+        assert unsigned.status_code == 403
+        async with scheduler_db.sessions() as session:
+            assert (await session.get(Message, message.id)).state == "sent"  # type: ignore[union-attr]
+        ok = await client.post(
+            path, content=urlencode(form), headers={**headers, "X-Twilio-Signature": good}
+        )
+        assert ok.status_code == 200
+        stranger_path = "/webhooks/twilio/status"
+        stranger = {"MessageSid": "SM" + "f" * 32, "MessageStatus": "delivered"}
+        signed = RequestValidator(TOKEN).compute_signature(PUBLIC + stranger_path, stranger)
+        unknown = await client.post(
+            stranger_path,
+            content=urlencode(stranger),
+            headers={**headers, "X-Twilio-Signature": signed},
+        )
+        assert unknown.status_code == 200  # so Twilio stops retrying; counted, nothing changed
+        broken = {"AccountSid": SID}
+        signed = RequestValidator(TOKEN).compute_signature(PUBLIC + stranger_path, broken)
+        malformed = await client.post(
+            stranger_path,
+            content=urlencode(broken),
+            headers={**headers, "X-Twilio-Signature": signed},
+        )
+        assert malformed.status_code == 400
+    async with scheduler_db.sessions() as session:
+        assert (await session.get(Message, message.id)).state == "delivered"  # type: ignore[union-attr]
