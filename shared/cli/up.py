@@ -20,6 +20,7 @@ from typing import Annotated
 
 import typer
 
+from shared.cli.sandbox import start_fakes
 from shared.crypto import generate_keys
 from shared.db import Database
 from shared.migrate import migrate_all
@@ -49,9 +50,9 @@ class Supervisor:
         self.env = env
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
 
-    def start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+    def start(self, name: str, argv: list[str], cwd: Path | None = None) -> subprocess.Popen[bytes]:
         preexec: Callable[[], None] | None = _die_with_parent
-        process = subprocess.Popen(argv, env=self.env, preexec_fn=preexec)
+        process = subprocess.Popen(argv, env=self.env, preexec_fn=preexec, cwd=cwd)
         self.children.append((name, process))
         return process
 
@@ -187,6 +188,12 @@ def _wait_healthy(url: str, supervisor: Supervisor, timeout_s: float) -> bool:
 
 
 def up(
+    sandbox: Annotated[
+        bool,
+        typer.Option(
+            help="Send through local fake Twilio and WeChat providers with the real adapters."
+        ),
+    ] = False,
     startup_timeout: Annotated[float, typer.Option(help="Seconds to wait for health.")] = 60.0,
 ) -> None:
     """Start the three services and their workers locally (SQLite, a private Redis if
@@ -214,6 +221,9 @@ def up(
                 else (settings.service.service_host)
             )
             env["CONTENT_PUBLIC_URL"] = f"http://{shown_host}:{settings.service.port('content')}"
+        if sandbox:
+            scheduler_url = f"http://127.0.0.1:{settings.service.port('scheduler')}"
+            start_fakes(supervisor, env, scheduler_url, free_port, wait_for_port)
         for name, value in dev_secrets(
             Path(settings.service.worker_heartbeat_dir).parent, env
         ).items():

@@ -215,3 +215,79 @@ def test_up_serves_all_three_relays_events_and_stops_cleanly(
     assert leftovers == [], f"processes left behind: {leftovers}"
     if database == "postgresql":
         asyncio.run(drop_schemas(backends.database_url, isolation))
+
+
+def test_sandbox_sends_through_the_real_adapters_and_fake_providers(tmp_path: Path) -> None:
+    ports = {name: free_port() for name in SERVICES}
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update({f"{name.upper()}_PORT": str(port) for name, port in ports.items()})
+    env["WORKER_HEARTBEAT_DIR"] = str(tmp_path / "run")
+    env["DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/var/mmt.db"
+    up = subprocess.Popen(
+        [sys.executable, "-m", "shared.cli", "up", "--sandbox"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    assert up.stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(iter(up.stdout.readline, "")))
+    reader.start()
+    try:
+        _wait_for(lambda: any(line.startswith("ready") for line in lines), 90, "the suite")
+        [sandbox] = [line for line in lines if line.startswith("sandbox: ")]
+        twilio, wechat = (url.rstrip(",") for url in sandbox.split() if url.startswith("http"))
+        admin = _mmt(env, "token", "create", "--role", "admin").splitlines()[0]
+        api = f"http://127.0.0.1:{ports['scheduler']}/api/v1"
+        yx = _post(
+            f"{api}/clinics", {"code": "YX", "name": "Yuxi", "help_phone": "0877 2012345"}, admin
+        )[1]
+        now = datetime.now(ZoneInfo("Asia/Shanghai"))
+        common = {
+            "clinic_id": yx["id"],
+            "display_name": "S.B.",
+            "quiet_start": "00:00",
+            "quiet_end": "00:00",
+            "dose_time": now.strftime("%H:%M"),
+            "consent": {"version": "v1", "given_at": now.isoformat()},
+        }
+        by_wechat = _post(
+            f"{api}/patients",
+            {
+                **common,
+                "clinic_number": "W-1",
+                "phone": "13800138000",
+                "wechat_openid": "oAbCdEfGhIjKlMnOpQrStUvWxYz0",
+                "channel_order": ["wechat", "sms"],
+            },
+            admin,
+        )[1]
+        by_sms = _post(
+            f"{api}/patients", {**common, "clinic_number": "S-1", "phone": "13800138001"}, admin
+        )[1]
+
+        def state_of(patient: dict[str, Any]) -> tuple[str, str] | None:
+            timeline = _get(f"{api}/patients/{patient['id']}/timeline", admin)[1]
+            for entry in timeline:
+                if entry["type"] == "message":
+                    return entry["detail"]["state"], entry["detail"]["channel"]
+            return None
+
+        # SMS: Twilio's SDK to the fake, whose signed receipt marks it delivered.
+        _wait_for(lambda: state_of(by_sms) == ("delivered", "sms"), 40, "SMS delivered")
+        # WeChat: a template message (WeChat sends no receipts: it stays "sent").
+        _wait_for(lambda: state_of(by_wechat) == ("sent", "wechat"), 40, "WeChat sent")
+        assert _get(f"{twilio}/_fake/stats")[1]["accepted"] == {"+8613800138001": 1}
+        assert _get(f"{wechat}/_fake/stats")[1]["accepted"] == {"oAbCdEfGhIjKlMnOpQrStUvWxYz0": 1}
+    finally:
+        up.send_signal(signal.SIGINT)
+        try:
+            up.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            up.kill()
+            up.wait()
+        reader.join(timeout=10)
+        up.stdout.close()
+    assert up.returncode == 0, "".join(lines)[-3000:]
