@@ -59,6 +59,13 @@ class BusSettings(BaseSettings):
     )
     bus_batch_size: int = Field(default=200, ge=1, description="Entries read per XREADGROUP.")
     bus_block_ms: int = Field(default=1000, ge=1, description="How long a read blocks.")
+    bus_concurrency: int = Field(
+        default=16,
+        ge=1,
+        le=512,
+        description="Entries of a read batch a worker handles at once (each in its own "
+        "transaction); keep it within the database pool (DATABASE_POOL_SIZE x 2).",
+    )
     bus_claim_idle_ms: int = Field(
         default=30_000,
         ge=1,

@@ -70,6 +70,7 @@ class Worker:
                 block_ms=bus.bus_block_ms,
                 claim_idle_ms=bus.bus_claim_idle_ms,
                 max_deliveries=bus.bus_max_deliveries,
+                concurrency=bus.bus_concurrency,
             )
             if handlers
             else None

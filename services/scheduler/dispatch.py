@@ -79,7 +79,9 @@ class Dispatcher:
         message, patient, extra = claimed
         lesson = extra if isinstance(extra, LessonChoice) else None
         record = extra if isinstance(extra, Record) else None
-        outcome = await self._send(message, patient, lesson, record)
+        attempts: list[Attempt] = []
+        outcome = await self._send(message, patient, lesson, record, attempts)
+        session.add_all(attempts)
         await self._record(session, message.id, outcome, lesson)
 
     async def _claim(self, message_id: str) -> tuple[Message, Patient, Extra] | None:
@@ -117,7 +119,8 @@ class Dispatcher:
         message: Message,
         patient: Patient,
         lesson: LessonChoice | None,
-        record: Record | None = None,
+        record: Record | None,
+        attempts: list[Attempt],
     ) -> _Outcome:
         assert self.cipher is not None  # _final_before_sending checked it
         link = None
@@ -157,13 +160,17 @@ class Dispatcher:
                         "queued", message.reason, retry_at=self.clock() + wait, uncounted=True
                     )
                 reasons.append(f"{code}: {failure.reason}")
-                await self._attempt(message.id, code, failure.kind.value, None, failure.reason)
+                attempts.append(
+                    self._attempt(message.id, code, failure.kind.value, None, failure.reason)
+                )
                 if failure.kind is FailureKind.OPTED_OUT:
                     return _Outcome("opted_out", "; ".join(reasons), code, opted_out=True)
                 if failure.kind in (FailureKind.RETRYABLE, FailureKind.RATE_LIMITED):
                     return self._retry(message, "; ".join(reasons), failure.retry_after_s)
                 continue  # permanent on this channel: fall back to the next
-            await self._attempt(message.id, code, result.state.value, result.provider_id, None)
+            attempts.append(
+                self._attempt(message.id, code, result.state.value, result.provider_id, None)
+            )
             return _Outcome(result.state.value, None, code, result.provider_id)
         return _Outcome("failed", "; ".join(reasons) or "no channel configured")
 
@@ -176,26 +183,23 @@ class Dispatcher:
             return _Outcome("failed", f"window closes before a retry: {reason}")
         return _Outcome("queued", f"retrying: {reason}", retry_at=retry_at)
 
-    async def _attempt(
+    def _attempt(
         self,
         message_id: str,
         channel: str,
         outcome: str,
         provider_id: str | None,
         error: str | None,
-    ) -> None:
-        # Its own transaction: the attempt is a fact even if recording the outcome fails.
-        async with self.db.transaction() as session:
-            session.add(
-                Attempt(
-                    message_id=message_id,
-                    channel=channel,
-                    at=self.clock(),
-                    outcome=outcome,
-                    provider_id=provider_id,
-                    error=error[:500] if error else None,
-                )
-            )
+    ) -> Attempt:
+        # Written with the outcome, in one commit: a commit per attempt halved throughput.
+        return Attempt(
+            message_id=message_id,
+            channel=channel,
+            at=self.clock(),
+            outcome=outcome,
+            provider_id=provider_id,
+            error=error[:500] if error else None,
+        )
 
     async def _record(
         self, session: AsyncSession, message_id: str, outcome: _Outcome, lesson: LessonChoice | None

@@ -56,6 +56,7 @@ class StreamConsumer:
         block_ms: int = 1000,
         claim_idle_ms: int = 30_000,
         max_deliveries: int = 5,
+        concurrency: int = 1,
     ) -> None:
         if not handlers:
             raise ValueError("a consumer needs at least one handler")
@@ -69,6 +70,7 @@ class StreamConsumer:
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms
         self.max_deliveries = max_deliveries
+        self.concurrency = max(concurrency, 1)
         self.streams = sorted({keys.stream(cls.name()) for cls in handlers})
         self._next_claim = 0.0
 
@@ -131,12 +133,26 @@ class StreamConsumer:
         except ResponseError as exc:
             await self._recover_missing_group(exc)
             return 0
-        count = 0
-        for stream, entries in response or []:
-            for entry_id, fields in entries:
-                await self._handle(_text(stream), _text(entry_id), fields, deliveries=1)
-                count += 1
-        return count
+        work = [
+            (_text(stream), _text(entry_id), fields)
+            for stream, entries in response or []
+            for entry_id, fields in entries
+        ]
+        if self.concurrency == 1:
+            for stream, entry_id, fields in work:
+                await self._handle(stream, entry_id, fields, deliveries=1)
+        else:
+            # Entries are independent (each in its own transaction, order not promised by
+            # the bus), so a batch is handled concurrently: handlers mostly wait on the
+            # database and providers, and one at a time left both idle.
+            limit = asyncio.Semaphore(self.concurrency)
+
+            async def one(stream: str, entry_id: str, fields: dict[Any, Any]) -> None:
+                async with limit:
+                    await self._handle(stream, entry_id, fields, deliveries=1)
+
+            await asyncio.gather(*(one(*item) for item in work))
+        return len(work)
 
     async def drain_own_pending(self) -> int:
         """Handle entries this consumer name read before but never acknowledged."""
