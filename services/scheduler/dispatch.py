@@ -44,6 +44,11 @@ from shared.messages import SendMessage
 log = get_logger(__name__)
 
 MAX_ATTEMPTS = 5
+SENDING_TAKEOVER = timedelta(seconds=60)
+
+
+class InFlightElsewhere(Exception):
+    """The message is being sent by another dispatcher right now."""
 
 
 @dataclass
@@ -90,6 +95,11 @@ class Dispatcher:
             message = await session.get(Message, message_id, with_for_update=True)
             if message is None or message.state not in ("queued", "sending"):
                 return None
+            if message.state == "sending" and now - message.updated_at < SENDING_TAKEOVER:
+                # Another dispatcher has it in hand (a duplicate command): not ours to send
+                # twice. Left pending, this delivery is retried; if that dispatcher died, the
+                # message is taken over once it has been "sending" for too long.
+                raise InFlightElsewhere(message_id)
             patient = await session.get(Patient, message.patient_id)
             if patient is None:
                 return None

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from services.scheduler import doses, planner
-from services.scheduler.dispatch import Dispatcher, requeue_retries
+from services.scheduler.dispatch import Dispatcher, InFlightElsewhere, requeue_retries
 from services.scheduler.models import Alert, Attempt, Message, Occurrence, Outbox, Patient
 from services.scheduler.patients import Scheduler
 from services.scheduler.readmodel import answer_record_request, opt_out, store_curriculum
@@ -388,3 +388,37 @@ async def test_plans_follow_the_patients_clock_across_a_dst_change(
         date(2026, 3, 8): datetime(2026, 3, 8, 7, 30, tzinfo=UTC),
         date(2026, 3, 9): datetime(2026, 3, 9, 6, 30, tzinfo=UTC),  # 02:30 EDT
     }
+
+
+async def test_a_duplicate_command_never_sends_twice_while_the_first_is_in_flight(
+    scheduler_db: Database,
+    access_db: Database,
+) -> None:
+    ctx = context(scheduler_db, access_db, clock=lambda: NOW)
+    yx = await clinic(access_db)
+    await enrol(ctx, yx, "0001")
+    await planner.release_due(scheduler_db, CONFIG, NOW)
+    [command] = await _commands(scheduler_db)
+    gate = asyncio.Event()
+
+    class Slow(Scripted):
+        async def send(self, message: OutboundMessage) -> SendResult:
+            await gate.wait()
+            return await super().send(message)
+
+    sms = Slow("sms", [])
+    dispatcher = Dispatcher(
+        scheduler_db, ctx.cipher, ChannelRegistry([sms]), None, clock=lambda: NOW
+    )
+
+    async def deliver() -> None:
+        async with scheduler_db.transaction() as session:
+            await dispatcher.handle(command, session)
+
+    first = asyncio.create_task(deliver())
+    await asyncio.sleep(0.3)  # the first is now "sending", waiting on the provider
+    with pytest.raises(InFlightElsewhere):
+        await deliver()  # the same command again (a relay published it twice)
+    gate.set()
+    await first
+    assert len(sms.sent) == 1
