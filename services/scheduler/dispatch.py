@@ -81,15 +81,15 @@ class Dispatcher:
         claimed = await self._claim(command.message_id)
         if claimed is None:
             return  # already handled (a redelivery), or no longer due
-        message, patient, extra = claimed
+        message, patient, extra, tried = claimed
         lesson = extra if isinstance(extra, LessonChoice) else None
         record = extra if isinstance(extra, Record) else None
         attempts: list[Attempt] = []
-        outcome = await self._send(message, patient, lesson, record, attempts)
+        outcome = await self._send(message, patient, lesson, record, attempts, tried)
         session.add_all(attempts)
         await self._record(session, message.id, outcome, lesson)
 
-    async def _claim(self, message_id: str) -> tuple[Message, Patient, Extra] | None:
+    async def _claim(self, message_id: str) -> tuple[Message, Patient, Extra, set[str]] | None:
         now = self.clock()
         async with self.db.transaction() as session:
             message = await session.get(Message, message_id, with_for_update=True)
@@ -117,12 +117,24 @@ class Dispatcher:
                 message.state, message.reason = final
                 message.updated_at = now
                 return None
+            tried: set[str] = set()
+            if message.attempts:  # a retry or a fallback: channels that already answered
+                tried = set(
+                    (
+                        await session.execute(
+                            select(Attempt.channel).where(
+                                Attempt.message_id == message.id,
+                                Attempt.outcome.in_(("sent", "delivered", "permanent")),
+                            )
+                        )
+                    ).scalars()
+                )
             message.state, message.updated_at, message.retry_at = "sending", now, None
             message.attempts += 1
             await session.flush()  # before expunging: a chained track must be saved
             session.expunge(message)
             session.expunge(patient)
-        return message, patient, extra
+        return message, patient, extra, tried
 
     async def _send(
         self,
@@ -131,6 +143,7 @@ class Dispatcher:
         lesson: LessonChoice | None,
         record: Record | None,
         attempts: list[Attempt],
+        tried: set[str],
     ) -> _Outcome:
         assert self.cipher is not None  # _final_before_sending checked it
         link = None
@@ -149,6 +162,8 @@ class Dispatcher:
         )
         reasons: list[str] = []
         for code in patient.channel_order:
+            if code in tried:
+                continue  # it failed for good, or took the message and sent no receipt
             channel = self.channels.get(code)
             encrypted = patient.phone_enc if code == "sms" else patient.openid_enc
             if channel is None or encrypted is None:
@@ -310,3 +325,35 @@ async def requeue_retries(db: Database, now: datetime, limit: int = 2000) -> int
             message.retry_at = None
             add_to_outbox(session, Outbox, SendMessage(message_id=message.id))
     return len(due)
+
+
+async def fall_back_without_receipt(
+    db: Database, now: datetime, wait: timedelta, receipt_channels: tuple[str, ...] = ("sms",)
+) -> int:
+    """Messages `sent` on a channel that sends receipts, with none after `wait`, are
+    tried on the patient's next channel (if any, and while their window is open)."""
+    async with db.transaction() as session:
+        rows = (
+            await session.execute(
+                select(Message, Patient.channel_order)
+                .join(Patient)
+                .where(
+                    Message.state == "sent",
+                    Message.channel.in_(receipt_channels),
+                    Message.updated_at < now - wait,
+                    Message.expires_at > now,
+                )
+                .limit(2000)
+                .with_for_update(of=Message, skip_locked=True)
+            )
+        ).all()
+        moved = 0
+        for message, order in rows:
+            later = order[order.index(message.channel) + 1 :] if message.channel in order else []
+            if not later:
+                continue
+            message.state, message.updated_at = "queued", now
+            message.reason = f"no receipt from {message.channel} in {wait}: trying {later[0]}"
+            add_to_outbox(session, Outbox, SendMessage(message_id=message.id))
+            moved += 1
+    return moved

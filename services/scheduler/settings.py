@@ -28,6 +28,12 @@ class SchedulerSettings(BaseSettings):
         ge=1,
         description="Consecutive days without an observed dose that raise a dropout-risk alert.",
     )
+    receipt_timeout_minutes: int = Field(
+        default=30,
+        ge=1,
+        description="A message sent on a channel with delivery receipts (SMS) and no receipt "
+        "after this long is tried on the patient's next channel.",
+    )
     release_batch_size: int = Field(
         default=2000, ge=1, description="Due occurrences claimed per planner transaction."
     )

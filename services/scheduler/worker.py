@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
 
 from services.scheduler import doses, planner
-from services.scheduler.dispatch import Dispatcher, requeue_retries
+from services.scheduler.dispatch import Dispatcher, fall_back_without_receipt, requeue_retries
 from services.scheduler.readmodel import (
     answer_record_request,
     opt_in,
@@ -76,6 +76,7 @@ async def setup(db: Database, settings: Settings) -> WorkerParts:
     async def housekeeping() -> None:
         now = datetime.now(UTC)
         await requeue_retries(db, now)
+        await fall_back_without_receipt(db, now, timedelta(minutes=config.receipt_timeout_minutes))
         await planner.fail_stale(db, now)
 
     access_db = Database.from_settings(settings.database, "access")

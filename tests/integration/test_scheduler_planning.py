@@ -10,7 +10,12 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from services.scheduler import doses, planner
-from services.scheduler.dispatch import Dispatcher, InFlightElsewhere, requeue_retries
+from services.scheduler.dispatch import (
+    Dispatcher,
+    InFlightElsewhere,
+    fall_back_without_receipt,
+    requeue_retries,
+)
 from services.scheduler.models import Alert, Attempt, Message, Occurrence, Outbox, Patient
 from services.scheduler.patients import Scheduler
 from services.scheduler.readmodel import answer_record_request, opt_out, store_curriculum
@@ -422,3 +427,37 @@ async def test_a_duplicate_command_never_sends_twice_while_the_first_is_in_fligh
     gate.set()
     await first
     assert len(sms.sent) == 1
+
+
+async def test_no_receipt_in_time_tries_the_next_channel(
+    scheduler_db: Database,
+    access_db: Database,
+) -> None:
+    ctx = context(scheduler_db, access_db, clock=lambda: NOW)
+    yx = await clinic(access_db)
+    both = await enrol(
+        ctx, yx, "0001", wechat_openid="o" + "b" * 27, channel_order=["sms", "wechat"]
+    )
+    await planner.release_due(scheduler_db, CONFIG, NOW)
+    sms, wechat = Scripted("sms", []), Scripted("wechat", [])
+    dispatcher = Dispatcher(
+        scheduler_db, ctx.cipher, ChannelRegistry([sms, wechat]), None, clock=lambda: NOW
+    )
+    await _dispatch_all(ctx, dispatcher)
+    assert (await _messages(scheduler_db))[f"{both.id}:dose"] == ("sent", None)
+
+    later = NOW + timedelta(minutes=31)
+    assert await fall_back_without_receipt(scheduler_db, later, timedelta(minutes=30)) == 1
+    dispatcher.clock = lambda: later
+    [*_, retry] = await _commands(scheduler_db)
+    async with scheduler_db.transaction() as session:
+        await dispatcher.handle(retry, session)
+    assert (len(sms.sent), len(wechat.sent)) == (1, 1)  # SMS is not tried again
+    assert (await _messages(scheduler_db))[f"{both.id}:dose"] == ("sent", None)
+    # The last channel has nothing after it: the message stays sent, not bounced around.
+    assert (
+        await fall_back_without_receipt(
+            scheduler_db, later + timedelta(hours=1), timedelta(minutes=30)
+        )
+        == 0
+    )
