@@ -135,6 +135,17 @@ class PatientUpdated(Event, frozen=True, kw_only=True, tag="PatientUpdated.v1"):
     opted_out: bool
 
 
+class LessonSent(Event, frozen=True, kw_only=True, tag="LessonSent.v1"):
+    """A lesson reached a channel: a reply of 1-5 soon after rates this lesson."""
+
+    message_id: str
+    patient_id: int
+    clinic_id: int
+    track: str
+    lesson_key: str
+    version: int
+
+
 class DropoutRiskRaised(Event, frozen=True, kw_only=True, tag="DropoutRiskRaised.v1"):
     """A patient missed `missed_days` days in a row: a coordinator should follow up."""
 
@@ -186,6 +197,7 @@ AnyMessage: TypeAlias = (
     | PatientUpdated
     | SendMessage
     | DropoutRiskRaised
+    | LessonSent
     | RecordRequested
     | OptOutRequested
     | OptInRequested
@@ -199,6 +211,7 @@ MESSAGE_TYPES: tuple[type[Message], ...] = (
     PatientUpdated,
     SendMessage,
     DropoutRiskRaised,
+    LessonSent,
     RecordRequested,
     OptOutRequested,
     OptInRequested,

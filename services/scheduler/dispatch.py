@@ -39,7 +39,7 @@ from shared.crypto import IdentifierCipher
 from shared.db import Database
 from shared.lesson_links import LessonLink, LessonLinks
 from shared.logging import get_logger
-from shared.messages import SendMessage
+from shared.messages import LessonSent, SendMessage
 
 log = get_logger(__name__)
 
@@ -248,6 +248,18 @@ class Dispatcher:
                     state="sent",
                     at=now,
                 )
+            )
+            add_to_outbox(
+                session,
+                Outbox,
+                LessonSent(
+                    message_id=message.id,
+                    patient_id=message.patient_id,
+                    clinic_id=message.clinic_id,
+                    track=lesson.track,
+                    lesson_key=lesson.key,
+                    version=lesson.version,
+                ),
             )
         if outcome.opted_out:
             patient = await session.get(Patient, message.patient_id, with_for_update=True)

@@ -302,6 +302,9 @@ async def test_lessons_follow_the_cadence_skip_the_control_arm_and_carry_a_link(
     link = links.read(sent.text.rsplit("/", 1)[1])
     assert (link.track, link.lesson_key, link.reader) == ("core", "l1", sent.message_id)
     assert link.reader != str(learner.id)  # an opaque message id, never the patient's
+    async with scheduler_db.sessions() as session:
+        names = (await session.execute(select(Outbox.message_name))).scalars().all()
+    assert names.count("LessonSent") == 1  # feedback attributes a rating to this lesson
     assert "13800130001" not in sent.text
 
 
