@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, event, text
 from sqlalchemy.engine import URL, Dialect, make_url
@@ -29,6 +29,8 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 from shared.settings import DatabaseSettings
+
+T = TypeVar("T")
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
@@ -153,3 +155,14 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+async def using_database(
+    settings: DatabaseSettings, owner: str, work: Callable[[Database], Awaitable[T]]
+) -> T:
+    """Run `work` with a Database of `owner`'s, disposed afterwards (CLI commands)."""
+    db = Database.from_settings(settings, owner)
+    try:
+        return await work(db)
+    finally:
+        await db.dispose()

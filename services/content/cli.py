@@ -15,7 +15,7 @@ import typer
 from sqlalchemy.exc import DBAPIError
 
 from services.content.service.problems import ContentInvalid, Problem
-from shared.db import Database
+from shared.db import Database, using_database
 from shared.errors import NotFound
 from shared.settings import get_settings
 
@@ -31,15 +31,8 @@ PathsArg = Annotated[
 
 
 def _run(work: Callable[[Database], Awaitable[T]]) -> T:
-    async def run() -> T:
-        db = Database.from_settings(get_settings().database, "content")
-        try:
-            return await work(db)
-        finally:
-            await db.dispose()
-
     try:
-        return asyncio.run(run())
+        return asyncio.run(using_database(get_settings().database, "content", work))
     except (OSError, DBAPIError) as exc:
         typer.echo(
             f"error: the content database is unreachable or not migrated ({type(exc).__name__}); "

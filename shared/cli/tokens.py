@@ -11,7 +11,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from shared.access.tokens import Role, TokenError, issue_token, list_tokens, revoke_token
-from shared.db import Database
+from shared.db import Database, using_database
 from shared.settings import get_settings
 
 token = typer.Typer(
@@ -22,15 +22,8 @@ T = TypeVar("T")
 
 
 def _run(work: Callable[[Database], Awaitable[T]]) -> T:
-    async def run() -> T:
-        db = Database.from_settings(get_settings().database, "access")
-        try:
-            return await work(db)
-        finally:
-            await db.dispose()
-
     try:
-        return asyncio.run(run())
+        return asyncio.run(using_database(get_settings().database, "access", work))
     except TokenError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
