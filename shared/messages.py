@@ -171,10 +171,51 @@ class OptInRequested(Event, frozen=True, kw_only=True, tag="OptInRequested.v1"):
     patient_id: int
 
 
+class ChannelBound(Event, frozen=True, kw_only=True, tag="ChannelBound.v1"):
+    """A patient scanned their binding QR code: this openid is theirs. The openid travels
+    encrypted (IDENTIFIER_KEYS), with its look-up hash, never in clear."""
+
+    binding_code: str
+    openid_encrypted: str
+    openid_hash: str
+
+
 class RecordRequested(Event, frozen=True, kw_only=True, tag="RecordRequested.v1"):
     """A patient asked for their own record (RECORD / 记录 / 查询)."""
 
     patient_id: int
+
+
+# --- feedback (patients' replies, for coordinators and reports) ---------------------------
+
+
+class RatingGiven(Event, frozen=True, kw_only=True, tag="RatingGiven.v1"):
+    """A patient rated 1-5; the lesson is the last one sent within the rating window."""
+
+    patient_id: int
+    clinic_id: int
+    rating: int
+    track: str | None = None
+    lesson_key: str | None = None
+
+
+class NeedRaised(Event, frozen=True, kw_only=True, tag="NeedRaised.v1"):
+    """A patient stated a need; its text stays in the feedback database."""
+
+    need_id: int
+    patient_id: int
+    clinic_id: int
+    category: str  # medical, counselling, legal, housing_income, family, other
+    urgent: bool
+
+
+class UrgentNeedRaised(Event, frozen=True, kw_only=True, tag="UrgentNeedRaised.v1"):
+    """An urgent need (overdose, suicide, ...): a coordinator must be told at once."""
+
+    need_id: int
+    patient_id: int
+    clinic_id: int
+    category: str
 
 
 # --- dispatch (scheduler's planner -> scheduler's dispatchers) -----------------------------
@@ -199,8 +240,12 @@ AnyMessage: TypeAlias = (
     | DropoutRiskRaised
     | LessonSent
     | RecordRequested
+    | ChannelBound
     | OptOutRequested
     | OptInRequested
+    | RatingGiven
+    | NeedRaised
+    | UrgentNeedRaised
 )
 MESSAGE_TYPES: tuple[type[Message], ...] = (
     BusProbeSent,
@@ -213,6 +258,10 @@ MESSAGE_TYPES: tuple[type[Message], ...] = (
     DropoutRiskRaised,
     LessonSent,
     RecordRequested,
+    ChannelBound,
     OptOutRequested,
     OptInRequested,
+    RatingGiven,
+    NeedRaised,
+    UrgentNeedRaised,
 )

@@ -156,6 +156,32 @@ async def template_send(request: web.Request) -> web.Response:
     return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": msgid})
 
 
+async def qrcode_create(request: web.Request) -> web.Response:
+    """A temporary parametric QR code, as `/cgi-bin/qrcode/create` answers for QR_STR_SCENE."""
+    state: FakeState[WeChatKnobs] = request.app[STATE]
+    state.counters["requests"] += 1
+    refused = _check_token(request)
+    if refused is not None:
+        return refused
+    try:
+        body = await request.json()
+        scene = str(body["action_info"]["scene"]["scene_str"])
+    except (ValueError, KeyError, TypeError):
+        return _err(40053, "invalid action info")
+    if body.get("action_name") != "QR_STR_SCENE" or not 1 <= len(scene) <= 64:
+        return _err(40053, "invalid action info")
+    state.counters["qrcodes"] += 1
+    ticket = f"gQ{random.randint(10**20, 10**21)}"  # noqa: S311
+    expires = int(body.get("expire_seconds", 60))
+    return web.json_response(
+        {
+            "ticket": ticket,
+            "expire_seconds": expires,
+            "url": f"http://weixin.example/q/{ticket[-12:]}",
+        }
+    )
+
+
 async def custom_send(request: web.Request) -> web.Response:
     state: FakeState[WeChatKnobs] = request.app[STATE]
     body, refused = await _common(request)
@@ -192,6 +218,7 @@ def create_app(knobs: WeChatKnobs) -> web.Application:
     app.router.add_get("/cgi-bin/token", token)
     app.router.add_post("/cgi-bin/message/template/send", template_send)
     app.router.add_post("/cgi-bin/message/custom/send", custom_send)
+    app.router.add_post("/cgi-bin/qrcode/create", qrcode_create)
     app.router.add_post("/_fake/expire-tokens", expire_tokens)
     return app
 

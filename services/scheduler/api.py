@@ -11,6 +11,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from services.scheduler import doses, patients, reports
+from services.scheduler.binding import BindingOut, create_binding
 from services.scheduler.patients import Scheduler
 from services.scheduler.schemas import (
     DoseBatchIn,
@@ -26,6 +27,8 @@ from services.scheduler.schemas import (
 )
 from shared.access.tokens import Role
 from shared.access.web import policy, principal_of
+from shared.channels.factory import wechat_account
+from shared.channels.settings import ChannelsConfig
 
 Req = Request[Any, Any, Any]
 CARE = (Role.ADMIN, Role.COORDINATOR)  # identifiable patient data: never researchers
@@ -163,6 +166,26 @@ class PatientController(Controller):
         data: JSONBody[ReminderIn],
     ) -> None:
         await doses.add_reminder(ctx, principal_of(request), patient_id, data)
+
+    @post(
+        "/{patient_id:int}/wechat-binding",
+        opt=policy(*CARE, resource="patient"),
+        status_code=201,
+        summary="A one-time code and QR code that binds the patient's WeChat when scanned",
+    )
+    async def wechat_binding(
+        self,
+        ctx: NamedDependency[Scheduler],
+        request: Req,
+        state: State,
+        patient_id: FromPath[int],
+    ) -> BindingOut:
+        wechat = wechat_account(state.redis, ChannelsConfig(), state.settings.bus.bus_prefix)
+        try:
+            return await create_binding(ctx, principal_of(request), patient_id, wechat)
+        finally:
+            if wechat is not None:
+                await wechat.aclose()
 
     @get(
         "/{patient_id:int}/timeline",

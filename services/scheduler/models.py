@@ -231,3 +231,15 @@ class LessonProgress(Base):
     lesson_key: Mapped[str] = mapped_column(String(60))
     state: Mapped[str] = mapped_column(String(20))  # sent, opened, skipped
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WeChatBinding(Base):
+    """A one-time code behind a patient's parametric QR code."""
+
+    __tablename__ = "wechat_bindings"
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("scheduler.patients.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

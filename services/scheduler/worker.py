@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from redis.asyncio import Redis
 
 from services.scheduler import doses, planner
+from services.scheduler.binding import bind_channel
 from services.scheduler.dispatch import Dispatcher, fall_back_without_receipt, requeue_retries
 from services.scheduler.readmodel import (
     answer_record_request,
@@ -23,6 +24,7 @@ from shared.db import Database
 from shared.lesson_links import LessonLinks, LessonLinkSettings
 from shared.logging import get_logger
 from shared.messages import (
+    ChannelBound,
     CurriculumPublished,
     LessonOpened,
     OptInRequested,
@@ -97,6 +99,7 @@ async def setup(db: Database, settings: Settings) -> WorkerParts:
             RecordRequested: answer_record_request,
             OptOutRequested: opt_out,
             OptInRequested: opt_in,
+            ChannelBound: bind_channel,
         },
         jobs=[
             PeriodicJob("release-due", config.planner_interval_s, release),

@@ -183,11 +183,28 @@ def _twilio(redis: Redis, config: ChannelsConfig, prefix: str) -> Channel:
     return _paced(channel, redis, config, settings.twilio_rate, key, by_segments=True)
 
 
+def wechat_account(
+    redis: Redis, config: ChannelsConfig, prefix: str = "mmt"
+) -> WeChatChannel | None:
+    """The official account's client, for calls beyond sending (binding QR codes), or None
+    when CHANNEL_WECHAT is not `wechat`."""
+    if config.channels.channel_wechat != "wechat":
+        return None
+    return _wechat_channel(redis, config, prefix)
+
+
 def _wechat(redis: Redis, config: ChannelsConfig, prefix: str) -> Channel:
+    settings = config.wechat
+    channel = _wechat_channel(redis, config, prefix)
+    key = f"{prefix}:pace:wechat:{settings.wechat_app_id}"
+    return _paced(channel, redis, config, settings.wechat_rate, key)
+
+
+def _wechat_channel(redis: Redis, config: ChannelsConfig, prefix: str) -> WeChatChannel:
     settings, common = config.wechat, config.channels
     assert settings.wechat_app_id
     assert settings.wechat_app_secret
-    channel = WeChatChannel(
+    return WeChatChannel(
         WeChatConfig(
             app_id=settings.wechat_app_id,
             app_secret=settings.wechat_app_secret.get_secret_value(),
@@ -200,8 +217,6 @@ def _wechat(redis: Redis, config: ChannelsConfig, prefix: str) -> Channel:
         ),
         redis,
     )
-    key = f"{prefix}:pace:wechat:{settings.wechat_app_id}"
-    return _paced(channel, redis, config, settings.wechat_rate, key)
 
 
 def _webhook(redis: Redis, config: ChannelsConfig, prefix: str, code: str) -> Channel:

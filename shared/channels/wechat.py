@@ -58,6 +58,13 @@ return 0
 
 
 @dataclass(frozen=True)
+class BindingQr:
+    ticket: str  # shows the QR image; the patient scans it with WeChat
+    url: str  # what the QR code encodes
+    expires_in: int
+
+
+@dataclass(frozen=True)
 class WeChatConfig:
     app_id: str
     app_secret: str = field(repr=False)
@@ -167,6 +174,29 @@ class WeChatChannel:
             )
         payload = _template(message, template)
         return await self._call("/cgi-bin/message/template/send", payload, message)
+
+    async def create_binding_qr(self, scene: str, expire_seconds: int) -> BindingQr:
+        """A temporary parametric QR code: scanning it (or following through it) sends our
+        server a subscribe/SCAN event carrying `scene`, which binds the patient's openid."""
+        payload = {
+            "expire_seconds": expire_seconds,
+            "action_name": "QR_STR_SCENE",
+            "action_info": {"scene": {"scene_str": scene}},
+        }
+        token = await self.tokens.get()
+        for first_try in (True, False):
+            status, body, retry_after = await self._post("/cgi-bin/qrcode/create", token, payload)
+            if status == 200 and _errcode(body) in TOKEN_INVALID and first_try:
+                token = await self.tokens.refresh(stale=token)
+                continue
+            if status == 200 and body.get("ticket"):
+                return BindingQr(
+                    str(body["ticket"]),
+                    str(body.get("url", "")),
+                    int(body.get("expire_seconds", expire_seconds)),
+                )
+            raise _failure(status, body, retry_after, scene)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _call(
         self, path: str, payload: dict[str, Any], message: OutboundMessage

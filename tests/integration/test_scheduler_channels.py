@@ -14,15 +14,17 @@ from twilio.request_validator import RequestValidator
 
 from deploy.fakes.process import RunningFake, running_fake
 from services.scheduler import planner
+from services.scheduler.binding import bind_channel
 from services.scheduler.dispatch import Dispatcher
-from services.scheduler.models import Message, Occurrence, Outbox
+from services.scheduler.models import Message, Occurrence, Outbox, Patient
 from services.scheduler.settings import SchedulerSettings
 from shared.bus import decode
 from shared.channels import ChannelRegistry
 from shared.channels.twilio_sms import TwilioConfig, TwilioSmsChannel
 from shared.db import Database
+from shared.messages import ChannelBound
 from shared.settings import Settings
-from tests.conftest import build_service_app
+from tests.conftest import TokenFactory, build_service_app
 from tests.integration.schedutil import clinic, context, enrol
 
 SID, TOKEN = "AC" + "0" * 32, "twilio-test-token"
@@ -122,3 +124,62 @@ async def test_a_reminder_goes_out_through_twilio_and_its_receipt_completes_it(
         assert malformed.status_code == 400
     async with scheduler_db.sessions() as session:
         assert (await session.get(Message, message.id)).state == "delivered"  # type: ignore[union-attr]
+
+
+@pytest.fixture(scope="module")
+def fake_wechat() -> Iterator[RunningFake]:
+    with running_fake(
+        "wechat", "--app-id", "wxbindingtest000001", "--app-secret", "s3cret"
+    ) as fake:
+        yield fake
+
+
+async def test_a_qr_code_binds_the_patients_wechat_once(
+    scheduler_db: Database,
+    access_db: Database,
+    fake_wechat: RunningFake,
+    app_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    make_token: TokenFactory,
+) -> None:
+    for name, value in {
+        "CHANNEL_WECHAT": "wechat",
+        "WECHAT_APP_ID": "wxbindingtest000001",
+        "WECHAT_APP_SECRET": "s3cret",
+        "WECHAT_API_BASE_URL": fake_wechat.url,
+        "WECHAT_TEMPLATES": '{"dose": {"template_id": "t", "data": {}}}',
+    }.items():
+        monkeypatch.setenv(name, value)
+    ctx = context(scheduler_db, access_db)
+    yx = await clinic(access_db)
+    patient = await enrol(ctx, yx, "0001")
+    admin = {"Authorization": f"Bearer {await make_token('admin')}"}
+    async with AsyncTestClient(app=build_service_app("scheduler", app_settings)) as client:
+        made = await client.post(f"/api/v1/patients/{patient.id}/wechat-binding", headers=admin)
+    assert made.status_code == 201, made.text
+    binding = made.json()
+    assert binding["qr_ticket"].startswith("gQ")
+    assert binding["scene"] == f"bind:{binding['code']}"
+    assert fake_wechat.stats()["qrcodes"] == 1
+
+    openid = "o" + "Q" * 27
+    cipher = ctx.require_cipher()
+    bound = ChannelBound(
+        binding_code=binding["scene"],
+        openid_encrypted=cipher.encrypt(openid),
+        openid_hash=cipher.lookup_hash(openid),
+    )
+    async with scheduler_db.transaction() as session:
+        await bind_channel(bound, session)
+    again = ChannelBound(
+        binding_code=binding["scene"],
+        openid_encrypted=cipher.encrypt("o" + "Z" * 27),
+        openid_hash=cipher.lookup_hash("o" + "Z" * 27),
+    )
+    async with scheduler_db.transaction() as session:
+        await bind_channel(again, session)  # a used code binds nothing
+    async with scheduler_db.sessions() as session:
+        row = await session.get(Patient, patient.id)
+    assert row is not None
+    assert row.channel_order == ["wechat", "sms"]
+    assert row.openid_hash == cipher.lookup_hash(openid)
