@@ -71,6 +71,7 @@ class Worker:
                 claim_idle_ms=bus.bus_claim_idle_ms,
                 max_deliveries=bus.bus_max_deliveries,
                 concurrency=bus.bus_concurrency,
+                batch_handlers=self.parts.batch_handlers,
             )
             if handlers
             else None

@@ -52,7 +52,7 @@ class InFlightElsewhere(Exception):
 
 
 @dataclass
-class _Outcome:
+class Outcome:
     state: str
     reason: str | None = None
     channel: str | None = None
@@ -85,7 +85,7 @@ class Dispatcher:
         lesson = extra if isinstance(extra, LessonChoice) else None
         record = extra if isinstance(extra, Record) else None
         attempts: list[Attempt] = []
-        outcome = await self._send(message, patient, lesson, record, attempts, tried)
+        outcome = await self.send(message, patient, lesson, record, attempts, tried)
         session.add_all(attempts)
         await self._record(session, message.id, outcome, lesson)
 
@@ -103,7 +103,7 @@ class Dispatcher:
             patient = await session.get(Patient, message.patient_id)
             if patient is None:
                 return None
-            final = _final_before_sending(message, patient, now, self.cipher)
+            final = final_before_sending(message, patient, now, self.cipher)
             extra: Extra = None
             if final is None and message.kind == "record_reply":
                 extra = await patient_record(session, patient, now)
@@ -136,7 +136,7 @@ class Dispatcher:
             session.expunge(patient)
         return message, patient, extra, tried
 
-    async def _send(
+    async def send(
         self,
         message: Message,
         patient: Patient,
@@ -144,8 +144,8 @@ class Dispatcher:
         record: Record | None,
         attempts: list[Attempt],
         tried: set[str],
-    ) -> _Outcome:
-        assert self.cipher is not None  # _final_before_sending checked it
+    ) -> Outcome:
+        assert self.cipher is not None  # final_before_sending checked it
         link = None
         if lesson is not None and self.links is not None:
             link = self.links.url(
@@ -181,7 +181,7 @@ class Dispatcher:
             except SendFailed as failure:
                 if failure.code == "paced":  # not an attempt: wait our turn, then send
                     wait = timedelta(seconds=failure.retry_after_s or 1.0)
-                    return _Outcome(
+                    return Outcome(
                         "queued", message.reason, retry_at=self.clock() + wait, uncounted=True
                     )
                 reasons.append(f"{code}: {failure.reason}")
@@ -189,24 +189,24 @@ class Dispatcher:
                     self._attempt(message.id, code, failure.kind.value, None, failure.reason)
                 )
                 if failure.kind is FailureKind.OPTED_OUT:
-                    return _Outcome("opted_out", "; ".join(reasons), code, opted_out=True)
+                    return Outcome("opted_out", "; ".join(reasons), code, opted_out=True)
                 if failure.kind in (FailureKind.RETRYABLE, FailureKind.RATE_LIMITED):
                     return self._retry(message, "; ".join(reasons), failure.retry_after_s)
                 continue  # permanent on this channel: fall back to the next
             attempts.append(
                 self._attempt(message.id, code, result.state.value, result.provider_id, None)
             )
-            return _Outcome(result.state.value, None, code, result.provider_id)
-        return _Outcome("failed", "; ".join(reasons) or "no channel configured")
+            return Outcome(result.state.value, None, code, result.provider_id)
+        return Outcome("failed", "; ".join(reasons) or "no channel configured")
 
-    def _retry(self, message: Message, reason: str, after_s: float | None) -> _Outcome:
+    def _retry(self, message: Message, reason: str, after_s: float | None) -> Outcome:
         if message.attempts >= MAX_ATTEMPTS:
-            return _Outcome("failed", f"gave up after {message.attempts} attempts: {reason}")
+            return Outcome("failed", f"gave up after {message.attempts} attempts: {reason}")
         backoff = after_s if after_s is not None else min(2**message.attempts * 5, 300)
         retry_at = self.clock() + timedelta(seconds=backoff * random.uniform(1, 1.5))  # noqa: S311 (jitter)
         if retry_at >= message.expires_at:
-            return _Outcome("failed", f"window closes before a retry: {reason}")
-        return _Outcome("queued", f"retrying: {reason}", retry_at=retry_at)
+            return Outcome("failed", f"window closes before a retry: {reason}")
+        return Outcome("queued", f"retrying: {reason}", retry_at=retry_at)
 
     def _attempt(
         self,
@@ -227,7 +227,7 @@ class Dispatcher:
         )
 
     async def _record(
-        self, session: AsyncSession, message_id: str, outcome: _Outcome, lesson: LessonChoice | None
+        self, session: AsyncSession, message_id: str, outcome: Outcome, lesson: LessonChoice | None
     ) -> None:
         now = self.clock()
         message = await session.get(Message, message_id, with_for_update=True)
@@ -302,7 +302,7 @@ async def patient_record(
     )
 
 
-def _final_before_sending(
+def final_before_sending(
     message: Message, patient: Patient, now: datetime, cipher: IdentifierCipher | None
 ) -> tuple[str, str] | None:
     if patient.opted_out_at is not None:

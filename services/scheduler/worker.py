@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 from services.scheduler import doses, planner
 from services.scheduler.binding import bind_channel
 from services.scheduler.dispatch import Dispatcher, fall_back_without_receipt, requeue_retries
+from services.scheduler.dispatch_batch import BatchDispatcher
 from services.scheduler.readmodel import (
     answer_record_request,
     opt_in,
@@ -101,6 +102,7 @@ async def setup(db: Database, settings: Settings) -> WorkerParts:
             OptInRequested: opt_in,
             ChannelBound: bind_channel,
         },
+        batch_handlers={SendMessage: BatchDispatcher(dispatcher).handle},
         jobs=[
             PeriodicJob("release-due", config.planner_interval_s, release),
             PeriodicJob("plan-ahead", 300, plan),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shared.bus.codec import DecodeError, decode, encode
-from shared.bus.consumer import Handler, StreamConsumer
+from shared.bus.consumer import BatchHandler, Handler, StreamConsumer
 from shared.bus.deadletters import DeadLetter, list_dead_letters, replay_dead_letter, trim_stream
 from shared.bus.inbox import Inbox
 from shared.bus.keys import BusKeys
@@ -11,6 +11,7 @@ from shared.bus.outbox import OutboxRelay, add_to_outbox
 from shared.bus.tables import OutboxMixin, ProcessedMessageMixin
 
 __all__ = [
+    "BatchHandler",
     "BusKeys",
     "DeadLetter",
     "DecodeError",

@@ -56,3 +56,40 @@ class Inbox:
             )
             if not getattr(result, "rowcount", 0):
                 raise AlreadyHandled(str(message.id))
+
+    @asynccontextmanager
+    async def claim_many(
+        self, messages: list[Message]
+    ) -> AsyncIterator[tuple[AsyncSession, list[Message]]]:
+        """One transaction for a batch: yields the session and the messages not handled
+        before (each id once); records their ids at the end, or raises AlreadyHandled if
+        another delivery recorded one meanwhile (the whole batch then rolls back)."""
+        async with self.db.transaction() as session:
+            ids = list(dict.fromkeys(str(m.id) for m in messages))
+            seen = set(
+                (
+                    await session.execute(
+                        select(self.table.c.message_id).where(self.table.c.message_id.in_(ids))
+                    )
+                ).scalars()
+            )
+            fresh: dict[str, Message] = {}
+            for message in messages:
+                if str(message.id) not in seen:
+                    fresh.setdefault(str(message.id), message)
+            yield session, list(fresh.values())
+            if not fresh:
+                return
+            now = datetime.now(UTC)
+            result = await session.execute(
+                self._insert(self.table)
+                .values(
+                    [
+                        {"message_id": key, "message_tag": message.tag(), "processed_at": now}
+                        for key, message in fresh.items()
+                    ]
+                )
+                .on_conflict_do_nothing(index_elements=["message_id"])
+            )
+            if getattr(result, "rowcount", len(fresh)) != len(fresh):
+                raise AlreadyHandled(f"{len(fresh)} messages")

@@ -393,3 +393,48 @@ async def test_trimming_keeps_pending_and_undelivered_entries(
     await redis.xgroup_create(stream, "laggard", id="0")
     await trim_stream(redis, stream, keep_ms=0, now_ms=later_ms, approximate=False)
     assert [e.decode() for e, _ in await redis.xrange(stream)] == stuck + late
+
+
+async def test_a_batch_handler_takes_a_read_batch_in_one_transaction_and_falls_back_one_by_one(
+    redis: Redis,
+    keys: BusKeys,
+    scheduler_db: Database,
+    scheduler: ServiceDefinition,
+) -> None:
+    record = probe_handler(scheduler.probe_model)
+    batches: list[int] = []
+
+    async def in_one_go(messages: list[BusProbeSent], session: AsyncSession) -> None:
+        batches.append(len(messages))
+        if any(m.note == "poison" for m in messages):
+            raise ValueError("one bad apple")
+        for message in messages:
+            await record(message, session)
+
+    async def one(message: BusProbeSent, session: AsyncSession) -> None:
+        if message.note == "poison":
+            raise ValueError("still bad")
+        await record(message, session)
+
+    consumer = make_consumer(
+        redis, keys, scheduler_db, scheduler, handler=one, claim_idle_ms=50, max_deliveries=1
+    )
+    consumer.batch_handlers = {BusProbeSent: in_one_go}
+    await consumer.ensure_groups()
+    good = [BusProbeSent(origin="content", note=str(i)) for i in range(10)]
+    for event in [*good, good[0]]:  # a duplicate in the same batch is handled once
+        await redis.xadd(keys.stream("BusProbeSent"), encode(event))
+    await consumer.poll_once()
+    assert batches == [10]
+    assert await received_ids(scheduler_db, scheduler) == {str(e.id) for e in good}
+    assert await processed_count(scheduler_db, scheduler) == 10
+
+    poison = BusProbeSent(origin="content", note="poison")
+    fine = BusProbeSent(origin="content", note="fine")
+    for event in (poison, fine):
+        await redis.xadd(keys.stream("BusProbeSent"), encode(event))
+    await consumer.poll_once()  # the batch fails; one by one, `fine` goes through
+    assert str(fine.id) in await received_ids(scheduler_db, scheduler)
+    await consume_until(consumer, lambda: redis.xlen(keys.dead_letters))
+    [letter] = await list_dead_letters(redis, keys)
+    assert "still bad" in letter.reason

@@ -16,6 +16,7 @@ from services.scheduler.dispatch import (
     fall_back_without_receipt,
     requeue_retries,
 )
+from services.scheduler.dispatch_batch import BatchDispatcher
 from services.scheduler.models import Alert, Attempt, Message, Occurrence, Outbox, Patient
 from services.scheduler.patients import Scheduler
 from services.scheduler.readmodel import answer_record_request, opt_out, store_curriculum
@@ -464,3 +465,29 @@ async def test_no_receipt_in_time_tries_the_next_channel(
         )
         == 0
     )
+
+
+async def test_a_burst_is_dispatched_a_batch_at_a_time_with_the_same_rules(
+    scheduler_db: Database,
+    access_db: Database,
+) -> None:
+    ctx = context(scheduler_db, access_db, clock=lambda: NOW)
+    yx = await clinic(access_db)
+    both = {"wechat_openid": "o" + "c" * 27, "channel_order": ["wechat", "sms"]}
+    patients = [await enrol(ctx, yx, f"{i:04d}", **(both if i % 2 else {})) for i in range(20)]
+    await planner.release_due(scheduler_db, CONFIG, NOW)
+    wechat = Scripted("wechat", [FailureKind.PERMANENT] * 3)  # the first three fall back
+    sms = Scripted("sms", [])
+    dispatcher = Dispatcher(
+        scheduler_db, ctx.cipher, ChannelRegistry([wechat, sms]), None, clock=lambda: NOW
+    )
+    commands = await _commands(scheduler_db)
+    async with scheduler_db.transaction() as session:
+        await BatchDispatcher(dispatcher).handle(commands, session)
+    states = await _messages(scheduler_db)
+    assert {states[f"{p.id}:dose"] for p in patients} == {("sent", None)}
+    assert (len(wechat.sent), len(sms.sent)) == (7, 13)  # 10 on WeChat, 3 fell back to SMS
+    assert await _count(scheduler_db, Attempt) == 23
+    async with scheduler_db.transaction() as session:  # a redelivered batch sends nothing
+        await BatchDispatcher(dispatcher).handle(commands, session)
+    assert len(sms.sent) + len(wechat.sent) == 20
