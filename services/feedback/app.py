@@ -5,19 +5,42 @@ from __future__ import annotations
 from litestar import Litestar
 from redis.asyncio import Redis
 
+from services.feedback.api import FeedbackController, NeedController
 from services.feedback.definition import SERVICE
+from services.feedback.webhooks import WebhookConfig, twilio_sms
+from services.feedback.wechat_webhook import wechat_message, wechat_verify
+from shared.crypto import ConfigurationError, IdentifierCipher, IdentifierSettings
 from shared.db import Database
+from shared.logging import get_logger
 from shared.settings import Settings
 from shared.web import build_app
 
+log = get_logger(__name__)
+
+
+def load_cipher() -> IdentifierCipher | None:
+    """Only the look-up hash is used here: senders are recognised, never decrypted."""
+    try:
+        return IdentifierCipher.from_settings(IdentifierSettings())
+    except ConfigurationError as exc:
+        log.warning("feedback.no_identifier_keys", detail=str(exc))
+        return None
+
 
 def create_app(
-    settings: Settings | None = None, db: Database | None = None, redis: Redis | None = None
+    settings: Settings | None = None,
+    db: Database | None = None,
+    redis: Redis | None = None,
+    cipher: IdentifierCipher | None = None,
 ) -> Litestar:
     return build_app(
         SERVICE,
         title="MMT feedback service",
-        description="Replies, ratings, needs with urgent escalation, and surveys.",
+        description="Patients' replies over SMS and WeChat: ratings, opt-out, needs with "
+        "urgent escalation; needs and feedback for coordinators.",
+        api_handlers=[NeedController, FeedbackController],
+        root_handlers=[twilio_sms, wechat_verify, wechat_message],
+        extra_state={"webhooks": WebhookConfig.from_environment(cipher or load_cipher())},
         settings=settings,
         db=db,
         redis=redis,

@@ -1,0 +1,140 @@
+"""The feedback service's coordinator routes: thin handlers over services.feedback.needs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from litestar import Controller, Request, get, patch, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from services.feedback import needs
+from services.feedback.schemas import (
+    FeedbackOut,
+    NeedOut,
+    NeedPatch,
+    NoteIn,
+    NoteOut,
+    RatingSummary,
+)
+from shared.access.tokens import Role
+from shared.access.web import policy, principal_of
+from shared.db import Database
+
+Req = Request[Any, Any, Any]
+CARE = (Role.ADMIN, Role.COORDINATOR)  # patients' own words: never researchers
+
+
+def provide_db(state: State) -> Database:
+    db: Database = state.db
+    return db
+
+
+DEPENDENCIES = {"db": Provide(provide_db, sync_to_thread=False)}
+
+
+class NeedController(Controller):
+    path = "/needs"
+    tags = ["feedback"]
+    dependencies = DEPENDENCIES
+
+    @get("/", opt=policy(*CARE, resource="need"), summary="Patients' needs, newest first")
+    async def list_needs(
+        self,
+        db: NamedDependency[Database],
+        request: Req,
+        clinic_id: FromQuery[int | None] = None,
+        status: FromQuery[str | None] = None,
+        urgent: FromQuery[bool | None] = None,
+        category: FromQuery[str | None] = None,
+        before_id: FromQuery[int | None] = None,
+        limit: FromQuery[int] = 100,
+    ) -> list[NeedOut]:
+        return await needs.list_needs(
+            db,
+            principal_of(request),
+            clinic_id=clinic_id,
+            status=status,
+            urgent=urgent,
+            category=category,
+            before_id=before_id,
+            limit=limit,
+        )
+
+    @get("/{need_id:int}", opt=policy(*CARE, resource="need"), summary="One need, with notes")
+    async def get_need(
+        self, db: NamedDependency[Database], request: Req, need_id: FromPath[int]
+    ) -> NeedOut:
+        return await needs.get_need(db, principal_of(request), need_id)
+
+    @patch(
+        "/{need_id:int}",
+        opt=policy(*CARE, resource="need"),
+        summary="Move a need along new -> in_progress -> resolved, or recategorise it",
+    )
+    async def update_need(
+        self,
+        db: NamedDependency[Database],
+        request: Req,
+        need_id: FromPath[int],
+        data: JSONBody[NeedPatch],
+    ) -> NeedOut:
+        return await needs.update_need(db, principal_of(request), need_id, data)
+
+    @post(
+        "/{need_id:int}/notes",
+        opt=policy(*CARE, resource="need"),
+        status_code=201,
+        summary="A follow-up note, signed with the caller's token id",
+    )
+    async def add_note(
+        self,
+        db: NamedDependency[Database],
+        request: Req,
+        need_id: FromPath[int],
+        data: JSONBody[NoteIn],
+    ) -> NoteOut:
+        return await needs.add_note(db, principal_of(request), need_id, data)
+
+
+class FeedbackController(Controller):
+    path = "/"
+    tags = ["feedback"]
+    dependencies = DEPENDENCIES
+
+    @get(
+        "/feedback",
+        opt=policy(*CARE, resource="feedback"),
+        summary="Patients' replies (ratings, commands, needs), newest first; no phone numbers",
+    )
+    async def list_feedback(
+        self,
+        db: NamedDependency[Database],
+        request: Req,
+        clinic_id: FromQuery[int | None] = None,
+        kind: FromQuery[str | None] = None,
+        since: FromQuery[datetime | None] = None,
+        before_id: FromQuery[int | None] = None,
+        limit: FromQuery[int] = 100,
+    ) -> list[FeedbackOut]:
+        return await needs.list_feedback(
+            db,
+            principal_of(request),
+            clinic_id=clinic_id,
+            kind=kind,
+            since=since,
+            before_id=before_id,
+            limit=limit,
+        )
+
+    @get(
+        "/ratings/summary",
+        opt=policy(*CARE, resource="rating"),
+        summary="Average rating per lesson",
+    )
+    async def ratings_summary(
+        self, db: NamedDependency[Database], request: Req, clinic_id: FromQuery[int | None] = None
+    ) -> list[RatingSummary]:
+        return await needs.ratings_summary(db, principal_of(request), clinic_id)

@@ -1,0 +1,228 @@
+"""A patient's message, from whichever channel: recognise, understand, store, announce, answer.
+
+The webhooks authenticate the provider and hand over the sender's look-up hash; this module
+does the rest in one transaction: the inbound row (text only for needs), the need, the
+local opt-out state, and the events in the outbox. An unknown sender gets a polite generic
+answer and nothing is stored. A provider's retry (same MessageSid / MsgId) changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from prometheus_client import Counter
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.feedback.grammar import Grammar, Kind, Reply
+from services.feedback.models import InboundMessage, LastLesson, Need, Outbox, Sender
+from services.feedback.replies import reply_text, unknown_sender_text
+from shared.access.models import Clinic
+from shared.bus import add_to_outbox
+from shared.db import Database
+from shared.messages import (
+    Event,
+    NeedRaised,
+    OptInRequested,
+    OptOutRequested,
+    RatingGiven,
+    RecordRequested,
+    UrgentNeedRaised,
+)
+
+INBOUND = Counter(
+    "mmt_feedback_inbound_total",
+    "Patients' messages received, by channel and outcome (a reply kind, unknown_sender, "
+    "duplicate, bad_signature, refused).",
+    ["channel", "outcome"],
+)
+
+SUBSCRIBE, UNSUBSCRIBE = "subscribe", "unsubscribe"  # WeChat follow events, not text
+
+
+@dataclass(frozen=True)
+class Inbound:
+    channel: str  # "sms" or "wechat"
+    provider_id: str  # MessageSid / MsgId: a provider's retry carries the same one
+    sender_hash: str  # IdentifierCipher.lookup_hash of the phone (E.164) or openid
+    text: str = ""
+    event: str | None = None  # SUBSCRIBE or UNSUBSCRIBE instead of text
+
+
+@dataclass(frozen=True)
+class Outcome:
+    outcome: str  # what INBOUND counted
+    reply: str | None  # what to answer; None: nothing
+    patient_id: int | None = None
+    need_id: int | None = None
+
+
+class Receiver:
+    """Handles inbound messages for one app (or test); cheap to build per request."""
+
+    def __init__(
+        self,
+        db: Database,
+        access_db: Database,
+        grammar: Grammar,
+        *,
+        rating_window: timedelta = timedelta(hours=48),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.db = db
+        self.access_db = access_db
+        self.grammar = grammar
+        self.rating_window = rating_window
+        self.clock = clock
+
+    async def receive(self, message: Inbound) -> Outcome:
+        try:
+            outcome = await self._receive(message)
+        except IntegrityError:  # a concurrent retry of the same message committed first
+            outcome = Outcome("duplicate", None)
+        INBOUND.labels(message.channel, outcome.outcome).inc()
+        return outcome
+
+    async def _receive(self, message: Inbound) -> Outcome:
+        now = self.clock()
+        async with self.db.transaction() as session:
+            sender = await self._sender(session, message)
+            if sender is None:
+                return Outcome("unknown_sender", unknown_sender_text())
+            seen = await session.execute(
+                select(InboundMessage.id).where(
+                    InboundMessage.channel == message.channel,
+                    InboundMessage.provider_id == message.provider_id,
+                )
+            )
+            if seen.first() is not None:
+                return Outcome("duplicate", None, sender.patient_id)
+            if message.event is not None:
+                return self._follow_event(session, sender, message, now)
+            reply = self.grammar.parse(message.text)
+            return await self._reply(session, sender, message, reply, now)
+
+    async def _sender(self, session: AsyncSession, message: Inbound) -> Sender | None:
+        column = Sender.phone_hash if message.channel == "sms" else Sender.openid_hash
+        # Locked: two messages of one patient (STOP twice) are handled one after the other.
+        # Of several records (a re-enrolment), the one not discharged and newest wins.
+        query = (
+            select(Sender)
+            .where(column == message.sender_hash)
+            .order_by((Sender.state == "discharged").asc(), Sender.as_of.desc())
+            .limit(1)
+            .with_for_update()
+        )
+        return (await session.execute(query)).scalar_one_or_none()
+
+    def _store(
+        self, session: AsyncSession, sender: Sender, message: Inbound, kind: str, now: datetime
+    ) -> InboundMessage:
+        row = InboundMessage(
+            patient_id=sender.patient_id,
+            clinic_id=sender.clinic_id,
+            channel=message.channel,
+            provider_id=message.provider_id[:80],
+            received_at=now,
+            kind=kind,
+        )
+        session.add(row)
+        return row
+
+    def _follow_event(
+        self, session: AsyncSession, sender: Sender, message: Inbound, now: datetime
+    ) -> Outcome:
+        self._store(session, sender, message, str(message.event), now)
+        text = reply_text("subscribe", sender.language) if message.event == SUBSCRIBE else None
+        return Outcome(str(message.event), text, sender.patient_id)
+
+    async def _reply(
+        self, session: AsyncSession, sender: Sender, message: Inbound, reply: Reply, now: datetime
+    ) -> Outcome:
+        row = self._store(session, sender, message, reply.kind.value, now)
+        events: list[Event] = []
+        language = sender.language
+        text: str | None
+        need_id: int | None = None
+        if reply.kind is Kind.RATING:
+            assert reply.rating is not None
+            row.rating = reply.rating
+            last = await session.get(LastLesson, sender.patient_id)
+            if last is not None and now - last.sent_at <= self.rating_window:
+                row.track, row.lesson_key = last.track, last.lesson_key
+            events.append(
+                RatingGiven(
+                    patient_id=sender.patient_id,
+                    clinic_id=sender.clinic_id,
+                    rating=reply.rating,
+                    track=row.track,
+                    lesson_key=row.lesson_key,
+                )
+            )
+            text = reply_text("rating", language)
+        elif reply.kind is Kind.OPT_OUT:
+            text = None  # confirmed once: a second STOP is stored but not answered
+            if not sender.opted_out:
+                sender.opted_out, sender.opt_changed_at = True, now
+                events.append(OptOutRequested(patient_id=sender.patient_id))
+                text = reply_text("opt_out", language)
+        elif reply.kind is Kind.OPT_IN:
+            if sender.opted_out:
+                sender.opted_out, sender.opt_changed_at = False, now
+                events.append(OptInRequested(patient_id=sender.patient_id))
+            text = reply_text("opt_in", language)
+        elif reply.kind is Kind.HELP:
+            text = reply_text("help", language, await self._help_phone(sender.clinic_id))
+        elif reply.kind is Kind.RECORD:
+            events.append(RecordRequested(patient_id=sender.patient_id))
+            text = reply_text("record", language)
+        else:
+            row.text = message.text
+            category = (reply.category or self.grammar.categorise(message.text)).value
+            await session.flush()  # the inbound row's id, for the need
+            need = Need(
+                inbound_id=row.id,
+                patient_id=sender.patient_id,
+                clinic_id=sender.clinic_id,
+                category=category,
+                urgent=reply.urgent,
+                status="new",
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(need)
+            await session.flush()
+            need_id = need.id
+            patient_id, clinic_id = sender.patient_id, sender.clinic_id
+            events.append(
+                NeedRaised(
+                    need_id=need.id,
+                    patient_id=patient_id,
+                    clinic_id=clinic_id,
+                    category=category,
+                    urgent=reply.urgent,
+                )
+            )
+            if reply.urgent:
+                events.append(
+                    UrgentNeedRaised(
+                        need_id=need.id,
+                        patient_id=patient_id,
+                        clinic_id=clinic_id,
+                        category=category,
+                    )
+                )
+                text = reply_text("urgent", language, await self._help_phone(sender.clinic_id))
+            else:
+                text = reply_text("need", language)
+        add_to_outbox(session, Outbox, *events)
+        outcome = "urgent_need" if reply.urgent else reply.kind.value
+        return Outcome(outcome, text, sender.patient_id, need_id)
+
+    async def _help_phone(self, clinic_id: int) -> str:
+        async with self.access_db.sessions() as session:
+            phone = await session.scalar(select(Clinic.help_phone).where(Clinic.id == clinic_id))
+        return phone or ""

@@ -1,0 +1,45 @@
+"""The feedback service's own settings (documented in the README with the rest).
+
+WECHAT_APP_ID comes from `shared.channels.settings.WeChatSettings`, and the Twilio auth
+token and PUBLIC_BASE_URL from the channel settings: one variable, one meaning.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class FeedbackSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=None, env_ignore_empty=True, extra="ignore", frozen=True
+    )
+
+    wechat_server_token: SecretStr | None = Field(
+        default=None,
+        repr=False,
+        description="The Token set in the official account's server configuration: WeChat "
+        "signs every call to /webhooks/wechat with it. Unset: the WeChat webhook answers 404.",
+    )
+    wechat_encoding_aes_key: SecretStr | None = Field(
+        default=None,
+        repr=False,
+        description="The account's EncodingAESKey (43 characters) for safe mode; unset: only "
+        "plain-mode messages are accepted.",
+    )
+    feedback_urgent_words_extra: str = Field(
+        default="",
+        description="Comma-separated words that make a patient's message urgent, besides the "
+        "built-in English and Chinese list (overdose, suicide, 想死, 过量, ...).",
+    )
+    feedback_max_body_bytes: int = Field(
+        default=16_384,
+        ge=1_024,
+        description="Largest provider webhook body accepted; a larger one gets 413 and is "
+        "not read further.",
+    )
+    feedback_rating_window_hours: int = Field(
+        default=48,
+        ge=1,
+        description="A 1-5 reply within this many hours of a lesson rates that lesson.",
+    )

@@ -1,0 +1,134 @@
+"""Inbound webhooks shared parts, and Twilio's inbound SMS.
+
+The routes are open (providers cannot hold our tokens) and authenticated by the provider's
+signature instead: a request unsigned or wrongly signed gets 403 and nothing is stored.
+Bodies are read up to FEEDBACK_MAX_BODY_BYTES and no further (413).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qsl
+from xml.sax.saxutils import escape
+
+from litestar import Request, Response, post
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException
+
+from services.feedback.grammar import Grammar, split_words
+from services.feedback.inbound import INBOUND, Inbound, Receiver
+from services.feedback.settings import FeedbackSettings
+from shared.access.web import OPEN
+from shared.channels.settings import ChannelSettings, TwilioSettings, WeChatSettings
+from shared.channels.twilio_sms import verify_twilio_signature
+from shared.crypto import IdentifierCipher
+
+Req = Request[Any, Any, State]
+SMS_PATH = "/webhooks/twilio/sms"
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    """What the webhooks need, read once when the app is built."""
+
+    feedback: FeedbackSettings
+    public_base_url: str | None
+    twilio_auth_token: str | None
+    wechat_app_id: str | None
+    cipher: IdentifierCipher | None
+    grammar: Grammar
+
+    @classmethod
+    def from_environment(cls, cipher: IdentifierCipher | None) -> WebhookConfig:
+        feedback = FeedbackSettings()
+        token = TwilioSettings().twilio_auth_token
+        return cls(
+            feedback=feedback,
+            public_base_url=ChannelSettings().public_base_url,
+            twilio_auth_token=token.get_secret_value() if token else None,
+            wechat_app_id=WeChatSettings().wechat_app_id,
+            cipher=cipher,
+            grammar=Grammar(split_words(feedback.feedback_urgent_words_extra)),
+        )
+
+
+def receiver(state: State) -> Receiver:
+    config: WebhookConfig = state.webhooks
+    return Receiver(
+        state.db,
+        state.access_db,
+        config.grammar,
+        rating_window=timedelta(hours=config.feedback.feedback_rating_window_hours),
+    )
+
+
+async def read_capped(request: Req, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it passes `limit` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise HTTPException(status_code=413, detail=f"body over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(status_code=413, detail=f"body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def public_url(base: str, request: Req) -> str:
+    query = request.url.query
+    return base.rstrip("/") + request.url.path + (f"?{query}" if query else "")
+
+
+def twiml(text: str | None) -> Response[str]:
+    body = f"<Message>{escape(text)}</Message>" if text else ""
+    return Response(
+        f'<?xml version="1.0" encoding="UTF-8"?><Response>{body}</Response>',
+        media_type="application/xml",
+        status_code=200,
+    )
+
+
+@post(
+    SMS_PATH,
+    opt=OPEN,
+    tags=["webhooks"],
+    status_code=200,
+    summary="Twilio inbound SMS (signed by Twilio); answers with TwiML",
+)
+async def twilio_sms(request: Req, state: State) -> Response[str]:
+    config: WebhookConfig = state.webhooks
+    if not config.twilio_auth_token or not config.public_base_url:
+        return Response("inbound SMS is not configured", status_code=404)
+    raw = await read_capped(request, config.feedback.feedback_max_body_bytes)
+    try:
+        params = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
+    except UnicodeDecodeError:
+        return Response("the body is not a UTF-8 form", status_code=400)
+    if not verify_twilio_signature(
+        config.twilio_auth_token,
+        public_url(config.public_base_url, request),
+        params,
+        request.headers.get("x-twilio-signature"),
+        signature_settings=request.headers.get("x-twilio-webhooks-signature-settings"),
+    ):
+        INBOUND.labels("sms", "bad_signature").inc()
+        return Response("signature does not match", status_code=403)
+    sender, sid = params.get("From", "").strip(), params.get("MessageSid") or params.get("SmsSid")
+    if not sender or not sid:
+        return Response("an inbound SMS needs From and MessageSid", status_code=400)
+    if config.cipher is None:
+        return Response("identifier keys are not configured", status_code=503)
+    outcome = await receiver(state).receive(
+        Inbound(
+            channel="sms",
+            provider_id=sid,
+            sender_hash=config.cipher.lookup_hash(sender),
+            text=params.get("Body", ""),
+        )
+    )
+    return twiml(outcome.reply)

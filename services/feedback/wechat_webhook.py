@@ -1,0 +1,142 @@
+"""The official account's server URL: verification (GET) and patients' messages (POST).
+
+Every call is signed with WECHAT_SERVER_TOKEN (`signature` over token, timestamp, nonce);
+safe mode adds `msg_signature` over the encrypted body. A wrong signature is 403 and nothing
+is stored; XML with a DOCTYPE or entity is 400. Text messages go through the reply grammar;
+subscribe/unsubscribe are recorded for known patients; a scan of a binding QR code
+(scene `bind:<code>`) publishes ChannelBound with the openid encrypted, for the scheduler.
+"""
+
+from __future__ import annotations
+
+import time
+
+from litestar import Response, get, post
+from litestar.datastructures import State
+
+from services.feedback.inbound import INBOUND, SUBSCRIBE, UNSUBSCRIBE, Inbound
+from services.feedback.models import Outbox
+from services.feedback.replies import reply_text
+from services.feedback.webhooks import Req, WebhookConfig, read_capped, receiver
+from services.feedback.wechat import BadCrypto, SafeMode, UnsafeXml, check_signature, parse_xml
+from services.feedback.wechat import text_reply as wechat_text
+from shared.access.web import OPEN
+from shared.bus import add_to_outbox
+from shared.crypto import IdentifierCipher
+from shared.db import Database
+from shared.messages import ChannelBound
+
+PATH = "/webhooks/wechat"
+_BIND = "bind:"
+
+
+def _token(config: WebhookConfig) -> str | None:
+    token = config.feedback.wechat_server_token
+    return token.get_secret_value() if token else None
+
+
+def _signed(request: Req, token: str) -> bool:
+    q = request.query_params
+    return check_signature(q.get("signature"), token, q.get("timestamp", ""), q.get("nonce", ""))
+
+
+@get(PATH, opt=OPEN, tags=["webhooks"], summary="WeChat server verification (echoes echostr)")
+async def wechat_verify(request: Req, state: State) -> Response[str]:
+    token = _token(state.webhooks)
+    if token is None:
+        return Response("WeChat is not configured", status_code=404)
+    if not _signed(request, token):
+        return Response("signature does not match", status_code=403)
+    return Response(request.query_params.get("echostr", ""), media_type="text/plain")
+
+
+def _safe_mode(config: WebhookConfig, token: str) -> SafeMode | None:
+    key = config.feedback.wechat_encoding_aes_key
+    if key is None or not config.wechat_app_id:
+        return None
+    return SafeMode(token, key.get_secret_value(), config.wechat_app_id)
+
+
+async def _bind(db: Database, cipher: IdentifierCipher, openid: str, code: str) -> None:
+    async with db.transaction() as session:
+        event = ChannelBound(
+            binding_code=code,
+            openid_encrypted=cipher.encrypt(openid),
+            openid_hash=cipher.lookup_hash(openid),
+        )
+        add_to_outbox(session, Outbox, event)
+
+
+def _scene(fields: dict[str, str]) -> str | None:
+    key = fields.get("EventKey", "").removeprefix("qrscene_")
+    return key[len(_BIND) :] if key.startswith(_BIND) else None
+
+
+@post(
+    PATH,
+    opt=OPEN,
+    tags=["webhooks"],
+    status_code=200,
+    summary="WeChat messages and events (signed; plain or safe mode); answers a passive reply",
+)
+async def wechat_message(request: Req, state: State) -> Response[str]:
+    config: WebhookConfig = state.webhooks
+    token = _token(config)
+    if token is None:
+        return Response("WeChat is not configured", status_code=404)
+    raw = await read_capped(request, config.feedback.feedback_max_body_bytes)
+    if not _signed(request, token):
+        INBOUND.labels("wechat", "bad_signature").inc()
+        return Response("signature does not match", status_code=403)
+    q = request.query_params
+    safe: SafeMode | None = None
+    try:
+        fields = parse_xml(raw)
+        if q.get("encrypt_type") == "aes":
+            safe = _safe_mode(config, token)
+            if safe is None:
+                return Response("safe mode is not configured", status_code=404)
+            encrypted = fields.get("Encrypt", "")
+            parts = (token, q.get("timestamp", ""), q.get("nonce", ""), encrypted)
+            if not check_signature(q.get("msg_signature"), *parts):
+                INBOUND.labels("wechat", "bad_signature").inc()
+                return Response("msg_signature does not match", status_code=403)
+            fields = parse_xml(safe.decrypt(encrypted))
+    except UnsafeXml as exc:
+        INBOUND.labels("wechat", "refused").inc()
+        return Response(str(exc), status_code=400)
+    except BadCrypto:
+        INBOUND.labels("wechat", "refused").inc()
+        return Response("the message does not decrypt for this account", status_code=403)
+    openid, kind = fields.get("FromUserName", ""), fields.get("MsgType", "")
+    if not openid or not kind:
+        return Response("a message needs FromUserName and MsgType", status_code=400)
+    if config.cipher is None:
+        return Response("identifier keys are not configured", status_code=503)
+    sender_hash = config.cipher.lookup_hash(openid)
+    reply: str | None = None
+    event = fields.get("Event", "").lower()
+    scene = _scene(fields) if event in (SUBSCRIBE, "scan") else None
+    if scene:
+        await _bind(state.db, config.cipher, openid, scene)
+        INBOUND.labels("wechat", "binding").inc()
+        reply = reply_text("subscribe", "zh-CN")
+    elif kind == "text" or event in (SUBSCRIBE, UNSUBSCRIBE):
+        # Events have no MsgId: WeChat's retries repeat sender and CreateTime (no openid kept).
+        provider_id = fields.get("MsgId") or f"{sender_hash[:24]}:{fields.get('CreateTime')}"
+        outcome = await receiver(state).receive(
+            Inbound(
+                channel="wechat",
+                provider_id=f"{provider_id}:{event}" if event else provider_id,
+                sender_hash=sender_hash,
+                text=fields.get("Content", ""),
+                event=event or None,
+            )
+        )
+        reply = outcome.reply if event != UNSUBSCRIBE else None
+    if reply is None:
+        return Response("success", media_type="text/plain")  # WeChat's "no reply"
+    answer = wechat_text(openid, fields.get("ToUserName", ""), reply)
+    if safe is not None:
+        answer = safe.encrypt(answer, q.get("nonce", ""), str(int(time.time())))
+    return Response(answer, media_type="application/xml")

@@ -1,0 +1,269 @@
+"""Patients' replies on the real database: the read model, Twilio's signed inbound SMS,
+events in the outbox, TwiML answers, and what is never stored."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from prometheus_client import REGISTRY
+from sqlalchemy import func, select
+from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
+
+from services.feedback.models import InboundMessage, LastLesson, Need, Outbox, Sender
+from services.feedback.readmodel import store_last_lesson, store_sender
+from shared.access.clinics import ClinicIn, create_clinic
+from shared.bus import decode
+from shared.crypto import IdentifierCipher, IdentifierSettings
+from shared.db import Database
+from shared.messages import LessonSent, Message, PatientEnrolled, PatientUpdated
+from shared.migrate import migrate
+from shared.service import load_service
+from shared.settings import Settings
+from tests.conftest import Backends, build_service_app
+
+TOKEN = "feedback-test-twilio-token"
+BASE = "https://mmt.test"
+PHONE, STRANGER = "+8613800138000", "+8613900139999"
+Client = AsyncTestClient[Litestar]
+
+
+@pytest.fixture
+async def feedback_db(backends: Backends, isolation: str) -> AsyncIterator[Database]:
+    db = Database(backends.database_url, "feedback", schema_prefix=isolation, pool_size=5)
+    await migrate(db, load_service("feedback").migrations)
+    yield db
+    await db.drop_schema()
+    await db.dispose()
+
+
+@pytest.fixture
+def webhook_env(monkeypatch: pytest.MonkeyPatch, secrets_env: dict[str, str]) -> None:
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
+    monkeypatch.setenv("PUBLIC_BASE_URL", BASE)
+    monkeypatch.setenv("FEEDBACK_URGENT_WORDS_EXTRA", "跳河, jump off")
+
+
+@pytest.fixture
+async def world(feedback_db: Database, access_db: Database, webhook_env: None) -> tuple[int, int]:
+    """A clinic with one enrolled patient (id 7, English) who was just sent a lesson."""
+    clinic = await create_clinic(
+        access_db, ClinicIn(code="YX", name="Yuxi", help_phone="0877 2012345")
+    )
+    cipher = IdentifierCipher.from_settings(IdentifierSettings())
+    await handle(
+        feedback_db,
+        PatientEnrolled(
+            patient_id=7,
+            clinic_id=clinic.id,
+            phone_hash=cipher.lookup_hash(PHONE),
+            openid_hash=cipher.lookup_hash("o" + "w" * 27),
+            language="en",
+            study_arm="intervention",
+        ),
+        LessonSent(
+            message_id="m1",
+            patient_id=7,
+            clinic_id=clinic.id,
+            track="core",
+            lesson_key="why-daily",
+            version=1,
+        ),
+    )
+    return clinic.id, 7
+
+
+@pytest.fixture
+async def client(world: tuple[int, int], app_settings: Settings) -> AsyncIterator[Client]:
+    async with AsyncTestClient(app=build_service_app("feedback", app_settings)) as test_client:
+        yield test_client
+
+
+async def handle(db: Database, *events: Message) -> None:
+    for event in events:
+        async with db.transaction() as session:
+            if isinstance(event, LessonSent):
+                await store_last_lesson(event, session)
+            else:
+                assert isinstance(event, PatientEnrolled | PatientUpdated)
+                await store_sender(event, session)
+
+
+async def sms(client: Client, body: str, sid: str, sender: str = PHONE, token: str = TOKEN) -> Any:
+    params = {"From": sender, "To": "+15005550006", "Body": body, "MessageSid": sid}
+    signature = RequestValidator(token).compute_signature(f"{BASE}/webhooks/twilio/sms", params)
+    return await client.post(
+        "/webhooks/twilio/sms", data=params, headers={"X-Twilio-Signature": signature}
+    )
+
+
+async def events(db: Database) -> list[Message]:
+    async with db.sessions() as session:
+        rows = (await session.execute(select(Outbox).order_by(Outbox.seq))).scalars().all()
+    return [decode({"m": row.payload}) for row in rows]
+
+
+async def count(db: Database, model: type[Any]) -> int:
+    async with db.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_read_model_follows_events_and_ignores_older_ones(
+    feedback_db: Database, world: tuple[int, int]
+) -> None:
+    clinic_id, pid = world
+    now = datetime.now(UTC)
+    newer = PatientUpdated(
+        patient_id=pid,
+        clinic_id=clinic_id,
+        phone_hash="h-new",
+        openid_hash=None,
+        language="zh-CN",
+        study_arm="control",
+        state="paused",
+        opted_out=True,
+        occurred_at=now + timedelta(seconds=5),
+    )
+    older = PatientUpdated(
+        patient_id=pid,
+        clinic_id=clinic_id,
+        phone_hash="h-old",
+        openid_hash=None,
+        language="en",
+        study_arm="control",
+        state="active",
+        opted_out=False,
+        occurred_at=now,
+    )
+    await handle(feedback_db, newer, older)
+    async with feedback_db.sessions() as session:
+        sender = await session.get_one(Sender, pid)
+        last = await session.get_one(LastLesson, pid)
+    assert (sender.phone_hash, sender.state, sender.opted_out, sender.language) == (
+        "h-new",
+        "paused",
+        True,
+        "zh-CN",
+    )
+    assert (last.track, last.lesson_key) == ("core", "why-daily")
+
+
+async def test_signed_sms_rating_is_stored_announced_and_thanked(
+    client: Client, feedback_db: Database, world: tuple[int, int]
+) -> None:
+    clinic_id, pid = world
+    response = await sms(client, " ４ ", "SM1")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/xml")
+    assert "<Response><Message>Thank you for your rating!</Message></Response>" in response.text
+    [event] = await events(feedback_db)
+    assert event.tag() == "RatingGiven.v1"
+    assert (event.patient_id, event.clinic_id, event.rating) == (pid, clinic_id, 4)  # type: ignore[attr-defined]
+    assert (event.track, event.lesson_key) == ("core", "why-daily")  # type: ignore[attr-defined]
+    async with feedback_db.sessions() as session:
+        row = (await session.execute(select(InboundMessage))).scalar_one()
+    assert (row.kind, row.rating, row.text, row.channel) == ("rating", 4, None, "sms")
+
+    again = await sms(client, " ４ ", "SM1")  # Twilio retries: nothing twice
+    assert again.status_code == 200
+    assert await count(feedback_db, InboundMessage) == 1
+    assert len(await events(feedback_db)) == 1
+
+
+async def test_bad_signature_is_refused_and_nothing_is_stored(
+    client: Client, feedback_db: Database
+) -> None:
+    forged = await sms(client, "STOP", "SM2", token="not-the-token")
+    unsigned = await client.post(
+        "/webhooks/twilio/sms", data={"From": PHONE, "Body": "STOP", "MessageSid": "SM3"}
+    )
+    assert (forged.status_code, unsigned.status_code) == (403, 403)
+    assert await count(feedback_db, InboundMessage) == 0
+    assert await events(feedback_db) == []
+
+
+async def test_unknown_sender_gets_a_polite_reply_and_is_only_counted(
+    client: Client, feedback_db: Database
+) -> None:
+    def unknown() -> float:
+        value = REGISTRY.get_sample_value(
+            "mmt_feedback_inbound_total", {"channel": "sms", "outcome": "unknown_sender"}
+        )
+        return value or 0.0
+
+    before = unknown()
+    response = await sms(client, "I need help with money 想死", "SM4", sender=STRANGER)
+    assert response.status_code == 200
+    assert "contact your clinic" in response.text
+    assert "<Message>" in response.text
+    assert unknown() == before + 1
+    assert await count(feedback_db, InboundMessage) == 0
+    assert await count(feedback_db, Need) == 0
+    assert await events(feedback_db) == []
+
+
+async def test_stop_opts_out_once_and_start_opts_back_in(
+    client: Client, feedback_db: Database, world: tuple[int, int]
+) -> None:
+    _, pid = world
+    first = await sms(client, "stop", "SM5")
+    second = await sms(client, "ＳＴＯＰ", "SM6")
+    assert "unsubscribed" in first.text
+    assert "<Message>" not in second.text  # confirmed once only
+    assert [e.tag() for e in await events(feedback_db)] == ["OptOutRequested.v1"]
+    back = await sms(client, "Start", "SM7")
+    assert "subscribed again" in back.text
+    tags = [e.tag() for e in await events(feedback_db)]
+    assert tags == ["OptOutRequested.v1", "OptInRequested.v1"]
+    assert all(e.patient_id == pid for e in await events(feedback_db))  # type: ignore[attr-defined]
+
+
+async def test_help_names_the_clinic_phone_and_record_is_requested(
+    client: Client, feedback_db: Database
+) -> None:
+    helped = await sms(client, "HELP", "SM8")
+    assert "+868772012345" in helped.text
+    recorded = await sms(client, "record", "SM9")
+    assert "record will be sent" in recorded.text
+    assert [e.tag() for e in await events(feedback_db)] == ["RecordRequested.v1"]
+
+
+async def test_needs_are_stored_with_their_text_and_urgent_ones_escalated(
+    client: Client, feedback_db: Database, world: tuple[int, int]
+) -> None:
+    clinic_id, pid = world
+    calm = await sms(client, "Can I talk to a counsellor about my wife?", "SM10")
+    assert "Clinic staff will contact you" in calm.text
+    urgent = await sms(client, "I took too much, overdose", "SM11")
+    assert "call 120 now" in urgent.text
+    assert "+868772012345" in urgent.text
+    extra = await sms(client, "我想跳河", "SM12")  # FEEDBACK_URGENT_WORDS_EXTRA
+    assert "120" in extra.text
+    found = await events(feedback_db)
+    assert [e.tag() for e in found] == [
+        "NeedRaised.v1",
+        "NeedRaised.v1",
+        "UrgentNeedRaised.v1",
+        "NeedRaised.v1",
+        "UrgentNeedRaised.v1",
+    ]
+    assert [(e.urgent, e.category) for e in found if e.tag() == "NeedRaised.v1"] == [  # type: ignore[attr-defined]
+        (False, "counselling"),
+        (True, "medical"),
+        (True, "other"),
+    ]
+    payloads = " ".join(str(e) for e in found)
+    assert "overdose" not in payloads
+    assert "counsellor" not in payloads
+    async with feedback_db.sessions() as session:
+        needs = (await session.execute(select(Need).order_by(Need.id))).scalars().all()
+        texts = (
+            await session.execute(select(InboundMessage.text).order_by(InboundMessage.id))
+        ).scalars()
+    assert [n.status for n in needs] == ["new", "new", "new"]
+    assert {(n.patient_id, n.clinic_id) for n in needs} == {(pid, clinic_id)}
+    assert next(iter(texts)) == "Can I talk to a counsellor about my wife?"

@@ -1,0 +1,204 @@
+"""The WeChat server URL on the real database: verification, text messages, follow events,
+binding scans, safe mode, and XML bombs refused with nothing stored."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import func, select
+
+from services.feedback.models import InboundMessage, Need
+from services.feedback.wechat import SafeMode, parse_xml, signature
+from shared.access.clinics import ClinicIn, create_clinic
+from shared.crypto import IdentifierCipher, IdentifierSettings
+from shared.db import Database
+from shared.messages import PatientEnrolled
+from shared.settings import Settings
+from tests.conftest import build_service_app
+from tests.integration.test_feedback_inbound import events, feedback_db, handle
+
+__all__ = ["feedback_db"]  # the fixture, shared with the inbound tests
+
+TOKEN, APP_ID = "wechat-server-token", "wx2c2769f8efd9abc2"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+OPENID, STRANGER = "o" + "w" * 27, "o" + "s" * 27
+Client = AsyncTestClient[Litestar]
+
+
+@pytest.fixture
+async def client(
+    feedback_db: Database,
+    access_db: Database,
+    app_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Client]:
+    monkeypatch.setenv("WECHAT_SERVER_TOKEN", TOKEN)
+    monkeypatch.setenv("WECHAT_ENCODING_AES_KEY", AES_KEY)
+    monkeypatch.setenv("WECHAT_APP_ID", APP_ID)
+    clinic = await create_clinic(
+        access_db, ClinicIn(code="YX", name="Yuxi", help_phone="0877 2012345")
+    )
+    cipher = IdentifierCipher.from_settings(IdentifierSettings())
+    await handle(
+        feedback_db,
+        PatientEnrolled(
+            patient_id=3,
+            clinic_id=clinic.id,
+            phone_hash=None,
+            openid_hash=cipher.lookup_hash(OPENID),
+            language="zh-CN",
+            study_arm=None,
+        ),
+    )
+    async with AsyncTestClient(app=build_service_app("feedback", app_settings)) as test_client:
+        yield test_client
+
+
+def signed(**extra: str) -> dict[str, str]:
+    timestamp, nonce = str(int(time.time())), "8675309"
+    return {
+        "timestamp": timestamp,
+        "nonce": nonce,
+        "signature": signature(TOKEN, timestamp, nonce),
+        **extra,
+    }
+
+
+def text_xml(content: str, msg_id: str, sender: str = OPENID) -> bytes:
+    return (
+        f"<xml><ToUserName><![CDATA[gh_account]]></ToUserName><FromUserName><![CDATA[{sender}]]>"
+        f"</FromUserName><CreateTime>1700000000</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+        f"<Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>"
+    ).encode()
+
+
+def event_xml(event: str, key: str = "", sender: str = OPENID) -> bytes:
+    return (
+        f"<xml><ToUserName><![CDATA[gh_account]]></ToUserName><FromUserName><![CDATA[{sender}]]>"
+        f"</FromUserName><CreateTime>1700000001</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+        f"<Event><![CDATA[{event}]]></Event><EventKey><![CDATA[{key}]]></EventKey></xml>"
+    ).encode()
+
+
+async def post(client: Client, body: bytes, params: dict[str, str] | None = None) -> Any:
+    return await client.post(
+        "/webhooks/wechat",
+        content=body,
+        params=params or signed(),
+        headers={"Content-Type": "text/xml"},
+    )
+
+
+async def stored(db: Database) -> int:
+    async with db.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(InboundMessage)) or 0)
+
+
+async def test_server_verification_echoes_only_when_signed(client: Client) -> None:
+    good = await client.get("/webhooks/wechat", params=signed(echostr="shr5ch"))
+    assert (good.status_code, good.text) == (200, "shr5ch")
+    bad = await client.get(
+        "/webhooks/wechat", params={**signed(echostr="x"), "signature": "0" * 40}
+    )
+    assert bad.status_code == 403
+
+
+async def test_plain_text_message_gets_a_passive_reply(
+    client: Client, feedback_db: Database
+) -> None:
+    response = await post(client, text_xml("我想死", "1001"))
+    assert response.status_code == 200, response.text
+    reply = parse_xml(response.content)
+    assert (reply["ToUserName"], reply["FromUserName"], reply["MsgType"]) == (
+        OPENID,
+        "gh_account",
+        "text",
+    )
+    assert "120" in reply["Content"]
+    assert "+868772012345" in reply["Content"]
+    assert [e.tag() for e in await events(feedback_db)] == ["NeedRaised.v1", "UrgentNeedRaised.v1"]
+    again = await post(client, text_xml("我想死", "1001"))  # WeChat retries after 5 s
+    assert again.text == "success"
+    assert await stored(feedback_db) == 1
+
+
+async def test_bad_signature_and_strangers_store_nothing(
+    client: Client, feedback_db: Database
+) -> None:
+    forged = await post(client, text_xml("退订", "1002"), {**signed(), "signature": "f" * 40})
+    assert forged.status_code == 403
+    stranger = await post(client, text_xml("退订", "1003", sender=STRANGER))
+    assert stranger.status_code == 200
+    assert "请联系您的门诊" in parse_xml(stranger.content)["Content"]
+    assert await stored(feedback_db) == 0
+    assert await events(feedback_db) == []
+
+
+BOMB = (
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
+    b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>'
+    b"<xml><FromUserName>" + OPENID.encode() + b"</FromUserName><MsgType>text</MsgType>"
+    b"<Content>&lol3;</Content><MsgId>1004</MsgId></xml>"
+)
+
+
+async def test_xml_bombs_are_refused_and_the_service_stays_healthy(
+    client: Client, feedback_db: Database
+) -> None:
+    assert (await post(client, BOMB)).status_code == 400
+    xxe = b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><xml><Content>&e;</Content></xml>'
+    assert (await post(client, xxe)).status_code == 400
+    assert (await post(client, b"x" * 100_000)).status_code == 413
+    assert await stored(feedback_db) == 0
+    assert (await client.get("/health")).status_code == 200
+    assert (await post(client, text_xml("4", "1005"))).status_code == 200
+
+
+async def test_follow_events_and_binding_scans(client: Client, feedback_db: Database) -> None:
+    welcome = await post(client, event_xml("subscribe"))
+    assert "欢迎" in parse_xml(welcome.content)["Content"]
+    assert (await post(client, event_xml("unsubscribe"))).text == "success"
+    async with feedback_db.sessions() as session:
+        kinds = (
+            await session.execute(select(InboundMessage.kind).order_by(InboundMessage.id))
+        ).scalars()
+        assert list(kinds) == ["subscribe", "unsubscribe"]
+    bound = await post(client, event_xml("subscribe", "qrscene_bind:CODE123", sender=STRANGER))
+    assert bound.status_code == 200
+    [event] = await events(feedback_db)
+    cipher = IdentifierCipher.from_settings(IdentifierSettings())
+    assert event.tag() == "ChannelBound.v1"
+    assert event.binding_code == "CODE123"  # type: ignore[attr-defined]
+    assert cipher.decrypt(event.openid_encrypted) == STRANGER  # type: ignore[attr-defined]
+    assert STRANGER not in str(event)
+
+
+async def test_safe_mode_decrypts_and_encrypts_the_reply(
+    client: Client, feedback_db: Database
+) -> None:
+    safe = SafeMode(TOKEN, AES_KEY, APP_ID)
+    params = signed(encrypt_type="aes")
+    envelope = safe.encrypt(text_xml("帮助", "1006").decode(), params["nonce"], params["timestamp"])
+    fields = parse_xml(envelope.encode())
+    body = (
+        "<xml><ToUserName><![CDATA[gh_account]]></ToUserName>"
+        f"<Encrypt><![CDATA[{fields['Encrypt']}]]></Encrypt></xml>"
+    )
+    params["msg_signature"] = fields["MsgSignature"]
+    response = await post(client, body.encode(), params)
+    assert response.status_code == 200, response.text
+    answer = parse_xml(response.content)
+    assert answer["MsgSignature"] == signature(
+        TOKEN, answer["TimeStamp"], answer["Nonce"], answer["Encrypt"]
+    )
+    assert "+868772012345" in parse_xml(safe.decrypt(answer["Encrypt"]))["Content"]
+    params["msg_signature"] = "0" * 40
+    assert (await post(client, body.encode(), params)).status_code == 403
+    async with feedback_db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Need)) == 0
