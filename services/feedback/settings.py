@@ -32,6 +32,17 @@ class FeedbackSettings(BaseSettings):
         description="Comma-separated words that make a patient's message urgent, besides the "
         "built-in English and Chinese list (overdose, suicide, 想死, 过量, ...).",
     )
+    feedback_alert_webhook_url: str | None = Field(
+        default=None,
+        description="Where an urgent need is announced at once (POST, JSON signed like "
+        "WEBHOOK_URL's: a clinic's paging gateway or chat bot). Unset: urgent needs are "
+        "flagged in the API only.",
+    )
+    feedback_alert_webhook_secret: SecretStr | None = Field(
+        default=None,
+        repr=False,
+        description="HMAC secret (32+ characters) signing those announcements.",
+    )
     feedback_max_body_bytes: int = Field(
         default=16_384,
         ge=1_024,

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from services.feedback.settings import FeedbackSettings
 from services.scheduler.settings import SchedulerSettings
 from shared.channels.settings import CHANNEL_SETTINGS_CLASSES
 from shared.crypto import IdentifierSettings
@@ -55,6 +56,7 @@ def test_every_setting_is_documented_in_the_readme() -> None:
         LessonLinkSettings,
         StigmaSettings,
         *CHANNEL_SETTINGS_CLASSES,
+        FeedbackSettings,
     ):
         for name, field in cls.model_fields.items():
             assert f"`{name.upper()}`" in readme, f"{name.upper()} missing from README"
