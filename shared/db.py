@@ -86,7 +86,11 @@ class Database:
             # API and worker are separate processes on the same file: WAL lets readers
             # run beside one writer and busy_timeout makes writers queue, not fail.
             engine = create_async_engine(
-                self.url, echo=echo, poolclass=NullPool, connect_args={"timeout": 30}
+                self.url,
+                hide_parameters=True,
+                echo=echo,
+                poolclass=NullPool,
+                connect_args={"timeout": 30},
             )
 
             @event.listens_for(engine.sync_engine, "connect")
@@ -99,7 +103,12 @@ class Database:
 
         else:
             engine = create_async_engine(
-                self.url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+                self.url,
+                hide_parameters=True,
+                echo=echo,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_pre_ping=True,
             )
         # Disposing must reach the real pool; the schema-translating proxy shares it.
         self._base_engine = engine

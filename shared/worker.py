@@ -12,7 +12,7 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -43,6 +43,7 @@ class Worker:
     ) -> None:
         bus = settings.bus
         self.parts = parts or WorkerParts()
+        self.inbox = Inbox(db, definition.processed_model)
         handlers = {**definition.handlers, **self.parts.handlers}
         self.definition = definition
         self.settings = settings
@@ -65,7 +66,7 @@ class Worker:
                 group=definition.name,
                 consumer=bus.bus_consumer_name,
                 handlers=handlers,
-                inbox=Inbox(db, definition.processed_model),
+                inbox=self.inbox,
                 batch_size=bus.bus_batch_size,
                 block_ms=bus.bus_block_ms,
                 claim_idle_ms=bus.bus_claim_idle_ms,
@@ -89,6 +90,8 @@ class Worker:
     async def housekeeping_tick(self) -> None:
         try:
             await self.relay.forget_old()
+            window = timedelta(seconds=2 * self.settings.bus.outbox_replay_window_s)
+            await self.inbox.forget_before(datetime.now(UTC) - window)
             if self.consumer is not None:
                 now_ms = int(time.time() * 1000)
                 keep_ms = self.settings.bus.outbox_replay_window_s * 1000

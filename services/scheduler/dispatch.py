@@ -233,7 +233,8 @@ class Dispatcher:
         message = await session.get(Message, message_id, with_for_update=True)
         if message is None:
             return
-        message.state, message.reason = outcome.state, outcome.reason
+        if not receipt_came_first(message.state, outcome.state):
+            message.state, message.reason = outcome.state, outcome.reason
         message.channel, message.provider_id = outcome.channel, outcome.provider_id
         message.retry_at, message.updated_at = outcome.retry_at, now
         if outcome.uncounted:
@@ -300,6 +301,12 @@ async def patient_record(
         last_test_on=test.taken_on.isoformat() if test else None,
         last_test_result=test.result if test else None,
     )
+
+
+def receipt_came_first(current: str, outcome: str) -> bool:
+    """A provider's receipt can arrive before the send's own outcome is recorded (the
+    callback URL carries our message id for that): never write "sent" over it."""
+    return current in ("delivered", "failed") and outcome in ("sent", "delivered")
 
 
 def final_before_sending(

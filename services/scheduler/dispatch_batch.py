@@ -21,6 +21,7 @@ from services.scheduler.dispatch import (
     Dispatcher,
     Outcome,
     final_before_sending,
+    receipt_came_first,
 )
 from services.scheduler.events import updated_event
 from services.scheduler.models import Attempt, Message, Outbox, Patient
@@ -109,14 +110,26 @@ class BatchDispatcher:
         if not results:
             return
         now = self.dispatcher.clock()
+        current = {
+            row[0]: (row[1], row[2])
+            for row in await session.execute(
+                select(Message.id, Message.state, Message.reason).where(
+                    Message.id.in_([message.id for message, _, _ in results])
+                )
+            )
+        }
         rows: list[dict[str, Any]] = []
         for message, outcome, attempts in results:
+            state, reason = outcome.state, outcome.reason
+            now_state, now_reason = current.get(message.id, (state, reason))
+            if receipt_came_first(now_state, state):
+                state, reason = now_state, now_reason
             session.add_all(attempts)
             rows.append(
                 {
                     "id": message.id,
-                    "state": outcome.state,
-                    "reason": outcome.reason,
+                    "state": state,
+                    "reason": reason,
                     "channel": outcome.channel,
                     "provider_id": outcome.provider_id,
                     "retry_at": outcome.retry_at,

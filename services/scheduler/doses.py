@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, literal, select
+from sqlalchemy import and_, exists, func, literal, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,7 +25,10 @@ from shared.access.tokens import Principal
 from shared.bus import add_to_outbox
 from shared.db import Database
 from shared.errors import Conflict, InvalidInput, NotFound
+from shared.logging import get_logger
 from shared.messages import DropoutRiskRaised
+
+log = get_logger(__name__)
 
 
 def _insert(db: Database) -> Any:
@@ -141,7 +144,10 @@ async def plan_missed_dose_support(
         )
         if now < closed:
             continue
-        planned += await _missed_for_clinic(db, settings, clinic.id, today, now)
+        try:
+            planned += await _missed_for_clinic(db, settings, clinic.id, today, now)
+        except Exception as exc:  # one clinic's trouble must not stop the others' support
+            log.error("missed_doses.clinic_failed", clinic_id=clinic.id, error=type(exc).__name__)
     return planned
 
 
@@ -213,10 +219,12 @@ async def _raise_alerts(
                     Patient.state == "active",
                     func.date(Patient.enrolled_at) <= first,
                     and_(*streak),
+                    # One open alert at a time, and at most one a day (an alert acknowledged
+                    # this evening must not be raised again by the next tick).
                     ~exists().where(
                         Alert.patient_id == Patient.id,
                         Alert.kind == "dropout_risk",
-                        Alert.state == "open",
+                        or_(Alert.state == "open", Alert.raised_on == today),
                     ),
                 )
             )

@@ -15,12 +15,13 @@ from typing import Any
 
 import phonenumbers
 from sqlalchemy import delete, select
+from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scheduler import planner
 from services.scheduler.events import updated_event
-from services.scheduler.models import Occurrence, Outbox, Patient
+from services.scheduler.models import Alert, Message, Occurrence, Outbox, Patient
 from services.scheduler.schemas import PatientIn, PatientOut, PatientPatch, PauseIn, TransferIn
 from services.scheduler.settings import SchedulerSettings
 from shared.access.clinics import valid_time_zone
@@ -138,7 +139,13 @@ async def _forget_plans(session: AsyncSession, patient_id: int) -> None:
     """Drop what is planned and not yet released: it is planned again from the new
     schedule (or, for a paused patient, when they resume)."""
     await session.execute(
-        delete(Occurrence).where(Occurrence.patient_id == patient_id, Occurrence.state == "planned")
+        delete(Occurrence).where(
+            Occurrence.patient_id == patient_id,
+            Occurrence.state == "planned",
+            # Only what the planner makes again: one-off reminders a coordinator set (urine
+            # tests, appointments) stay, and are skipped with a reason if the patient is away.
+            Occurrence.kind.in_(("dose", "lesson")),
+        )
     )
 
 
@@ -350,11 +357,28 @@ async def transfer(
 ) -> PatientOut:
     target = await _clinic(ctx, principal, data.clinic_id)  # the caller must reach both
 
-    def change(patient: Patient) -> None:
-        patient.clinic_id, patient.clinic_number = target.id, data.clinic_number
-
     try:
-        return await _transition(ctx, principal, patient_id, change)
+        async with ctx.db.transaction() as session:
+            patient = await load_patient(session, principal, patient_id, lock=True)
+            patient.clinic_id, patient.clinic_number = target.id, data.clinic_number
+            patient.updated_at = ctx.clock()
+            # Open alerts and unfinished messages follow the patient: the new clinic
+            # follows up, and the old one no longer reaches them.
+            await session.execute(
+                sql_update(Alert)
+                .where(Alert.patient_id == patient.id, Alert.state == "open")
+                .values(clinic_id=target.id)
+            )
+            await session.execute(
+                sql_update(Message)
+                .where(
+                    Message.patient_id == patient.id,
+                    Message.state.in_(("queued", "sending", "sent")),
+                )
+                .values(clinic_id=target.id)
+            )
+            add_to_outbox(session, Outbox, updated_event(patient))
+        return to_out(patient, ctx.cipher)
     except IntegrityError as exc:
         raise Conflict(
             f"clinic {target.code} already has a patient numbered {data.clinic_number!r}"

@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from services.scheduler.events import updated_event
 from services.scheduler.models import Dose, Message, Occurrence, Outbox, Patient, TrackVersion
 from services.scheduler.settings import SchedulerSettings
-from services.scheduler.timeplan import local_today, reminder_time
+from services.scheduler.timeplan import local_instant, local_today, reminder_time
 from shared.bus import add_to_outbox
 from shared.db import Database
 from shared.messages import CurriculumPublished, SendMessage
@@ -78,7 +78,7 @@ async def _plan_group(
     kind: str,
     slot: str,
     due: datetime,
-    window: timedelta,
+    expires: datetime,
     local_date: Any,
     who: Select[Any],
 ) -> int:
@@ -92,7 +92,7 @@ async def _plan_group(
                 literal(local_date),
                 literal(slot),
                 literal(due),
-                literal(due + window),
+                literal(expires),
                 literal("planned"),
             ),
         )
@@ -135,7 +135,10 @@ async def plan_ahead(
         for offset in range(days):
             day = first + timedelta(days=offset)
             due = reminder_time(day, dose_time, zone, quiet_start, quiet_end)
-            if due + dose_window <= now:
+            # The window runs from the time the patient chose, not from a time quiet
+            # hours moved it to: a dose reminder must never arrive hours late.
+            expires = local_instant(day, dose_time, zone) + dose_window
+            if expires <= now or due >= expires:
                 continue  # its window has passed: nothing to plan, nothing to send late
             who = _active(patient_ids).where(
                 Patient.time_zone == zone,
@@ -143,7 +146,7 @@ async def plan_ahead(
                 Patient.quiet_start == quiet_start,
                 Patient.quiet_end == quiet_end,
             )
-            planned += await _plan_group(db, "dose", "dose", due, dose_window, day, who)
+            planned += await _plan_group(db, "dose", "dose", due, expires, day, who)
     planned += await _plan_lessons(db, settings, now, days, patient_ids)
     return planned
 
@@ -191,7 +194,8 @@ async def _plan_lessons(
             if day.isoweekday() not in days_of_week:
                 continue
             due = reminder_time(day, at, zone, quiet_start, quiet_end)
-            if due + window <= now:
+            expires = local_instant(day, at, zone) + window
+            if expires <= now or due >= expires:
                 continue
             who = learners.where(
                 Patient.time_zone == zone,
@@ -205,7 +209,7 @@ async def _plan_lessons(
                 Patient.quiet_start == quiet_start,
                 Patient.quiet_end == quiet_end,
             )
-            planned += await _plan_group(db, "lesson", "lesson", due, window, day, who)
+            planned += await _plan_group(db, "lesson", "lesson", due, expires, day, who)
     return planned
 
 

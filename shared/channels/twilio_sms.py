@@ -112,6 +112,9 @@ class _PooledTwilioHttp(AsyncTwilioHttpClient):  # type: ignore[misc]
         headers = dict(headers or {})
         if auth:
             headers["Authorization"] = encode_basic_auth(auth[0], auth[1])
+        # The SDK passes timeout=None; handing None on would override the session's timeout
+        # (CHANNEL_TIMEOUT_S) with "never": only pass one when the SDK gives one.
+        per_call: dict[str, Any] = {"timeout": ClientTimeout(total=timeout)} if timeout else {}
         async with self.session.request(
             method.upper(),
             url,
@@ -119,7 +122,7 @@ class _PooledTwilioHttp(AsyncTwilioHttpClient):  # type: ignore[misc]
             data=data,
             headers=headers,
             allow_redirects=allow_redirects,
-            timeout=ClientTimeout(total=timeout) if timeout else None,
+            **per_call,
         ) as response:
             text = await response.text()
             _retry_after.set(response.headers.get("Retry-After"))

@@ -491,3 +491,64 @@ async def test_a_burst_is_dispatched_a_batch_at_a_time_with_the_same_rules(
     async with scheduler_db.transaction() as session:  # a redelivered batch sends nothing
         await BatchDispatcher(dispatcher).handle(commands, session)
     assert len(sms.sent) + len(wechat.sent) == 20
+
+
+async def test_review_fixes_hold(scheduler_db: Database, access_db: Database) -> None:
+    """Regressions found in review: each assertion names the rule it guards."""
+    from services.scheduler import patients as patient_service
+    from services.scheduler.reports import acknowledge_alert
+    from services.scheduler.schemas import PatientPatch, ReminderIn, TransferIn
+
+    ctx = context(scheduler_db, access_db, clock=lambda: NOW)
+    yx, km = await clinic(access_db, "YX"), await clinic(access_db, "KM")
+    # A dose time inside quiet hours would be moved past its own window: not planned.
+    late = await enrol(ctx, yx, "0001", dose_time="23:00")
+    assert await _count(scheduler_db, Occurrence, patient_id=late.id) == 0
+
+    # A schedule change keeps the one-off reminders a coordinator set.
+    p = await enrol(ctx, yx, "0002")
+    await doses.add_reminder(
+        ctx, ADMIN, p.id, ReminderIn(kind="appointment", on=date(2026, 11, 28), at="10:00")
+    )
+    await patient_service.update(ctx, ADMIN, p.id, PatientPatch(dose_time="08:30"))
+    assert await _count(scheduler_db, Occurrence, patient_id=p.id, kind="appointment") == 1
+
+    # An acknowledged alert is not raised again the same evening.
+    async with scheduler_db.transaction() as session:
+        (await session.get(Patient, p.id)).enrolled_at = NOW - timedelta(days=7)  # type: ignore[union-attr]
+    async with access_db.sessions() as session:
+        clinics = list((await session.execute(select(Clinic))).scalars())
+    evening = NOW + timedelta(hours=12)
+    await doses.plan_missed_dose_support(scheduler_db, CONFIG, evening, clinics)
+    async with scheduler_db.sessions() as session:
+        [alert] = (
+            (await session.execute(select(Alert).where(Alert.patient_id == p.id))).scalars().all()
+        )
+    await acknowledge_alert(ctx, ADMIN, alert.id)
+    await doses.plan_missed_dose_support(
+        scheduler_db, CONFIG, evening + timedelta(minutes=10), clinics
+    )
+    assert await _count(scheduler_db, Alert, patient_id=p.id) == 1
+
+    # A transfer takes open alerts with the patient.
+    async with scheduler_db.transaction() as session:
+        session.add(
+            Alert(
+                patient_id=p.id,
+                clinic_id=yx,
+                kind="dropout_risk",
+                raised_on=date(2026, 11, 26),
+                details={},
+                state="open",
+            )
+        )
+    await patient_service.transfer(ctx, ADMIN, p.id, TransferIn(clinic_id=km, clinic_number="K-2"))
+    async with scheduler_db.sessions() as session:
+        states = {
+            (a.state, a.clinic_id)
+            for a in (
+                await session.execute(select(Alert).where(Alert.patient_id == p.id))
+            ).scalars()
+        }
+    assert ("open", km) in states
+    assert ("open", yx) not in states
