@@ -32,6 +32,7 @@ from services.content.service import curriculum, importer, reading, versions
 from services.content.service.problems import ContentInvalid
 from shared.access.tokens import Role
 from shared.access.web import policy
+from shared.params import RowId
 
 EDIT = policy(Role.ADMIN, Role.CONTENT_EDITOR, resource="track")
 READ = policy(Role.ADMIN, Role.CONTENT_EDITOR, Role.COORDINATOR, Role.RESEARCHER, resource="track")
@@ -70,7 +71,7 @@ class TrackController(Controller):
 
     @get(VERSION, opt=READ, summary="One version's whole content")
     async def get_version(
-        self, state: State, track: FromPath[str], version: FromPath[int]
+        self, state: State, track: FromPath[str], version: RowId
     ) -> VersionContent:
         return await versions.get_version(state.db, track, version)
 
@@ -80,9 +81,7 @@ class TrackController(Controller):
         summary="One version as a YAML file that `mmt content import` reads back",
         media_type="application/yaml",
     )
-    async def export(
-        self, state: State, track: FromPath[str], version: FromPath[int]
-    ) -> Response[str]:
+    async def export(self, state: State, track: FromPath[str], version: RowId) -> Response[str]:
         row, text = await importer.export_version(state.db, track, version)
         filename = f"{track}-v{row.version}.yaml"
         return Response(
@@ -100,7 +99,7 @@ class TrackController(Controller):
         self,
         state: State,
         track: FromPath[str],
-        version: FromPath[int],
+        version: RowId,
         key: FromPath[str],
         channel: FromQuery[Channel] = "sms",
         language: FromQuery[str] = ZH_CN,

@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Controller, Request, get, patch, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromQuery, JSONBody
 
 from services.feedback import needs
 from services.feedback.schemas import (
@@ -22,6 +22,7 @@ from services.feedback.schemas import (
 from shared.access.tokens import Role
 from shared.access.web import policy, principal_of
 from shared.db import Database
+from shared.params import Limit, QueryRowId, RowId
 
 Req = Request[Any, Any, Any]
 CARE = (Role.ADMIN, Role.COORDINATOR)  # patients' own words: never researchers
@@ -45,12 +46,12 @@ class NeedController(Controller):
         self,
         db: NamedDependency[Database],
         request: Req,
-        clinic_id: FromQuery[int | None] = None,
+        clinic_id: QueryRowId = None,
         status: FromQuery[str | None] = None,
         urgent: FromQuery[bool | None] = None,
         category: FromQuery[str | None] = None,
-        before_id: FromQuery[int | None] = None,
-        limit: FromQuery[int] = 100,
+        before_id: QueryRowId = None,
+        limit: Limit = 100,
     ) -> list[NeedOut]:
         return await needs.list_needs(
             db,
@@ -65,7 +66,7 @@ class NeedController(Controller):
 
     @get("/{need_id:int}", opt=policy(*CARE, resource="need"), summary="One need, with notes")
     async def get_need(
-        self, db: NamedDependency[Database], request: Req, need_id: FromPath[int]
+        self, db: NamedDependency[Database], request: Req, need_id: RowId
     ) -> NeedOut:
         return await needs.get_need(db, principal_of(request), need_id)
 
@@ -78,7 +79,7 @@ class NeedController(Controller):
         self,
         db: NamedDependency[Database],
         request: Req,
-        need_id: FromPath[int],
+        need_id: RowId,
         data: JSONBody[NeedPatch],
     ) -> NeedOut:
         return await needs.update_need(db, principal_of(request), need_id, data)
@@ -93,7 +94,7 @@ class NeedController(Controller):
         self,
         db: NamedDependency[Database],
         request: Req,
-        need_id: FromPath[int],
+        need_id: RowId,
         data: JSONBody[NoteIn],
     ) -> NoteOut:
         return await needs.add_note(db, principal_of(request), need_id, data)
@@ -113,11 +114,11 @@ class FeedbackController(Controller):
         self,
         db: NamedDependency[Database],
         request: Req,
-        clinic_id: FromQuery[int | None] = None,
+        clinic_id: QueryRowId = None,
         kind: FromQuery[str | None] = None,
         since: FromQuery[datetime | None] = None,
-        before_id: FromQuery[int | None] = None,
-        limit: FromQuery[int] = 100,
+        before_id: QueryRowId = None,
+        limit: Limit = 100,
     ) -> list[FeedbackOut]:
         return await needs.list_feedback(
             db,
@@ -135,6 +136,6 @@ class FeedbackController(Controller):
         summary="Average rating per lesson",
     )
     async def ratings_summary(
-        self, db: NamedDependency[Database], request: Req, clinic_id: FromQuery[int | None] = None
+        self, db: NamedDependency[Database], request: Req, clinic_id: QueryRowId = None
     ) -> list[RatingSummary]:
         return await needs.ratings_summary(db, principal_of(request), clinic_id)

@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Controller, Request, get, patch, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromQuery, JSONBody
 
 from services.scheduler import doses, patients, reports
 from services.scheduler.binding import BindingOut, create_binding
@@ -29,6 +29,7 @@ from shared.access.tokens import Role
 from shared.access.web import policy, principal_of
 from shared.channels.factory import wechat_account
 from shared.channels.settings import ChannelsConfig
+from shared.params import Days, Limit, QueryRowId, RowId
 
 Req = Request[Any, Any, Any]
 CARE = (Role.ADMIN, Role.COORDINATOR)  # identifiable patient data: never researchers
@@ -57,12 +58,12 @@ class PatientController(Controller):
         self,
         ctx: NamedDependency[Scheduler],
         request: Req,
-        clinic_id: FromQuery[int | None] = None,
+        clinic_id: QueryRowId = None,
         clinic_number: FromQuery[str | None] = None,
         phone: FromQuery[str | None] = None,
         status: FromQuery[str | None] = None,
-        after_id: FromQuery[int | None] = None,
-        limit: FromQuery[int] = 100,
+        after_id: QueryRowId = None,
+        limit: Limit = 100,
     ) -> list[PatientOut]:
         return await patients.search(
             ctx,
@@ -77,7 +78,7 @@ class PatientController(Controller):
 
     @get("/{patient_id:int}", opt=policy(*CARE, resource="patient"))
     async def get_patient(
-        self, ctx: NamedDependency[Scheduler], request: Req, patient_id: FromPath[int]
+        self, ctx: NamedDependency[Scheduler], request: Req, patient_id: RowId
     ) -> PatientOut:
         return await patients.get(ctx, principal_of(request), patient_id)
 
@@ -86,7 +87,7 @@ class PatientController(Controller):
         self,
         ctx: NamedDependency[Scheduler],
         request: Req,
-        patient_id: FromPath[int],
+        patient_id: RowId,
         data: JSONBody[PatientPatch],
     ) -> PatientOut:
         return await patients.update(ctx, principal_of(request), patient_id, data)
@@ -101,20 +102,20 @@ class PatientController(Controller):
         self,
         ctx: NamedDependency[Scheduler],
         request: Req,
-        patient_id: FromPath[int],
+        patient_id: RowId,
         data: JSONBody[PauseIn],
     ) -> PatientOut:
         return await patients.pause(ctx, principal_of(request), patient_id, data)
 
     @post("/{patient_id:int}/resume", opt=policy(*CARE, resource="patient"), status_code=200)
     async def resume(
-        self, ctx: NamedDependency[Scheduler], request: Req, patient_id: FromPath[int]
+        self, ctx: NamedDependency[Scheduler], request: Req, patient_id: RowId
     ) -> PatientOut:
         return await patients.resume(ctx, principal_of(request), patient_id)
 
     @post("/{patient_id:int}/discharge", opt=policy(*CARE, resource="patient"), status_code=200)
     async def discharge(
-        self, ctx: NamedDependency[Scheduler], request: Req, patient_id: FromPath[int]
+        self, ctx: NamedDependency[Scheduler], request: Req, patient_id: RowId
     ) -> PatientOut:
         return await patients.discharge(ctx, principal_of(request), patient_id)
 
@@ -123,7 +124,7 @@ class PatientController(Controller):
         self,
         ctx: NamedDependency[Scheduler],
         request: Req,
-        patient_id: FromPath[int],
+        patient_id: RowId,
         data: JSONBody[TransferIn],
     ) -> PatientOut:
         return await patients.transfer(ctx, principal_of(request), patient_id, data)
@@ -137,7 +138,7 @@ class PatientController(Controller):
         self,
         ctx: NamedDependency[Scheduler],
         request: Req,
-        patient_id: FromPath[int],
+        patient_id: RowId,
         data: JSONBody[DoseIn],
     ) -> DoseBatchOut:
         return await doses.record_dose(ctx, principal_of(request), patient_id, data)
@@ -147,7 +148,7 @@ class PatientController(Controller):
         self,
         ctx: NamedDependency[Scheduler],
         request: Req,
-        patient_id: FromPath[int],
+        patient_id: RowId,
         data: JSONBody[UrineTestIn],
     ) -> None:
         await doses.record_urine_test(ctx, principal_of(request), patient_id, data)
@@ -162,7 +163,7 @@ class PatientController(Controller):
         self,
         ctx: NamedDependency[Scheduler],
         request: Req,
-        patient_id: FromPath[int],
+        patient_id: RowId,
         data: JSONBody[ReminderIn],
     ) -> None:
         await doses.add_reminder(ctx, principal_of(request), patient_id, data)
@@ -178,7 +179,7 @@ class PatientController(Controller):
         ctx: NamedDependency[Scheduler],
         request: Req,
         state: State,
-        patient_id: FromPath[int],
+        patient_id: RowId,
     ) -> BindingOut:
         wechat = wechat_account(state.redis, ChannelsConfig(), state.settings.bus.bus_prefix)
         try:
@@ -196,8 +197,8 @@ class PatientController(Controller):
         self,
         ctx: NamedDependency[Scheduler],
         request: Req,
-        patient_id: FromPath[int],
-        limit: FromQuery[int] = 200,
+        patient_id: RowId,
+        limit: Limit = 200,
     ) -> list[reports.TimelineEntry]:
         return await reports.timeline(ctx, principal_of(request), patient_id, min(limit, 1000))
 
@@ -210,8 +211,8 @@ class PatientController(Controller):
         self,
         ctx: NamedDependency[Scheduler],
         request: Req,
-        patient_id: FromPath[int],
-        days: FromQuery[int] = 30,
+        patient_id: RowId,
+        days: Days = 30,
     ) -> reports.Adherence:
         return await reports.adherence(ctx, principal_of(request), patient_id, days)
 
@@ -230,7 +231,7 @@ class ClinicActivityController(Controller):
         self,
         ctx: NamedDependency[Scheduler],
         request: Req,
-        clinic_id: FromPath[int],
+        clinic_id: RowId,
         data: JSONBody[DoseBatchIn],
     ) -> DoseBatchOut:
         return await doses.record_clinic_doses(ctx, principal_of(request), clinic_id, data)
@@ -244,7 +245,7 @@ class ClinicActivityController(Controller):
         self,
         ctx: NamedDependency[Scheduler],
         request: Req,
-        clinic_id: FromPath[int],
+        clinic_id: RowId,
         on: FromQuery[date | None] = None,
     ) -> reports.ClinicDay:
         return await reports.clinic_day(ctx, principal_of(request), clinic_id, on)
@@ -254,10 +255,10 @@ class ClinicActivityController(Controller):
         self,
         ctx: NamedDependency[Scheduler],
         request: Req,
-        clinic_id: FromPath[int],
+        clinic_id: RowId,
         on: FromQuery[date | None] = None,
         status: FromQuery[str | None] = None,
-        limit: FromQuery[int] = 500,
+        limit: Limit = 500,
     ) -> list[reports.MessageOut]:
         return await reports.clinic_messages(
             ctx, principal_of(request), clinic_id, on, status, limit
@@ -274,13 +275,13 @@ class AlertController(Controller):
         self,
         ctx: NamedDependency[Scheduler],
         request: Req,
-        clinic_id: FromQuery[int | None] = None,
+        clinic_id: QueryRowId = None,
         status: FromQuery[str | None] = None,
     ) -> list[reports.AlertOut]:
         return await reports.list_alerts(ctx, principal_of(request), clinic_id, status)
 
     @post("/{alert_id:int}/acknowledge", opt=policy(*CARE, resource="alert"), status_code=200)
     async def acknowledge(
-        self, ctx: NamedDependency[Scheduler], request: Req, alert_id: FromPath[int]
+        self, ctx: NamedDependency[Scheduler], request: Req, alert_id: RowId
     ) -> reports.AlertOut:
         return await reports.acknowledge_alert(ctx, principal_of(request), alert_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, time
 from typing import Any
 
 import phonenumbers
@@ -24,6 +24,7 @@ from services.scheduler.events import updated_event
 from services.scheduler.models import Alert, Message, Occurrence, Outbox, Patient
 from services.scheduler.schemas import PatientIn, PatientOut, PatientPatch, PauseIn, TransferIn
 from services.scheduler.settings import SchedulerSettings
+from services.scheduler.timeplan import local_today
 from shared.access.clinics import valid_time_zone
 from shared.access.models import Clinic
 from shared.access.tokens import Principal
@@ -321,10 +322,10 @@ async def _transition(
 
 
 async def pause(ctx: Scheduler, principal: Principal, patient_id: int, data: PauseIn) -> PatientOut:
-    if data.resume_on is not None and data.resume_on <= date.today():
-        raise InvalidInput("resume_on must be a future date")
-
     def change(patient: Patient) -> None:
+        today = local_today(ctx.clock(), patient.time_zone)  # the patient's date, not ours
+        if data.resume_on is not None and data.resume_on <= today:
+            raise InvalidInput("resume_on must be a future date")
         if patient.state == "discharged":
             raise Conflict("a discharged patient cannot be paused")
         patient.state, patient.pause_reason, patient.resume_on = (

@@ -11,8 +11,18 @@ from sqlalchemy import func, select
 from services.scheduler.models import Alert, Attempt, Dose, Message, Patient, UrineTest
 from services.scheduler.patients import Scheduler, load_patient
 from services.scheduler.timeplan import local_today
+from shared.access.models import Clinic
 from shared.access.tokens import Principal
 from shared.errors import Conflict, InvalidInput, NotFound
+
+
+async def _clinic_today(ctx: Scheduler, clinic_id: int) -> date:
+    """ "Today" as the clinic counts it (a server in UTC is a day behind Beijing at 07:00)."""
+    async with ctx.access_db.sessions() as session:
+        zone = (
+            await session.execute(select(Clinic.time_zone).where(Clinic.id == clinic_id))
+        ).scalar_one_or_none()
+    return local_today(ctx.clock(), zone or "Asia/Shanghai")
 
 
 class TimelineEntry(msgspec.Struct, kw_only=True):
@@ -213,7 +223,7 @@ async def clinic_day(
 ) -> ClinicDay:
     if not principal.can_access_clinic(clinic_id):
         raise NotFound(f"no clinic {clinic_id}")
-    day = day or date.today()
+    day = day or await _clinic_today(ctx, clinic_id)
     async with ctx.db.sessions() as session:
         state_rows = await session.execute(
             select(Message.state, func.count())
@@ -257,7 +267,7 @@ async def clinic_messages(
         raise NotFound(f"no clinic {clinic_id}")
     if not 1 <= limit <= 1000:
         raise InvalidInput("limit must be between 1 and 1000")
-    day = day or date.today()
+    day = day or await _clinic_today(ctx, clinic_id)
     query = (
         select(Message)
         .where(Message.clinic_id == clinic_id, Message.local_date == day)

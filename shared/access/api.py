@@ -7,7 +7,7 @@ from typing import Any
 
 from litestar import Controller, Request, get, patch, post
 from litestar.datastructures import State
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromQuery, JSONBody
 
 from shared.access.audit import AuditFilter, AuditOut, query_audit
 from shared.access.clinics import (
@@ -21,6 +21,7 @@ from shared.access.clinics import (
 )
 from shared.access.tokens import Role
 from shared.access.web import policy, principal_of
+from shared.params import Limit, QueryRowId, RowId
 
 Req = Request[Any, Any, Any]
 STAFF = (Role.ADMIN, Role.COORDINATOR, Role.RESEARCHER)
@@ -43,7 +44,7 @@ class ClinicController(Controller):
         return await list_clinics(state.access_db, principal_of(request))
 
     @get("/{clinic_id:int}", opt=policy(*STAFF, resource="clinic"), summary="One clinic")
-    async def get_clinic(self, state: State, request: Req, clinic_id: FromPath[int]) -> ClinicOut:
+    async def get_clinic(self, state: State, request: Req, clinic_id: RowId) -> ClinicOut:
         return await get_clinic(state.access_db, principal_of(request), clinic_id)
 
     @patch(
@@ -52,7 +53,7 @@ class ClinicController(Controller):
         summary="Change a clinic's name, time zone, HELP phone or hours",
     )
     async def update_clinic(
-        self, state: State, request: Req, clinic_id: FromPath[int], data: JSONBody[ClinicPatch]
+        self, state: State, request: Req, clinic_id: RowId, data: JSONBody[ClinicPatch]
     ) -> ClinicOut:
         return await update_clinic(state.access_db, principal_of(request), clinic_id, data)
 
@@ -70,13 +71,13 @@ class AuditController(Controller):
         self,
         state: State,
         token_id: FromQuery[str | None] = None,
-        clinic_id: FromQuery[int | None] = None,
+        clinic_id: QueryRowId = None,
         resource_type: FromQuery[str | None] = None,
         resource_id: FromQuery[str | None] = None,
         since: FromQuery[datetime | None] = None,
         until: FromQuery[datetime | None] = None,
-        before_id: FromQuery[int | None] = None,
-        limit: FromQuery[int] = 100,
+        before_id: QueryRowId = None,
+        limit: Limit = 100,
     ) -> list[AuditOut]:
         where = AuditFilter(
             token_id=token_id,

@@ -37,6 +37,7 @@ from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 from shared.access.models import AuditEntry
 from shared.access.tokens import Principal, Role, TokenRejected
 from shared.logging import get_logger
+from shared.params import MAX_ID
 
 log = get_logger(__name__)
 
@@ -177,7 +178,9 @@ async def _write_entry(
                 route=scope.get("path_template", scope["path"])[:200],
                 action=_ACTIONS.get(scope["method"], "read"),
                 status=status,
-                clinic_id=int(clinic_id) if isinstance(clinic_id, int) else None,
+                clinic_id=clinic_id
+                if isinstance(clinic_id, int) and 0 < clinic_id <= MAX_ID
+                else None,
                 resource_type=opt.get("resource"),
                 resource_id=resource_id,
             )

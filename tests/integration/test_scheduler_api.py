@@ -162,3 +162,22 @@ async def test_one_off_reminders_on_given_days(api: tuple[Client, int, dict[str,
         f"/api/v1/patients/{pid}/reminders", json={"kind": "party", "on": tomorrow}
     )
     assert wrong.status_code == 400
+
+
+async def test_out_of_range_ids_and_counts_are_400_not_500(
+    api: tuple[Client, int, dict[str, str]],
+) -> None:
+    client, _clinic, _ = api
+    huge = "99999999999999999999"
+    for path, params in [
+        (f"/api/v1/patients/{huge}", {}),
+        (f"/api/v1/clinics/{huge}", {}),
+        ("/api/v1/patients", {"after_id": huge}),
+        ("/api/v1/alerts", {"clinic_id": huge}),
+        ("/api/v1/patients/1/timeline", {"limit": "-1"}),
+        ("/api/v1/patients/1/adherence", {"days": "0"}),
+    ]:
+        response = await client.get(path, params=params)
+        # A clinic outside the coordinator's scope is "not found" before anything else.
+        expected = (400, 404) if path.startswith("/api/v1/clinics/") else (400,)
+        assert response.status_code in expected, (path, params, response.text)
