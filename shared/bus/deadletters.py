@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from shared.bus.keys import BusKeys
 
@@ -52,7 +53,10 @@ async def replay_dead_letter(redis: Redis, keys: BusKeys, dead_letter_id: str) -
     Every group on that stream sees it again; those that handled it before skip it by
     message id, so only the group that failed does the work.
     """
-    entries: Any = await redis.xrange(keys.dead_letters, min=dead_letter_id, max=dead_letter_id)
+    try:
+        entries: Any = await redis.xrange(keys.dead_letters, min=dead_letter_id, max=dead_letter_id)
+    except ResponseError as exc:  # not a stream id at all
+        raise KeyError(dead_letter_id) from exc
     if not entries:
         raise KeyError(dead_letter_id)
     _entry_id, fields = entries[0]

@@ -438,3 +438,14 @@ async def test_a_batch_handler_takes_a_read_batch_in_one_transaction_and_falls_b
     await consume_until(consumer, lambda: redis.xlen(keys.dead_letters))
     [letter] = await list_dead_letters(redis, keys)
     assert "still bad" in letter.reason
+
+
+# Real Redis only: the embedded fakeredis server hangs up after an error reply.
+@pytest.mark.parametrize("redis_kind", ["redis-server"], indirect=True)
+async def test_replaying_an_unknown_or_malformed_dead_letter_says_so(
+    redis: Redis,
+    keys: BusKeys,
+) -> None:
+    for bad in ("0-1", "not-an-id"):
+        with pytest.raises(KeyError):
+            await replay_dead_letter(redis, keys, bad)
