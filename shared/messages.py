@@ -180,6 +180,13 @@ class ChannelBound(Event, frozen=True, kw_only=True, tag="ChannelBound.v1"):
     openid_hash: str
 
 
+class WeChatMessageReceived(Event, frozen=True, kw_only=True, tag="WeChatMessageReceived.v1"):
+    """A patient wrote to the official account: free-text replies are allowed for 48 h."""
+
+    patient_id: int
+    at: datetime
+
+
 class RecordRequested(Event, frozen=True, kw_only=True, tag="RecordRequested.v1"):
     """A patient asked for their own record (RECORD / 记录 / 查询)."""
 
@@ -240,6 +247,7 @@ AnyMessage: TypeAlias = (
     | DropoutRiskRaised
     | LessonSent
     | RecordRequested
+    | WeChatMessageReceived
     | ChannelBound
     | OptOutRequested
     | OptInRequested
@@ -258,6 +266,7 @@ MESSAGE_TYPES: tuple[type[Message], ...] = (
     DropoutRiskRaised,
     LessonSent,
     RecordRequested,
+    WeChatMessageReceived,
     ChannelBound,
     OptOutRequested,
     OptInRequested,

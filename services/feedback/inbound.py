@@ -31,6 +31,7 @@ from shared.messages import (
     RatingGiven,
     RecordRequested,
     UrgentNeedRaised,
+    WeChatMessageReceived,
 )
 
 INBOUND = Counter(
@@ -218,6 +219,8 @@ class Receiver:
                 text = reply_text("urgent", language, await self._help_phone(sender.clinic_id))
             else:
                 text = reply_text("need", language)
+        if message.channel == "wechat":
+            events.append(WeChatMessageReceived(patient_id=sender.patient_id, at=now))
         add_to_outbox(session, Outbox, *events)
         outcome = "urgent_need" if reply.urgent else reply.kind.value
         return Outcome(outcome, text, sender.patient_id, need_id)

@@ -45,6 +45,7 @@ log = get_logger(__name__)
 
 MAX_ATTEMPTS = 5
 SENDING_TAKEOVER = timedelta(seconds=60)
+WECHAT_WINDOW = timedelta(hours=47)
 
 
 class InFlightElsewhere(Exception):
@@ -169,12 +170,18 @@ class Dispatcher:
             if channel is None or encrypted is None:
                 reasons.append(f"{code}: not available")
                 continue
+            wrote = patient.wrote_on_wechat_at
             outbound = OutboundMessage(
                 message.id,
                 self.cipher.decrypt(encrypted),
                 rendered.text,
                 message.kind,
                 rendered.fields,
+                # Free text is allowed within 48 h of the patient's last message; an hour
+                # of margin for clocks and queues. Outside it, templates only.
+                reply_window_open=code == "wechat"
+                and wrote is not None
+                and self.clock() - wrote < WECHAT_WINDOW,
             )
             try:
                 result = await channel.send(outbound)

@@ -82,6 +82,7 @@ class Patient(Base):
     pause_reason: Mapped[str | None] = mapped_column(String(200))
     resume_on: Mapped[date | None] = mapped_column(Date)
     opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    wrote_on_wechat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     consent_version: Mapped[str] = mapped_column(String(40))
     consent_at: Mapped[datetime] = mapped_column(UTCDateTime())
     consent_recorded_by: Mapped[str] = mapped_column(String(16))  # token id

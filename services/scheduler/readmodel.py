@@ -24,6 +24,7 @@ from shared.messages import (
     OptInRequested,
     OptOutRequested,
     RecordRequested,
+    WeChatMessageReceived,
 )
 
 
@@ -96,3 +97,12 @@ async def _set_opt_out(session: AsyncSession, patient_id: int, *, opted_out: boo
     now = datetime.now(UTC)
     patient.opted_out_at, patient.updated_at = (now if opted_out else None), now
     add_to_outbox(session, Outbox, updated_event(patient))
+
+
+async def note_wechat_message(event: WeChatMessageReceived, session: AsyncSession) -> None:
+    """Opens WeChat's 48-hour window for free-text (customer-service) messages."""
+    patient = await session.get(Patient, event.patient_id, with_for_update=True)
+    if patient is not None and (
+        patient.wrote_on_wechat_at is None or patient.wrote_on_wechat_at < event.at
+    ):
+        patient.wrote_on_wechat_at = event.at

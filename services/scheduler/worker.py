@@ -12,6 +12,7 @@ from services.scheduler.dispatch import Dispatcher, fall_back_without_receipt, r
 from services.scheduler.dispatch_batch import BatchDispatcher
 from services.scheduler.readmodel import (
     answer_record_request,
+    note_wechat_message,
     opt_in,
     opt_out,
     record_lesson_opened,
@@ -32,6 +33,7 @@ from shared.messages import (
     OptOutRequested,
     RecordRequested,
     SendMessage,
+    WeChatMessageReceived,
 )
 from shared.service import PeriodicJob, WorkerParts
 from shared.settings import Settings
@@ -101,6 +103,7 @@ async def setup(db: Database, settings: Settings) -> WorkerParts:
             OptOutRequested: opt_out,
             OptInRequested: opt_in,
             ChannelBound: bind_channel,
+            WeChatMessageReceived: note_wechat_message,
         },
         batch_handlers={SendMessage: BatchDispatcher(dispatcher).handle},
         jobs=[

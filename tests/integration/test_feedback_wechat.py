@@ -121,7 +121,11 @@ async def test_plain_text_message_gets_a_passive_reply(
     )
     assert "120" in reply["Content"]
     assert "+868772012345" in reply["Content"]
-    assert [e.tag() for e in await events(feedback_db)] == ["NeedRaised.v1", "UrgentNeedRaised.v1"]
+    assert [e.tag() for e in await events(feedback_db)] == [
+        "NeedRaised.v1",
+        "UrgentNeedRaised.v1",
+        "WeChatMessageReceived.v1",  # opens the 48-hour free-text window
+    ]
     again = await post(client, text_xml("我想死", "1001"))  # WeChat retries after 5 s
     assert again.text == "success"
     assert await stored(feedback_db) == 1

@@ -552,3 +552,30 @@ async def test_review_fixes_hold(scheduler_db: Database, access_db: Database) ->
         }
     assert ("open", km) in states
     assert ("open", yx) not in states
+
+
+async def test_free_text_on_wechat_only_within_48_hours_of_the_patients_message(
+    scheduler_db: Database,
+    access_db: Database,
+) -> None:
+    from services.scheduler.readmodel import note_wechat_message
+    from shared.messages import WeChatMessageReceived
+
+    ctx = context(scheduler_db, access_db, clock=lambda: NOW)
+    yx = await clinic(access_db)
+    wechat_first = {"channel_order": ["wechat", "sms"]}
+    recent = await enrol(ctx, yx, "0001", wechat_openid="o" + "d" * 27, **wechat_first)
+    silent = await enrol(ctx, yx, "0002", wechat_openid="o" + "e" * 27, **wechat_first)
+    async with scheduler_db.transaction() as session:
+        await note_wechat_message(
+            WeChatMessageReceived(patient_id=recent.id, at=NOW - timedelta(hours=3)), session
+        )
+    await planner.release_due(scheduler_db, CONFIG, NOW)
+    wechat = Scripted("wechat", [])
+    dispatcher = Dispatcher(
+        scheduler_db, ctx.cipher, ChannelRegistry([wechat]), None, clock=lambda: NOW
+    )
+    await _dispatch_all(ctx, dispatcher)
+    window = {m.address: m.reply_window_open for m in wechat.sent}
+    assert window == {"o" + "d" * 27: True, "o" + "e" * 27: False}
+    assert silent.id != recent.id
