@@ -35,6 +35,8 @@ runner = CliRunner()
         ["content", "import"],
         ["content", "export"],
         ["content", "check"],
+        ["bench"],
+        ["bench", "dispatch"],
     ],
 )
 def test_every_command_has_help(command: list[str]) -> None:

@@ -1,0 +1,46 @@
+"""`mmt bench dispatch` runs and prints sane figures (a smoke test: no timing asserted)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from shared.cli import app
+from tests.conftest import Backends
+
+
+def test_bench_dispatch_prints_one_json_line_of_figures(
+    backends: Backends,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", backends.database_url)
+    monkeypatch.setenv("REDIS_URL", backends.redis_url)
+    from shared.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["bench", "dispatch", "--reminders", "120"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output.strip().splitlines()[-1])
+    assert figures["benchmark"] == "dispatch"
+    assert figures["states"] == {"delivered": 120}  # every reminder reached a final state
+    assert figures["per_second"] > 0
+    assert figures["raw_redis_streams_per_second"] > 0
+    assert figures["machine"]["cores"] >= 1
+
+
+def test_bench_refuses_without_postgresql(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "sqlite+aiosqlite:///./var/x.db")
+    from shared.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["bench", "dispatch"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2
+    assert "postgresql" in result.output
