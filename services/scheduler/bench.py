@@ -9,7 +9,6 @@ line printed is one JSON object.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import resource
@@ -197,7 +196,3 @@ async def bench_dispatch(
         await redis.aclose()
         await db.drop_schema()
         await db.dispose()
-
-
-def main_json(result: dict[str, Any]) -> str:
-    return json.dumps(result, sort_keys=True)

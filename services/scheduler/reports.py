@@ -168,11 +168,7 @@ async def timeline(
         )
         for t in tests
     ]
-    return sorted(entries, key=lambda e: _aware(e.at), reverse=True)[:limit]
-
-
-def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
+    return sorted(entries, key=lambda e: e.at, reverse=True)[:limit]
 
 
 async def adherence(
@@ -185,7 +181,7 @@ async def adherence(
         today = local_today(datetime.now(UTC), patient.time_zone)
         first = max(
             today - timedelta(days=days - 1),
-            local_today(_aware(patient.enrolled_at), patient.time_zone),
+            local_today(patient.enrolled_at, patient.time_zone),
         )
         dosed = set(
             (

@@ -155,9 +155,9 @@ async def list_tokens(db: Database) -> list[TokenInfo]:
                 t.role,
                 t.label,
                 tuple(t.clinic_ids),
-                _utc(t.created_at),
-                _aware(t.expires_at),
-                _aware(t.revoked_at),
+                t.created_at,
+                t.expires_at,
+                t.revoked_at,
             )
             for t in rows
         ]
@@ -170,18 +170,6 @@ async def revoke_token(db: Database, token_id: str) -> None:
             raise TokenError(f"no token with id {token_id}")
         if token.revoked_at is None:
             token.revoked_at = datetime.now(UTC)
-
-
-def _utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything we store is UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything we store is UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 class TokenVerifier:
@@ -210,7 +198,7 @@ class TokenVerifier:
             raise TokenRejected("unknown token")
         if row.revoked_at is not None:
             raise TokenRejected("token revoked")
-        expires_at = _aware(row.expires_at)
+        expires_at = row.expires_at  # UTC-aware on every database (UTCDateTime)
         if expires_at is not None and expires_at <= now:
             raise TokenRejected("token expired")
         principal = Principal(row.id, Role(row.role), frozenset(row.clinic_ids))

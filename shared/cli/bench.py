@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Annotated
 
 import typer
@@ -18,11 +19,12 @@ def dispatch(
     batch: Annotated[bool, typer.Option(help="Batch dispatch (the default path).")] = True,
 ) -> None:
     """N reminders due now: release, relay, dispatch (console channel), with yardstick."""
-    from services.scheduler.bench import bench_dispatch, main_json
+    from services.scheduler.bench import bench_dispatch
 
     settings = get_settings()
     url, redis_url = settings.database.database_url, settings.bus.redis_url
     if not url.startswith("postgresql") or not redis_url:
         typer.echo("error: set DATABASE_URL=postgresql+asyncpg://... and REDIS_URL", err=True)
         raise typer.Exit(2)
-    typer.echo(main_json(asyncio.run(bench_dispatch(url, redis_url, reminders, batch=batch))))
+    figures = asyncio.run(bench_dispatch(url, redis_url, reminders, batch=batch))
+    typer.echo(json.dumps(figures, sort_keys=True))
