@@ -12,6 +12,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -85,6 +87,46 @@ def _mmt(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
+def _suite_env(tmp_path: Path) -> tuple[dict[str, int], dict[str, str]]:
+    """Free ports for the three APIs; DATABASE_URL and REDIS_URL unset (tests choose)."""
+    ports = {name: free_port() for name in SERVICES}
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update({f"{name.upper()}_PORT": str(port) for name, port in ports.items()})
+    env["WORKER_HEARTBEAT_DIR"] = str(tmp_path / "run")
+    return ports, env
+
+
+@contextmanager
+def _running_up(
+    env: dict[str, str], cwd: Path, *flags: str
+) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
+    """`mmt up` as a user runs it, its output collected; Ctrl-C (SIGINT) at the end."""
+    up = subprocess.Popen(
+        [sys.executable, "-m", "shared.cli", "up", *flags],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    assert up.stdout is not None
+    stdout = up.stdout
+    reader = threading.Thread(target=lambda: lines.extend(iter(stdout.readline, "")))
+    reader.start()
+    try:
+        yield up, lines
+    finally:
+        up.send_signal(signal.SIGINT)
+        try:
+            up.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            up.kill()
+            up.wait()
+        reader.join(timeout=10)
+        stdout.close()
+
+
 def _wait_for(predicate: Any, timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -104,10 +146,7 @@ def test_up_serves_all_three_relays_events_and_stops_cleanly(
     backends: Backends,
     isolation: str,
 ) -> None:
-    ports = {name: free_port() for name in SERVICES}
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update({f"{name.upper()}_PORT": str(port) for name, port in ports.items()})
-    env["WORKER_HEARTBEAT_DIR"] = str(tmp_path / "run")
+    ports, env = _suite_env(tmp_path)
     env["BUS_CLAIM_IDLE_MS"] = "2000"
     if database == "postgresql":
         env["DATABASE_URL"] = backends.database_url
@@ -115,20 +154,8 @@ def test_up_serves_all_three_relays_events_and_stops_cleanly(
     else:
         env["DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/var/mmt.db"
     # REDIS_URL unset on purpose: `mmt up` must bring its own.
-    up = subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "up"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-    assert up.stdout is not None
-    reader = threading.Thread(target=lambda: lines.extend(iter(up.stdout.readline, "")))
-    reader.start()
     processes: set[int] = set()
-    try:
+    with _running_up(env, tmp_path) as (up, lines):
         started = time.monotonic()
         for name, port in ports.items():
             base = f"http://127.0.0.1:{port}"
@@ -197,15 +224,6 @@ def test_up_serves_all_three_relays_events_and_stops_cleanly(
         report = _mmt(env, "doctor", "--probe", "--token", admin)
         assert "bus probe -> feedback: received" in report
         assert report.rstrip().endswith("all good")
-    finally:
-        up.send_signal(signal.SIGINT)
-        try:
-            up.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            up.kill()
-            up.wait()
-        reader.join(timeout=10)
-        up.stdout.close()
     output = "".join(lines)
     assert up.returncode == 0, output[-3000:]
     assert "stopped" in output
@@ -218,24 +236,9 @@ def test_up_serves_all_three_relays_events_and_stops_cleanly(
 
 
 def test_sandbox_sends_through_the_real_adapters_and_fake_providers(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in SERVICES}
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update({f"{name.upper()}_PORT": str(port) for name, port in ports.items()})
-    env["WORKER_HEARTBEAT_DIR"] = str(tmp_path / "run")
+    ports, env = _suite_env(tmp_path)
     env["DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/var/mmt.db"
-    up = subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "up", "--sandbox"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-    assert up.stdout is not None
-    reader = threading.Thread(target=lambda: lines.extend(iter(up.stdout.readline, "")))
-    reader.start()
-    try:
+    with _running_up(env, tmp_path, "--sandbox") as (up, lines):
         _wait_for(lambda: any(line.startswith("ready") for line in lines), 90, "the suite")
         [sandbox] = [line for line in lines if line.startswith("sandbox: ")]
         twilio, wechat = (url.rstrip(",") for url in sandbox.split() if url.startswith("http"))
@@ -281,13 +284,4 @@ def test_sandbox_sends_through_the_real_adapters_and_fake_providers(tmp_path: Pa
         _wait_for(lambda: state_of(by_wechat) == ("sent", "wechat"), 40, "WeChat sent")
         assert _get(f"{twilio}/_fake/stats")[1]["accepted"] == {"+8613800138001": 1}
         assert _get(f"{wechat}/_fake/stats")[1]["accepted"] == {"oAbCdEfGhIjKlMnOpQrStUvWxYz0": 1}
-    finally:
-        up.send_signal(signal.SIGINT)
-        try:
-            up.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            up.kill()
-            up.wait()
-        reader.join(timeout=10)
-        up.stdout.close()
     assert up.returncode == 0, "".join(lines)[-3000:]
