@@ -144,6 +144,7 @@ class LessonSent(Event, frozen=True, kw_only=True, tag="LessonSent.v1"):
     track: str
     lesson_key: str
     version: int
+    module: str | None = None  # the lesson's module: ratings are reported per module
 
 
 class DropoutRiskRaised(Event, frozen=True, kw_only=True, tag="DropoutRiskRaised.v1"):
@@ -191,6 +192,19 @@ class RecordRequested(Event, frozen=True, kw_only=True, tag="RecordRequested.v1"
     """A patient asked for their own record (RECORD / 记录 / 查询)."""
 
     patient_id: int
+
+
+class SurveyRequested(Event, frozen=True, kw_only=True, tag="SurveyRequested.v1"):
+    """Feedback asks one survey question; the scheduler sends it as a message like any other
+    (channel order, quiet hours, daily cap, opt-out). The text is the question in the
+    patient's language: it names no treatment, so it may cross Redis."""
+
+    patient_id: int
+    run_id: int
+    question_key: str
+    text: str
+    not_before: datetime | None = None  # e.g. a while after the lesson it asks about
+    window_hours: int = 24  # unsent by then: expired, visibly
 
 
 # --- feedback (patients' replies, for coordinators and reports) ---------------------------
@@ -247,6 +261,7 @@ AnyMessage: TypeAlias = (
     | DropoutRiskRaised
     | LessonSent
     | RecordRequested
+    | SurveyRequested
     | WeChatMessageReceived
     | ChannelBound
     | OptOutRequested
@@ -266,6 +281,7 @@ MESSAGE_TYPES: tuple[type[Message], ...] = (
     DropoutRiskRaised,
     LessonSent,
     RecordRequested,
+    SurveyRequested,
     WeChatMessageReceived,
     ChannelBound,
     OptOutRequested,

@@ -7,6 +7,7 @@ from redis.asyncio import Redis
 
 from services.feedback.api import FeedbackController, NeedController
 from services.feedback.definition import SERVICE
+from services.feedback.survey_api import ClinicSurveyController, SurveyController
 from services.feedback.webhooks import WebhookConfig, twilio_sms
 from services.feedback.wechat_webhook import wechat_message, wechat_verify
 from shared.crypto import ConfigurationError, IdentifierCipher, IdentifierSettings
@@ -38,7 +39,12 @@ def create_app(
         title="MMT feedback service",
         description="Patients' replies over SMS and WeChat: ratings, opt-out, needs with "
         "urgent escalation; needs and feedback for coordinators.",
-        api_handlers=[NeedController, FeedbackController],
+        api_handlers=[
+            NeedController,
+            FeedbackController,
+            SurveyController,
+            ClinicSurveyController,
+        ],
         root_handlers=[twilio_sms, wechat_verify, wechat_message],
         extra_state={"webhooks": WebhookConfig.from_environment(cipher or load_cipher())},
         settings=settings,

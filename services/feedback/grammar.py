@@ -3,8 +3,9 @@
 Replies are short: a digit, a keyword, a few characters of Chinese. Text is NFKC-normalised
 first, so full-width digits and letters (`１`, `ＳＴＯＰ`) read as their ASCII forms, then
 case and surrounding or inner spaces are ignored for keywords. A whole reply that is a
-keyword is that command; anything else is a need, urgent if it holds an urgent word, and
-sorted into a category by keyword rules for coordinators' lists.
+keyword is that command; a bare number other than 1-5 is a number (a survey's choice, or a
+rating out of range that earns a helpful reply); anything else is a need, urgent if it
+holds an urgent word, and sorted into a category by keyword rules for coordinators' lists.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from enum import StrEnum
 
 class Kind(StrEnum):
     RATING = "rating"
+    NUMBER = "number"  # any other bare number: a survey answer, or a rating out of range
     OPT_OUT = "opt_out"
     OPT_IN = "opt_in"
     HELP = "help"
@@ -171,6 +173,8 @@ class Grammar:
         compact = _compact(text)
         if len(compact) == 1 and compact in "12345":
             return Reply(Kind.RATING, rating=int(compact))
+        if compact.isascii() and compact.isdigit() and len(compact) <= 3:
+            return Reply(Kind.NUMBER, rating=int(compact))
         kind = KEYWORDS.get(compact)
         if kind is not None:
             return Reply(kind)

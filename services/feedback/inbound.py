@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.feedback import surveys
 from services.feedback.grammar import Grammar, Kind, Reply
 from services.feedback.models import InboundMessage, LastLesson, Need, Outbox, Sender
 from services.feedback.replies import reply_text, unknown_sender_text
@@ -104,6 +105,9 @@ class Receiver:
             if message.event is not None:
                 return self._follow_event(session, sender, message, now)
             reply = self.grammar.parse(message.text)
+            answered = await surveys.answer(session, sender, reply, message.text, now)
+            if answered is not None:
+                return self._answered(session, sender, message, answered, now)
             return await self._reply(session, sender, message, reply, now)
 
     async def _sender(self, session: AsyncSession, message: Inbound) -> Sender | None:
@@ -129,9 +133,27 @@ class Receiver:
             provider_id=message.provider_id[:80],
             received_at=now,
             kind=kind,
+            study_arm=sender.study_arm,
         )
         session.add(row)
         return row
+
+    def _answered(
+        self,
+        session: AsyncSession,
+        sender: Sender,
+        message: Inbound,
+        answered: surveys.Answered,
+        now: datetime,
+    ) -> Outcome:
+        row = self._store(session, sender, message, answered.kind, now)
+        row.rating = answered.rating
+        row.track, row.lesson_key, row.module = answered.lesson
+        events = list(answered.events)
+        if message.channel == "wechat":
+            events.append(WeChatMessageReceived(patient_id=sender.patient_id, at=now))
+        add_to_outbox(session, Outbox, *events)
+        return Outcome(answered.kind, answered.reply, sender.patient_id)
 
     def _follow_event(
         self, session: AsyncSession, sender: Sender, message: Inbound, now: datetime
@@ -153,7 +175,7 @@ class Receiver:
             row.rating = reply.rating
             last = await session.get(LastLesson, sender.patient_id)
             if last is not None and now - last.sent_at <= self.rating_window:
-                row.track, row.lesson_key = last.track, last.lesson_key
+                row.track, row.lesson_key, row.module = last.track, last.lesson_key, last.module
             events.append(
                 RatingGiven(
                     patient_id=sender.patient_id,
@@ -166,6 +188,7 @@ class Receiver:
             text = reply_text("rating", language)
         elif reply.kind is Kind.OPT_OUT:
             text = None  # confirmed once: a second STOP is stored but not answered
+            await surveys.cancel_open(session, sender.patient_id, now)
             if not sender.opted_out:
                 sender.opted_out, sender.opt_changed_at = True, now
                 events.append(OptOutRequested(patient_id=sender.patient_id))
@@ -175,6 +198,8 @@ class Receiver:
                 sender.opted_out, sender.opt_changed_at = False, now
                 events.append(OptInRequested(patient_id=sender.patient_id))
             text = reply_text("opt_in", language)
+        elif reply.kind is Kind.NUMBER:
+            text = reply_text("number", language)  # no question open: a rating out of range
         elif reply.kind is Kind.HELP:
             text = reply_text("help", language, await self._help_phone(sender.clinic_id))
         elif reply.kind is Kind.RECORD:

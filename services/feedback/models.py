@@ -8,8 +8,10 @@ needs, which coordinators must read; ratings and commands keep their meaning, no
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     ForeignKey,
@@ -20,6 +22,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+)
+from sqlalchemy import (
+    text as sql_text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -76,6 +81,7 @@ class LastLesson(Base):
     lesson_key: Mapped[str] = mapped_column(String(80))
     version: Mapped[int] = mapped_column(Integer)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    module: Mapped[str | None] = mapped_column(String(80))
 
 
 class InboundMessage(Base):
@@ -97,6 +103,9 @@ class InboundMessage(Base):
     rating: Mapped[int | None] = mapped_column(SmallInteger)
     track: Mapped[str | None] = mapped_column(String(40))  # the rated lesson, if any
     lesson_key: Mapped[str | None] = mapped_column(String(80))
+    module: Mapped[str | None] = mapped_column(String(80))
+    # The arm when it was received: a study's reports must not move if an arm is corrected.
+    study_arm: Mapped[str | None] = mapped_column(String(20))
     text: Mapped[str | None] = mapped_column(Text)
 
 
@@ -128,3 +137,63 @@ class NeedNote(Base):
     author: Mapped[str] = mapped_column(String(16))  # token id
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SurveyDefinition(Base):
+    """A survey a clinic or study defined through the API (the built-in ones live in code,
+    services.feedback.survey_defs): questions with answer types, by language."""
+
+    __tablename__ = "survey_definitions"
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(16))  # token id
+
+
+class SurveyRun(Base):
+    """One patient taking one survey, a question at a time: open -> completed | timed_out |
+    cancelled. At most one open run per patient, so a digit answers exactly one question."""
+
+    __tablename__ = "survey_runs"
+    __table_args__ = (
+        Index(
+            "ix_feedback_survey_runs_open",
+            "patient_id",
+            unique=True,
+            postgresql_where=sql_text("state = 'open'"),
+            sqlite_where=sql_text("state = 'open'"),
+        ),
+        Index("ix_feedback_survey_runs_clinic", "clinic_id", "survey_key"),
+    )
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    survey_key: Mapped[str] = mapped_column(String(40))
+    patient_id: Mapped[int] = mapped_column(_ID)
+    clinic_id: Mapped[int] = mapped_column(Integer)
+    study_arm: Mapped[str | None] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(20))
+    question_index: Mapped[int] = mapped_column(Integer)  # the question now asked
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)  # or due to be
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    started_by: Mapped[str] = mapped_column(String(16))  # a token id, or "lesson"
+    # The lesson a post-lesson helpfulness question asks about.
+    track: Mapped[str | None] = mapped_column(String(40))
+    lesson_key: Mapped[str | None] = mapped_column(String(80))
+    module: Mapped[str | None] = mapped_column(String(80))
+
+
+class SurveyAnswer(Base):
+    """An answer to one question of a run, or the record that it timed out."""
+
+    __tablename__ = "survey_answers"
+    __table_args__ = (UniqueConstraint("run_id", "question_key"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(_ID, ForeignKey("feedback.survey_runs.id"), index=True)
+    question_key: Mapped[str] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(20))  # answered, timed_out
+    value: Mapped[int | None] = mapped_column(SmallInteger)  # scale and choice answers
+    text: Mapped[str | None] = mapped_column(Text)  # free-text answers only
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -51,8 +51,10 @@ async def store_last_lesson(event: LessonSent, session: AsyncSession) -> None:
                 lesson_key=event.lesson_key,
                 version=event.version,
                 sent_at=event.occurred_at,
+                module=event.module,
             )
         )
     elif last.sent_at <= event.occurred_at:
         last.track, last.lesson_key = event.track, event.lesson_key
         last.version, last.sent_at = event.version, event.occurred_at
+        last.module = event.module

@@ -62,3 +62,38 @@ class RatingSummary(msgspec.Struct, kw_only=True):
     lesson_key: str | None  # None: ratings not tied to a recent lesson
     ratings: int
     average: float
+
+
+class SurveyRunsIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Whom to survey in the clinic: the listed patients, else every active one (of an arm)."""
+
+    patient_ids: Annotated[list[int], msgspec.Meta(min_length=1, max_length=10_000)] | None = None
+    study_arm: Literal["intervention", "control"] | None = None
+
+
+class SurveyRunsStarted(msgspec.Struct, kw_only=True):
+    survey: str
+    started: int
+    already_in_a_survey: int  # one survey at a time: these were left alone
+    not_reachable: list[int]  # unknown here, not active, or opted out
+
+
+class AnswerOut(msgspec.Struct, kw_only=True):
+    question_key: str
+    state: str  # answered, timed_out
+    value: int | None
+    text: str | None
+    at: datetime
+
+
+class SurveyRunOut(msgspec.Struct, kw_only=True):
+    id: int
+    survey: str
+    patient_id: int
+    clinic_id: int
+    study_arm: str | None
+    state: str
+    question_index: int
+    started_at: datetime
+    finished_at: datetime | None
+    answers: list[AnswerOut]

@@ -54,3 +54,23 @@ class FeedbackSettings(BaseSettings):
         ge=1,
         description="A 1-5 reply within this many hours of a lesson rates that lesson.",
     )
+    feedback_survey_timeout_hours: int = Field(
+        default=48,
+        ge=1,
+        le=24 * 14,
+        description="A survey question unanswered this long ends its run as timed out (the "
+        "rest of that survey is not sent).",
+    )
+    feedback_lesson_question: bool = Field(
+        default=True,
+        description="After each lesson, ask one short helpfulness question (1-5); its answer "
+        "is that lesson's rating. It is one more message per lesson: set false to rely on "
+        "patients replying 1-5 unprompted.",
+    )
+    feedback_lesson_question_delay_minutes: int = Field(
+        default=180,
+        ge=0,
+        le=24 * 60,
+        description="How long after a lesson its helpfulness question is sent (time to read "
+        "it; quiet hours still apply).",
+    )

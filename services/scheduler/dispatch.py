@@ -26,6 +26,7 @@ from services.scheduler.models import (
     Dose,
     LessonProgress,
     Message,
+    Occurrence,
     Outbox,
     Patient,
     UrineTest,
@@ -85,8 +86,9 @@ class Dispatcher:
         message, patient, extra, tried = claimed
         lesson = extra if isinstance(extra, LessonChoice) else None
         record = extra if isinstance(extra, Record) else None
+        survey = extra if isinstance(extra, str) else None
         attempts: list[Attempt] = []
-        outcome = await self.send(message, patient, lesson, record, attempts, tried)
+        outcome = await self.send(message, patient, lesson, record, attempts, tried, survey)
         session.add_all(attempts)
         await self._record(session, message.id, outcome, lesson)
 
@@ -108,6 +110,10 @@ class Dispatcher:
             extra: Extra = None
             if final is None and message.kind == "record_reply":
                 extra = await patient_record(session, patient, now)
+            if final is None and message.kind == "survey":
+                extra = await survey_question(session, message)
+                if extra is None:
+                    final = ("failed", "the survey question has no text")
             if final is None and message.kind == "lesson":
                 extra = await choose_lesson(session, patient)
                 if extra is None:
@@ -145,6 +151,7 @@ class Dispatcher:
         record: Record | None,
         attempts: list[Attempt],
         tried: set[str],
+        survey_text: str | None = None,
     ) -> Outcome:
         assert self.cipher is not None  # final_before_sending checked it
         link = None
@@ -160,6 +167,7 @@ class Dispatcher:
             lesson_notification=lesson.notification if lesson else None,
             link=link,
             record=record,
+            survey_text=survey_text,
         )
         reasons: list[str] = []
         for code in patient.channel_order:
@@ -267,6 +275,7 @@ class Dispatcher:
                     track=lesson.track,
                     lesson_key=lesson.key,
                     version=lesson.version,
+                    module=lesson.module,
                 ),
             )
         if outcome.opted_out:
@@ -279,7 +288,15 @@ class Dispatcher:
         )
 
 
-Extra = LessonChoice | Record | None
+Extra = LessonChoice | Record | str | None  # str: a survey question's text
+
+
+async def survey_question(session: AsyncSession, message: Message) -> str | None:
+    """The question feedback asked for, kept on the occurrence (SurveyRequested)."""
+    occurrence = await session.get(Occurrence, message.occurrence_id)
+    payload = (occurrence.payload if occurrence is not None else None) or {}
+    text = payload.get("text")
+    return str(text) if text else None
 
 
 async def patient_record(

@@ -23,6 +23,7 @@ class LessonChoice:
     version: int
     key: str
     notification: str
+    module: str | None = None
 
 
 async def _latest(session: AsyncSession, track: str) -> CurriculumPublished | None:
@@ -67,6 +68,8 @@ async def choose_lesson(session: AsyncSession, patient: Patient) -> LessonChoice
             text = lesson.texts.get(patient.language) or lesson.texts["zh-CN"]
             if track_code != patient.track:
                 patient.track = track_code  # moved on to the chained track
-            return LessonChoice(track_code, track.version, lesson.key, text.notification)
+            return LessonChoice(
+                track_code, track.version, lesson.key, text.notification, lesson.module
+            )
         track_code = track.next_track
     return None

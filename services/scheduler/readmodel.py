@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scheduler.events import updated_event
@@ -16,7 +19,7 @@ from services.scheduler.models import (
     Patient,
     TrackVersion,
 )
-from services.scheduler.timeplan import local_today
+from services.scheduler.timeplan import local_today, reminder_time
 from shared.bus import add_to_outbox, encode
 from shared.messages import (
     CurriculumPublished,
@@ -24,6 +27,7 @@ from shared.messages import (
     OptInRequested,
     OptOutRequested,
     RecordRequested,
+    SurveyRequested,
     WeChatMessageReceived,
 )
 
@@ -79,6 +83,34 @@ async def answer_record_request(event: RecordRequested, session: AsyncSession) -
             expires_at=now + timedelta(hours=1),
             state="planned",
         )
+    )
+
+
+async def ask_survey_question(event: SurveyRequested, session: AsyncSession) -> None:
+    """Plan one survey question as a message: out of quiet hours, visibly expired if its
+    window passes unsent. The unique (patient, kind, date, slot) key makes a re-asked
+    question (feedback's retry with a new event id) a no-op."""
+    patient = await session.get(Patient, event.patient_id)
+    if patient is None:
+        return
+    now = datetime.now(UTC)
+    start = max(now, event.not_before or now).astimezone(ZoneInfo(patient.time_zone))
+    due = reminder_time(
+        start.date(), start.time(), patient.time_zone, patient.quiet_start, patient.quiet_end
+    )
+    dialect = session.get_bind().dialect.name
+    statement: Any = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(Occurrence)
+    await session.execute(
+        statement.values(
+            patient_id=patient.id,
+            kind="survey",
+            local_date=local_today(due, patient.time_zone),
+            slot=f"survey:{event.run_id}:{event.question_key}"[:60],
+            due_at=due,
+            expires_at=due + timedelta(hours=event.window_hours),
+            state="planned",
+            payload={"text": event.text},
+        ).on_conflict_do_nothing(index_elements=["patient_id", "kind", "local_date", "slot"])
     )
 
 

@@ -99,6 +99,7 @@ def render(
     lesson_notification: str | None = None,
     link: str | None = None,
     record: Record | None = None,
+    survey_text: str | None = None,
 ) -> Rendered:
     if kind == "lesson":
         if lesson_notification is None or link is None:
@@ -106,6 +107,10 @@ def render(
         return Rendered(
             f"{lesson_notification} {link}", {"first": lesson_notification, "url": link}
         )
+    if kind == "survey":
+        if not survey_text:
+            raise ValueError("a survey message needs its question")
+        return Rendered(survey_text, {"first": survey_text})
     if kind == "record_reply":
         if record is None:
             raise ValueError("a record reply needs the record")

@@ -12,6 +12,7 @@ from services.scheduler.dispatch import Dispatcher, fall_back_without_receipt, r
 from services.scheduler.dispatch_batch import BatchDispatcher
 from services.scheduler.readmodel import (
     answer_record_request,
+    ask_survey_question,
     note_wechat_message,
     opt_in,
     opt_out,
@@ -33,6 +34,7 @@ from shared.messages import (
     OptOutRequested,
     RecordRequested,
     SendMessage,
+    SurveyRequested,
     WeChatMessageReceived,
 )
 from shared.service import PeriodicJob, WorkerParts
@@ -100,6 +102,7 @@ async def setup(db: Database, settings: Settings) -> WorkerParts:
             CurriculumPublished: store_curriculum,
             LessonOpened: record_lesson_opened,
             RecordRequested: answer_record_request,
+            SurveyRequested: ask_survey_question,
             OptOutRequested: opt_out,
             OptInRequested: opt_in,
             ChannelBound: bind_channel,

@@ -156,6 +156,7 @@ async def test_every_route_refuses_strangers_and_wrong_roles(
         # Feedback: no need exists in this test, so every role gets 404 on it; the scope of
         # real needs is tested in test_feedback_needs.py.
         "need_id": "1",
+        "survey_key": "yuxi_evaluation",
     }
     checked = 0
     async with AsyncTestClient(app=app) as client:

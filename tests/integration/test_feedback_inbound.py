@@ -3,11 +3,9 @@ events in the outbox, TwiML answers, and what is never stored."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY
@@ -16,71 +14,14 @@ from twilio.request_validator import RequestValidator  # type: ignore[import-unt
 
 from services.feedback.models import InboundMessage, LastLesson, Need, Outbox, Sender
 from services.feedback.readmodel import store_last_lesson, store_sender
-from shared.access.clinics import ClinicIn, create_clinic
 from shared.bus import decode
-from shared.crypto import IdentifierCipher, IdentifierSettings
 from shared.db import Database
 from shared.messages import LessonSent, Message, PatientEnrolled, PatientUpdated
-from shared.migrate import migrate
-from shared.service import load_service
-from shared.settings import Settings
-from tests.conftest import Backends, build_service_app
 
 TOKEN = "feedback-test-twilio-token"
 BASE = "https://mmt.test"
 PHONE, STRANGER = "+8613800138000", "+8613900139999"
 Client = AsyncTestClient[Litestar]
-
-
-@pytest.fixture
-async def feedback_db(backends: Backends, isolation: str) -> AsyncIterator[Database]:
-    db = Database(backends.database_url, "feedback", schema_prefix=isolation, pool_size=5)
-    await migrate(db, load_service("feedback").migrations)
-    yield db
-    await db.drop_schema()
-    await db.dispose()
-
-
-@pytest.fixture
-def webhook_env(monkeypatch: pytest.MonkeyPatch, secrets_env: dict[str, str]) -> None:
-    monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
-    monkeypatch.setenv("PUBLIC_BASE_URL", BASE)
-    monkeypatch.setenv("FEEDBACK_URGENT_WORDS_EXTRA", "跳河, jump off")
-
-
-@pytest.fixture
-async def world(feedback_db: Database, access_db: Database, webhook_env: None) -> tuple[int, int]:
-    """A clinic with one enrolled patient (id 7, English) who was just sent a lesson."""
-    clinic = await create_clinic(
-        access_db, ClinicIn(code="YX", name="Yuxi", help_phone="0877 2012345")
-    )
-    cipher = IdentifierCipher.from_settings(IdentifierSettings())
-    await handle(
-        feedback_db,
-        PatientEnrolled(
-            patient_id=7,
-            clinic_id=clinic.id,
-            phone_hash=cipher.lookup_hash(PHONE),
-            openid_hash=cipher.lookup_hash("o" + "w" * 27),
-            language="en",
-            study_arm="intervention",
-        ),
-        LessonSent(
-            message_id="m1",
-            patient_id=7,
-            clinic_id=clinic.id,
-            track="core",
-            lesson_key="why-daily",
-            version=1,
-        ),
-    )
-    return clinic.id, 7
-
-
-@pytest.fixture
-async def client(world: tuple[int, int], app_settings: Settings) -> AsyncIterator[Client]:
-    async with AsyncTestClient(app=build_service_app("feedback", app_settings)) as test_client:
-        yield test_client
 
 
 async def handle(db: Database, *events: Message) -> None:

@@ -13,22 +13,11 @@ from services.feedback.inbound import Inbound, Receiver
 from shared.access.clinics import ClinicIn, create_clinic
 from shared.db import Database
 from shared.messages import LessonSent, PatientEnrolled
-from shared.migrate import migrate
-from shared.service import load_service
 from shared.settings import Settings
-from tests.conftest import Backends, TokenFactory, build_service_app
+from tests.conftest import TokenFactory, build_service_app
 from tests.integration.test_feedback_inbound import handle
 
 Client = AsyncTestClient[Litestar]
-
-
-@pytest.fixture
-async def feedback_db(backends: Backends, isolation: str) -> AsyncIterator[Database]:
-    db = Database(backends.database_url, "feedback", schema_prefix=isolation, pool_size=5)
-    await migrate(db, load_service("feedback").migrations)
-    yield db
-    await db.drop_schema()
-    await db.dispose()
 
 
 @pytest.fixture

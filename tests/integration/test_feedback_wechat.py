@@ -20,9 +20,7 @@ from shared.db import Database
 from shared.messages import PatientEnrolled
 from shared.settings import Settings
 from tests.conftest import build_service_app
-from tests.integration.test_feedback_inbound import events, feedback_db, handle
-
-__all__ = ["feedback_db"]  # the fixture, shared with the inbound tests
+from tests.integration.test_feedback_inbound import events, handle
 
 TOKEN, APP_ID = "wechat-server-token", "wx2c2769f8efd9abc2"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"

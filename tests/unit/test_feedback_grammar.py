@@ -28,8 +28,14 @@ def test_digits_one_to_five_are_ratings(text: str, rating: int) -> None:
     assert GRAMMAR.parse(text).rating == rating
 
 
-@pytest.mark.parametrize("text", ["0", "6", "10", "45", "３ ４"])
-def test_other_numbers_are_not_ratings(text: str) -> None:
+@pytest.mark.parametrize(("text", "number"), [("0", 0), ("6", 6), ("10", 10), ("３ ４", 34)])
+def test_other_numbers_are_numbers_not_ratings_or_needs(text: str, number: int) -> None:
+    reply = GRAMMAR.parse(text)
+    assert (reply.kind, reply.rating) == (Kind.NUMBER, number)
+
+
+@pytest.mark.parametrize("text", ["1234", "4.5", "-1"])
+def test_long_or_odd_numbers_are_needs(text: str) -> None:
     assert GRAMMAR.parse(text).kind is Kind.NEED
 
 
