@@ -1,6 +1,8 @@
-"""SMS through Twilio Programmable Messaging, with the official SDK's async client.
+"""SMS through Twilio Programmable Messaging, as the official SDK would send it.
 
-`send` creates a message (`client.messages.create_async`) and returns Twilio's SM... sid;
+`send` creates a message: the POST `client.messages.create` makes (URL, headers, form
+fields and basic auth taken from the SDK), sent over our pooled aiohttp session, with
+errors read into the SDK's own exceptions; it returns Twilio's SM... sid;
 delivery is confirmed later by a status callback, which the scheduler's webhook route
 checks with `verify_twilio_signature` and reads with `parse_twilio_status`.
 
@@ -12,19 +14,14 @@ message, stripped of the number Twilio likes to quote back.
 
 from __future__ import annotations
 
-import contextvars
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlencode
 
-from aiohttp import ClientTimeout, encode_basic_auth
-from twilio.base import values  # type: ignore[import-untyped]
-from twilio.base.exceptions import (  # type: ignore[import-untyped]
-    TwilioRestException,
-    TwilioServiceException,
-)
-from twilio.http.async_http_client import AsyncTwilioHttpClient  # type: ignore[import-untyped]
+import aiohttp
+from aiohttp import encode_basic_auth
 from twilio.http.response import Response  # type: ignore[import-untyped]
 from twilio.request_validator import (  # type: ignore[import-untyped]
     RequestValidator,
@@ -67,11 +64,7 @@ _RECEIPTS: dict[str, ReceiptState] = {
     "canceled": ReceiptState.FAILED,
 }
 
-# The Retry-After of the last response, per task: the SDK turns an error response into an
-# exception that keeps no headers, and each send runs in its caller's task context.
-_retry_after: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "twilio_retry_after", default=None
-)
+_UNABLE = "Unable to create record"  # the SDK's words for a refused create
 
 
 @dataclass(frozen=True)
@@ -90,43 +83,32 @@ class TwilioConfig:
             raise ValueError("Twilio needs TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID")
 
 
-class _PooledTwilioHttp(AsyncTwilioHttpClient):  # type: ignore[misc]
-    """The SDK's aiohttp client on our pooled session: a real timeout, no request logging
-    (the SDK's logs carry URLs and headers we do not need), and Retry-After kept."""
+@dataclass(frozen=True)
+class _Endpoint:
+    """Messages.json as the SDK would call it: its URL, its headers (User-Agent,
+    X-Twilio-Client, Accept, Content-Type, basic auth) and its error reading."""
 
-    def __init__(self, timeout_s: float, max_connections: int) -> None:
-        super().__init__(pool_connections=False)
-        self.session = new_session(timeout_s, max_connections)
+    url: str
+    uri: str
+    headers: dict[str, str]
+    version: Any  # the SDK's Api v2010: builds TwilioRestException from an error answer
 
-    async def request(
-        self,
-        method: str,
-        url: str,
-        params: dict[str, object] | None = None,
-        data: dict[str, object] | None = None,
-        headers: dict[str, str] | None = None,
-        auth: tuple[str, str] | None = None,
-        timeout: float | None = None,  # noqa: ASYNC109 (the SDK's signature)
-        allow_redirects: bool = False,
-    ) -> Response:
-        headers = dict(headers or {})
-        if auth:
-            headers["Authorization"] = encode_basic_auth(auth[0], auth[1])
-        # The SDK passes timeout=None; handing None on would override the session's timeout
-        # (CHANNEL_TIMEOUT_S) with "never": only pass one when the SDK gives one.
-        per_call: dict[str, Any] = {"timeout": ClientTimeout(total=timeout)} if timeout else {}
-        async with self.session.request(
-            method.upper(),
-            url,
-            params=cast("dict[str, str] | None", params),
-            data=data,
-            headers=headers,
-            allow_redirects=allow_redirects,
-            **per_call,
-        ) as response:
-            text = await response.text()
-            _retry_after.set(response.headers.get("Retry-After"))
-            return Response(response.status, text, response.headers)
+
+def _endpoint(config: TwilioConfig) -> _Endpoint:
+    # The SDK only describes the request here; nothing is sent through it. Its own async
+    # path cost twice the CPU of the HTTP call per message (form encoding in aiohttp's
+    # FormData, three layers of request objects, a MessageInstance with parsed dates),
+    # which made it the largest item of a burst's profile (docs/benchmarks.md).
+    client = Client(config.account_sid, config.auth_token)
+    if config.api_base_url:
+        client.api.base_url = config.api_base_url.rstrip("/")
+    version = client.api.v2010
+    uri = version.account.messages._uri
+    headers = client.get_headers(
+        "POST", {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+    )
+    headers["Authorization"] = encode_basic_auth(config.account_sid, config.auth_token)
+    return _Endpoint(client.get_hostname(version.absolute_url(uri)), uri, headers, version)
 
 
 class TwilioSmsChannel:
@@ -136,18 +118,20 @@ class TwilioSmsChannel:
         self.code = code
         self.config = config
         self.capabilities = Capabilities(receipts=config.status_callback_base is not None)
-        self._client: Any = None  # twilio.rest.Client, made inside the event loop
+        self._endpoint = _endpoint(config)
+        self._sender = (
+            ("MessagingServiceSid", config.messaging_service_sid)
+            if config.messaging_service_sid
+            else ("From", config.from_number or "")
+        )
+        self._session: aiohttp.ClientSession | None = None
 
-    def _twilio(self) -> Any:
+    def _http(self) -> aiohttp.ClientSession:
         # aiohttp sessions must be made inside a running loop, hence lazily; no await
         # separates the check from the assignment, so concurrent first sends share one.
-        if self._client is None:
-            http = _PooledTwilioHttp(self.config.timeout_s, self.config.max_connections)
-            client = Client(self.config.account_sid, self.config.auth_token, http_client=http)
-            if self.config.api_base_url:
-                client.api.base_url = self.config.api_base_url.rstrip("/")
-            self._client = client
-        return self._client
+        if self._session is None:
+            self._session = new_session(self.config.timeout_s, self.config.max_connections)
+        return self._session
 
     def status_callback_url(self, message_id: str) -> str | None:
         """Where Twilio reports on this message; our id rides along so a receipt that
@@ -157,34 +141,39 @@ class TwilioSmsChannel:
         base = self.config.status_callback_base.rstrip("/")
         return f"{base}{STATUS_PATH}?{urlencode({'message_id': message_id})}"
 
-    async def send(self, message: OutboundMessage) -> SendResult:
-        sender: dict[str, Any] = (
-            {"messaging_service_sid": self.config.messaging_service_sid}
-            if self.config.messaging_service_sid
-            else {"from_": self.config.from_number}
-        )
+    def form(self, message: OutboundMessage) -> list[tuple[str, str]]:
+        """The form the SDK's `messages.create` posts, in its order."""
+        fields = [("To", message.address)]
         callback = self.status_callback_url(message.message_id)
-        _retry_after.set(None)
+        if callback:
+            fields.append(("StatusCallback", callback))
+        fields += [self._sender, ("Body", message.text)]
+        return fields
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        endpoint = self._endpoint
+        body = urlencode(self.form(message)).encode()
         try:
-            created = await self._twilio().messages.create_async(
-                to=message.address,
-                body=message.text,
-                status_callback=callback if callback else values.unset,
-                **sender,
-            )
-        except (TwilioRestException, TwilioServiceException) as exc:
-            raise _failure(exc, message.address, _retry_after.get()) from None
+            async with self._http().post(
+                endpoint.url, data=body, headers=endpoint.headers, allow_redirects=False
+            ) as response:
+                text = await response.text()
+                status, headers = response.status, response.headers
         except TRANSPORT_ERRORS as exc:
             raise transport_failure("twilio", exc) from None
-        except ValueError:
+        if not 200 <= status < 300:
+            answer = Response(status, text, headers)
+            error = endpoint.version.exception("POST", endpoint.uri, answer, _UNABLE)
+            raise _failure(error, message.address, headers.get("Retry-After"))
+        try:
+            sid = json.loads(text)["sid"]
+        except (ValueError, KeyError, TypeError):
             # A 2xx that is not Twilio's JSON (a proxy's page?): whether the message was
             # created is unknown; a later try risks a duplicate, silence risks a lost dose.
             raise SendFailed(
                 FailureKind.RETRYABLE, "twilio: unreadable answer", code="unreadable"
             ) from None
-        return SendResult(
-            Delivery.SENT, provider_id=str(created.sid), segments=segments(message.text)
-        )
+        return SendResult(Delivery.SENT, provider_id=str(sid), segments=segments(message.text))
 
     def verify_status_callback(
         self, url: str, params: Mapping[str, str], headers: Mapping[str, str]
@@ -203,9 +192,9 @@ class TwilioSmsChannel:
         return parse_twilio_status(params, message_id)
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.http_client.close()
-            self._client = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
 def _failure(exc: Any, address: str, retry_after: str | None) -> SendFailed:
@@ -213,7 +202,7 @@ def _failure(exc: Any, address: str, retry_after: str | None) -> SendFailed:
     code_number = getattr(exc, "code", None)
     code = str(code_number) if code_number is not None else str(status)
     text = str(getattr(exc, "msg", "") or getattr(exc, "detail", "") or getattr(exc, "title", ""))
-    text = text.removeprefix("Unable to create record: ")
+    text = text.removeprefix(f"{_UNABLE}: ")
     reason = f"twilio {code}: {safe_reason(text, address)}" if text else f"twilio {code}"
     if code_number == OPTED_OUT_CODE:
         return SendFailed(FailureKind.OPTED_OUT, f"{reason} (the patient replied STOP)", code=code)
