@@ -7,6 +7,7 @@ from redis.asyncio import Redis
 
 from services.feedback.api import FeedbackController, NeedController
 from services.feedback.definition import SERVICE
+from services.feedback.report_api import ExportController, ReportController
 from services.feedback.survey_api import ClinicSurveyController, SurveyController
 from services.feedback.webhooks import WebhookConfig, twilio_sms
 from services.feedback.wechat_webhook import wechat_message, wechat_verify
@@ -34,6 +35,7 @@ def create_app(
     redis: Redis | None = None,
     cipher: IdentifierCipher | None = None,
 ) -> Litestar:
+    cipher = cipher or load_cipher()
     return build_app(
         SERVICE,
         title="MMT feedback service",
@@ -44,9 +46,11 @@ def create_app(
             FeedbackController,
             SurveyController,
             ClinicSurveyController,
+            ReportController,
+            ExportController,
         ],
         root_handlers=[twilio_sms, wechat_verify, wechat_message],
-        extra_state={"webhooks": WebhookConfig.from_environment(cipher or load_cipher())},
+        extra_state={"webhooks": WebhookConfig.from_environment(cipher), "cipher": cipher},
         settings=settings,
         db=db,
         redis=redis,

@@ -97,3 +97,35 @@ class SurveyRunOut(msgspec.Struct, kw_only=True):
     started_at: datetime
     finished_at: datetime | None
     answers: list[AnswerOut]
+
+
+class RatingGroup(msgspec.Struct, kw_only=True):
+    """Ratings grouped by lesson (track + key), module (track + module) or study arm."""
+
+    track: str | None
+    group: str | None  # the lesson key, module or arm; None: not tied to one
+    ratings: int
+    average: float
+    distribution: dict[str, int]  # "1".."5" -> count
+
+
+class QuestionReport(msgspec.Struct, kw_only=True):
+    key: str
+    type: str
+    answered: int
+    timed_out: int
+    distribution: dict[str, int]  # answer value -> count (scale, choice); empty for text
+
+
+class SurveyReport(msgspec.Struct, kw_only=True):
+    survey: str
+    study_arm: str | None  # the arm reported, or None for all
+    runs: dict[str, int]  # state -> count
+    questions: list[QuestionReport]
+
+
+class NeedCount(msgspec.Struct, kw_only=True):
+    category: str
+    status: str
+    urgent: bool
+    count: int

@@ -1,0 +1,176 @@
+"""Report and export routes: thin handlers over services.feedback.reports and .exports.
+
+Aggregates and the de-identified exports are open to researchers; the identified exports
+(patient ids, patients' words) only to the clinic's own staff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from litestar import Controller, Request, get
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import FromQuery
+from litestar.response import Stream
+
+from services.feedback import exports, reports
+from services.feedback.api import CARE, DEPENDENCIES
+from services.feedback.models import InboundMessage, SurveyRun
+from services.feedback.needs import _scope
+from services.feedback.schemas import NeedCount, RatingGroup, SurveyReport
+from services.feedback.survey_api import STAFF, SurveyKey
+from shared.access.web import policy, principal_of
+from shared.db import Database
+from shared.params import QueryRowId
+
+Req = Request[Any, Any, Any]
+Since = FromQuery[datetime | None]
+CSV = "text/csv; charset=utf-8"
+
+
+def _csv(chunks: AsyncIterator[bytes], filename: str) -> Stream:
+    return Stream(
+        chunks,
+        media_type=CSV,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+class ReportController(Controller):
+    path = "/reports"
+    tags = ["reports"]
+    dependencies = DEPENDENCIES
+
+    @get(
+        "/ratings",
+        opt=policy(*STAFF, resource="report"),
+        summary="Ratings by lesson, module or arm",
+    )
+    async def ratings(
+        self,
+        db: NamedDependency[Database],
+        request: Req,
+        by: FromQuery[reports.GroupBy] = "lesson",
+        clinic_id: QueryRowId = None,
+        since: Since = None,
+    ) -> list[RatingGroup]:
+        return await reports.ratings(
+            db, principal_of(request), by=by, clinic_id=clinic_id, since=since
+        )
+
+    @get(
+        "/surveys/{survey_key:str}",
+        opt=policy(*STAFF, resource="report"),
+        summary="A survey's runs by state and each question's answer distribution",
+    )
+    async def survey(
+        self,
+        db: NamedDependency[Database],
+        request: Req,
+        survey_key: SurveyKey,
+        clinic_id: QueryRowId = None,
+        study_arm: FromQuery[str | None] = None,
+    ) -> SurveyReport:
+        return await reports.survey_report(
+            db, principal_of(request), survey_key, clinic_id=clinic_id, study_arm=study_arm
+        )
+
+    @get("/needs", opt=policy(*STAFF, resource="report"), summary="Needs by category and status")
+    async def needs(
+        self,
+        db: NamedDependency[Database],
+        request: Req,
+        clinic_id: QueryRowId = None,
+        since: Since = None,
+    ) -> list[NeedCount]:
+        return await reports.need_counts(
+            db, principal_of(request), clinic_id=clinic_id, since=since
+        )
+
+
+class ExportController(Controller):
+    path = "/exports"
+    tags = ["reports"]
+    dependencies = DEPENDENCIES
+
+    @get("/replies.csv", opt=policy(*CARE, resource="export"), summary="Replies, identified")
+    async def replies(
+        self,
+        db: NamedDependency[Database],
+        request: Req,
+        state: State,
+        clinic_id: QueryRowId = None,
+        since: Since = None,
+        until: Since = None,
+    ) -> Stream:
+        scope = _scope(principal_of(request), InboundMessage.clinic_id, clinic_id)
+        window = exports.Window(scope, since, until)
+        return _csv(exports.replies(db, window, research=False, cipher=state.cipher), "replies.csv")
+
+    @get(
+        "/research/replies.csv",
+        opt=policy(*STAFF, resource="export"),
+        summary="Replies, de-identified: pseudonyms, dates, no words",
+    )
+    async def research_replies(
+        self,
+        db: NamedDependency[Database],
+        request: Req,
+        state: State,
+        clinic_id: QueryRowId = None,
+        since: Since = None,
+        until: Since = None,
+    ) -> Stream:
+        scope = _scope(principal_of(request), InboundMessage.clinic_id, clinic_id)
+        window = exports.Window(scope, since, until)
+        return _csv(
+            exports.replies(db, window, research=True, cipher=state.cipher),
+            "replies-deidentified.csv",
+        )
+
+    @get(
+        "/survey-answers.csv",
+        opt=policy(*CARE, resource="export"),
+        summary="Survey answers, identified",
+    )
+    async def answers(
+        self,
+        db: NamedDependency[Database],
+        request: Req,
+        state: State,
+        survey: FromQuery[str | None] = None,
+        clinic_id: QueryRowId = None,
+        since: Since = None,
+        until: Since = None,
+    ) -> Stream:
+        scope = _scope(principal_of(request), SurveyRun.clinic_id, clinic_id)
+        window = exports.Window(scope, since, until)
+        return _csv(
+            exports.survey_answers(db, window, survey, research=False, cipher=state.cipher),
+            "survey-answers.csv",
+        )
+
+    @get(
+        "/research/survey-answers.csv",
+        opt=policy(*STAFF, resource="export"),
+        summary="Survey answers, de-identified: pseudonyms, dates, no words",
+    )
+    async def research_answers(
+        self,
+        db: NamedDependency[Database],
+        request: Req,
+        state: State,
+        survey: FromQuery[str | None] = None,
+        clinic_id: QueryRowId = None,
+        since: Since = None,
+        until: Since = None,
+    ) -> Stream:
+        scope = _scope(principal_of(request), SurveyRun.clinic_id, clinic_id)
+        window = exports.Window(scope, since, until)
+        return _csv(
+            exports.survey_answers(db, window, survey, research=True, cipher=state.cipher),
+            "survey-answers-deidentified.csv",
+        )

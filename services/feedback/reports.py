@@ -1,0 +1,149 @@
+"""Aggregates for coordinators and researchers: counts and averages, never words or ids.
+
+Ratings group by lesson, by module or by study arm (the arm a reply was received under);
+survey answers by question, optionally within one arm; needs by category and status.
+Everything stays within the caller's clinics (`needs._scope`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import func, select
+
+from services.feedback import surveys
+from services.feedback.models import InboundMessage, Need, SurveyAnswer, SurveyRun
+from services.feedback.needs import _scope
+from services.feedback.schemas import NeedCount, QuestionReport, RatingGroup, SurveyReport
+from shared.access.tokens import Principal
+from shared.db import Database
+from shared.errors import InvalidInput, NotFound
+
+GroupBy = Literal["lesson", "module", "arm"]
+
+
+def _since(query: Any, column: Any, since: datetime | None) -> Any:
+    if since is None:
+        return query
+    if since.tzinfo is None:
+        raise InvalidInput("since needs a UTC offset, e.g. 2026-11-20T00:00:00+08:00")
+    return query.where(column >= since)
+
+
+async def ratings(
+    db: Database,
+    principal: Principal,
+    *,
+    by: GroupBy,
+    clinic_id: int | None,
+    since: datetime | None,
+) -> list[RatingGroup]:
+    scope = _scope(principal, InboundMessage.clinic_id, clinic_id)
+    if scope is None:
+        return []
+    group: Any = {
+        "lesson": InboundMessage.lesson_key,
+        "module": InboundMessage.module,
+        "arm": InboundMessage.study_arm,
+    }[by]
+    # Lessons and modules are named within a track; arms span tracks.
+    keys: list[Any] = [group] if by == "arm" else [InboundMessage.track, group]
+    query = _since(
+        select(*keys, InboundMessage.rating, func.count())
+        .where(scope, InboundMessage.rating.is_not(None))
+        .group_by(*keys, InboundMessage.rating),
+        InboundMessage.received_at,
+        since,
+    )
+    async with db.sessions() as session:
+        rows = (await session.execute(query)).all()
+    counts: dict[tuple[str | None, str | None], dict[str, int]] = defaultdict(dict)
+    for *names, rating, n in rows:
+        track, name = (None, names[0]) if by == "arm" else (names[0], names[1])
+        counts[(track, name)][str(rating)] = int(n)
+    result = []
+    for (track, name), distribution in counts.items():
+        total = sum(distribution.values())
+        mean = sum(int(value) * n for value, n in distribution.items()) / total
+        result.append(
+            RatingGroup(
+                track=track,
+                group=name,
+                ratings=total,
+                average=round(mean, 2),
+                distribution=dict(sorted(distribution.items())),
+            )
+        )
+    return sorted(result, key=lambda r: (r.track or "", r.group or ""))
+
+
+async def survey_report(
+    db: Database,
+    principal: Principal,
+    key: str,
+    *,
+    clinic_id: int | None,
+    study_arm: str | None,
+) -> SurveyReport:
+    async with db.sessions() as session:
+        survey = await surveys.definition(session, key)
+        if survey is None:
+            raise NotFound(f"no survey {key!r}")
+        scope = _scope(principal, SurveyRun.clinic_id, clinic_id)
+        empty = SurveyReport(survey=key, study_arm=study_arm, runs={}, questions=[])
+        if scope is None:
+            return empty
+        runs_where = [scope, SurveyRun.survey_key == key]
+        if study_arm is not None:
+            runs_where.append(SurveyRun.study_arm == study_arm)
+        states = await session.execute(
+            select(SurveyRun.state, func.count()).where(*runs_where).group_by(SurveyRun.state)
+        )
+        answers = await session.execute(
+            select(SurveyAnswer.question_key, SurveyAnswer.state, SurveyAnswer.value, func.count())
+            .join(SurveyRun, SurveyRun.id == SurveyAnswer.run_id)
+            .where(*runs_where)
+            .group_by(SurveyAnswer.question_key, SurveyAnswer.state, SurveyAnswer.value)
+        )
+        runs = {state: int(n) for state, n in states}
+        answer_rows = answers.all()
+    by_question: dict[str, QuestionReport] = {
+        q.key: QuestionReport(key=q.key, type=q.type, answered=0, timed_out=0, distribution={})
+        for q in survey.questions
+    }
+    for question_key, state, value, n in answer_rows:
+        report = by_question.get(question_key)
+        if report is None:
+            continue
+        if state == "timed_out":
+            report.timed_out += int(n)
+            continue
+        report.answered += int(n)
+        if value is not None:
+            report.distribution[str(value)] = report.distribution.get(str(value), 0) + int(n)
+    for report in by_question.values():
+        report.distribution = dict(sorted(report.distribution.items(), key=lambda i: int(i[0])))
+    return SurveyReport(
+        survey=key, study_arm=study_arm, runs=runs, questions=list(by_question.values())
+    )
+
+
+async def need_counts(
+    db: Database, principal: Principal, *, clinic_id: int | None, since: datetime | None
+) -> list[NeedCount]:
+    scope = _scope(principal, Need.clinic_id, clinic_id)
+    if scope is None:
+        return []
+    query = _since(
+        select(Need.category, Need.status, Need.urgent, func.count())
+        .where(scope)
+        .group_by(Need.category, Need.status, Need.urgent)
+        .order_by(Need.category, Need.status, Need.urgent),
+        Need.created_at,
+        since,
+    )
+    async with db.sessions() as session:
+        rows = (await session.execute(query)).all()
+    return [NeedCount(category=c, status=s, urgent=u, count=int(n)) for c, s, u, n in rows]
