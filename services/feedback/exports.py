@@ -48,10 +48,17 @@ class Window:
     since: datetime | None
     until: datetime | None
 
-    def check(self) -> None:
+    def apply(self, query: Any, empty: ColumnElement[bool], at: Any) -> Any:
+        """`query` narrowed to the caller's clinics and the time window on column `at`."""
         for name, value in (("since", self.since), ("until", self.until)):
             if value is not None and value.tzinfo is None:
                 raise InvalidInput(f"{name} needs a UTC offset, e.g. 2026-11-20T00:00:00+08:00")
+        query = query.where(self.scope if self.scope is not None else empty)
+        if self.since is not None:
+            query = query.where(at >= self.since)
+        if self.until is not None:
+            query = query.where(at < self.until)
+        return query
 
 
 def _pseudonymiser(cipher: IdentifierCipher | None) -> Callable[[int], str]:
@@ -150,14 +157,12 @@ async def _csv(header: list[str], pages: AsyncIterator[list[list[Any]]]) -> Asyn
 def replies(
     db: Database, window: Window, *, research: bool, cipher: IdentifierCipher | None
 ) -> AsyncIterator[bytes]:
-    window.check()
+    query = window.apply(
+        select(InboundMessage, Need).outerjoin(Need, Need.inbound_id == InboundMessage.id),
+        InboundMessage.id < 0,
+        InboundMessage.received_at,
+    )
     name = _pseudonymiser(cipher) if research else None
-    query = select(InboundMessage, Need).outerjoin(Need, Need.inbound_id == InboundMessage.id)
-    query = query.where(window.scope if window.scope is not None else InboundMessage.id < 0)
-    if window.since is not None:
-        query = query.where(InboundMessage.received_at >= window.since)
-    if window.until is not None:
-        query = query.where(InboundMessage.received_at < window.until)
 
     async def rows() -> AsyncIterator[list[list[Any]]]:
         async for page in _pages(db, query, InboundMessage.id):
@@ -194,16 +199,14 @@ def survey_answers(
     research: bool,
     cipher: IdentifierCipher | None,
 ) -> AsyncIterator[bytes]:
-    window.check()
-    name = _pseudonymiser(cipher) if research else None
-    query = select(SurveyAnswer, SurveyRun).join(SurveyRun, SurveyRun.id == SurveyAnswer.run_id)
-    query = query.where(window.scope if window.scope is not None else SurveyRun.id < 0)
+    query = window.apply(
+        select(SurveyAnswer, SurveyRun).join(SurveyRun, SurveyRun.id == SurveyAnswer.run_id),
+        SurveyRun.id < 0,
+        SurveyAnswer.at,
+    )
     if survey_key is not None:
         query = query.where(SurveyRun.survey_key == survey_key)
-    if window.since is not None:
-        query = query.where(SurveyAnswer.at >= window.since)
-    if window.until is not None:
-        query = query.where(SurveyAnswer.at < window.until)
+    name = _pseudonymiser(cipher) if research else None
 
     async def rows() -> AsyncIterator[list[list[Any]]]:
         async for page in _pages(db, query, SurveyAnswer.id):

@@ -91,10 +91,30 @@ class ReportController(Controller):
         )
 
 
+def _window(request: Req, column: Any, clinic_id: int | None, since: Any, until: Any) -> Any:
+    return exports.Window(_scope(principal_of(request), column, clinic_id), since, until)
+
+
 class ExportController(Controller):
     path = "/exports"
     tags = ["reports"]
     dependencies = DEPENDENCIES
+
+    async def _replies(
+        self, db: Database, request: Req, state: State, research: bool, **where: Any
+    ) -> Stream:
+        window = _window(request, InboundMessage.clinic_id, **where)
+        chunks = exports.replies(db, window, research=research, cipher=state.cipher)
+        return _csv(chunks, "replies-deidentified.csv" if research else "replies.csv")
+
+    async def _answers(
+        self, db: Database, request: Req, state: State, survey: str | None, research: bool,
+        **where: Any,
+    ) -> Stream:  # fmt: skip
+        window = _window(request, SurveyRun.clinic_id, **where)
+        chunks = exports.survey_answers(db, window, survey, research=research, cipher=state.cipher)
+        name = "survey-answers-deidentified.csv" if research else "survey-answers.csv"
+        return _csv(chunks, name)
 
     @get("/replies.csv", opt=policy(*CARE, resource="export"), summary="Replies, identified")
     async def replies(
@@ -106,9 +126,9 @@ class ExportController(Controller):
         since: Since = None,
         until: Since = None,
     ) -> Stream:
-        scope = _scope(principal_of(request), InboundMessage.clinic_id, clinic_id)
-        window = exports.Window(scope, since, until)
-        return _csv(exports.replies(db, window, research=False, cipher=state.cipher), "replies.csv")
+        return await self._replies(
+            db, request, state, False, clinic_id=clinic_id, since=since, until=until
+        )
 
     @get(
         "/research/replies.csv",
@@ -124,11 +144,8 @@ class ExportController(Controller):
         since: Since = None,
         until: Since = None,
     ) -> Stream:
-        scope = _scope(principal_of(request), InboundMessage.clinic_id, clinic_id)
-        window = exports.Window(scope, since, until)
-        return _csv(
-            exports.replies(db, window, research=True, cipher=state.cipher),
-            "replies-deidentified.csv",
+        return await self._replies(
+            db, request, state, True, clinic_id=clinic_id, since=since, until=until
         )
 
     @get(
@@ -146,11 +163,8 @@ class ExportController(Controller):
         since: Since = None,
         until: Since = None,
     ) -> Stream:
-        scope = _scope(principal_of(request), SurveyRun.clinic_id, clinic_id)
-        window = exports.Window(scope, since, until)
-        return _csv(
-            exports.survey_answers(db, window, survey, research=False, cipher=state.cipher),
-            "survey-answers.csv",
+        return await self._answers(
+            db, request, state, survey, False, clinic_id=clinic_id, since=since, until=until
         )
 
     @get(
@@ -168,9 +182,6 @@ class ExportController(Controller):
         since: Since = None,
         until: Since = None,
     ) -> Stream:
-        scope = _scope(principal_of(request), SurveyRun.clinic_id, clinic_id)
-        window = exports.Window(scope, since, until)
-        return _csv(
-            exports.survey_answers(db, window, survey, research=True, cipher=state.cipher),
-            "survey-answers-deidentified.csv",
+        return await self._answers(
+            db, request, state, survey, True, clinic_id=clinic_id, since=since, until=until
         )
