@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from redis.asyncio import Redis
+
 from services.feedback import surveys
-from services.feedback.escalation import Escalation
+from services.feedback.escalation import Escalation, alert_webhook
 from services.feedback.lesson_question import LessonQuestions
 from services.feedback.readmodel import store_sender
 from services.feedback.settings import FeedbackSettings
 from shared.bus import Handler
+from shared.channels.factory import build_registry
+from shared.channels.settings import ChannelsConfig
 from shared.db import Database
 from shared.messages import LessonSent, Message, PatientEnrolled, PatientUpdated, UrgentNeedRaised
 from shared.service import PeriodicJob, WorkerParts
@@ -33,15 +37,30 @@ async def setup(db: Database, settings: Settings) -> WorkerParts:
         while await surveys.time_out(db, datetime.now(UTC), timeout) > 0:
             pass  # a batch per transaction until none is left
 
-    escalation = None
+    # Urgent needs: texted to each clinic's alert_phone over the reminders' SMS channel,
+    # and posted to the alert webhook if one is configured.
+    if not settings.bus.redis_url:
+        raise SystemExit("REDIS_URL is not set: the bus and SMS pacing need Redis")
+    redis = Redis.from_url(settings.bus.redis_url)
+    channels = build_registry(redis, ChannelsConfig(), key_prefix=settings.bus.bus_prefix)
+    webhook = None
     if config.feedback_alert_webhook_url and config.feedback_alert_webhook_secret:
-        escalation = Escalation(
+        webhook = alert_webhook(
             config.feedback_alert_webhook_url,
             config.feedback_alert_webhook_secret.get_secret_value(),
         )
-        handlers[UrgentNeedRaised] = escalation.announce
+    access_db = Database.from_settings(settings.database, "access")
+    escalation = Escalation(access_db, webhook=webhook, sms=channels.get("sms"))
+    handlers[UrgentNeedRaised] = escalation.announce
+
+    async def aclose() -> None:
+        await escalation.aclose()
+        await channels.aclose()
+        await redis.aclose()
+        await access_db.dispose()
+
     return WorkerParts(
         handlers=handlers,
         jobs=[PeriodicJob("survey-timeouts", 60, time_out_surveys)],
-        aclose=escalation.aclose if escalation else None,
+        aclose=aclose,
     )

@@ -39,6 +39,7 @@ class ClinicIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     help_phone: str
     opens_at: str = "07:00"
     closes_at: str = "17:00"
+    alert_phone: str | None = None  # urgent needs are texted here at once
 
 
 class ClinicPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -47,6 +48,7 @@ class ClinicPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     help_phone: str | None = None
     opens_at: str | None = None
     closes_at: str | None = None
+    alert_phone: str | None = None  # "" removes it
 
 
 class ClinicOut(msgspec.Struct, kw_only=True):
@@ -57,6 +59,7 @@ class ClinicOut(msgspec.Struct, kw_only=True):
     help_phone: str
     opens_at: str
     closes_at: str
+    alert_phone: str | None
 
 
 def _out(clinic: Clinic) -> ClinicOut:
@@ -68,6 +71,7 @@ def _out(clinic: Clinic) -> ClinicOut:
         help_phone=clinic.help_phone,
         opens_at=clinic.opens_at.strftime("%H:%M"),
         closes_at=clinic.closes_at.strftime("%H:%M"),
+        alert_phone=clinic.alert_phone,
     )
 
 
@@ -82,14 +86,14 @@ def valid_time_zone(name: str) -> str:
     return name
 
 
-def valid_phone(number: str) -> str:
-    """The clinic's public number in E.164 (a number patients may call, not health data)."""
+def valid_phone(number: str, field: str = "help_phone") -> str:
+    """A clinic's number in E.164 (its public one, or its on-call staff's: not health data)."""
     try:
         parsed = phonenumbers.parse(number, "CN")
     except phonenumbers.NumberParseException as exc:
-        raise ClinicError(f"help_phone is not a phone number: {exc}") from exc
+        raise ClinicError(f"{field} is not a phone number: {exc}") from exc
     if not phonenumbers.is_valid_number(parsed):
-        raise ClinicError("help_phone is not a valid phone number")
+        raise ClinicError(f"{field} is not a valid phone number")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -118,6 +122,7 @@ async def create_clinic(db: Database, data: ClinicIn) -> ClinicOut:
         name=_name(data.name),
         time_zone=valid_time_zone(data.time_zone),
         help_phone=valid_phone(data.help_phone),
+        alert_phone=valid_phone(data.alert_phone, "alert_phone") if data.alert_phone else None,
         opens_at=opens,
         closes_at=closes,
         created_at=now,
@@ -164,6 +169,10 @@ async def update_clinic(
             clinic.time_zone = valid_time_zone(patch.time_zone)
         if patch.help_phone is not None:
             clinic.help_phone = valid_phone(patch.help_phone)
+        if patch.alert_phone is not None:
+            clinic.alert_phone = (
+                valid_phone(patch.alert_phone, "alert_phone") if patch.alert_phone else None
+            )
         if patch.opens_at is not None:
             clinic.opens_at = _time("opens_at", patch.opens_at)
         if patch.closes_at is not None:

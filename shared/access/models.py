@@ -33,6 +33,8 @@ class Clinic(Base):
     name: Mapped[str] = mapped_column(String(200))
     time_zone: Mapped[str] = mapped_column(String(64))
     help_phone: Mapped[str] = mapped_column(String(20))  # the clinic's, never a patient's
+    # The on-call coordinator's phone: urgent needs are texted here (staff, not patient).
+    alert_phone: Mapped[str | None] = mapped_column(String(20))
     opens_at: Mapped[time] = mapped_column(Time())
     closes_at: Mapped[time] = mapped_column(Time())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
