@@ -1,198 +1,253 @@
-"""`mmt bench dispatch`: a burst of due reminders through the real planner, bus and
-dispatcher on the configured PostgreSQL and Redis, in one process, with figures.
+"""`mmt bench dispatch`: a burst of due reminders through the real planner, outbox relay,
+bus and batch dispatcher on the configured PostgreSQL and Redis, handed to the real Twilio
+adapter talking to the fake Twilio over loopback HTTP, with the yardsticks measured in the
+same run (bench_raw.py). The last line printed is one JSON object.
 
-It works in a throwaway schema and key prefix, which it removes afterwards. The channel is
-the console (no network), so the figures are the suite's own cost; the raw Redis Streams
-rate of the same number of entries, measured in the same run, is the yardstick. The last
-line printed is one JSON object.
+The suite runs as scheduler workers would (bench_worker.py): this process is one worker,
+`--workers K` adds K - 1 more as child processes; intervals and bus settings come from the
+environment (PLANNER_INTERVAL_S, OUTBOX_INTERVAL_S, BUS_*). The fake provider is another
+process. Lateness is from a reminder's due time to the moment the provider accepted it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
-import platform
-import resource
+import signal
+import subprocess
+import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
-from datetime import time as clock_time
 from typing import Any
 
-from redis.asyncio import Redis
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select, text
 
-from services.scheduler import planner
-from services.scheduler.dispatch import Dispatcher
-from services.scheduler.dispatch_batch import BatchDispatcher
-from services.scheduler.models import Message, Occurrence, Patient
+from services.scheduler.bench_common import (
+    ROOT,
+    Place,
+    bench_cipher,
+    fake_twilio,
+    machine,
+    peak_rss_mb,
+    percentiles,
+    ratio,
+    seed_due,
+    throwaway,
+)
+from services.scheduler.bench_raw import raw_pipeline, raw_redis_rate
+from services.scheduler.bench_worker import run_worker
+from services.scheduler.models import Message
 from services.scheduler.settings import SchedulerSettings
-from shared.bus import BusKeys, Inbox, OutboxRelay, StreamConsumer
-from shared.channels import ChannelRegistry
-from shared.channels.console import ConsoleChannel
-from shared.crypto import IdentifierCipher, decode_hmac_key, generate_keys
 from shared.db import Database
 from shared.logging import configure_logging
-from shared.messages import SendMessage
 from shared.migrate import migrate
 from shared.service import load_service
+from shared.settings import BusSettings
 
 OPEN = ("queued", "sending")
-
-
-async def _seed(db: Database, n: int, cipher: IdentifierCipher, now: datetime) -> None:
-    phone = cipher.encrypt("+8613800138000")
-    midnight = clock_time(0, 0)
-    async with db.transaction() as session:
-        for start in range(0, n, 5000):
-            await session.execute(
-                insert(Patient),
-                [
-                    {
-                        "clinic_id": 1,
-                        "clinic_number": f"B{i}",
-                        "display_name": "B.",
-                        "phone_enc": phone,
-                        "phone_hash": "bench",
-                        "channel_order": ["sms"],
-                        "language": "zh-CN",
-                        "time_zone": "Asia/Shanghai",
-                        "dose_time": midnight,
-                        "quiet_start": midnight,
-                        "quiet_end": midnight,
-                        "state": "active",
-                        "consent_version": "bench",
-                        "consent_at": now,
-                        "consent_recorded_by": "bench",
-                        "enrolled_at": now,
-                        "updated_at": now,
-                        "explicit_wording": False,
-                    }
-                    for i in range(start, min(start + 5000, n))
-                ],
-            )
-        ids = (await session.execute(select(Patient.id))).scalars().all()
-        for start in range(0, n, 5000):
-            await session.execute(
-                insert(Occurrence),
-                [
-                    {
-                        "patient_id": pid,
-                        "kind": "dose",
-                        "local_date": now.date(),
-                        "slot": "bench",
-                        "due_at": now,
-                        "expires_at": now + timedelta(hours=1),
-                        "state": "planned",
-                    }
-                    for pid in ids[start : start + 5000]
-                ],
-            )
-
-
-async def _raw_redis_rate(redis: Redis, prefix: str, n: int) -> float:
-    """XADD + XREADGROUP + XACK of n entries the size of ours, pipelined: the yardstick."""
-    stream, payload = f"{prefix}:yardstick", b"x" * 160
-    await redis.xgroup_create(stream, "g", id="0", mkstream=True)
-    started = time.perf_counter()
-    for start in range(0, n, 500):
-        pipe = redis.pipeline(transaction=False)
-        for _ in range(min(500, n - start)):
-            pipe.xadd(stream, {"type": b"SendMessage.v1", "m": payload})
-        await pipe.execute()
-    done = 0
-    while done < n:
-        response: Any = await redis.xreadgroup("g", "c", {stream: ">"}, count=500)
-        ids = [entry_id for _, entries in response or [] for entry_id, _ in entries]
-        if not ids:
-            break
-        await redis.xack(stream, "g", *ids)
-        done += len(ids)
-    return n / (time.perf_counter() - started)
+LEAD_S = 1.0  # the first reminder falls due this long after seeding, once all is ready
 
 
 async def bench_dispatch(
-    database_url: str, redis_url: str, n: int, *, batch: bool
+    database_url: str,
+    redis_url: str,
+    n: int,
+    *,
+    spread_s: float = 0.0,
+    workers: int = 1,
+    batch: bool = True,
+    yardsticks: bool = True,
+    profile: str | None = None,
 ) -> dict[str, Any]:
     # Warnings only: per-message info lines would be most of what is measured.
     configure_logging("bench", "WARNING")
-    prefix = f"bench{uuid.uuid4().hex[:8]}_"
-    db = Database(database_url, "scheduler", schema_prefix=prefix, pool_size=20)
-    redis = Redis.from_url(redis_url)
-    keys = generate_keys()
-    cipher = IdentifierCipher(
-        keys["IDENTIFIER_KEYS"].split(","), decode_hmac_key(keys["IDENTIFIER_HMAC_KEY"])
-    )
-    definition = load_service("scheduler")
-    try:
-        await migrate(db, definition.migrations)
-        now = datetime.now(UTC)
-        await _seed(db, n, cipher, now)
-        bus = BusKeys(prefix.rstrip("_"))
-        dispatcher = Dispatcher(db, cipher, ChannelRegistry([ConsoleChannel("sms")]), None)
-        consumer = StreamConsumer(
-            redis,
-            bus,
-            group="scheduler",
-            consumer="bench",
-            handlers={SendMessage: dispatcher.handle},
-            inbox=Inbox(db, definition.processed_model),
-            batch_size=500,
-            block_ms=50,
-            concurrency=16,
-            batch_handlers={SendMessage: BatchDispatcher(dispatcher).handle} if batch else None,
-        )
-        await consumer.ensure_groups()
-        relay = OutboxRelay(db, redis, bus, definition.outbox_model, service="scheduler")
-        config = SchedulerSettings()
-        started = time.perf_counter()
-        while (await planner.release_due(db, config, datetime.now(UTC))).queued:
-            pass
-        released = time.perf_counter()
-        await relay.relay_once(max_batches=100_000)
-        relayed = time.perf_counter()
-        while True:
-            if await consumer.poll_once() == 0:
-                async with db.sessions() as session:
-                    left = (
-                        await session.execute(
-                            select(func.count()).select_from(Message).where(Message.state.in_(OPEN))
-                        )
-                    ).scalar_one()
-                if left == 0:
-                    break
-        finished = time.perf_counter()
-        async with db.sessions() as session:
-            states = dict(
-                (row[0], row[1])
-                for row in await session.execute(
-                    select(Message.state, func.count()).group_by(Message.state)
+    async with throwaway(redis_url) as place:
+        db = Database(database_url, "scheduler", schema_prefix=place.prefix, pool_size=20)
+        try:
+            with fake_twilio() as fake:
+                suite = await _run_suite(
+                    db,
+                    place,
+                    (database_url, redis_url, fake.url),
+                    n,
+                    spread_s,
+                    workers,
+                    batch,
+                    profile,
                 )
+                provider = fake.stats()
+                raw = (
+                    await raw_pipeline(database_url, place.redis, place.bus, fake.url, n)
+                    if yardsticks
+                    else None
+                )
+                suite["peak_rss_mb"]["fake_twilio"] = peak_rss_mb(fake.process.pid)
+            streams = await raw_redis_rate(place.redis, place.bus, n) if yardsticks else None
+            facts = await machine(db, place.redis)
+        finally:
+            await db.drop_schema()
+            await db.dispose()
+    return {
+        "benchmark": "dispatch",
+        "reminders": n,
+        "spread_s": spread_s,
+        "workers": workers,
+        **suite,
+        "provider_accepted": provider.get("total_accepted", 0),
+        "provider_duplicates": len(provider.get("duplicates", {})),
+        "raw_pipeline": raw,
+        "raw_redis_streams_per_second": round(streams, 1) if streams else None,
+        "ratio_to_raw_pipeline": ratio(suite["per_second"], raw["per_second"]) if raw else None,
+        "ratio_to_raw_redis_streams": ratio(suite["per_second"], streams) if streams else None,
+        "machine": facts,
+    }
+
+
+async def _run_suite(
+    db: Database,
+    place: Place,
+    urls: tuple[str, str, str],
+    n: int,
+    spread_s: float,
+    workers: int,
+    batch: bool,
+    profile: str | None,
+) -> dict[str, Any]:
+    database_url, redis_url, provider_url = urls
+    await migrate(db, load_service("scheduler").migrations)
+    cipher, keys = bench_cipher()
+    first_due = datetime.now(UTC) + timedelta(seconds=LEAD_S)
+    await seed_due(db, n, cipher, first_due, spread_s)
+    children = _start_children(
+        workers - 1, (database_url, redis_url, place.prefix, provider_url), keys
+    )
+    stop = asyncio.Event()
+    profiler = _start_profiler(profile)
+    try:
+        await asyncio.sleep(max(0.0, (first_due - datetime.now(UTC)).total_seconds()))
+        started, cpu_started = time.perf_counter(), time.process_time()
+        worker = asyncio.create_task(
+            run_worker(
+                db, place.redis, place.bus, provider_url, cipher, stop, name="main", batch=batch
             )
-        raw = await _raw_redis_rate(redis, prefix.rstrip("_"), n)
-        total = finished - started
-        return {
-            "benchmark": "dispatch",
-            "reminders": n,
-            "batch": batch,
-            "states": states,
-            "release_s": round(released - started, 3),
-            "relay_s": round(relayed - released, 3),
-            "dispatch_s": round(finished - relayed, 3),
-            "total_s": round(total, 3),
-            "per_second": round(n / total, 1),
-            "dispatch_per_second": round(n / (finished - relayed), 1),
-            "raw_redis_streams_per_second": round(raw, 1),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "machine": {
-                "cores": os.cpu_count(),
-                "python": platform.python_version(),
-                "redis": (await redis.info("server")).get("redis_version"),
-            },
-        }
+        )
+        try:
+            await _wait_until_done(db, n, worker, children)
+            finished, cpu = time.perf_counter(), time.process_time() - cpu_started
+        finally:
+            stop.set()
+            await asyncio.gather(worker, return_exceptions=True)
     finally:
-        keys_left = [key async for key in redis.scan_iter(match=f"{prefix.rstrip('_')}*")]
-        if keys_left:
-            await redis.delete(*keys_left)
-        await redis.aclose()
-        await db.drop_schema()
-        await db.dispose()
+        _stop_profiler(profiler, profile)
+        child_rss = [_stop_child(child) for child in children]
+    total = finished - started
+    config, bus = SchedulerSettings(), BusSettings()
+    return {
+        "batch": batch,
+        "states": await _states(db),
+        "total_s": round(total, 3),
+        "per_second": round(n / total, 1),
+        "lateness_s": await _lateness(db),
+        # Busy share of one core: near 1.0 means this process's own CPU is the limit.
+        "worker_cpu_share": round(cpu / total, 2),
+        "peak_rss_mb": {"worker": peak_rss_mb(), "more_workers": child_rss},
+        "settings": {
+            "planner_interval_s": config.planner_interval_s,
+            "release_batch_size": config.release_batch_size,
+            "outbox_interval_s": bus.outbox_interval_s,
+            "bus_batch_size": bus.bus_batch_size,
+            "bus_concurrency": bus.bus_concurrency,
+        },
+    }
+
+
+def _start_children(
+    count: int, argv: tuple[str, ...], keys: dict[str, str]
+) -> list[subprocess.Popen[bytes]]:
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "services.scheduler.bench_worker", *argv],
+            env={**os.environ, **keys},  # the same identifier keys: the same cipher
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
+        )
+        for _ in range(count)
+    ]
+
+
+def _stop_child(child: subprocess.Popen[bytes]) -> float | None:
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)
+    try:
+        out, _ = child.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.communicate()
+        return None
+    lines = out.decode(errors="replace").strip().splitlines()
+    try:
+        return float(json.loads(lines[-1])["peak_rss_mb"]) if lines else None
+    except (ValueError, KeyError):
+        return None
+
+
+async def _wait_until_done(
+    db: Database, n: int, worker: asyncio.Task[None], children: list[subprocess.Popen[bytes]]
+) -> None:
+    """Until every reminder has a message in a final state; a dead worker ends the run."""
+    while True:
+        await asyncio.sleep(0.2)
+        if worker.done():
+            worker.result()  # raises what it died of
+            raise RuntimeError("the worker ended early")
+        if any(child.poll() is not None for child in children):
+            raise RuntimeError("a worker process ended early")
+        async with db.sessions() as session:
+            made = (await session.execute(select(func.count()).select_from(Message))).scalar_one()
+            open_ = (
+                await session.execute(
+                    select(func.count()).select_from(Message).where(Message.state.in_(OPEN))
+                )
+            ).scalar_one()
+        if made >= n and open_ == 0:
+            return
+
+
+async def _states(db: Database) -> dict[str, int]:
+    async with db.sessions() as session:
+        rows = await session.execute(select(Message.state, func.count()).group_by(Message.state))
+        return {str(state): int(count) for state, count in rows.all()}
+
+
+async def _lateness(db: Database) -> dict[str, float | None]:
+    """Seconds from due to accepted by the provider (the attempt's time), per message."""
+    schema = db.schema
+    # The schema is our own generated identifier (bench + hex), never input.
+    query = text(
+        f'SELECT extract(epoch FROM a.at - o.due_at) FROM "{schema}".attempts a '  # noqa: S608
+        f'JOIN "{schema}".messages m ON m.id = a.message_id '
+        f'JOIN "{schema}".occurrences o ON o.id = m.occurrence_id '
+        "WHERE a.outcome IN ('sent', 'delivered')"
+    )
+    async with db.engine.connect() as conn:
+        values = [float(v) for v in (await conn.execute(query)).scalars()]
+    return {**percentiles(values, 50, 99), "max": round(max(values), 4) if values else None}
+
+
+def _start_profiler(path: str | None) -> Any:
+    if path is None:
+        return None
+    from pyinstrument import Profiler  # a dev dependency: only for --profile
+
+    profiler = Profiler(async_mode="disabled")  # every task, not only the awaiting one
+    profiler.start()
+    return profiler
+
+
+def _stop_profiler(profiler: Any, path: str | None) -> None:
+    if profiler is None or path is None:
+        return
+    profiler.stop()
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(profiler.output_text(unicode=True, color=False, show_all=False))

@@ -27,10 +27,17 @@ def test_bench_dispatch_prints_one_json_line_of_figures(
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output.strip().splitlines()[-1])
     assert figures["benchmark"] == "dispatch"
-    assert figures["states"] == {"delivered": 120}  # every reminder reached a final state
+    assert figures["states"] == {"sent": 120}  # every reminder handed to the fake Twilio
+    assert figures["provider_accepted"] == 120
+    assert figures["provider_duplicates"] == 0
     assert figures["per_second"] > 0
+    assert figures["lateness_s"]["p50"] <= figures["lateness_s"]["p99"]
+    assert figures["raw_pipeline"]["sent"] == 120
     assert figures["raw_redis_streams_per_second"] > 0
-    assert figures["machine"]["cores"] >= 1
+    assert figures["ratio_to_raw_pipeline"] > 0
+    assert figures["peak_rss_mb"]["worker"] > 0
+    assert figures["peak_rss_mb"]["fake_twilio"] > 0
+    assert set(figures["machine"]) >= {"cores", "python", "redis", "postgresql"}
 
 
 def test_bench_refuses_without_postgresql(monkeypatch: pytest.MonkeyPatch) -> None:

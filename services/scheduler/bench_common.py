@@ -1,0 +1,220 @@
+"""What every `mmt bench` command shares: a throwaway place to work, seeding, the fake
+provider, figures about the machine, percentiles and peak memory.
+
+Every benchmark works in schemas and Redis keys under a fresh prefix (`bench1a2b3c4d_`)
+and removes them afterwards, so it can run beside the real suite on the same servers.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from datetime import time as clock_time
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
+from sqlalchemy import insert, select, text
+
+from deploy.fakes.process import RunningFake, running_fake
+from services.scheduler.models import Occurrence, Patient
+from shared.channels.twilio_sms import TwilioConfig, TwilioSmsChannel
+from shared.crypto import IdentifierCipher, decode_hmac_key, generate_keys
+from shared.db import Database
+
+# The fake Twilio account the benchmarks talk to (the sandbox's values: no real secret).
+TWILIO_SID, TWILIO_TOKEN = "AC" + "5a" * 16, "sandbox-auth-token"
+TWILIO_FROM = "+15005550006"
+BODY = "今天的提醒：请按时来门诊。回复 HELP 获取帮助。"  # a discreet dose reminder's length
+CHUNK = 5000
+ROOT = Path(__file__).resolve().parents[2]  # children run from the checkout
+
+
+def phone(i: int) -> str:
+    """A distinct Chinese mobile number per patient, so the fake can count duplicates."""
+    return f"+86138{i:08d}"
+
+
+@dataclass
+class Place:
+    """A throwaway schema prefix and Redis key prefix."""
+
+    prefix: str  # "bench1a2b3c4d_" (schemas)
+    redis: Redis
+
+    @property
+    def bus(self) -> str:
+        return self.prefix.rstrip("_")
+
+    async def forget_redis(self) -> None:
+        keys = [key async for key in self.redis.scan_iter(match=f"{self.bus}*")]
+        for start in range(0, len(keys), 1000):
+            await self.redis.delete(*keys[start : start + 1000])
+
+
+@asynccontextmanager
+async def throwaway(redis_url: str) -> AsyncIterator[Place]:
+    redis = Redis.from_url(redis_url)
+    place = Place(f"bench{uuid.uuid4().hex[:8]}_", redis)
+    try:
+        yield place
+    finally:
+        await place.forget_redis()
+        await redis.aclose()
+
+
+def bench_cipher() -> tuple[IdentifierCipher, dict[str, str]]:
+    """Fresh identifier keys: the cipher, and the environment that gives a child the same."""
+    keys = generate_keys()
+    cipher = IdentifierCipher(
+        keys["IDENTIFIER_KEYS"].split(","), decode_hmac_key(keys["IDENTIFIER_HMAC_KEY"])
+    )
+    return cipher, keys
+
+
+def patient_row(i: int, now: datetime, phone_enc: str, **changes: Any) -> dict[str, Any]:
+    midnight = clock_time(0, 0)
+    row: dict[str, Any] = {
+        "clinic_id": 1,
+        "clinic_number": f"B{i}",
+        "display_name": "B.",
+        "phone_enc": phone_enc,
+        "phone_hash": f"bench{i}",
+        "channel_order": ["sms"],
+        "language": "zh-CN",
+        "time_zone": "Asia/Shanghai",
+        "dose_time": midnight,
+        "quiet_start": midnight,
+        "quiet_end": midnight,
+        "state": "active",
+        "consent_version": "bench",
+        "consent_at": now,
+        "consent_recorded_by": "bench",
+        "enrolled_at": now,
+        "updated_at": now,
+        "explicit_wording": False,
+    }
+    row.update(changes)
+    return row
+
+
+async def seed_due(
+    db: Database,
+    n: int,
+    cipher: IdentifierCipher,
+    first_due: datetime,
+    spread_s: float = 0.0,
+    clinic_id: int = 1,
+) -> None:
+    """N patients with a distinct phone each and one dose reminder each, due from
+    `first_due` evenly over `spread_s` seconds (0: all at once), a chunk at a time."""
+    now = first_due
+    async with db.transaction() as session:
+        for start in range(0, n, CHUNK):
+            await session.execute(
+                insert(Patient),
+                [
+                    patient_row(i, now, cipher.encrypt(phone(i)), clinic_id=clinic_id)
+                    for i in range(start, min(start + CHUNK, n))
+                ],
+            )
+        ids = (await session.execute(select(Patient.id).order_by(Patient.id))).scalars().all()
+        step = spread_s / n if n else 0.0
+        for start in range(0, n, CHUNK):
+            await session.execute(
+                insert(Occurrence),
+                [
+                    {
+                        "patient_id": pid,
+                        "kind": "dose",
+                        "local_date": now.date(),
+                        "slot": "bench",
+                        "due_at": first_due + timedelta(seconds=(start + k) * step),
+                        "expires_at": first_due + timedelta(seconds=spread_s, hours=1),
+                        "state": "planned",
+                    }
+                    for k, pid in enumerate(ids[start : start + CHUNK])
+                ],
+            )
+
+
+@contextmanager
+def fake_twilio() -> Iterator[RunningFake]:
+    """The fake Twilio Messages API as a child process, with no status callbacks: the
+    benchmarks measure handing messages over, not receipts."""
+    with running_fake(
+        "twilio",
+        "--account-sid",
+        TWILIO_SID,
+        "--auth-token",
+        TWILIO_TOKEN,
+        "--callback-statuses",
+        "",
+    ) as fake:
+        yield fake
+
+
+def twilio_channel(url: str, max_connections: int = 100) -> TwilioSmsChannel:
+    """The real Twilio adapter pointed at the fake, unpaced: a real sender's rate is the
+    carrier's limit, not the suite's, and would hide what is measured."""
+    return TwilioSmsChannel(
+        TwilioConfig(
+            account_sid=TWILIO_SID,
+            auth_token=TWILIO_TOKEN,
+            from_number=TWILIO_FROM,
+            api_base_url=url,
+            max_connections=max_connections,
+        )
+    )
+
+
+def peak_rss_mb(pid: int | None = None) -> float | None:
+    """Peak resident memory of a process (this one by default) in MB; None if unknown."""
+    if pid is None:
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return None
+
+
+def percentiles(values: Sequence[float], *points: float) -> dict[str, float | None]:
+    """Nearest-rank percentiles, e.g. `percentiles(v, 50, 99)` -> {"p50": ..., "p99": ...}."""
+    ordered = sorted(values)
+    out: dict[str, float | None] = {}
+    for point in points:
+        key = f"p{point:g}"
+        if not ordered:
+            out[key] = None
+            continue
+        rank = max(0, min(len(ordered) - 1, round(point / 100 * len(ordered) + 0.5) - 1))
+        out[key] = round(ordered[rank], 4)
+    return out
+
+
+async def machine(db: Database, redis: Redis) -> dict[str, Any]:
+    """The facts a reader needs to compare figures between machines."""
+    async with db.engine.connect() as conn:
+        postgres = (await conn.execute(text("SHOW server_version"))).scalar_one()
+    info: Any = await redis.info("server")
+    return {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "redis": info.get("redis_version"),
+        "postgresql": str(postgres).split()[0],
+        "platform": platform.platform(terse=True),
+    }
+
+
+def ratio(ours: float, theirs: float) -> float | None:
+    return round(ours / theirs, 3) if theirs else None

@@ -1,0 +1,119 @@
+"""One scheduler worker's share of `mmt bench dispatch`: the planner's release tick, the
+outbox relay tick and the SendMessage consumer, as concurrent tasks of one process, wired
+as services/scheduler/worker.py wires them but with the real Twilio adapter pointed at the
+fake provider.
+
+The benchmark runs one in its own process and, with `--workers K`, K - 1 more as child
+processes (`python -m services.scheduler.bench_worker`): replicas share the work through
+FOR UPDATE SKIP LOCKED and the consumer group, as deployed workers do. A child runs until
+SIGTERM and then prints its peak memory as one JSON line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from redis.asyncio import Redis
+
+from services.scheduler import planner
+from services.scheduler.bench_common import peak_rss_mb, twilio_channel
+from services.scheduler.dispatch import Dispatcher
+from services.scheduler.dispatch_batch import BatchDispatcher
+from services.scheduler.settings import SchedulerSettings
+from shared.bus import BusKeys, Inbox, OutboxRelay, StreamConsumer
+from shared.channels import ChannelRegistry
+from shared.crypto import IdentifierCipher, IdentifierSettings
+from shared.db import Database
+from shared.logging import configure_logging
+from shared.messages import SendMessage
+from shared.service import load_service
+from shared.settings import BusSettings
+
+Tick = Callable[[], Awaitable[object]]
+
+
+async def run_worker(
+    db: Database,
+    redis: Redis,
+    bus_prefix: str,
+    provider_url: str,
+    cipher: IdentifierCipher,
+    stop: asyncio.Event,
+    *,
+    name: str,
+    batch: bool = True,
+) -> None:
+    """Release, relay and dispatch until `stop` is set."""
+    definition = load_service("scheduler")
+    config, bus = SchedulerSettings(), BusSettings()
+    channel = twilio_channel(provider_url)
+    dispatcher = Dispatcher(db, cipher, ChannelRegistry([channel]), None)
+    keys = BusKeys(bus_prefix)
+    consumer = StreamConsumer(
+        redis,
+        keys,
+        group="scheduler",
+        consumer=name,
+        handlers={SendMessage: dispatcher.handle},
+        inbox=Inbox(db, definition.processed_model),
+        batch_size=bus.bus_batch_size,
+        block_ms=min(bus.bus_block_ms, 100),  # so a run notices its end promptly
+        concurrency=bus.bus_concurrency,
+        batch_handlers={SendMessage: BatchDispatcher(dispatcher).handle} if batch else None,
+    )
+    await consumer.ensure_groups()
+    relay = OutboxRelay(db, redis, keys, definition.outbox_model, service="scheduler")
+
+    async def every(interval_s: float, tick: Tick) -> None:
+        while not stop.is_set():
+            await tick()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+
+    async def release() -> None:
+        while True:  # drain what is due, as the worker's tick does
+            released = await planner.release_due(db, config, datetime.now(UTC))
+            if released.queued + sum(released.held.values()) < config.release_batch_size:
+                return
+
+    async def consume() -> None:
+        while not stop.is_set():
+            await consumer.poll_once()
+
+    try:
+        await asyncio.gather(
+            every(config.planner_interval_s, release),
+            every(bus.outbox_interval_s, relay.relay_once),
+            consume(),
+        )
+    finally:
+        await channel.aclose()
+
+
+async def _child(database_url: str, redis_url: str, prefix: str, provider_url: str) -> None:
+    configure_logging("bench", "WARNING")
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    db = Database(database_url, "scheduler", schema_prefix=prefix, pool_size=20)
+    redis = Redis.from_url(redis_url)
+    cipher = IdentifierCipher.from_settings(IdentifierSettings())
+    try:
+        await run_worker(
+            db, redis, prefix.rstrip("_"), provider_url, cipher, stop, name=f"w{os.getpid()}"
+        )
+    finally:
+        await redis.aclose()
+        await db.dispose()
+    print(json.dumps({"peak_rss_mb": peak_rss_mb()}), flush=True)
+
+
+if __name__ == "__main__":
+    # argv: DATABASE_URL REDIS_URL SCHEMA_PREFIX PROVIDER_URL; keys come in the environment.
+    asyncio.run(_child(*sys.argv[1:5]))
