@@ -50,6 +50,9 @@ class NeedController(Controller):
         status: FromQuery[str | None] = None,
         urgent: FromQuery[bool | None] = None,
         category: FromQuery[str | None] = None,
+        patient_id: QueryRowId = None,
+        since: FromQuery[datetime | None] = None,
+        until: FromQuery[datetime | None] = None,
         before_id: QueryRowId = None,
         limit: Limit = 100,
     ) -> list[NeedOut]:
@@ -60,6 +63,9 @@ class NeedController(Controller):
             status=status,
             urgent=urgent,
             category=category,
+            patient_id=patient_id,
+            since=since,
+            until=until,
             before_id=before_id,
             limit=limit,
         )
@@ -116,7 +122,9 @@ class FeedbackController(Controller):
         request: Req,
         clinic_id: QueryRowId = None,
         kind: FromQuery[str | None] = None,
+        patient_id: QueryRowId = None,
         since: FromQuery[datetime | None] = None,
+        until: FromQuery[datetime | None] = None,
         before_id: QueryRowId = None,
         limit: Limit = 100,
     ) -> list[FeedbackOut]:
@@ -125,7 +133,9 @@ class FeedbackController(Controller):
             principal_of(request),
             clinic_id=clinic_id,
             kind=kind,
+            patient_id=patient_id,
             since=since,
+            until=until,
             before_id=before_id,
             limit=limit,
         )

@@ -21,9 +21,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, select
 
 from services.feedback.models import InboundMessage, Need, SurveyAnswer, SurveyRun
+from services.feedback.needs import time_window
 from shared.crypto import IdentifierCipher
 from shared.db import Database
-from shared.errors import InvalidInput, Unavailable
+from shared.errors import Unavailable
 
 PAGE = 1000
 PSEUDONYM_PURPOSE = "research-export"
@@ -50,15 +51,8 @@ class Window:
 
     def apply(self, query: Any, empty: ColumnElement[bool], at: Any) -> Any:
         """`query` narrowed to the caller's clinics and the time window on column `at`."""
-        for name, value in (("since", self.since), ("until", self.until)):
-            if value is not None and value.tzinfo is None:
-                raise InvalidInput(f"{name} needs a UTC offset, e.g. 2026-11-20T00:00:00+08:00")
         query = query.where(self.scope if self.scope is not None else empty)
-        if self.since is not None:
-            query = query.where(at >= self.since)
-        if self.until is not None:
-            query = query.where(at < self.until)
-        return query
+        return time_window(query, at, self.since, self.until)
 
 
 def _pseudonymiser(cipher: IdentifierCipher | None) -> Callable[[int], str]:

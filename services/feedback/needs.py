@@ -33,13 +33,27 @@ _MOVES = {
 }
 
 
-def _scope(principal: Principal, column: Any, clinic_id: int | None) -> ColumnElement[bool] | None:
+def clinic_scope(
+    principal: Principal, column: Any, clinic_id: int | None
+) -> ColumnElement[bool] | None:
     """The clinic condition for a list; None when the caller asked for a clinic it may not see."""
     if clinic_id is not None:
         return column == clinic_id if principal.can_access_clinic(clinic_id) else None
     if principal.all_clinics:
         return column.is_not(None)  # type: ignore[no-any-return]
     return column.in_(principal.clinic_ids)  # type: ignore[no-any-return]
+
+
+def time_window(query: Any, column: Any, since: datetime | None, until: datetime | None) -> Any:
+    """Rows from `since` (inclusive) to `until` (exclusive); both need a UTC offset."""
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise InvalidInput(f"{name} needs a UTC offset, e.g. 2026-11-20T00:00:00+08:00")
+    if since is not None:
+        query = query.where(column >= since)
+    if until is not None:
+        query = query.where(column < until)
+    return query
 
 
 def _limit(limit: int) -> int:
@@ -77,11 +91,14 @@ async def list_needs(
     status: str | None = None,
     urgent: bool | None = None,
     category: str | None = None,
+    patient_id: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     before_id: int | None = None,
     limit: int = 100,
 ) -> list[NeedOut]:
     """Newest first; the next page starts `before_id` the last id of this one."""
-    scope = _scope(principal, Need.clinic_id, clinic_id)
+    scope = clinic_scope(principal, Need.clinic_id, clinic_id)
     if scope is None:
         return []
     query = (
@@ -97,6 +114,9 @@ async def list_needs(
         query = query.where(Need.urgent == urgent)
     if category is not None:
         query = query.where(Need.category == category)
+    if patient_id is not None:
+        query = query.where(Need.patient_id == patient_id)
+    query = time_window(query, Need.created_at, since, until)
     if before_id is not None:
         query = query.where(Need.id < before_id)
     async with db.sessions() as session:
@@ -152,11 +172,13 @@ async def list_feedback(
     *,
     clinic_id: int | None = None,
     kind: str | None = None,
+    patient_id: int | None = None,
     since: datetime | None = None,
+    until: datetime | None = None,
     before_id: int | None = None,
     limit: int = 100,
 ) -> list[FeedbackOut]:
-    scope = _scope(principal, InboundMessage.clinic_id, clinic_id)
+    scope = clinic_scope(principal, InboundMessage.clinic_id, clinic_id)
     if scope is None:
         return []
     query = (
@@ -164,10 +186,9 @@ async def list_feedback(
     )
     if kind is not None:
         query = query.where(InboundMessage.kind == kind)
-    if since is not None:
-        if since.tzinfo is None:
-            raise InvalidInput("since needs a UTC offset, e.g. 2026-11-20T00:00:00+08:00")
-        query = query.where(InboundMessage.received_at >= since)
+    if patient_id is not None:
+        query = query.where(InboundMessage.patient_id == patient_id)
+    query = time_window(query, InboundMessage.received_at, since, until)
     if before_id is not None:
         query = query.where(InboundMessage.id < before_id)
     async with db.sessions() as session:
@@ -192,7 +213,7 @@ async def list_feedback(
 async def ratings_summary(
     db: Database, principal: Principal, clinic_id: int | None = None
 ) -> list[RatingSummary]:
-    scope = _scope(principal, InboundMessage.clinic_id, clinic_id)
+    scope = clinic_scope(principal, InboundMessage.clinic_id, clinic_id)
     if scope is None:
         return []
     query = (

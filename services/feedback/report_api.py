@@ -19,7 +19,7 @@ from litestar.response import Stream
 from services.feedback import exports, reports
 from services.feedback.api import CARE, DEPENDENCIES
 from services.feedback.models import InboundMessage, SurveyRun
-from services.feedback.needs import _scope
+from services.feedback.needs import clinic_scope
 from services.feedback.schemas import NeedCount, RatingGroup, SurveyReport
 from services.feedback.survey_api import STAFF, SurveyKey
 from shared.access.web import policy, principal_of
@@ -91,8 +91,8 @@ class ReportController(Controller):
         )
 
 
-def _window(request: Req, column: Any, clinic_id: int | None, since: Any, until: Any) -> Any:
-    return exports.Window(_scope(principal_of(request), column, clinic_id), since, until)
+def time_window(request: Req, column: Any, clinic_id: int | None, since: Any, until: Any) -> Any:
+    return exports.Window(clinic_scope(principal_of(request), column, clinic_id), since, until)
 
 
 class ExportController(Controller):
@@ -103,7 +103,7 @@ class ExportController(Controller):
     async def _replies(
         self, db: Database, request: Req, state: State, research: bool, **where: Any
     ) -> Stream:
-        window = _window(request, InboundMessage.clinic_id, **where)
+        window = time_window(request, InboundMessage.clinic_id, **where)
         chunks = exports.replies(db, window, research=research, cipher=state.cipher)
         return _csv(chunks, "replies-deidentified.csv" if research else "replies.csv")
 
@@ -111,7 +111,7 @@ class ExportController(Controller):
         self, db: Database, request: Req, state: State, survey: str | None, research: bool,
         **where: Any,
     ) -> Stream:  # fmt: skip
-        window = _window(request, SurveyRun.clinic_id, **where)
+        window = time_window(request, SurveyRun.clinic_id, **where)
         chunks = exports.survey_answers(db, window, survey, research=research, cipher=state.cipher)
         name = "survey-answers-deidentified.csv" if research else "survey-answers.csv"
         return _csv(chunks, name)

@@ -2,7 +2,7 @@
 
 Ratings group by lesson, by module or by study arm (the arm a reply was received under);
 survey answers by question, optionally within one arm; needs by category and status.
-Everything stays within the caller's clinics (`needs._scope`).
+Everything stays within the caller's clinics (`needs.clinic_scope`).
 """
 
 from __future__ import annotations
@@ -15,21 +15,13 @@ from sqlalchemy import func, select
 
 from services.feedback import surveys
 from services.feedback.models import InboundMessage, Need, SurveyAnswer, SurveyRun
-from services.feedback.needs import _scope
+from services.feedback.needs import clinic_scope, time_window
 from services.feedback.schemas import NeedCount, QuestionReport, RatingGroup, SurveyReport
 from shared.access.tokens import Principal
 from shared.db import Database
-from shared.errors import InvalidInput, NotFound
+from shared.errors import NotFound
 
 GroupBy = Literal["lesson", "module", "arm"]
-
-
-def _since(query: Any, column: Any, since: datetime | None) -> Any:
-    if since is None:
-        return query
-    if since.tzinfo is None:
-        raise InvalidInput("since needs a UTC offset, e.g. 2026-11-20T00:00:00+08:00")
-    return query.where(column >= since)
 
 
 async def ratings(
@@ -40,7 +32,7 @@ async def ratings(
     clinic_id: int | None,
     since: datetime | None,
 ) -> list[RatingGroup]:
-    scope = _scope(principal, InboundMessage.clinic_id, clinic_id)
+    scope = clinic_scope(principal, InboundMessage.clinic_id, clinic_id)
     if scope is None:
         return []
     group: Any = {
@@ -50,12 +42,13 @@ async def ratings(
     }[by]
     # Lessons and modules are named within a track; arms span tracks.
     keys: list[Any] = [group] if by == "arm" else [InboundMessage.track, group]
-    query = _since(
+    query = time_window(
         select(*keys, InboundMessage.rating, func.count())
         .where(scope, InboundMessage.rating.is_not(None))
         .group_by(*keys, InboundMessage.rating),
         InboundMessage.received_at,
         since,
+        None,
     )
     async with db.sessions() as session:
         rows = (await session.execute(query)).all()
@@ -91,7 +84,7 @@ async def survey_report(
         survey = await surveys.definition(session, key)
         if survey is None:
             raise NotFound(f"no survey {key!r}")
-        scope = _scope(principal, SurveyRun.clinic_id, clinic_id)
+        scope = clinic_scope(principal, SurveyRun.clinic_id, clinic_id)
         empty = SurveyReport(survey=key, study_arm=study_arm, runs={}, questions=[])
         if scope is None:
             return empty
@@ -133,16 +126,17 @@ async def survey_report(
 async def need_counts(
     db: Database, principal: Principal, *, clinic_id: int | None, since: datetime | None
 ) -> list[NeedCount]:
-    scope = _scope(principal, Need.clinic_id, clinic_id)
+    scope = clinic_scope(principal, Need.clinic_id, clinic_id)
     if scope is None:
         return []
-    query = _since(
+    query = time_window(
         select(Need.category, Need.status, Need.urgent, func.count())
         .where(scope)
         .group_by(Need.category, Need.status, Need.urgent)
         .order_by(Need.category, Need.status, Need.urgent),
         Need.created_at,
         since,
+        None,
     )
     async with db.sessions() as session:
         rows = (await session.execute(query)).all()

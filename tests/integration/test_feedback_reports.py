@@ -184,3 +184,23 @@ async def test_exports_identified_for_staff_de_identified_for_researchers(
     naive = await client.get("/api/v1/exports/replies.csv?since=2026-11-01T00:00:00", headers=staff)
     assert naive.status_code == 400
     assert "UTC offset" in naive.json()["detail"]
+
+
+async def test_feedback_and_needs_filter_by_patient_and_dates(
+    client: Client, feedback_db: Database, world: tuple[int, int], make_token: TokenFactory
+) -> None:
+    clinic_id, _ = world
+    coordinator = await make_token("coordinator", ["YX"])
+    await _seed(client, feedback_db, clinic_id, coordinator)
+    staff = {"Authorization": f"Bearer {coordinator}"}
+    of_8 = await client.get("/api/v1/feedback?patient_id=8", headers=staff)
+    assert [(f["patient_id"], f["rating"]) for f in of_8.json()] == [(8, 2)]
+    needs_7 = await client.get("/api/v1/needs?patient_id=7", headers=staff)
+    assert len(needs_7.json()) == 2
+    future = "2099-01-01T00:00:00+00:00"
+    later = await client.get("/api/v1/needs", params={"since": future}, headers=staff)
+    assert later.json() == []
+    until = await client.get("/api/v1/feedback", params={"until": future}, headers=staff)
+    assert len(until.json()) == 10
+    naive = await client.get("/api/v1/needs?until=2099-01-01T00:00:00", headers=staff)
+    assert naive.status_code == 400
