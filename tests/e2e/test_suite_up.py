@@ -284,4 +284,18 @@ def test_sandbox_sends_through_the_real_adapters_and_fake_providers(tmp_path: Pa
         _wait_for(lambda: state_of(by_wechat) == ("sent", "wechat"), 40, "WeChat sent")
         assert _get(f"{twilio}/_fake/stats")[1]["accepted"] == {"+8613800138001": 1}
         assert _get(f"{wechat}/_fake/stats")[1]["accepted"] == {"oAbCdEfGhIjKlMnOpQrStUvWxYz0": 1}
+
+        # A survey: feedback asks, the scheduler sends the question over the patient's SMS.
+        runs = f"http://127.0.0.1:{ports['feedback']}/api/v1/clinics/{yx['id']}/surveys"
+        body = {"patient_ids": [by_sms["id"]]}
+
+        def survey_started() -> bool:  # once feedback has heard of the patient
+            return _post(f"{runs}/yuxi_evaluation/runs", body, admin)[1]["started"] == 1
+
+        _wait_for(survey_started, 30, "the survey started")
+
+        def question_sent() -> bool:
+            return _get(f"{twilio}/_fake/stats")[1]["accepted"] == {"+8613800138001": 2}
+
+        _wait_for(question_sent, 40, "the first survey question sent")
     assert up.returncode == 0, "".join(lines)[-3000:]
