@@ -64,3 +64,39 @@ def dispatch(
             profile=profile,
         )
     )
+
+
+@bench.command("baseline")
+def baseline(
+    reminders: Annotated[int, typer.Option(min=1, max=200_000)] = 2_000,
+    compare: Annotated[
+        bool, typer.Option(help="Also run the suite's dispatch bench on the same N, for the ratio.")
+    ] = True,
+) -> None:
+    """The same burst as APScheduler 3 jobs in a SQLAlchemyJobStore (one per reminder)."""
+    from services.scheduler.bench_baseline import bench_baseline
+
+    url, redis_url = _backends()
+    _print(bench_baseline(url, redis_url, reminders, compare=compare))
+
+
+@bench.command("planner")
+def planner(patients: Annotated[int, typer.Option(min=1, max=5_000_000)] = 10_000) -> None:
+    """Plan today and tomorrow for N patients: time and peak memory."""
+    from services.scheduler.bench_planner import bench_planner
+
+    url, redis_url = _backends()
+    _print(bench_planner(url, redis_url, patients))
+
+
+@bench.command("api")
+def api(
+    rps: Annotated[int, typer.Option(min=1, max=20_000, help="Requests a second.")] = 100,
+    seconds: Annotated[float, typer.Option(min=0.1, max=3600)] = 10.0,
+    patients: Annotated[int, typer.Option(min=1, max=1_000_000)] = 1_000,
+) -> None:
+    """Coordinator reads (patient, timeline, clinic day) at a steady rate: p50/p99, errors."""
+    from services.scheduler.bench_api import bench_api
+
+    url, redis_url = _backends()
+    _print(bench_api(url, redis_url, rps, seconds, patients))

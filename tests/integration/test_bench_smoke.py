@@ -1,8 +1,9 @@
-"""`mmt bench dispatch` runs and prints sane figures (a smoke test: no timing asserted)."""
+"""`mmt bench ...` commands run and print sane figures (smoke tests: no timing asserted)."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -11,22 +12,26 @@ from shared.cli import app
 from tests.conftest import Backends
 
 
-def test_bench_dispatch_prints_one_json_line_of_figures(
-    backends: Backends,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _bench(backends: Backends, monkeypatch: pytest.MonkeyPatch, *args: str) -> dict[str, Any]:
+    """Run `mmt bench ARGS`; the last line printed must be one JSON object."""
     monkeypatch.setenv("DATABASE_URL", backends.database_url)
     monkeypatch.setenv("REDIS_URL", backends.redis_url)
     from shared.settings import get_settings
 
     get_settings.cache_clear()
     try:
-        result = CliRunner().invoke(app, ["bench", "dispatch", "--reminders", "120"])
+        result = CliRunner().invoke(app, ["bench", *args])
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
-    figures = json.loads(result.output.strip().splitlines()[-1])
-    assert figures["benchmark"] == "dispatch"
+    figures: dict[str, Any] = json.loads(result.output.strip().splitlines()[-1])
+    assert figures["benchmark"] == args[0]
+    assert set(figures["machine"]) >= {"cores", "python", "redis", "postgresql"}
+    return figures
+
+
+def test_bench_dispatch(backends: Backends, monkeypatch: pytest.MonkeyPatch) -> None:
+    figures = _bench(backends, monkeypatch, "dispatch", "--reminders", "120")
     assert figures["states"] == {"sent": 120}  # every reminder handed to the fake Twilio
     assert figures["provider_accepted"] == 120
     assert figures["provider_duplicates"] == 0
@@ -37,7 +42,41 @@ def test_bench_dispatch_prints_one_json_line_of_figures(
     assert figures["ratio_to_raw_pipeline"] > 0
     assert figures["peak_rss_mb"]["worker"] > 0
     assert figures["peak_rss_mb"]["fake_twilio"] > 0
-    assert set(figures["machine"]) >= {"cores", "python", "redis", "postgresql"}
+
+
+def test_bench_dispatch_with_two_workers(
+    backends: Backends, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    figures = _bench(
+        backends, monkeypatch, "dispatch", "--reminders", "60", "--workers", "2", "--no-yardsticks"
+    )
+    assert figures["states"] == {"sent": 60}
+    assert figures["provider_duplicates"] == 0  # replicas never send one twice
+    assert len(figures["peak_rss_mb"]["more_workers"]) == 1
+
+
+def test_bench_baseline(backends: Backends, monkeypatch: pytest.MonkeyPatch) -> None:
+    figures = _bench(backends, monkeypatch, "baseline", "--reminders", "40")
+    assert figures["apscheduler"]["provider_accepted"] == 40
+    assert figures["apscheduler"]["per_second"] > 0
+    assert figures["suite_per_second"] > 0
+    assert figures["ratio_suite_to_baseline"] > 0
+
+
+def test_bench_planner(backends: Backends, monkeypatch: pytest.MonkeyPatch) -> None:
+    figures = _bench(backends, monkeypatch, "planner", "--patients", "300")
+    assert figures["planned"] == figures["occurrences"] > 0
+    assert figures["replanned"] == 0  # planning is idempotent
+    assert figures["peak_rss_mb"]["planner"] > 0
+
+
+def test_bench_api(backends: Backends, monkeypatch: pytest.MonkeyPatch) -> None:
+    figures = _bench(
+        backends, monkeypatch, "api", "--rps", "20", "--seconds", "1", "--patients", "30"
+    )
+    assert figures["requests"] == 20
+    assert figures["errors"] == {}
+    assert figures["latency_ms"]["p50"] <= figures["latency_ms"]["p99"]
 
 
 def test_bench_refuses_without_postgresql(monkeypatch: pytest.MonkeyPatch) -> None:
