@@ -158,7 +158,13 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given: every timestamp must carry its offset")
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            # Within hours of Python's range (a filter such as since=0001-01-01T00:00+01:00):
+            # the nearest instant Python can hold compares the same way against real rows.
+            edge = datetime.min if value.year == 1 else datetime.max
+            return edge.replace(tzinfo=UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:

@@ -24,8 +24,10 @@ from shared.db import Database
 from shared.diagnostics import BusProbeController
 from shared.errors import DomainError
 from shared.logging import configure_logging, get_logger
+from shared.openapi_errors import document_error_responses
 from shared.service import ServiceDefinition
 from shared.settings import Settings, get_settings
+from shared.web_input import refuse_nul
 
 log = get_logger(__name__)
 
@@ -143,6 +145,7 @@ def build_app(
         # Order matters: metrics see everything, then who you are, then the audit of it.
         middleware=[prometheus.middleware, auth_middleware(), AuditMiddleware],
         guards=[enforce_policy],
+        before_request=refuse_nul,
         state=State(
             {
                 "settings": settings,
@@ -165,4 +168,5 @@ def build_app(
         request_max_body_size=settings.access.max_body_bytes,
     )
     check_policies(app)
+    document_error_responses(app)
     return app

@@ -14,6 +14,7 @@ from typing import Any
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
 from litestar.enums import MediaType
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 
 from services.content.service.reading import LessonPage, NoSuchChoice, answer_quiz, open_lesson
@@ -138,6 +139,18 @@ def render_answer(page: LessonPage, chosen: int) -> Response[str]:
     return _document(page.language, page.title, content, 200)
 
 
+def _page(description: str) -> ResponseSpec:
+    return ResponseSpec(str, media_type=MediaType.HTML, description=description)
+
+
+# Declared so the OpenAPI document lists every page a patient can get.
+_LINK_PAGES = {
+    404: _page("The link is not valid, or its lesson is gone"),
+    410: _page("The link has expired"),
+    503: _page("Lesson links are not configured"),
+}
+
+
 def _read(state: State, token: str) -> LessonLink | Response[str]:
     links: LessonLinks | None = state.lesson_links
     if links is None:
@@ -156,6 +169,7 @@ def _read(state: State, token: str) -> LessonLink | Response[str]:
     tags=["lesson pages"],
     summary="A lesson page, opened through a signed link",
     media_type=MediaType.HTML,
+    responses=_LINK_PAGES,
 )
 async def lesson_page(state: State, token: FromPath[str]) -> Response[str]:
     link = _read(state, token)
@@ -177,6 +191,7 @@ async def lesson_page(state: State, token: FromPath[str]) -> Response[str]:
     summary="Answer a lesson's quiz (form field `choice`)",
     media_type=MediaType.HTML,
     status_code=200,
+    responses={**_LINK_PAGES, 400: _page("No valid choice: the lesson again, with a note")},
 )
 async def lesson_quiz(
     state: State, request: Request[Any, Any, Any], token: FromPath[str]

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 
 from litestar import Request, Response, post
 from litestar.datastructures import State
+from litestar.enums import MediaType
+from litestar.openapi.datastructures import ResponseSpec
 from prometheus_client import Counter
 from sqlalchemy import select
 
@@ -65,6 +67,11 @@ async def apply_receipt(db: Database, update: StatusUpdate, provider: str) -> st
     tags=["webhooks"],
     status_code=200,
     summary="Twilio message status callback (signed by Twilio)",
+    media_type=MediaType.TEXT,  # the answers are plain words, not JSON
+    responses={
+        403: ResponseSpec(str, media_type=MediaType.TEXT, description="Signature does not match"),
+        404: ResponseSpec(str, media_type=MediaType.TEXT, description="Receipts not configured"),
+    },
 )
 async def twilio_status(request: Request[object, object, State], state: State) -> Response[str]:
     token = TwilioSettings().twilio_auth_token

@@ -7,12 +7,16 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from shared.params import MAX_ID
+
 ChannelCode = Literal["wechat", "sms"]
 Language = Literal["zh-CN", "en"]
 Arm = Literal["intervention", "control"]
 HHMM = Annotated[
     str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="24-hour local time, HH:MM")
 ]
+# A body's id out of range is a 400 naming the field, never an integer overflow in SQL.
+ClinicId = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
 Weekday = Annotated[int, msgspec.Meta(ge=1, le=7, description="ISO weekday, Monday = 1")]
 
 
@@ -22,7 +26,7 @@ class Consent(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class PatientIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    clinic_id: int
+    clinic_id: ClinicId
     clinic_number: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
     display_name: Annotated[
         str, msgspec.Meta(min_length=1, max_length=40, description="Initials or a nickname")
@@ -65,7 +69,7 @@ class PauseIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class TransferIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    clinic_id: int
+    clinic_id: ClinicId
     clinic_number: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
 
 

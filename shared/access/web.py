@@ -167,6 +167,10 @@ async def _write_entry(
     resource_id = next((str(v) for k, v in params.items() if k != "clinic_id"), None)
     if resource_id is None and clinic_id is not None:
         resource_id = str(clinic_id)
+    if resource_id is not None:
+        # A caller chooses path text: one longer than the column (no real id is) must not
+        # make the entry unwritable, which would withhold the answer as a 503.
+        resource_id = resource_id[:64]
     async with app.state.access_db.transaction() as session:
         session.add(
             AuditEntry(

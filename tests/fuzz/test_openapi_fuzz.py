@@ -1,0 +1,179 @@
+"""Schemathesis against each service's own OpenAPI document, in process.
+
+Every operation of content, scheduler and feedback gets a bounded number of generated
+requests (valid and invalid) with an admin token. A 5xx, an undocumented status or a
+response that does not match the schema fails the test with the request to replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from redis.asyncio import Redis
+from schemathesis.python import asgi
+from schemathesis.specs.openapi.checks import (
+    allow_header_conformance,
+    content_type_conformance,
+    negative_data_rejection,
+    positive_data_acceptance,
+    response_schema_conformance,
+)
+
+from shared.access.tokens import Role, issue_token
+from shared.crypto import generate_keys
+from shared.db import Database
+from shared.migrate import ACCESS_MIGRATIONS, migrate
+from shared.service import load_service
+from shared.settings import SERVICES, AccessSettings, BusSettings, DatabaseSettings, Settings
+from tests.conftest import Backends, build_service_app
+
+# Enough to hit every documented status a few times; CI time stays under a minute, and
+# CI runs the same examples each time. FUZZ_EXAMPLES=500 digs deeper, with fresh examples.
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
+DERANDOMIZE = "FUZZ_EXAMPLES" not in os.environ
+
+
+async def _prepare(backends: Backends, prefix: str) -> str:
+    """Migrate every schema under `prefix` and return an admin token."""
+    for owner in ("access", *SERVICES):
+        db = Database(backends.database_url, owner, schema_prefix=prefix, pool_size=2)
+        migrations = ACCESS_MIGRATIONS if owner == "access" else load_service(owner).migrations
+        try:
+            await migrate(db, migrations)
+            if owner == "access":
+                token = (await issue_token(db, Role("admin"))).token
+        finally:
+            await db.dispose()
+    return token
+
+
+async def _drop(backends: Backends, prefix: str) -> None:
+    for owner in ("access", *SERVICES):
+        db = Database(backends.database_url, owner, schema_prefix=prefix)
+        await db.drop_schema()
+        await db.dispose()
+    redis = Redis.from_url(backends.redis_url)
+    keys = [key async for key in redis.scan_iter(match=f"{prefix.rstrip('_')}*", count=1000)]
+    if keys:
+        await redis.delete(*keys)
+    await redis.aclose()
+
+
+@pytest.fixture(scope="module")
+def fuzz_env(backends: Backends) -> Iterator[tuple[Settings, str]]:
+    """One set of schemas for the whole module: migrating per operation would cost minutes."""
+    prefix = f"fz{uuid.uuid4().hex[:8]}_"
+    monkeypatch = pytest.MonkeyPatch()
+    for name, value in generate_keys().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("LESSON_LINK_SECRET", "s" * 48)
+    token = asyncio.run(_prepare(backends, prefix))
+    settings_ = Settings(
+        database=DatabaseSettings(
+            database_url=backends.database_url, database_schema_prefix=prefix
+        ),
+        bus=BusSettings(redis_url=backends.redis_url, bus_prefix=prefix.rstrip("_")),
+        access=AccessSettings(token_cache_seconds=60),
+    )
+    yield settings_, token
+    asyncio.run(_drop(backends, prefix))
+    monkeypatch.undo()
+
+
+def _document(name: str) -> dict[str, Any]:
+    # The document does not depend on settings; the app under test is built per test below.
+    return build_service_app(name, Settings()).openapi_schema.to_schema()
+
+
+content = schemathesis.openapi.from_dict(_document("content"))
+scheduler = schemathesis.openapi.from_dict(_document("scheduler"))
+feedback = schemathesis.openapi.from_dict(_document("feedback"))
+
+ClientFor = Callable[[str], asgi.ASGIClient]
+# Left out on purpose, with why:
+# - positive_data_acceptance: the services validate beyond JSON Schema (IANA time zones,
+#   phone numbers, codes, curriculum rules) and answer 400 naming the field, by design.
+# - negative_data_rejection: Litestar reads a number as a Unix time for a date-time query
+#   parameter (`since=0.5`): lenient, harmless, and not ours to change.
+# - allow_header_conformance: Litestar's automatic OPTIONS answer lists the methods of the
+#   first handler registered on a path only; nothing here uses OPTIONS (no CORS).
+EXCLUDED = [positive_data_acceptance, negative_data_rejection, allow_header_conformance]
+
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    derandomize=DERANDOMIZE,
+    database=None,  # no .hypothesis folder in the checkout
+    deadline=None,
+    # client_for is shared by the examples of one operation on purpose (one app each).
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
+
+
+@pytest.fixture
+def client_for(fuzz_env: tuple[Settings, str]) -> Iterator[Callable[[str], asgi.ASGIClient]]:
+    """One app per service and test: its lifespan (engines, Redis) ends with the test.
+
+    Not one per example: each app holds database connections until the test ends.
+    """
+    app_settings, token = fuzz_env
+    clients: dict[str, asgi.ASGIClient] = {}
+
+    def client(name: str) -> asgi.ASGIClient:
+        if name not in clients:
+            clients[name] = asgi.get_client(build_service_app(name, app_settings)).__enter__()
+            clients[name].headers["Authorization"] = f"Bearer {token}"
+        return clients[name]
+
+    yield client
+    for opened in clients.values():
+        opened.__exit__(None, None, None)
+
+
+# Found by this test in services/feedback and reported to its owner (being edited there):
+# these routes answer text, XML or CSV while their OpenAPI entry says JSON. Only the
+# media-type checks are left out for them; 5xx and status checks still run.
+KNOWN_MEDIA_TYPE_GAPS = {
+    "POST /webhooks/twilio/sms",
+    "GET /webhooks/wechat",
+    "POST /webhooks/wechat",
+    "GET /api/v1/exports/replies.csv",
+    "GET /api/v1/exports/survey-answers.csv",
+    "GET /api/v1/exports/research/replies.csv",
+    "GET /api/v1/exports/research/survey-answers.csv",
+}
+
+
+def _check(case: schemathesis.Case, client: asgi.ASGIClient) -> None:
+    excluded = list(EXCLUDED)
+    if case.operation.label in KNOWN_MEDIA_TYPE_GAPS:
+        excluded += [content_type_conformance, response_schema_conformance]
+    case.call_and_validate(session=client, base_url=client.base_url, excluded_checks=excluded)
+
+
+@content.parametrize()
+@FUZZ
+def test_content_api(case: schemathesis.Case, client_for: ClientFor) -> None:
+    _check(case, client_for("content"))
+
+
+@scheduler.parametrize()
+@FUZZ
+def test_scheduler_api(case: schemathesis.Case, client_for: ClientFor) -> None:
+    _check(case, client_for("scheduler"))
+
+
+@feedback.parametrize()
+@FUZZ
+def test_feedback_api(case: schemathesis.Case, client_for: ClientFor) -> None:
+    _check(case, client_for("feedback"))
