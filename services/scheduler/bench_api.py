@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -44,7 +45,12 @@ ENDPOINTS = ("patient", "timeline", "clinic_day")
 
 
 async def bench_api(
-    database_url: str, redis_url: str, rps: int, seconds: float, patients: int = 1000
+    database_url: str,
+    redis_url: str,
+    rps: int,
+    seconds: float,
+    patients: int = 1000,
+    profile: str | None = None,
 ) -> dict[str, Any]:
     configure_logging("bench", "WARNING")
     async with throwaway(redis_url) as place:
@@ -67,7 +73,7 @@ async def bench_api(
                 pass  # a day of messages for the timelines and the day summary
             token = (await issue_token(access, Role.ADMIN, label="bench")).token
             port = free_port()
-            server = _serve(database_url, redis_url, place.prefix, port, keys)
+            server = _serve(database_url, redis_url, place.prefix, port, keys, profile)
             await asyncio.to_thread(wait_for_port, port, 30)
             base = f"http://127.0.0.1:{port}/api/v1"
             paths = {
@@ -80,7 +86,8 @@ async def bench_api(
             facts = await machine(db, place.redis)
         finally:
             if server is not None:
-                server.terminate()
+                # SIGINT: uvicorn shuts down cleanly, so a profiler can write its report.
+                server.send_signal(signal.SIGINT)
                 await asyncio.to_thread(server.wait, 10)
             for database in (db, access):
                 await database.drop_schema()
@@ -97,7 +104,12 @@ async def bench_api(
 
 
 def _serve(
-    database_url: str, redis_url: str, prefix: str, port: int, keys: dict[str, str]
+    database_url: str,
+    redis_url: str,
+    prefix: str,
+    port: int,
+    keys: dict[str, str],
+    profile: str | None,
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -110,8 +122,12 @@ def _serve(
         "SERVICE_HOST": "127.0.0.1",
         "LOG_LEVEL": "WARNING",
     }
+    # pyinstrument (a dev dependency) wraps the server only when asked to profile it.
+    profiler = (
+        [sys.executable, "-m", "pyinstrument", "-o", profile] if profile else [sys.executable]
+    )
     return subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "serve", "scheduler"], env=env, cwd=ROOT
+        [*profiler, "-m", "shared.cli", "serve", "scheduler"], env=env, cwd=ROOT
     )
 
 

@@ -213,6 +213,9 @@ async def machine(db: Database, redis: Redis) -> dict[str, Any]:
         "redis": info.get("redis_version"),
         "postgresql": str(postgres).split()[0],
         "platform": platform.platform(terse=True),
+        # Other work on the machine skews every figure: a load near the core count at the
+        # start means the run shared the machine (docs/benchmarks.md reports quiet runs).
+        "load_1m_at_end": round(os.getloadavg()[0], 2),
     }
 
 

@@ -94,9 +94,12 @@ def api(
     rps: Annotated[int, typer.Option(min=1, max=20_000, help="Requests a second.")] = 100,
     seconds: Annotated[float, typer.Option(min=0.1, max=3600)] = 10.0,
     patients: Annotated[int, typer.Option(min=1, max=1_000_000)] = 1_000,
+    profile: Annotated[
+        str | None, typer.Option(help="Write a pyinstrument profile of the API process here.")
+    ] = None,
 ) -> None:
     """Coordinator reads (patient, timeline, clinic day) at a steady rate: p50/p99, errors."""
     from services.scheduler.bench_api import bench_api
 
     url, redis_url = _backends()
-    _print(bench_api(url, redis_url, rps, seconds, patients))
+    _print(bench_api(url, redis_url, rps, seconds, patients, profile))
