@@ -32,8 +32,9 @@ from shared.metrics import BUS_MESSAGES
 
 log = get_logger(__name__)
 
-# Redis says NOGROUP; fakeredis (the embedded fallback) words a missing stream differently.
-_MISSING_GROUP = ("NOGROUP", "requires the key to exist")
+# Redis says NOGROUP; fakeredis (the embedded fallback) words a missing stream differently;
+# a read blocked while the stream is deleted (FLUSHALL) is answered UNBLOCKED (Redis 7).
+_MISSING_GROUP = ("NOGROUP", "requires the key to exist", "UNBLOCKED")
 
 Handler = Callable[[Any, AsyncSession], Awaitable[None]]
 # Handles many messages of one type in one transaction (a burst of SendMessage commands):
