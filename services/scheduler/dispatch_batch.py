@@ -31,24 +31,21 @@ from shared.messages import SendMessage
 ATTEMPTS: Table = Attempt.__table__  # type: ignore[assignment]
 ATTEMPT_FIELDS = ("message_id", "channel", "at", "outcome", "provider_id", "error")
 _MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+_WRITTEN = ("state", "reason", "channel", "provider_id", "retry_at", "updated_at", "attempts")
 _RECORD = (
     update(_MESSAGES)
     .where(_MESSAGES.c.id == bindparam("message"))
-    .values(
-        {
-            name: bindparam(name)
-            for name in (
-                "state",
-                "reason",
-                "channel",
-                "provider_id",
-                "retry_at",
-                "updated_at",
-                "attempts",
-            )
-        }
-    )
+    .values({name: bindparam(name) for name in _WRITTEN})
 )
+
+
+def _columns(message: Message, **changes: Any) -> dict[str, Any]:
+    """A message's row for `_RECORD`: its current values with `changes` over them."""
+    row = {name: getattr(message, name) for name in _WRITTEN}
+    row.update(changes, message=message.id)
+    return row
+
+
 SIMPLE_KINDS = frozenset({"dose", "missed_dose", "urine_test", "appointment"})
 TRIED = ("sent", "delivered", "permanent")
 
@@ -93,6 +90,10 @@ class BatchDispatcher:
                     .with_for_update(of=Message, skip_locked=True)
                 )
             ).all()
+            # Decided here, written below in one Core executemany, and applied to the
+            # objects only once the session is gone: the unit of work flushing them one by
+            # one cost more than the statement itself.
+            changes: list[tuple[Message, dict[str, Any]]] = []
             for message, patient in rows:
                 if message.kind not in SIMPLE_KINDS:
                     singles.add(message.id)
@@ -100,14 +101,16 @@ class BatchDispatcher:
                 if message.state == "sending" and now - message.updated_at < SENDING_TAKEOVER:
                     continue  # another dispatcher has it in hand
                 final = final_before_sending(message, patient, now, dispatcher.cipher)
+                change = _columns(message, updated_at=now)
                 if final is not None:
-                    message.state, message.reason = final
-                    message.updated_at = now
-                    continue
-                message.state, message.updated_at, message.retry_at = "sending", now, None
-                message.attempts += 1
-                claimed.append((message, patient))
-            retried = [m.id for m, _ in claimed if m.attempts > 1]
+                    change["state"], change["reason"] = final
+                else:
+                    change.update(state="sending", retry_at=None, attempts=message.attempts + 1)
+                    claimed.append((message, patient))
+                changes.append((message, change))
+            if changes:
+                await session.execute(_RECORD, [change for _, change in changes])
+            retried = [m.id for m, _ in claimed if m.attempts >= 1]  # tried before
             tried: dict[str, set[str]] = {}
             if retried:
                 for message_id, channel in (
@@ -118,8 +121,11 @@ class BatchDispatcher:
                     )
                 ).all():
                     tried.setdefault(message_id, set()).add(channel)
-            # No expunging one by one (a third of the claim's time): the session closes
-            # with the transaction and leaves the objects detached with what they hold.
+        # The session closed with the transaction: the objects are detached (no expunging
+        # one by one, a third of the claim's time) and now take what was written.
+        for message, change in changes:
+            for name in _WRITTEN:
+                setattr(message, name, change[name])
         return [(m, p, tried.get(m.id, set())) for m, p in claimed], singles
 
     async def _record(

@@ -13,7 +13,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from shared.channels.base import OutboundMessage
-from shared.channels.twilio_sms import TwilioConfig, TwilioSmsChannel
+from shared.channels.twilio_sms import TwilioConfig, TwilioSmsChannel, encode_form
 
 SID, TOKEN = "AC" + "12" * 16, "token"
 
@@ -61,6 +61,6 @@ def test_same_url_headers_and_form_as_the_sdk(sender: dict[str, str], callback: 
     assert call["method"] == "POST"
     assert call["url"] == endpoint.url
     sent = {k: v for k, v in call["data"].items() if v}
-    assert urlencode(channel.form(message)) == urlencode(sent)
+    assert encode_form(channel.form(message)) == urlencode(sent).encode()
     expected = {**call["headers"], "Authorization": encode_basic_auth(*call["auth"])}
     assert endpoint.headers == expected
