@@ -132,6 +132,7 @@ async def bench_baseline(
             await pool.close()
             engine.dispose()
     baseline_rate = n / total
+    baseline_rss = peak_rss_mb()  # before the suite runs in this same process
     suite = await bench_dispatch(database_url, redis_url, n, yardsticks=False) if compare else None
     return {
         "benchmark": "baseline",
@@ -147,6 +148,6 @@ async def bench_baseline(
         "suite_per_second": suite["per_second"] if suite else None,
         "suite_lateness_s": suite["lateness_s"] if suite else None,
         "ratio_suite_to_baseline": ratio(suite["per_second"], baseline_rate) if suite else None,
-        "peak_rss_mb": {"baseline": peak_rss_mb(), "fake_twilio": fake_rss},
+        "peak_rss_mb": {"baseline": baseline_rss, "fake_twilio": fake_rss},
         "machine": facts,
     }
