@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from services.content.cli import content_cli
 from shared.bus import BusKeys, list_dead_letters, replay_dead_letter
 from shared.cli.bench import bench
+from shared.cli.chaos import chaos
 from shared.cli.doctor import doctor
 from shared.cli.keys import keys
 from shared.cli.tokens import token
@@ -33,6 +34,7 @@ app.add_typer(token, name="token")
 app.add_typer(keys, name="keys")
 app.add_typer(content_cli, name="content")
 app.add_typer(bench, name="bench")
+app.command(help=chaos.__doc__)(chaos)
 
 ServiceArg = Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICES)}.")]
 

@@ -37,6 +37,7 @@ runner = CliRunner()
         ["content", "check"],
         ["bench"],
         ["bench", "dispatch"],
+        ["chaos"],
     ],
 )
 def test_every_command_has_help(command: list[str]) -> None:
