@@ -97,9 +97,9 @@ class _Endpoint:
 
 def _endpoint(config: TwilioConfig) -> _Endpoint:
     # The SDK only describes the request here; nothing is sent through it. Its own async
-    # path cost twice the CPU of the HTTP call per message (form encoding in aiohttp's
-    # FormData, three layers of request objects, a MessageInstance with parsed dates),
-    # which made it the largest item of a burst's profile (docs/benchmarks.md).
+    # path cost about three times the CPU of this one per message (form encoding in
+    # aiohttp's FormData, three layers of request objects, a MessageInstance with parsed
+    # dates): the largest item of a burst's profile (docs/benchmarks.md).
     client = Client(config.account_sid, config.auth_token)
     if config.api_base_url:
         client.api.base_url = config.api_base_url.rstrip("/")
