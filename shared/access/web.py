@@ -34,7 +34,7 @@ from litestar.middleware import (
 from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
-from shared.access.models import AuditEntry
+from shared.access.audit_writer import AuditWriter
 from shared.access.tokens import Principal, Role, TokenRejected
 from shared.logging import get_logger
 from shared.params import MAX_ID
@@ -171,24 +171,26 @@ async def _write_entry(
         # A caller chooses path text: one longer than the column (no real id is) must not
         # make the entry unwritable, which would withhold the answer as a 503.
         resource_id = resource_id[:64]
-    async with app.state.access_db.transaction() as session:
-        session.add(
-            AuditEntry(
-                at=datetime.now(UTC),
-                service=app.state.definition.name,
-                token_id=principal.token_id,
-                role=principal.role.value,
-                method=scope["method"],
-                route=scope.get("path_template", scope["path"])[:200],
-                action=_ACTIONS.get(scope["method"], "read"),
-                status=status,
-                clinic_id=clinic_id
-                if isinstance(clinic_id, int) and 0 < clinic_id <= MAX_ID
-                else None,
-                resource_type=opt.get("resource"),
-                resource_id=resource_id,
-            )
-        )
+    writer: AuditWriter | None = getattr(app.state, "audit_writer", None)
+    if writer is None:  # one per app, made on its loop
+        writer = app.state.audit_writer = AuditWriter(app.state.access_db)
+    await writer.write(
+        {
+            "at": datetime.now(UTC),
+            "service": app.state.definition.name,
+            "token_id": principal.token_id,
+            "role": principal.role.value,
+            "method": scope["method"],
+            "route": scope.get("path_template", scope["path"])[:200],
+            "action": _ACTIONS.get(scope["method"], "read"),
+            "status": status,
+            "clinic_id": clinic_id
+            if isinstance(clinic_id, int) and 0 < clinic_id <= MAX_ID
+            else None,
+            "resource_type": opt.get("resource"),
+            "resource_id": resource_id,
+        }
+    )
 
 
 async def _send_audit_unavailable(send: Send) -> None:
