@@ -227,21 +227,22 @@ async def clinic_day(
             .group_by(Message.state)
         )
         states = {row[0]: row[1] for row in state_rows}
-        doses = (
+        # Both counts in one round trip: this is a coordinator's most frequent read.
+        doses, active = (
             await session.execute(
-                select(func.count())
-                .select_from(Dose)
-                .join(Patient)
-                .where(Patient.clinic_id == clinic_id, Dose.local_date == day)
+                select(
+                    select(func.count())
+                    .select_from(Dose)
+                    .join(Patient)
+                    .where(Patient.clinic_id == clinic_id, Dose.local_date == day)
+                    .scalar_subquery(),
+                    select(func.count())
+                    .select_from(Patient)
+                    .where(Patient.clinic_id == clinic_id, Patient.state == "active")
+                    .scalar_subquery(),
+                )
             )
-        ).scalar_one()
-        active = (
-            await session.execute(
-                select(func.count())
-                .select_from(Patient)
-                .where(Patient.clinic_id == clinic_id, Patient.state == "active")
-            )
-        ).scalar_one()
+        ).one()
     return ClinicDay(
         clinic_id=clinic_id,
         local_date=day,
