@@ -273,20 +273,17 @@ def _drive(
     poisoned = not plan.poison
     receipts_due: float | None = None  # when every reminder was final or sent
     while time.monotonic() - started < plan.timeout_s:
-        done, in_flight, sent = asyncio.run(progress(settings))
+        done, _sending, sent = asyncio.run(progress(settings))
         share = done / plan.reminders
         for name, at in sorted(pending.items(), key=lambda item: item[1]):
             if share >= at and not _too_soon(name, faults, plan):
                 del pending[name]
-                faults.events.append(
-                    {
-                        "fault": name,
-                        "at_share": round(share, 3),
-                        "in_flight": in_flight,
-                        "at_s": round(time.monotonic() - started, 1),
-                    }
-                )
+                at_s = round(time.monotonic() - started, 1)
                 _land(name, suite, redis_url)
+                # Counted after the fault: what a killed worker had in hand stays "sending".
+                _, held, _ = asyncio.run(progress(settings))
+                event = {"fault": name, "at_share": round(share, 3), "at_s": at_s}
+                faults.events.append({**event, "in_flight": held})
         if not poisoned and not pending:  # after the faults: FLUSHALL would wipe it
             poisoned = _poison(redis_url, keys)
         if suite.dead():
