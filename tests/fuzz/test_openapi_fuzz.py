@@ -74,7 +74,11 @@ def fuzz_env(backends: Backends) -> Iterator[tuple[Settings, str]]:
     for name, value in generate_keys().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("LESSON_LINK_SECRET", "s" * 48)
-    token = asyncio.run(_prepare(backends, prefix))
+    try:
+        token = asyncio.run(_prepare(backends, prefix))
+    except BaseException:
+        asyncio.run(_drop(backends, prefix))  # a half-made set of schemas is not left behind
+        raise
     settings_ = Settings(
         database=DatabaseSettings(
             database_url=backends.database_url, database_schema_prefix=prefix
