@@ -9,10 +9,12 @@ subscribe/unsubscribe are recorded for known patients; a scan of a binding QR co
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 from litestar import Response, get, post
 from litestar.datastructures import State
+from redis.asyncio import Redis
 
 from services.feedback.inbound import INBOUND, SUBSCRIBE, UNSUBSCRIBE, Inbound
 from services.feedback.models import Outbox
@@ -28,6 +30,9 @@ from shared.messages import ChannelBound
 
 PATH = "/webhooks/wechat"
 _BIND = "bind:"
+
+
+REPLAY_WINDOW_S = 300  # WeChat retries within seconds; clocks may differ a little
 
 
 def _token(config: WebhookConfig) -> str | None:
@@ -48,6 +53,32 @@ async def wechat_verify(request: Req, state: State) -> Response[str]:
     if not _signed(request, token):
         return Response("signature does not match", status_code=403)
     return Response(request.query_params.get("echostr", ""), media_type="text/plain")
+
+
+async def _replayed(request: Req, state: State, config: WebhookConfig, raw: bytes) -> str | None:
+    """Why a signed call is a replay, or None.
+
+    In plain mode WeChat's signature covers the token, timestamp and nonce, not the body:
+    whoever captured one signed URL could post any message (a STOP, a need) as anyone.
+    So a signature is good for REPLAY_WINDOW_S around its timestamp and for one body:
+    WeChat's own retries (same URL, same body) pass and are then de-duplicated by MsgId.
+    """
+    q = request.query_params
+    try:
+        stamped = int(q.get("timestamp", ""))
+    except ValueError:
+        return "timestamp is missing or not a number"
+    if abs(time.time() - stamped) > REPLAY_WINDOW_S:
+        return f"timestamp is more than {REPLAY_WINDOW_S} s from now"
+    call = "|".join((q.get("signature", ""), q.get("timestamp", ""), q.get("nonce", "")))
+    key = f"{config.key_prefix}:wechat:signed:{hashlib.sha256(call.encode()).hexdigest()}"
+    body = hashlib.sha256(raw).hexdigest()
+    redis: Redis = state.redis
+    if await redis.set(key, body, nx=True, ex=2 * REPLAY_WINDOW_S):
+        return None
+    if await redis.get(key) == body.encode():
+        return None  # WeChat retrying the same message
+    return "this signature was already used for another message"
 
 
 def _safe_mode(config: WebhookConfig, token: str) -> SafeMode | None:
@@ -88,6 +119,10 @@ async def wechat_message(request: Req, state: State) -> Response[str]:
     if not _signed(request, token):
         INBOUND.labels("wechat", "bad_signature").inc()
         return Response("signature does not match", status_code=403)
+    replayed = await _replayed(request, state, config, raw)
+    if replayed is not None:
+        INBOUND.labels("wechat", "bad_signature").inc()
+        return Response(replayed, status_code=403)
     q = request.query_params
     safe: SafeMode | None = None
     try:

@@ -3,6 +3,7 @@ binding scans, safe mode, and XML bombs refused with nothing stored."""
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -58,7 +59,7 @@ async def client(
 
 
 def signed(**extra: str) -> dict[str, str]:
-    timestamp, nonce = str(int(time.time())), "8675309"
+    timestamp, nonce = str(int(time.time())), secrets.token_hex(8)  # a fresh nonce per call
     return {
         "timestamp": timestamp,
         "nonce": nonce,
@@ -148,6 +149,26 @@ BOMB = (
     b"<xml><FromUserName>" + OPENID.encode() + b"</FromUserName><MsgType>text</MsgType>"
     b"<Content>&lol3;</Content><MsgId>1004</MsgId></xml>"
 )
+
+
+async def test_a_signed_url_is_good_for_one_body_and_five_minutes(
+    client: Client, feedback_db: Database
+) -> None:
+    old = str(int(time.time()) - 3600)
+    stale = {"timestamp": old, "nonce": "1", "signature": signature(TOKEN, old, "1")}
+    refused = await post(client, text_xml("退订", "2001"), stale)
+    assert refused.status_code == 403
+    assert "300 s" in refused.text
+    fresh = signed()
+    assert (await post(client, text_xml("4", "2002"), fresh)).status_code == 200
+    retried = await post(client, text_xml("4", "2002"), fresh)  # WeChat's own retry
+    assert retried.status_code == 200
+    replayed = await post(client, text_xml("退订", "2003"), fresh)  # same URL, other body
+    assert replayed.status_code == 403
+    assert "already used" in replayed.text
+    async with feedback_db.sessions() as session:
+        kinds = (await session.execute(select(InboundMessage.kind))).scalars().all()
+    assert kinds == ["rating"]  # the retry de-duplicated by MsgId, the replay refused
 
 
 async def test_xml_bombs_are_refused_and_the_service_stays_healthy(
