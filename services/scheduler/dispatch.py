@@ -370,6 +370,44 @@ async def requeue_retries(db: Database, now: datetime, limit: int = 2000) -> int
     return len(due)
 
 
+async def rescue_stalled(db: Database, now: datetime, limit: int = 2000) -> int:
+    """Messages left `sending` by a dispatcher that died go back on the bus.
+
+    Normally the dead dispatcher's command stays pending and another one takes the message
+    over once it has been sending for SENDING_TAKEOVER. But a command can be gone: Redis
+    lost it (wiped or restarted without persistence) after the outbox replay window, or a
+    batch saw the message still in another's hands and acknowledged its own copy. Without
+    this sweep such a message would wait, unsent, until its window closed. A message sending
+    for twice the takeover time has no live sender (provider calls time out long before), so
+    a new command may take it over at once; the worst case is the one send in flight at the
+    death repeated, which the guarantees allow."""
+    stalled = now - 2 * SENDING_TAKEOVER
+    async with db.transaction() as session:
+        found = (
+            (
+                await session.execute(
+                    select(Message)
+                    .where(
+                        Message.state == "sending",
+                        Message.updated_at < stalled,
+                        Message.expires_at > now,
+                    )
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for message in found:
+            # Takeover allowed on arrival; swept again only after another whole takeover.
+            message.updated_at = now - SENDING_TAKEOVER
+            add_to_outbox(session, Outbox, SendMessage(message_id=message.id))
+    if found:
+        log.warning("dispatch.rescued_stalled", count=len(found))
+    return len(found)
+
+
 async def fall_back_without_receipt(
     db: Database, now: datetime, wait: timedelta, receipt_channels: tuple[str, ...] = ("sms",)
 ) -> int:

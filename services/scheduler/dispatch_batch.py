@@ -137,9 +137,12 @@ class BatchDispatcher:
         current = {
             row[0]: (row[1], row[2])
             for row in await session.execute(
-                select(Message.id, Message.state, Message.reason).where(
-                    Message.id.in_([message.id for message, _, _ in results])
-                )
+                # Locked: a receipt landing between this read and the write below would
+                # otherwise be overwritten with `sent` (seen in chaos runs).
+                select(Message.id, Message.state, Message.reason)
+                .where(Message.id.in_([message.id for message, _, _ in results]))
+                .order_by(Message.id)  # one lock order for every recorder: no deadlock
+                .with_for_update()
             )
         }
         rows: list[dict[str, Any]] = []

@@ -8,7 +8,12 @@ from redis.asyncio import Redis
 
 from services.scheduler import doses, planner
 from services.scheduler.binding import bind_channel
-from services.scheduler.dispatch import Dispatcher, fall_back_without_receipt, requeue_retries
+from services.scheduler.dispatch import (
+    Dispatcher,
+    fall_back_without_receipt,
+    requeue_retries,
+    rescue_stalled,
+)
 from services.scheduler.dispatch_batch import BatchDispatcher
 from services.scheduler.readmodel import (
     answer_record_request,
@@ -83,6 +88,7 @@ async def setup(db: Database, settings: Settings) -> WorkerParts:
     async def housekeeping() -> None:
         now = datetime.now(UTC)
         await requeue_retries(db, now)
+        await rescue_stalled(db, now)
         await fall_back_without_receipt(db, now, timedelta(minutes=config.receipt_timeout_minutes))
         await planner.fail_stale(db, now)
 
