@@ -28,12 +28,25 @@ from shared.params import QueryRowId
 
 Req = Request[Any, Any, Any]
 Since = FromQuery[datetime | None]
-CSV = "text/csv; charset=utf-8"
+CSV = "text/csv"  # Litestar adds the charset (utf-8)
 
 
-def _csv(chunks: AsyncIterator[bytes], filename: str) -> Stream:
+async def _csv(chunks: AsyncIterator[bytes], filename: str) -> Stream:
+    """Runs the first page's query before answering, so a bad filter or an unavailable
+    database is a 4xx/5xx with a reason, not an error in the middle of a 200."""
+    ready = [await anext(chunks)]  # the header
+    page = await anext(chunks, None)
+    if page is not None:
+        ready.append(page)
+
+    async def rest() -> AsyncIterator[bytes]:
+        for chunk in ready:
+            yield chunk
+        async for chunk in chunks:
+            yield chunk
+
     return Stream(
-        chunks,
+        rest(),
         media_type=CSV,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
@@ -105,7 +118,7 @@ class ExportController(Controller):
     ) -> Stream:
         window = time_window(request, InboundMessage.clinic_id, **where)
         chunks = exports.replies(db, window, research=research, cipher=state.cipher)
-        return _csv(chunks, "replies-deidentified.csv" if research else "replies.csv")
+        return await _csv(chunks, "replies-deidentified.csv" if research else "replies.csv")
 
     async def _answers(
         self, db: Database, request: Req, state: State, survey: str | None, research: bool,
@@ -114,9 +127,13 @@ class ExportController(Controller):
         window = time_window(request, SurveyRun.clinic_id, **where)
         chunks = exports.survey_answers(db, window, survey, research=research, cipher=state.cipher)
         name = "survey-answers-deidentified.csv" if research else "survey-answers.csv"
-        return _csv(chunks, name)
+        return await _csv(chunks, name)
 
-    @get("/replies.csv", opt=policy(*CARE, resource="export"), summary="Replies, identified")
+    @get(
+        "/replies.csv",
+        opt=policy(*CARE, resource="export"),
+        summary="Replies, identified",
+    )
     async def replies(
         self,
         db: NamedDependency[Database],
