@@ -33,9 +33,11 @@ from shared.channels.base import (
 
 
 def parse_rate(text: str) -> RateLimitItem | None:
-    """A rate in the `limits` notation ("1/second", "10 per second", "600/minute"); "" = none."""
+    """A rate in the `limits` notation ("1/second", "10 per second", "600/minute"); "" or
+    "none" = not paced. ("none" exists because an empty variable means "use the default"
+    for every setting, and TWILIO_RATE's default is a rate.)"""
     text = text.strip()
-    if not text:
+    if not text or text.lower() in ("none", "off"):
         return None
     try:
         return parse(text)

@@ -71,7 +71,7 @@ class TwilioSettings(BaseSettings):
     twilio_rate: str = Field(
         default="1/second",
         description="Segments a sender may send, shared by every worker: 1/second on a long "
-        "code, 10/second internationally, more on short codes. Empty: not paced.",
+        "code, 10/second internationally, more on short codes. `none`: not paced.",
     )
 
 

@@ -90,9 +90,18 @@ async def test_a_paced_channel_sends_within_the_rate_and_hands_back_the_rest(
     assert paced.code == "sms"
 
 
-@pytest.mark.parametrize("text", ["", "  "])
-def test_an_empty_rate_means_no_pacing(text: str) -> None:
+@pytest.mark.parametrize("text", ["", "  ", "none", "None", " off "])
+def test_an_empty_or_none_rate_means_no_pacing(text: str) -> None:
     assert parse_rate(text) is None
+
+
+def test_twilio_rate_none_turns_pacing_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.channels.settings import TwilioSettings
+
+    monkeypatch.setenv("TWILIO_RATE", "")
+    assert parse_rate(TwilioSettings().twilio_rate) is not None  # empty: the default rate
+    monkeypatch.setenv("TWILIO_RATE", "none")
+    assert parse_rate(TwilioSettings().twilio_rate) is None
 
 
 def test_a_malformed_rate_is_refused_with_an_example() -> None:
