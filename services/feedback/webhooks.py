@@ -15,7 +15,9 @@ from xml.sax.saxutils import escape
 
 from litestar import Request, Response, post
 from litestar.datastructures import State
+from litestar.enums import MediaType
 from litestar.exceptions import HTTPException
+from litestar.openapi.datastructures import ResponseSpec
 
 from services.feedback.grammar import Grammar, split_words
 from services.feedback.inbound import INBOUND, Inbound, Receiver
@@ -87,6 +89,19 @@ def public_url(base: str, request: Req) -> str:
     return base.rstrip("/") + request.url.path + (f"?{query}" if query else "")
 
 
+def plain(text: str, status: int) -> Response[str]:
+    """An error answer to a provider: words, labelled as such (not JSON)."""
+    return Response(text, status_code=status, media_type=MediaType.TEXT)
+
+
+def refusals(**described: str) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for a webhook's plain-text refusals, by status: `_403="..."`."""
+    return {
+        int(status.lstrip("_")): ResponseSpec(str, media_type=MediaType.TEXT, description=text)
+        for status, text in described.items()
+    }
+
+
 def twiml(text: str | None) -> Response[str]:
     body = f"<Message>{escape(text)}</Message>" if text else ""
     return Response(
@@ -102,16 +117,23 @@ def twiml(text: str | None) -> Response[str]:
     tags=["webhooks"],
     status_code=200,
     summary="Twilio inbound SMS (signed by Twilio); answers with TwiML",
+    media_type=MediaType.XML,
+    responses=refusals(
+        _400="Not a UTF-8 form, or no From / MessageSid",
+        _403="Signature does not match",
+        _404="Inbound SMS not configured",
+        _503="Identifier keys not configured",
+    ),
 )
 async def twilio_sms(request: Req, state: State) -> Response[str]:
     config: WebhookConfig = state.webhooks
     if not config.twilio_auth_token or not config.public_base_url:
-        return Response("inbound SMS is not configured", status_code=404)
+        return plain("inbound SMS is not configured", 404)
     raw = await read_capped(request, config.feedback.feedback_max_body_bytes)
     try:
         params = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
     except UnicodeDecodeError:
-        return Response("the body is not a UTF-8 form", status_code=400)
+        return plain("the body is not a UTF-8 form", 400)
     if not verify_twilio_signature(
         config.twilio_auth_token,
         public_url(config.public_base_url, request),
@@ -120,12 +142,12 @@ async def twilio_sms(request: Req, state: State) -> Response[str]:
         signature_settings=request.headers.get("x-twilio-webhooks-signature-settings"),
     ):
         INBOUND.labels("sms", "bad_signature").inc()
-        return Response("signature does not match", status_code=403)
+        return plain("signature does not match", 403)
     sender, sid = params.get("From", "").strip(), params.get("MessageSid") or params.get("SmsSid")
     if not sender or not sid:
-        return Response("an inbound SMS needs From and MessageSid", status_code=400)
+        return plain("an inbound SMS needs From and MessageSid", 400)
     if config.cipher is None:
-        return Response("identifier keys are not configured", status_code=503)
+        return plain("identifier keys are not configured", 503)
     outcome = await receiver(state).receive(
         Inbound(
             channel="sms",

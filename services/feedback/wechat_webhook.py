@@ -14,12 +14,13 @@ import time
 
 from litestar import Response, get, post
 from litestar.datastructures import State
+from litestar.enums import MediaType
 from redis.asyncio import Redis
 
 from services.feedback.inbound import INBOUND, SUBSCRIBE, UNSUBSCRIBE, Inbound
 from services.feedback.models import Outbox
 from services.feedback.replies import reply_text
-from services.feedback.webhooks import Req, WebhookConfig, read_capped, receiver
+from services.feedback.webhooks import Req, WebhookConfig, plain, read_capped, receiver, refusals
 from services.feedback.wechat import BadCrypto, SafeMode, UnsafeXml, check_signature, parse_xml
 from services.feedback.wechat import text_reply as wechat_text
 from shared.access.web import OPEN
@@ -45,14 +46,21 @@ def _signed(request: Req, token: str) -> bool:
     return check_signature(q.get("signature"), token, q.get("timestamp", ""), q.get("nonce", ""))
 
 
-@get(PATH, opt=OPEN, tags=["webhooks"], summary="WeChat server verification (echoes echostr)")
+@get(
+    PATH,
+    opt=OPEN,
+    tags=["webhooks"],
+    summary="WeChat server verification (echoes echostr)",
+    media_type=MediaType.TEXT,
+    responses=refusals(_403="Signature does not match", _404="WeChat not configured"),
+)
 async def wechat_verify(request: Req, state: State) -> Response[str]:
     token = _token(state.webhooks)
     if token is None:
-        return Response("WeChat is not configured", status_code=404)
+        return plain("WeChat is not configured", 404)
     if not _signed(request, token):
-        return Response("signature does not match", status_code=403)
-    return Response(request.query_params.get("echostr", ""), media_type="text/plain")
+        return plain("signature does not match", 403)
+    return Response(request.query_params.get("echostr", ""), media_type=MediaType.TEXT)
 
 
 async def _replayed(request: Req, state: State, config: WebhookConfig, raw: bytes) -> str | None:
