@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from litestar import Litestar, Request, Response, Router, get
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
@@ -17,6 +18,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.types import ControllerRouterHandler
 from redis.asyncio import Redis
+from sqlalchemy.exc import DBAPIError
 
 from shared.access.tokens import TokenVerifier
 from shared.access.web import OPEN, AuditMiddleware, auth_middleware, check_policies, enforce_policy
@@ -60,6 +62,29 @@ async def ready(state: State) -> Response[dict[str, Any]]:
     return Response(body, status_code=200 if ok else HTTP_503_SERVICE_UNAVAILABLE)
 
 
+_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    ConnectionError,  # refused, reset, aborted
+    TimeoutError,
+    asyncpg.exceptions.PostgresConnectionError,  # SQLSTATE 08: the connection failed
+    asyncpg.exceptions.OperatorInterventionError,  # 57P: shutting down, cannot connect now
+    asyncpg.exceptions.InterfaceError,  # the connection was closed under us
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means the database could not be reached, rather than a wrong query."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    seen: BaseException | None = exc
+    for _ in range(5):  # SQLAlchemy's error wraps the driver's, which may wrap the socket's
+        if seen is None:
+            return False
+        if isinstance(seen, _CONNECTION_ERRORS):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
+
+
 def _log_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     if isinstance(exc, DomainError):
         return Response(
@@ -74,6 +99,15 @@ def _log_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response
             },
             status_code=exc.status_code,
             headers=exc.headers,
+        )
+    if database_unavailable(exc):
+        # PostgreSQL restarting or unreachable: a retryable condition, not a bug. Providers
+        # retry a 503 (Twilio's callbacks, WeChat's pushes); clients are told to.
+        log.warning("http.database_unavailable", path=request.url.path, error=type(exc).__name__)
+        return Response(
+            {"status_code": 503, "detail": "database unavailable: try again shortly"},
+            status_code=HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
         )
     # The path and error type only: request bodies may carry health data.
     # Where, not what: exception messages (SQL parameters above all) may carry health data.
