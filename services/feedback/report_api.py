@@ -13,6 +13,7 @@ from typing import Any
 from litestar import Controller, Request, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery
 from litestar.response import Stream
 
@@ -29,6 +30,9 @@ from shared.params import QueryRowId
 Req = Request[Any, Any, Any]
 Since = FromQuery[datetime | None]
 CSV = "text/csv"  # Litestar adds the charset (utf-8)
+# The 200 is CSV; errors stay JSON (a route-level text/csv would make Litestar try to send
+# its JSON error answers as CSV), so only the 200 is declared as CSV.
+CSV_ANSWER = {200: ResponseSpec(str, media_type=CSV, description="CSV, UTF-8 with a BOM")}
 
 
 async def _csv(chunks: AsyncIterator[bytes], filename: str) -> Stream:
@@ -132,6 +136,7 @@ class ExportController(Controller):
     @get(
         "/replies.csv",
         opt=policy(*CARE, resource="export"),
+        responses=CSV_ANSWER,
         summary="Replies, identified",
     )
     async def replies(
@@ -150,6 +155,7 @@ class ExportController(Controller):
     @get(
         "/research/replies.csv",
         opt=policy(*STAFF, resource="export"),
+        responses=CSV_ANSWER,
         summary="Replies, de-identified: pseudonyms, dates, no words",
     )
     async def research_replies(
@@ -168,6 +174,7 @@ class ExportController(Controller):
     @get(
         "/survey-answers.csv",
         opt=policy(*CARE, resource="export"),
+        responses=CSV_ANSWER,
         summary="Survey answers, identified",
     )
     async def answers(
@@ -187,6 +194,7 @@ class ExportController(Controller):
     @get(
         "/research/survey-answers.csv",
         opt=policy(*STAFF, resource="export"),
+        responses=CSV_ANSWER,
         summary="Survey answers, de-identified: pseudonyms, dates, no words",
     )
     async def research_answers(

@@ -117,20 +117,27 @@ def _scene(fields: dict[str, str]) -> str | None:
     tags=["webhooks"],
     status_code=200,
     summary="WeChat messages and events (signed; plain or safe mode); answers a passive reply",
+    media_type=MediaType.XML,
+    responses=refusals(
+        _400="Unsafe XML, or no FromUserName / MsgType",
+        _403="Signature does not match, a replayed signature, or it does not decrypt",
+        _404="WeChat or safe mode not configured",
+        _503="Identifier keys not configured",
+    ),
 )
 async def wechat_message(request: Req, state: State) -> Response[str]:
     config: WebhookConfig = state.webhooks
     token = _token(config)
     if token is None:
-        return Response("WeChat is not configured", status_code=404)
+        return plain("WeChat is not configured", 404)
     raw = await read_capped(request, config.feedback.feedback_max_body_bytes)
     if not _signed(request, token):
         INBOUND.labels("wechat", "bad_signature").inc()
-        return Response("signature does not match", status_code=403)
+        return plain("signature does not match", 403)
     replayed = await _replayed(request, state, config, raw)
     if replayed is not None:
         INBOUND.labels("wechat", "bad_signature").inc()
-        return Response(replayed, status_code=403)
+        return plain(replayed, 403)
     q = request.query_params
     safe: SafeMode | None = None
     try:
@@ -138,24 +145,24 @@ async def wechat_message(request: Req, state: State) -> Response[str]:
         if q.get("encrypt_type") == "aes":
             safe = _safe_mode(config, token)
             if safe is None:
-                return Response("safe mode is not configured", status_code=404)
+                return plain("safe mode is not configured", 404)
             encrypted = fields.get("Encrypt", "")
             parts = (token, q.get("timestamp", ""), q.get("nonce", ""), encrypted)
             if not check_signature(q.get("msg_signature"), *parts):
                 INBOUND.labels("wechat", "bad_signature").inc()
-                return Response("msg_signature does not match", status_code=403)
+                return plain("msg_signature does not match", 403)
             fields = parse_xml(safe.decrypt(encrypted))
     except UnsafeXml as exc:
         INBOUND.labels("wechat", "refused").inc()
-        return Response(str(exc), status_code=400)
+        return plain(str(exc), 400)
     except BadCrypto:
         INBOUND.labels("wechat", "refused").inc()
-        return Response("the message does not decrypt for this account", status_code=403)
+        return plain("the message does not decrypt for this account", 403)
     openid, kind = fields.get("FromUserName", ""), fields.get("MsgType", "")
     if not openid or not kind:
-        return Response("a message needs FromUserName and MsgType", status_code=400)
+        return plain("a message needs FromUserName and MsgType", 400)
     if config.cipher is None:
-        return Response("identifier keys are not configured", status_code=503)
+        return plain("identifier keys are not configured", 503)
     sender_hash = config.cipher.lookup_hash(openid)
     reply: str | None = None
     event = fields.get("Event", "").lower()
@@ -178,8 +185,10 @@ async def wechat_message(request: Req, state: State) -> Response[str]:
         )
         reply = outcome.reply if event != UNSUBSCRIBE else None
     if reply is None:
-        return Response("success", media_type="text/plain")  # WeChat's "no reply"
+        # WeChat's "no reply": an empty body (its documented alternative to "success"), so
+        # every 200 is what the document says, XML.
+        return Response("", media_type=MediaType.XML)
     answer = wechat_text(openid, fields.get("ToUserName", ""), reply)
     if safe is not None:
         answer = safe.encrypt(answer, q.get("nonce", ""), str(int(time.time())))
-    return Response(answer, media_type="application/xml")
+    return Response(answer, media_type=MediaType.XML)
