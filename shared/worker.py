@@ -162,10 +162,24 @@ class Worker:
             log.info("worker.stopped", service=self.definition.name)
 
 
+def _not_a_skip(record: logging.LogRecord) -> bool:
+    return "maximum number of running instances" not in record.getMessage()
+
+
+def quiet_apscheduler() -> None:
+    """APScheduler logs every run of every tick at INFO: several lines a second of noise.
+    And a tick still running when its next is due is skipped (max_instances=1, by design:
+    a relay or release pass drains everything due); under a burst it warns of each skip,
+    four lines a second per tick. Failures are still logged (worker.job_failed)."""
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    scheduler_log = logging.getLogger("apscheduler.scheduler")
+    if _not_a_skip not in scheduler_log.filters:
+        scheduler_log.addFilter(_not_a_skip)
+
+
 async def run_worker(definition: ServiceDefinition, settings: Settings) -> None:
     configure_logging(definition.name, settings.log.log_level, settings.log.log_format)
-    # APScheduler logs every run of every tick at INFO: several lines a second of noise.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    quiet_apscheduler()
     if not settings.bus.redis_url:
         raise SystemExit("REDIS_URL is not set: the worker needs the bus")
     db = Database.from_settings(settings.database, definition.name)
