@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback import surveys
-from services.feedback.models import Outbox, Sender, SurveyAnswer, SurveyRun
+from services.feedback.models import Outbox, Sender, SurveyRun
 from services.feedback.readmodel import store_last_lesson
 from services.feedback.survey_defs import BUILT_IN, LESSON_HELPFULNESS
 from shared.bus import add_to_outbox
@@ -40,10 +40,7 @@ class LessonQuestions:
             if open_run.survey_key != LESSON_HELPFULNESS or open_run.started_at > event.occurred_at:
                 return  # a survey in progress is not interrupted; nor is a newer question
             # The previous lesson's question went unanswered: this lesson's replaces it.
-            session.add(
-                SurveyAnswer(run_id=open_run.id, question_key="helpful", state="timed_out", at=now)
-            )
-            open_run.state, open_run.finished_at = "timed_out", now
+            surveys.close_unanswered(open_run, BUILT_IN[LESSON_HELPFULNESS], session, now)
             await session.flush()  # the open-run index must see it closed first
         _, ask = await surveys.start(
             session,

@@ -188,6 +188,18 @@ async def cancel_open(session: AsyncSession, patient_id: int, now: datetime) -> 
         run.state, run.finished_at = "cancelled", now
 
 
+def close_unanswered(
+    run: SurveyRun, survey: Survey | None, session: AsyncSession, now: datetime
+) -> None:
+    """End `run` as timed out, recording which question went unanswered."""
+    if survey is not None and run.question_index < len(survey.questions):
+        question = survey.questions[run.question_index]
+        session.add(
+            SurveyAnswer(run_id=run.id, question_key=question.key, state="timed_out", at=now)
+        )
+    run.state, run.finished_at = "timed_out", now
+
+
 async def time_out(db: Database, now: datetime, after: timedelta, batch: int = 1000) -> int:
     """Close runs whose question has waited too long; replicas share the work."""
     async with db.transaction() as session:
@@ -205,15 +217,5 @@ async def time_out(db: Database, now: datetime, after: timedelta, batch: int = 1
             .all()
         )
         for run in runs:
-            survey = await definition(session, run.survey_key)
-            if survey is not None and run.question_index < len(survey.questions):
-                session.add(
-                    SurveyAnswer(
-                        run_id=run.id,
-                        question_key=survey.questions[run.question_index].key,
-                        state="timed_out",
-                        at=now,
-                    )
-                )
-            run.state, run.finished_at = "timed_out", now
+            close_unanswered(run, await definition(session, run.survey_key), session, now)
     return len(runs)
