@@ -48,6 +48,7 @@ def _columns(message: Message, **changes: Any) -> dict[str, Any]:
 
 SIMPLE_KINDS = frozenset({"dose", "missed_dose", "urine_test", "appointment"})
 TRIED = ("sent", "delivered", "permanent")
+OPEN = ("queued", "sending")
 
 
 class BatchDispatcher:
@@ -82,11 +83,15 @@ class BatchDispatcher:
         claimed: list[tuple[Message, Patient]] = []
         singles: set[str] = set()
         async with dispatcher.db.transaction() as session:
+            # By id alone, the state checked below: with `state IN ('queued', 'sending')` in
+            # the query, PostgreSQL's statistics (taken when nearly every message was final)
+            # led it to the partial index of open messages, which a burst fills with
+            # hundreds of thousands, for every batch (docs/benchmarks.md).
             rows = (
                 await session.execute(
                     select(Message, Patient)
                     .join(Patient, Patient.id == Message.patient_id)
-                    .where(Message.id.in_(ids), Message.state.in_(("queued", "sending")))
+                    .where(Message.id.in_(ids))
                     .with_for_update(of=Message, skip_locked=True)
                 )
             ).all()
@@ -95,6 +100,8 @@ class BatchDispatcher:
             # one cost more than the statement itself.
             changes: list[tuple[Message, dict[str, Any]]] = []
             for message, patient in rows:
+                if message.state not in OPEN:
+                    continue  # finished already: a duplicate command
                 if message.kind not in SIMPLE_KINDS:
                     singles.add(message.id)
                     continue
