@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import msgspec
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from services.scheduler.models import Alert, Attempt, Dose, Message, Patient, UrineTest
 from services.scheduler.patients import Scheduler, load_patient
@@ -15,13 +15,13 @@ from shared.access.models import Clinic
 from shared.access.tokens import Principal
 from shared.errors import Conflict, InvalidInput, NotFound
 
+_CLINIC_ZONE = select(Clinic.time_zone).where(Clinic.id == bindparam("clinic_id"))
+
 
 async def _clinic_today(ctx: Scheduler, clinic_id: int) -> date:
     """ "Today" as the clinic counts it (a server in UTC is a day behind Beijing at 07:00)."""
-    async with ctx.access_db.sessions() as session:
-        zone = (
-            await session.execute(select(Clinic.time_zone).where(Clinic.id == clinic_id))
-        ).scalar_one_or_none()
+    async with ctx.access_db.autocommit() as conn:
+        zone = (await conn.execute(_CLINIC_ZONE, {"clinic_id": clinic_id})).scalar_one_or_none()
     return local_today(ctx.clock(), zone or "Asia/Shanghai")
 
 
@@ -72,60 +72,59 @@ class AlertOut(msgspec.Struct, kw_only=True):
     acknowledged_at: datetime | None
 
 
+# The coordinator reads' statements are built once, with bound parameters: a statement
+# made per request cost more CPU (building it, its cache key, adapting the cached result
+# columns to it) than running it (docs/benchmarks.md, "Coordinator reads").
+_PATIENT_CLINIC = select(Patient.clinic_id).where(Patient.id == bindparam("patient_id"))
+_TIMELINE_MESSAGES = (
+    select(
+        Message.id,
+        Message.created_at,
+        Message.kind,
+        Message.state,
+        Message.reason,
+        Message.channel,
+        Message.local_date,
+    )
+    .where(Message.patient_id == bindparam("patient_id"))
+    .order_by(Message.created_at.desc())
+    .limit(bindparam("limit"))
+)
+_TIMELINE_ATTEMPTS = (
+    select(Attempt.message_id, Attempt.at, Attempt.channel, Attempt.outcome, Attempt.error)
+    .join(Message)
+    .where(Message.patient_id == bindparam("patient_id"))
+    .order_by(Attempt.at.desc())
+    .limit(bindparam("limit"))
+)
+_TIMELINE_DOSES = (
+    select(Dose.taken_at, Dose.local_date, Dose.mg)
+    .where(Dose.patient_id == bindparam("patient_id"))
+    .order_by(Dose.taken_at.desc())
+    .limit(bindparam("limit"))
+)
+_TIMELINE_TESTS = (
+    select(UrineTest.taken_on, UrineTest.result, UrineTest.substances)
+    .where(UrineTest.patient_id == bindparam("patient_id"))
+    .order_by(UrineTest.taken_on.desc())
+    .limit(bindparam("limit"))
+)
+
+
 async def timeline(
     ctx: Scheduler, principal: Principal, patient_id: int, limit: int = 200
 ) -> list[TimelineEntry]:
-    async with ctx.db.sessions() as session:
-        await load_patient(session, principal, patient_id)
-        messages = (
-            (
-                await session.execute(
-                    select(Message)
-                    .where(Message.patient_id == patient_id)
-                    .order_by(Message.created_at.desc())
-                    .limit(limit)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        attempts = (
-            (
-                await session.execute(
-                    select(Attempt)
-                    .join(Message)
-                    .where(Message.patient_id == patient_id)
-                    .order_by(Attempt.at.desc())
-                    .limit(limit)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        doses = (
-            (
-                await session.execute(
-                    select(Dose)
-                    .where(Dose.patient_id == patient_id)
-                    .order_by(Dose.taken_at.desc())
-                    .limit(limit)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        tests = (
-            (
-                await session.execute(
-                    select(UrineTest)
-                    .where(UrineTest.patient_id == patient_id)
-                    .order_by(UrineTest.taken_on.desc())
-                    .limit(limit)
-                )
-            )
-            .scalars()
-            .all()
-        )
+    # Core rows of the columns shown, on one connection outside a transaction: a frequent
+    # coordinator read needs neither ORM objects nor a snapshot.
+    params = {"patient_id": patient_id, "limit": limit}
+    async with ctx.db.autocommit() as conn:
+        clinic_id = (await conn.execute(_PATIENT_CLINIC, params)).scalar_one_or_none()
+        if clinic_id is None or not principal.can_access_clinic(clinic_id):
+            raise NotFound(f"no patient {patient_id}")
+        messages = await conn.execute(_TIMELINE_MESSAGES, params)
+        attempts = await conn.execute(_TIMELINE_ATTEMPTS, params)
+        doses = await conn.execute(_TIMELINE_DOSES, params)
+        tests = await conn.execute(_TIMELINE_TESTS, params)
     entries = [
         TimelineEntry(
             at=m.created_at,
@@ -214,35 +213,35 @@ async def adherence(
     )
 
 
+_DAY_STATES = (
+    select(Message.state, func.count())
+    .where(Message.clinic_id == bindparam("clinic_id"), Message.local_date == bindparam("day"))
+    .group_by(Message.state)
+)
+# Both counts in one round trip: this is a coordinator's most frequent read.
+_DAY_COUNTS = select(
+    select(func.count())
+    .select_from(Dose)
+    .join(Patient)
+    .where(Patient.clinic_id == bindparam("clinic_id"), Dose.local_date == bindparam("day"))
+    .scalar_subquery(),
+    select(func.count())
+    .select_from(Patient)
+    .where(Patient.clinic_id == bindparam("clinic_id"), Patient.state == "active")
+    .scalar_subquery(),
+)
+
+
 async def clinic_day(
     ctx: Scheduler, principal: Principal, clinic_id: int, day: date | None
 ) -> ClinicDay:
     if not principal.can_access_clinic(clinic_id):
         raise NotFound(f"no clinic {clinic_id}")
     day = day or await _clinic_today(ctx, clinic_id)
-    async with ctx.db.sessions() as session:
-        state_rows = await session.execute(
-            select(Message.state, func.count())
-            .where(Message.clinic_id == clinic_id, Message.local_date == day)
-            .group_by(Message.state)
-        )
-        states = {row[0]: row[1] for row in state_rows}
-        # Both counts in one round trip: this is a coordinator's most frequent read.
-        doses, active = (
-            await session.execute(
-                select(
-                    select(func.count())
-                    .select_from(Dose)
-                    .join(Patient)
-                    .where(Patient.clinic_id == clinic_id, Dose.local_date == day)
-                    .scalar_subquery(),
-                    select(func.count())
-                    .select_from(Patient)
-                    .where(Patient.clinic_id == clinic_id, Patient.state == "active")
-                    .scalar_subquery(),
-                )
-            )
-        ).one()
+    params = {"clinic_id": clinic_id, "day": day}
+    async with ctx.db.autocommit() as conn:
+        states = {row[0]: row[1] for row in await conn.execute(_DAY_STATES, params)}
+        doses, active = (await conn.execute(_DAY_COUNTS, params)).one()
     return ClinicDay(
         clinic_id=clinic_id,
         local_date=day,
