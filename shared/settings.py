@@ -104,6 +104,22 @@ class ServiceSettings(BaseSettings):
     ready_timeout_s: float = Field(
         default=2.0, gt=0, description="Per-dependency timeout of the /ready check."
     )
+    api_processes: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description=(
+            "Processes `mmt serve` runs for one API, all on its port (uvicorn's workers). "
+            "One Python process uses one core; each has its own database pools."
+        ),
+    )
+    prometheus_multiproc_dir: str | None = Field(
+        default=None,
+        description=(
+            "With API_PROCESSES > 1: the directory where the processes share their "
+            "Prometheus metrics, emptied at start; unset: a fresh temporary one."
+        ),
+    )
     worker_metrics_port: int = Field(
         default=0,
         ge=0,

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import signal
 import subprocess
 import sys
 import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -51,6 +53,7 @@ async def bench_api(
     seconds: float,
     patients: int = 1000,
     profile: str | None = None,
+    processes: int = 1,
 ) -> dict[str, Any]:
     configure_logging("bench", "WARNING")
     async with throwaway(redis_url) as place:
@@ -73,7 +76,7 @@ async def bench_api(
                 pass  # a day of messages for the timelines and the day summary
             token = (await issue_token(access, Role.ADMIN, label="bench")).token
             port = free_port()
-            server = _serve(database_url, redis_url, place.prefix, port, keys, profile)
+            server = _serve(database_url, redis_url, place.prefix, port, keys, profile, processes)
             await asyncio.to_thread(wait_for_port, port, 30)
             base = f"http://127.0.0.1:{port}/api/v1"
             paths = {
@@ -81,8 +84,9 @@ async def bench_api(
                 "timeline": lambda i: f"{base}/patients/{1 + i % patients}/timeline?limit=50",
                 "clinic_day": lambda _: f"{base}/clinics/{clinic.id}/day",
             }
-            figures = await _load(paths, token, rps, seconds)
-            server_rss = peak_rss_mb(server.pid)
+            figures = await _load(paths, token, rps, seconds, server.pid, processes)
+            serving = _serving_pids(server.pid)
+            server_rss = [peak_rss_mb(pid) for pid in serving]
             facts = await machine(db, place.redis)
         finally:
             if server is not None:
@@ -97,8 +101,13 @@ async def bench_api(
         "rps": rps,
         "seconds": seconds,
         "patients": patients,
+        "processes": processes,
         **figures,
-        "peak_rss_mb": {"api": server_rss, "load": peak_rss_mb()},
+        "peak_rss_mb": {
+            "api": max((mb for mb in server_rss if mb is not None), default=None),
+            "api_each": server_rss,
+            "load": peak_rss_mb(),
+        },
         "machine": facts,
     }
 
@@ -110,6 +119,7 @@ def _serve(
     port: int,
     keys: dict[str, str],
     profile: str | None,
+    processes: int,
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -119,6 +129,7 @@ def _serve(
         "REDIS_URL": redis_url,
         "BUS_PREFIX": prefix.rstrip("_"),
         "SCHEDULER_PORT": str(port),
+        "API_PROCESSES": str(processes),
         "SERVICE_HOST": "127.0.0.1",
         "LOG_LEVEL": "WARNING",
     }
@@ -131,7 +142,9 @@ def _serve(
     )
 
 
-async def _load(paths: dict[str, Any], token: str, rps: int, seconds: float) -> dict[str, Any]:
+async def _load(
+    paths: dict[str, Any], token: str, rps: int, seconds: float, server: int, processes: int
+) -> dict[str, Any]:
     latencies: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, int] = defaultdict(int)
     headers = {"Authorization": f"Bearer {token}"}
@@ -139,10 +152,17 @@ async def _load(paths: dict[str, Any], token: str, rps: int, seconds: float) -> 
     connector = aiohttp.TCPConnector(limit=256)
     timeout = aiohttp.ClientTimeout(total=10)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
-        # A short warm-up: the first requests of a process pay for imports and pools.
-        for i in range(20):
-            async with http.get(paths[ENDPOINTS[i % 3]](i), headers=headers) as response:
-                await response.read()
+        # A short warm-up: the first requests of a process pay for imports and pools. The
+        # port opens before every process serves (the supervisor listens for them all),
+        # so each round is sent at once, for the kernel to spread over the processes.
+        for start in range(0, 20 * processes, processes):
+
+            async def warm(i: int) -> None:
+                async with http.get(paths[ENDPOINTS[i % 3]](i), headers=headers) as response:
+                    await response.read()
+
+            await asyncio.gather(*(warm(i) for i in range(start, start + processes)))
+        api_cpu, load_cpu = _cpu_seconds(_serving_pids(server)), _own_cpu_seconds()
 
         async def one(i: int, kind: str) -> None:
             started = time.perf_counter()
@@ -166,6 +186,8 @@ async def _load(paths: dict[str, Any], token: str, rps: int, seconds: float) -> 
             tasks.append(asyncio.create_task(one(i, ENDPOINTS[i % 3])))
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - begun
+        api_cpu = _cpu_seconds(_serving_pids(server)) - api_cpu
+        load_cpu = _own_cpu_seconds() - load_cpu
     every = [v for values in latencies.values() for v in values]
     return {
         "requests": total,
@@ -173,7 +195,60 @@ async def _load(paths: dict[str, Any], token: str, rps: int, seconds: float) -> 
         "errors": dict(errors),
         "latency_ms": _ms(every),
         "latency_ms_by_endpoint": {kind: _ms(latencies[kind]) for kind in ENDPOINTS},
+        "cpu_ms_per_request": {
+            "api": round(api_cpu * 1000 / total, 3),
+            "load": round(load_cpu * 1000 / total, 3),
+        },
     }
+
+
+def _serving_pids(server: int) -> list[int]:
+    """The processes that answer: the server itself, or the children of its supervisor
+    (not multiprocessing's resource tracker, which the supervisor also starts)."""
+    children = [
+        pid
+        for pid, parent in _parents().items()
+        if parent == server and b"resource_tracker" not in _cmdline(pid)
+    ]
+    return children or [server]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _parents() -> dict[int, int]:
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # gone meanwhile
+            # "pid (comm) state ppid ...": comm may hold spaces, so split after its ")".
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return parents
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU of these processes so far (0 for one that is gone)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
+def _own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _ms(values: list[float]) -> dict[str, float | None]:

@@ -97,9 +97,15 @@ def api(
     profile: Annotated[
         str | None, typer.Option(help="Write a pyinstrument profile of the API process here.")
     ] = None,
+    processes: Annotated[
+        int, typer.Option(min=1, max=64, help="API processes (API_PROCESSES) on one port.")
+    ] = 1,
 ) -> None:
     """Coordinator reads (patient, timeline, clinic day) at a steady rate: p50/p99, errors."""
     from services.scheduler.bench_api import bench_api
 
+    if profile and processes > 1:
+        typer.echo("error: --profile profiles one process: use it with --processes 1", err=True)
+        raise typer.Exit(2)
     url, redis_url = _backends()
-    _print(bench_api(url, redis_url, rps, seconds, patients, profile))
+    _print(bench_api(url, redis_url, rps, seconds, patients, profile, processes))

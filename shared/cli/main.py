@@ -66,19 +66,27 @@ def migrate(
 
 @app.command()
 def serve(service: ServiceArg) -> None:
-    """Run one service's HTTP API (production: one process per container)."""
+    """Run one service's HTTP API: API_PROCESSES processes sharing its port."""
     import uvicorn
+
+    from shared.multiprocess import shared_metrics_dir
 
     settings = get_settings()
     name = _service(service)
-    uvicorn.run(
-        f"services.{name}.app:create_app",
-        factory=True,
-        host=settings.service.service_host,
-        port=settings.service.port(name),
-        log_config=None,
-        proxy_headers=True,
-    )
+    processes = settings.service.api_processes
+    # Several processes: uvicorn's supervisor starts them (and replaces one that dies);
+    # their Prometheus metrics go through a shared directory so that /metrics, whichever
+    # process answers it, reports the whole API (shared.metrics).
+    with shared_metrics_dir(settings.service, name, processes):
+        uvicorn.run(
+            f"services.{name}.app:create_app",
+            factory=True,
+            host=settings.service.service_host,
+            port=settings.service.port(name),
+            workers=processes,
+            log_config=None,
+            proxy_headers=True,
+        )
 
 
 @app.command()

@@ -72,11 +72,17 @@ def test_bench_planner(backends: Backends, monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_bench_api(backends: Backends, monkeypatch: pytest.MonkeyPatch) -> None:
     figures = _bench(
-        backends, monkeypatch, "api", "--rps", "20", "--seconds", "1", "--patients", "30"
+        backends,
+        monkeypatch,
+        "api",
+        *("--rps", "20", "--seconds", "1", "--patients", "30", "--processes", "2"),
     )
     assert figures["requests"] == 20
     assert figures["errors"] == {}
     assert figures["latency_ms"]["p50"] <= figures["latency_ms"]["p99"]
+    assert figures["processes"] == 2
+    assert len(figures["peak_rss_mb"]["api_each"]) == 2
+    assert figures["cpu_ms_per_request"]["api"] > 0
 
 
 def test_bench_refuses_without_postgresql(monkeypatch: pytest.MonkeyPatch) -> None:
