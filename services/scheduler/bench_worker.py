@@ -27,7 +27,7 @@ from services.scheduler.bench_common import peak_rss_mb, twilio_channel
 from services.scheduler.dispatch import Dispatcher
 from services.scheduler.dispatch_batch import BatchDispatcher
 from services.scheduler.settings import SchedulerSettings
-from shared.bus import BusKeys, Inbox, OutboxRelay, StreamConsumer
+from shared.bus import BusKeys, Inbox, OutboxRelay, Publisher, StreamConsumer
 from shared.channels import ChannelRegistry
 from shared.crypto import IdentifierCipher, IdentifierSettings
 from shared.db import Database
@@ -70,6 +70,7 @@ async def run_worker(
     )
     await consumer.ensure_groups()
     relay = OutboxRelay(db, redis, keys, definition.outbox_model, service="scheduler")
+    publisher = Publisher(redis, keys)
 
     async def every(interval_s: float, tick: Tick) -> None:
         while not stop.is_set():
@@ -79,7 +80,7 @@ async def run_worker(
 
     async def release() -> None:
         while True:  # drain what is due, as the worker's tick does
-            released = await planner.release_due(db, config, datetime.now(UTC))
+            released = await planner.release_due(db, config, datetime.now(UTC), publisher.publish)
             if released.queued + sum(released.held.values()) < config.release_batch_size:
                 return
 

@@ -7,20 +7,22 @@
   (patient, kind, local date, slot) makes planning idempotent and safe in any number of
   replicas.
 - `release_due` claims due occurrences with FOR UPDATE SKIP LOCKED (replicas share the
-  work without duplicates), applies the rules, and writes one message row per occurrence
-  plus a SendMessage command in the outbox, in one transaction.
+  work without duplicates), applies the rules, and writes one message row per occurrence,
+  in one transaction; the SendMessage commands follow straight after the commit (or go in
+  the outbox when no publisher is given).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 
 import msgspec
+from redis.exceptions import RedisError
 from sqlalchemy import (
     Select,
     Table,
@@ -42,9 +44,15 @@ from services.scheduler.timeplan import local_instant, local_today, reminder_tim
 from shared.bus import add_to_outbox
 from shared.bus.codec import encode_payload
 from shared.db import Database
+from shared.logging import get_logger
 from shared.messages import CurriculumPublished, SendMessage
 
 FINAL_WITHOUT_SENDING = ("suppressed", "expired", "opted_out", "skipped")
+
+# Puts commands on the bus now (shared.bus.Publisher.publish).
+Publish = Callable[[Sequence[SendMessage]], Awaitable[None]]
+
+log = get_logger(__name__)
 
 MESSAGES: Table = Message.__table__  # type: ignore[assignment]
 OUTBOX: Table = Outbox.__table__  # type: ignore[assignment]
@@ -249,12 +257,19 @@ class _Due(Protocol):
     expires_at: datetime
 
 
-async def release_due(db: Database, settings: SchedulerSettings, now: datetime) -> Released:
+async def release_due(
+    db: Database, settings: SchedulerSettings, now: datetime, publish: Publish | None = None
+) -> Released:
     """Turn due occurrences into messages: queued for a channel, or final with a reason.
 
     Set-based: one claiming SELECT, two look-ups, then one executemany each for the
-    messages, the occurrences and the outbox. Row by row through the ORM this was most of
-    a burst's time (about 3,800 a second); see docs/benchmarks.md.
+    messages and the occurrences. Row by row through the ORM this was most of a burst's
+    time (about 3,800 a second); see docs/benchmarks.md.
+
+    With `publish` (the worker's), the SendMessage commands go straight to the bus once the
+    transaction has committed; if that fails, or the process dies first, the messages stay
+    queued and `dispatch.requeue_unsent` gives them commands (shared/bus/publisher.py says
+    why). Without it they are written to the outbox with the messages, as every other event.
     """
     async with db.transaction() as session:
         rows = (
@@ -338,8 +353,14 @@ async def release_due(db: Database, settings: SchedulerSettings, now: datetime) 
         # per-row bookkeeping, which cost as much as the database's own work.
         await session.execute(insert(MESSAGES), messages)
         await session.execute(_SET_STATE, occurrences)
-        if commands:
+        if commands and publish is None:
             await session.execute(insert(OUTBOX), outbox_rows(commands))
+    if commands and publish is not None:
+        try:
+            await publish(commands)
+        except (RedisError, OSError) as exc:
+            # Committed, so not lost: the sweep finds them queued without a command.
+            log.warning("planner.publish_failed", count=len(commands), error=type(exc).__name__)
     return Released(len(commands), held)
 
 

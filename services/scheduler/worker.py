@@ -8,12 +8,7 @@ from redis.asyncio import Redis
 
 from services.scheduler import doses, planner
 from services.scheduler.binding import bind_channel
-from services.scheduler.dispatch import (
-    Dispatcher,
-    fall_back_without_receipt,
-    requeue_retries,
-    rescue_stalled,
-)
+from services.scheduler.dispatch import Dispatcher
 from services.scheduler.dispatch_batch import BatchDispatcher
 from services.scheduler.readmodel import (
     answer_record_request,
@@ -25,6 +20,13 @@ from services.scheduler.readmodel import (
     store_curriculum,
 )
 from services.scheduler.settings import SchedulerSettings
+from services.scheduler.sweeps import (
+    fall_back_without_receipt,
+    requeue_retries,
+    requeue_unsent,
+    rescue_stalled,
+)
+from shared.bus import BusKeys, Publisher
 from shared.channels.factory import build_registry
 from shared.channels.settings import ChannelsConfig
 from shared.crypto import ConfigurationError, IdentifierCipher, IdentifierSettings
@@ -72,11 +74,17 @@ async def setup(db: Database, settings: Settings) -> WorkerParts:
     # A half-configured vendor stops the worker here, with the variable to set.
     channels = build_registry(redis, ChannelsConfig(), key_prefix=settings.bus.bus_prefix)
     dispatcher = Dispatcher(db, load_cipher(), channels, load_links())
+    publisher = Publisher(
+        redis, BusKeys(settings.bus.bus_prefix), stream_maxlen=settings.bus.bus_stream_maxlen
+    )
+
+    async def all_delivered() -> bool:
+        return await publisher.all_delivered(SendMessage, group="scheduler")
 
     async def release() -> None:
         # Drain everything due now, a batch per transaction, then let the tick rest.
         while True:
-            released = await planner.release_due(db, config, datetime.now(UTC))
+            released = await planner.release_due(db, config, datetime.now(UTC), publisher.publish)
             if released.queued + sum(released.held.values()) < config.release_batch_size:
                 return
 
@@ -88,6 +96,7 @@ async def setup(db: Database, settings: Settings) -> WorkerParts:
     async def housekeeping() -> None:
         now = datetime.now(UTC)
         await requeue_retries(db, now)
+        await requeue_unsent(db, now, all_delivered)
         await rescue_stalled(db, now)
         await fall_back_without_receipt(db, now, timedelta(minutes=config.receipt_timeout_minutes))
         await planner.fail_stale(db, now)

@@ -8,6 +8,7 @@ from shared.bus.deadletters import DeadLetter, list_dead_letters, replay_dead_le
 from shared.bus.inbox import Inbox
 from shared.bus.keys import BusKeys
 from shared.bus.outbox import OutboxRelay, add_to_outbox
+from shared.bus.publisher import Publisher
 from shared.bus.tables import OutboxMixin, ProcessedMessageMixin
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "OutboxMixin",
     "OutboxRelay",
     "ProcessedMessageMixin",
+    "Publisher",
     "StreamConsumer",
     "add_to_outbox",
     "decode",

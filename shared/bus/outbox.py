@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.bus.codec import encode_payload
 from shared.bus.keys import BusKeys
+from shared.bus.publisher import stream_fields
 from shared.bus.tables import OutboxMixin
 from shared.db import Database
 from shared.logging import get_logger
@@ -102,7 +103,7 @@ class OutboxRelay:
             for row in rows:
                 pipe.xadd(
                     self.keys.stream(row.message_name),
-                    {"type": row.message_tag, "m": row.payload},
+                    stream_fields(row.message_tag, row.payload),
                     maxlen=self.stream_maxlen,
                     approximate=True,
                 )

@@ -31,7 +31,7 @@ def test_a_worker_killed_and_redis_wiped_and_restarted_mid_burst_lose_nothing(
         restart_redis_at=0.6,
         # The wipe comes within 60 s of the kill, while the dead worker's messages are still
         # "sending" and their commands may be gone with Redis: the stalled-message sweep
-        # (dispatch.rescue_stalled) must bring them back.
+        # (sweeps.rescue_stalled) must bring them back.
         timeout_s=480,
     )
     figures = run_chaos(backends.database_url, plan)

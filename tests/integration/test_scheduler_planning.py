@@ -10,18 +10,14 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from services.scheduler import doses, planner
-from services.scheduler.dispatch import (
-    Dispatcher,
-    InFlightElsewhere,
-    fall_back_without_receipt,
-    requeue_retries,
-)
+from services.scheduler.dispatch import Dispatcher, InFlightElsewhere
 from services.scheduler.dispatch_batch import BatchDispatcher
 from services.scheduler.models import Alert, Attempt, Message, Occurrence, Outbox, Patient
 from services.scheduler.patients import Scheduler
 from services.scheduler.readmodel import answer_record_request, opt_out, store_curriculum
 from services.scheduler.schemas import DoseIn, PauseIn, UrineTestIn
 from services.scheduler.settings import SchedulerSettings
+from services.scheduler.sweeps import fall_back_without_receipt, requeue_retries
 from shared.access.models import Clinic
 from shared.bus import decode
 from shared.channels import ChannelRegistry, OutboundMessage, SendFailed, SendResult

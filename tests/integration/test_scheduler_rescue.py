@@ -9,10 +9,11 @@ import pytest
 from sqlalchemy import delete, select, update
 
 from services.scheduler import planner
-from services.scheduler.dispatch import Dispatcher, rescue_stalled
+from services.scheduler.dispatch import Dispatcher
 from services.scheduler.dispatch_batch import BatchDispatcher
 from services.scheduler.models import Message, Outbox
 from services.scheduler.settings import SchedulerSettings
+from services.scheduler.sweeps import rescue_stalled
 from shared.bus import decode
 from shared.channels import ChannelRegistry
 from shared.channels.console import ConsoleChannel
