@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from services.scheduler.dispatch import SENDING_TAKEOVER
 from services.scheduler.models import Message, Outbox, Patient
@@ -30,26 +30,35 @@ log = get_logger(__name__)
 UNSENT_AFTER = timedelta(seconds=60)
 
 
-async def requeue_retries(db: Database, now: datetime, limit: int = 2000) -> int:
-    """Messages whose retry time has come go back on the bus (a planner tick)."""
+async def _requeue(
+    db: Database, limit: int, touch: Callable[[Message], None], *where: ColumnElement[bool]
+) -> int:
+    """Lock the messages `where` picks (skipping any another sweep holds), `touch` each and
+    give it a command through the outbox; returns how many."""
     async with db.transaction() as session:
-        due = (
+        found = (
             (
                 await session.execute(
-                    select(Message)
-                    .where(Message.state == "queued", Message.retry_at <= now)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
+                    select(Message).where(*where).limit(limit).with_for_update(skip_locked=True)
                 )
             )
             .scalars()
             .all()
         )
-        for message in due:
-            # Touched, so `requeue_unsent` leaves it to the command given here.
-            message.retry_at, message.updated_at = None, now
+        for message in found:
+            touch(message)
             add_to_outbox(session, Outbox, SendMessage(message_id=message.id))
-    return len(due)
+    return len(found)
+
+
+async def requeue_retries(db: Database, now: datetime, limit: int = 2000) -> int:
+    """Messages whose retry time has come go back on the bus (a planner tick)."""
+
+    def touch(message: Message) -> None:
+        # Touched, so `requeue_unsent` leaves it to the command given here.
+        message.retry_at, message.updated_at = None, now
+
+    return await _requeue(db, limit, touch, Message.state == "queued", Message.retry_at <= now)
 
 
 async def requeue_unsent(
@@ -68,30 +77,22 @@ async def requeue_unsent(
     """
     if not await all_delivered():
         return 0
-    async with db.transaction() as session:
-        found = (
-            (
-                await session.execute(
-                    select(Message)
-                    .where(
-                        Message.state == "queued",
-                        Message.retry_at.is_(None),
-                        Message.updated_at < now - UNSENT_AFTER,
-                        Message.expires_at > now,
-                    )
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        for message in found:
-            message.updated_at = now  # swept again only after another UNSENT_AFTER
-            add_to_outbox(session, Outbox, SendMessage(message_id=message.id))
+
+    def touch(message: Message) -> None:
+        message.updated_at = now  # swept again only after another UNSENT_AFTER
+
+    found = await _requeue(
+        db,
+        limit,
+        touch,
+        Message.state == "queued",
+        Message.retry_at.is_(None),
+        Message.updated_at < now - UNSENT_AFTER,
+        Message.expires_at > now,
+    )
     if found:
-        log.warning("dispatch.requeued_unsent", count=len(found))
-    return len(found)
+        log.warning("dispatch.requeued_unsent", count=found)
+    return found
 
 
 async def rescue_stalled(db: Database, now: datetime, limit: int = 2000) -> int:
@@ -99,37 +100,28 @@ async def rescue_stalled(db: Database, now: datetime, limit: int = 2000) -> int:
 
     Normally the dead dispatcher's command stays pending and another one takes the message
     over once it has been sending for SENDING_TAKEOVER. But a command can be gone: Redis
-    lost it (wiped or restarted without persistence) after the outbox replay window, or a
-    batch saw the message still in another's hands and acknowledged its own copy. Without
-    this sweep such a message would wait, unsent, until its window closed. A message sending
-    for twice the takeover time has no live sender (provider calls time out long before), so
-    a new command may take it over at once; the worst case is the one send in flight at the
-    death repeated, which the guarantees allow."""
-    stalled = now - 2 * SENDING_TAKEOVER
-    async with db.transaction() as session:
-        found = (
-            (
-                await session.execute(
-                    select(Message)
-                    .where(
-                        Message.state == "sending",
-                        Message.updated_at < stalled,
-                        Message.expires_at > now,
-                    )
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        for message in found:
-            # Takeover allowed on arrival; swept again only after another whole takeover.
-            message.updated_at = now - SENDING_TAKEOVER
-            add_to_outbox(session, Outbox, SendMessage(message_id=message.id))
+    lost it (wiped or restarted without persistence), or a batch saw the message still in
+    another's hands and acknowledged its own copy. Without this sweep such a message would
+    wait, unsent, until its window closed. A message sending for twice the takeover time
+    has no live sender (provider calls time out long before), so a new command may take it
+    over at once; the worst case is the one send in flight at the death repeated, which
+    the guarantees allow."""
+
+    def touch(message: Message) -> None:
+        # Takeover allowed on arrival; swept again only after another whole takeover.
+        message.updated_at = now - SENDING_TAKEOVER
+
+    found = await _requeue(
+        db,
+        limit,
+        touch,
+        Message.state == "sending",
+        Message.updated_at < now - 2 * SENDING_TAKEOVER,
+        Message.expires_at > now,
+    )
     if found:
-        log.warning("dispatch.rescued_stalled", count=len(found))
-    return len(found)
+        log.warning("dispatch.rescued_stalled", count=found)
+    return found
 
 
 async def fall_back_without_receipt(

@@ -69,11 +69,19 @@ async def _stream(redis: Redis, keys: BusKeys) -> list[str]:
     )
 
 
+@pytest.fixture
+def keys(isolation: str) -> BusKeys:
+    return BusKeys(isolation.rstrip("_"))
+
+
+@pytest.fixture
+def publisher(redis: Redis, keys: BusKeys) -> Publisher:
+    return Publisher(redis, keys)
+
+
 async def test_commands_go_straight_to_the_stream_not_the_outbox(
-    scheduler_db: Database, access_db: Database, redis: Redis, isolation: str
+    scheduler_db: Database, access_db: Database, redis: Redis, keys: BusKeys, publisher: Publisher
 ) -> None:
-    keys = BusKeys(isolation.rstrip("_"))
-    publisher = Publisher(redis, keys)
     at = await _three_due(scheduler_db, access_db)
 
     released = await planner.release_due(scheduler_db, CONFIG, at, publisher.publish)
@@ -86,10 +94,8 @@ async def test_commands_go_straight_to_the_stream_not_the_outbox(
 
 
 async def test_a_failed_publish_loses_nothing_and_the_sweep_waits_for_the_backlog(
-    scheduler_db: Database, access_db: Database, redis: Redis, isolation: str
+    scheduler_db: Database, access_db: Database, redis: Redis, keys: BusKeys, publisher: Publisher
 ) -> None:
-    keys = BusKeys(isolation.rstrip("_"))
-    publisher = Publisher(redis, keys)
     at = await _three_due(scheduler_db, access_db)
 
     async def redis_down(commands: Sequence[SendMessage]) -> None:
@@ -124,10 +130,10 @@ async def test_a_failed_publish_loses_nothing_and_the_sweep_waits_for_the_backlo
     assert await requeue_unsent(scheduler_db, later + timedelta(seconds=5), delivered) == 0
 
 
-async def test_a_stream_redis_lost_counts_as_delivered(redis: Redis, isolation: str) -> None:
+async def test_a_stream_redis_lost_counts_as_delivered(
+    redis: Redis, keys: BusKeys, publisher: Publisher
+) -> None:
     """No stream or no group: nothing in Redis will hand out the lost commands."""
-    keys = BusKeys(isolation.rstrip("_"))
-    publisher = Publisher(redis, keys)
     assert await publisher.all_delivered(SendMessage, group="scheduler")
     await publisher.publish([SendMessage(message_id="m1")])
     assert await publisher.all_delivered(SendMessage, group="scheduler")  # no group yet
