@@ -87,9 +87,11 @@ def auth_middleware() -> DefineMiddleware:
     return DefineMiddleware(AuthMiddleware, exclude=_UNAUTHENTICATED_PATHS)
 
 
-def enforce_policy(
+async def enforce_policy(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
+    # Async though it never awaits: Litestar runs a sync guard in its thread pool, a
+    # thread hand-off per request that cost more than the check (docs/benchmarks.md).
     if handler.opt.get("open") or connection.scope["path"].startswith("/schema"):
         return
     if connection.scope.get("method") == "OPTIONS":  # Litestar's own preflight answers
