@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scheduler.dispatch import (
     SENDING_TAKEOVER,
+    AttemptRow,
     Dispatcher,
     Outcome,
     final_before_sending,
@@ -29,7 +30,6 @@ from shared.bus import add_to_outbox
 from shared.messages import SendMessage
 
 ATTEMPTS: Table = Attempt.__table__  # type: ignore[assignment]
-ATTEMPT_FIELDS = ("message_id", "channel", "at", "outcome", "provider_id", "error")
 _MESSAGES: Table = Message.__table__  # type: ignore[assignment]
 _WRITTEN = ("state", "reason", "channel", "provider_id", "retry_at", "updated_at", "attempts")
 _RECORD = (
@@ -65,9 +65,9 @@ class BatchDispatcher:
 
         async def send(
             item: tuple[Message, Patient, set[str]],
-        ) -> tuple[Message, Outcome, list[Attempt]]:
+        ) -> tuple[Message, Outcome, list[AttemptRow]]:
             message, patient, tried = item
-            attempts: list[Attempt] = []
+            attempts: list[AttemptRow] = []
             async with limit:
                 outcome = await self.dispatcher.send(message, patient, None, None, attempts, tried)
             return message, outcome, attempts
@@ -136,7 +136,7 @@ class BatchDispatcher:
         return [(m, p, tried.get(m.id, set())) for m, p in claimed], singles
 
     async def _record(
-        self, session: AsyncSession, results: list[tuple[Message, Outcome, list[Attempt]]]
+        self, session: AsyncSession, results: list[tuple[Message, Outcome, list[AttemptRow]]]
     ) -> None:
         if not results:
             return
@@ -159,7 +159,7 @@ class BatchDispatcher:
             now_state, now_reason = current.get(message.id, (state, reason))
             if receipt_came_first(now_state, state):
                 state, reason = now_state, now_reason
-            tries += [{name: getattr(a, name) for name in ATTEMPT_FIELDS} for a in attempts]
+            tries += attempts
             rows.append(
                 {
                     "message": message.id,
