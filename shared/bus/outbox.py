@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.bus.codec import encode_payload
 from shared.bus.keys import BusKeys
-from shared.bus.publisher import stream_fields
+from shared.bus.publisher import Publisher
 from shared.bus.tables import OutboxMixin
 from shared.db import Database
 from shared.logging import get_logger
@@ -70,6 +70,7 @@ class OutboxRelay:
         self.service = service
         self.batch_size = batch_size
         self.stream_maxlen = stream_maxlen
+        self.publisher = Publisher(redis, keys, stream_maxlen=stream_maxlen)
         self.replay_window = timedelta(seconds=replay_window_s)
 
     async def relay_once(self, max_batches: int = 100) -> int:
@@ -99,17 +100,14 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            pipe = self.redis.pipeline(transaction=False)
-            for row in rows:
-                pipe.xadd(
-                    self.keys.stream(row.message_name),
-                    stream_fields(row.message_tag, row.payload),
-                    maxlen=self.stream_maxlen,
-                    approximate=True,
+            entries: dict[str, list[str | bytes]] = {}
+            for row in rows:  # in order within each stream
+                entries.setdefault(self.keys.stream(row.message_name), []).extend(
+                    (row.message_tag, row.payload)
                 )
             # If Redis fails here the transaction rolls back and the rows go next time;
             # if the commit fails after XADD they are published twice: consumers dedupe.
-            await pipe.execute()
+            await self.publisher.add(entries)
             await session.execute(
                 update(model)
                 .where(model.seq.in_([row.seq for row in rows]))

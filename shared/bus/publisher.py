@@ -16,7 +16,7 @@ message queued for a while is only waiting its turn in a burst.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -26,14 +26,20 @@ from shared.bus.codec import encode_payload
 from shared.bus.keys import BusKeys
 from shared.messages import Message
 
-
-def stream_fields(tag: str, payload: bytes) -> dict[Any, Any]:
-    """An entry as every publisher writes it and `codec.decode` reads it."""
-    return {"type": tag, "m": payload}
+# Streams have no multi-entry XADD. A pipeline of XADDs cost 11 us of this process's CPU
+# per entry (redis-py packs and parses every command); one script call per stream, 0.6 us
+# (docs/benchmarks.md). ARGV: the MAXLEN, then a type tag and a payload per entry, written
+# as the fields `codec.decode` reads.
+_XADD_MANY = """
+for i = 2, #ARGV, 2 do
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'type', ARGV[i], 'm', ARGV[i + 1])
+end
+return (#ARGV - 1) / 2
+"""
 
 
 class Publisher:
-    """XADDs messages now, in one pipeline; raises what Redis raised."""
+    """XADDs messages now, a script call per stream; raises what Redis raised."""
 
     def __init__(self, redis: Redis, keys: BusKeys, *, stream_maxlen: int = 2_000_000) -> None:
         self.redis = redis
@@ -41,17 +47,19 @@ class Publisher:
         self.stream_maxlen = stream_maxlen
 
     async def publish(self, messages: Sequence[Message]) -> None:
-        if not messages:
-            return
-        pipe = self.redis.pipeline(transaction=False)
+        entries: dict[str, list[str | bytes]] = {}
         for message in messages:
-            pipe.xadd(
-                self.keys.stream(message.name()),
-                stream_fields(message.tag(), encode_payload(message)),
-                maxlen=self.stream_maxlen,
-                approximate=True,
-            )
-        await pipe.execute()
+            stream = entries.setdefault(self.keys.stream(message.name()), [])
+            stream += (message.tag(), encode_payload(message))
+        await self.add(entries)
+
+    async def add(self, entries: Mapping[str, Sequence[str | bytes]]) -> None:
+        """Append to each stream its (tag, payload, tag, payload, ...) entries, in order."""
+        for stream, fields in entries.items():
+            if fields:
+                # EVAL, not EVALSHA: the script is small beside its arguments, and a server
+                # that lost its script cache (restarted) needs no second round trip.
+                await self.redis.eval(_XADD_MANY, 1, stream, self.stream_maxlen, *fields)
 
     async def all_delivered(self, message_type: type[Message], group: str) -> bool:
         """True when `group` has been handed every entry of the type's stream, or when Redis
