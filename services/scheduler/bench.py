@@ -40,6 +40,7 @@ from services.scheduler.bench_raw import raw_pipeline, raw_redis_rate
 from services.scheduler.bench_worker import run_worker
 from services.scheduler.models import Message, Occurrence
 from services.scheduler.settings import SchedulerSettings
+from shared.bus import BusKeys
 from shared.db import Database
 from shared.logging import configure_logging
 from shared.migrate import migrate
@@ -153,6 +154,9 @@ async def _run_suite(
     return {
         "batch": batch,
         "states": await _states(db, seeded_for.date()),
+        # Anything here means the run did work it should not have (a bad payload, a
+        # replayed outbox): its figures are not the suite's.
+        "dead_letters": await place.redis.xlen(BusKeys(place.bus).dead_letters),
         "total_s": round(total, 3),
         "per_second": round(n / total, 1),
         "lateness_s": await _lateness(db, seeded_for.date()),

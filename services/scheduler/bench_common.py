@@ -145,13 +145,15 @@ async def seed_due(
 
 
 # Yesterday's reminder for every patient, as a deployment's tables hold them on any morning
-# but its first: a released occurrence, its message, the attempt, the processed command id and
-# the published outbox row. Made inside PostgreSQL (this process never holds the rows).
+# but its first: a released occurrence, its message, the attempt and the processed command
+# id. Made inside PostgreSQL (this process never holds the rows). (The burst is seeded a day
+# ahead and moved to now afterwards, hence two days back.) No outbox rows: a fresh bus
+# prefix makes the relay publish its replay window again, and they would be in it.
 _HISTORY = (
     """INSERT INTO "{s}".occurrences
          (patient_id, kind, local_date, slot, due_at, expires_at, state)
-       SELECT patient_id, kind, local_date - 1, slot, due_at - interval '1 day',
-              expires_at - interval '1 day', 'queued'
+       SELECT patient_id, kind, local_date - 1, slot, due_at - interval '2 days',
+              expires_at - interval '2 days', 'queued'
        FROM "{s}".occurrences WHERE slot = 'bench'""",
     """INSERT INTO "{s}".messages (id, occurrence_id, patient_id, clinic_id, kind,
          local_date, state, channel, provider_id, attempts, expires_at, created_at, updated_at)
@@ -163,10 +165,6 @@ _HISTORY = (
        SELECT id, channel, created_at, 'sent', provider_id FROM "{s}".messages""",
     """INSERT INTO "{s}".processed_messages (message_id, message_tag, processed_at)
        SELECT gen_random_uuid()::text, 'SendMessage.v1', created_at FROM "{s}".messages""",
-    """INSERT INTO "{s}".outbox (message_id, message_name, message_tag, payload, created_at,
-         published_at)
-       SELECT gen_random_uuid()::text, 'SendMessage', 'SendMessage.v1',
-              convert_to(id, 'UTF8'), created_at, created_at FROM "{s}".messages""",
 )
 
 

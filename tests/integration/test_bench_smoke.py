@@ -33,6 +33,7 @@ def _bench(backends: Backends, monkeypatch: pytest.MonkeyPatch, *args: str) -> d
 def test_bench_dispatch(backends: Backends, monkeypatch: pytest.MonkeyPatch) -> None:
     figures = _bench(backends, monkeypatch, "dispatch", "--reminders", "120")
     assert figures["states"] == {"sent": 120}  # every reminder handed to the fake Twilio
+    assert figures["dead_letters"] == 0
     assert figures["provider_accepted"] == 120
     assert figures["provider_duplicates"] == 0
     assert figures["per_second"] > 0
