@@ -15,7 +15,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -51,6 +51,44 @@ WECHAT_WINDOW = timedelta(hours=47)
 
 
 AttemptRow = dict[str, Any]  # the attempts table's columns but its id
+
+
+class Sendable(Protocol):
+    """What sending reads of a message: a `Message`, or the batch path's plain copy."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def reason(self) -> str | None: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def expires_at(self) -> datetime: ...
+
+
+class Recipient(Protocol):
+    """What sending reads of a patient: a `Patient`, or the batch path's plain copy."""
+
+    @property
+    def state(self) -> str: ...
+    @property
+    def opted_out_at(self) -> datetime | None: ...
+    @property
+    def channel_order(self) -> list[str]: ...
+    @property
+    def phone_enc(self) -> str | None: ...
+    @property
+    def openid_enc(self) -> str | None: ...
+    @property
+    def wrote_on_wechat_at(self) -> datetime | None: ...
+    @property
+    def language(self) -> str: ...
+    @property
+    def explicit_wording(self) -> bool: ...
+    @property
+    def display_name(self) -> str: ...
 
 
 class InFlightElsewhere(Exception):
@@ -149,8 +187,8 @@ class Dispatcher:
 
     async def send(
         self,
-        message: Message,
-        patient: Patient,
+        message: Sendable,
+        patient: Recipient,
         lesson: LessonChoice | None,
         record: Record | None,
         attempts: list[AttemptRow],
@@ -218,7 +256,7 @@ class Dispatcher:
             return Outcome(result.state.value, None, code, result.provider_id)
         return Outcome("failed", "; ".join(reasons) or "no channel configured")
 
-    def _retry(self, message: Message, reason: str, after_s: float | None) -> Outcome:
+    def _retry(self, message: Sendable, reason: str, after_s: float | None) -> Outcome:
         if message.attempts >= MAX_ATTEMPTS:
             return Outcome("failed", f"gave up after {message.attempts} attempts: {reason}")
         backoff = after_s if after_s is not None else min(2**message.attempts * 5, 300)
@@ -340,7 +378,7 @@ def receipt_came_first(current: str, outcome: str) -> bool:
 
 
 def final_before_sending(
-    message: Message, patient: Patient, now: datetime, cipher: IdentifierCipher | None
+    message: Sendable, patient: Recipient, now: datetime, cipher: IdentifierCipher | None
 ) -> tuple[str, str] | None:
     if patient.opted_out_at is not None:
         return "opted_out", "patient opted out"
