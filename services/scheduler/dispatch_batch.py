@@ -15,8 +15,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, Table, bindparam, cast, func, insert, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scheduler.dispatch import (
@@ -29,6 +28,7 @@ from services.scheduler.dispatch import (
 )
 from services.scheduler.events import updated_event
 from services.scheduler.models import Attempt, Message, Outbox, Patient
+from shared.bulk import BulkWrite
 from shared.bus import add_to_outbox
 from shared.messages import SendMessage
 
@@ -36,35 +36,9 @@ ATTEMPTS: Table = Attempt.__table__  # type: ignore[assignment]
 _MESSAGES: Table = Message.__table__  # type: ignore[assignment]
 _PATIENTS: Table = Patient.__table__  # type: ignore[assignment]
 _WRITTEN = ("state", "reason", "channel", "provider_id", "retry_at", "updated_at", "attempts")
-_RECORD = (
-    update(_MESSAGES)
-    .where(_MESSAGES.c.id == bindparam("message"))
-    .values({name: bindparam(name) for name in _WRITTEN})
-)
-# The same on PostgreSQL as one statement over arrays (unnest), not one execution per row:
-# the two updates of every message were the largest item of PostgreSQL's time in a burst.
-_ARRAYS = {
-    "message": ARRAY(String),
-    **{name: ARRAY(_MESSAGES.c[name].type) for name in _WRITTEN},
-}
-_ROWS = (
-    func.unnest(*(cast(bindparam(name), kind) for name, kind in _ARRAYS.items()))
-    .table_valued(*_ARRAYS)
-    .render_derived("u")
-)
-_RECORD_ARRAYS = (
-    update(_MESSAGES)
-    .where(_MESSAGES.c.id == _ROWS.c.message)
-    .values({name: _ROWS.c[name] for name in _WRITTEN})
-)
-
-
-async def _write(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Write each row's `_WRITTEN` columns to its message."""
-    if session.get_bind().dialect.name != "postgresql":
-        await _write(session, rows)
-        return
-    await session.execute(_RECORD_ARRAYS, {name: [row[name] for row in rows] for name in _ARRAYS})
+# Each a single statement per batch on PostgreSQL (shared/bulk.py).
+_RECORD = BulkWrite(_MESSAGES, _WRITTEN, key="id", key_param="message")
+_ATTEMPTS = BulkWrite(ATTEMPTS, ("message_id", "channel", "at", "outcome", "provider_id", "error"))
 
 
 @dataclass(slots=True)
@@ -184,7 +158,7 @@ class BatchDispatcher:
                     claimed.append((message, patient))
                 changes.append((message, change))
             if changes:
-                await _write(session, [change for _, change in changes])
+                await _RECORD.execute(session, [change for _, change in changes])
             retried = [m.id for m, _ in claimed if m.attempts >= 1]  # tried before
             tried: dict[str, set[str]] = {}
             if retried:
@@ -247,5 +221,5 @@ class BatchDispatcher:
         # Core executemany statements: the ORM's unit of work and bulk paths cost more
         # than the database's own work here (docs/benchmarks.md).
         if tries:
-            await session.execute(insert(ATTEMPTS), tries)
-        await _write(session, rows)
+            await _ATTEMPTS.execute(session, tries)
+        await _RECORD.execute(session, rows)

@@ -27,7 +27,6 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
-    bindparam,
     func,
     insert,
     literal,
@@ -41,6 +40,7 @@ from services.scheduler.events import updated_event
 from services.scheduler.models import Dose, Message, Occurrence, Outbox, Patient, TrackVersion
 from services.scheduler.settings import SchedulerSettings
 from services.scheduler.timeplan import local_instant, local_today, reminder_time
+from shared.bulk import BulkWrite
 from shared.bus import add_to_outbox
 from shared.bus.codec import encode_payload
 from shared.db import Database
@@ -57,11 +57,25 @@ log = get_logger(__name__)
 MESSAGES: Table = Message.__table__  # type: ignore[assignment]
 OUTBOX: Table = Outbox.__table__  # type: ignore[assignment]
 _OCCURRENCES: Table = Occurrence.__table__  # type: ignore[assignment]
-_SET_STATE = (
-    update(_OCCURRENCES)
-    .where(_OCCURRENCES.c.id == bindparam("occurrence"))
-    .values(state=bindparam("state"), reason=bindparam("reason"))
+# Each one statement per batch on PostgreSQL (shared/bulk.py).
+_NEW_MESSAGES = BulkWrite(
+    MESSAGES,
+    (
+        "id",
+        "occurrence_id",
+        "patient_id",
+        "clinic_id",
+        "kind",
+        "local_date",
+        "state",
+        "reason",
+        "attempts",
+        "expires_at",
+        "created_at",
+        "updated_at",
+    ),
 )
+_SET_STATE = BulkWrite(_OCCURRENCES, ("state", "reason"), key="id", key_param="occurrence")
 
 
 @dataclass(frozen=True)
@@ -349,10 +363,10 @@ async def release_due(
                 commands.append(SendMessage(message_id=message_id))
             else:
                 held[state] += 1
-        # Core statements, not the ORM's bulk paths: the same executemany without the ORM's
-        # per-row bookkeeping, which cost as much as the database's own work.
-        await session.execute(insert(MESSAGES), messages)
-        await session.execute(_SET_STATE, occurrences)
+        # Core statements, not the ORM's bulk paths, whose per-row bookkeeping cost as much
+        # as the database's own work.
+        await _NEW_MESSAGES.execute(session, messages)
+        await _SET_STATE.execute(session, occurrences)
         if commands and publish is None:
             await session.execute(insert(OUTBOX), outbox_rows(commands))
     if commands and publish is not None:

@@ -1,0 +1,76 @@
+"""`BulkWrite` writes the same rows on both databases: one statement over arrays on
+PostgreSQL, an executemany on SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Table, select
+
+from services.feedback.models import ProcessedMessage
+from shared.bulk import BulkWrite
+from shared.db import Database
+from shared.migrate import migrate
+from shared.service import load_service
+from tests.conftest import Backends
+
+TABLE: Table = ProcessedMessage.__table__  # type: ignore[assignment]
+AT = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+async def db(
+    request: pytest.FixtureRequest, backends: Backends, isolation: str, tmp_path: Path
+) -> AsyncIterator[Database]:
+    if request.param == "sqlite":
+        database = Database(f"sqlite+aiosqlite:///{tmp_path}/bulk.db", "feedback")
+    else:
+        database = Database(backends.database_url, "feedback", schema_prefix=isolation)
+    await migrate(database, load_service("feedback").migrations)
+    yield database
+    if not database.is_sqlite:
+        await database.drop_schema()
+    await database.dispose()
+
+
+async def _rows(db: Database) -> list[tuple[Any, ...]]:
+    async with db.sessions() as session:
+        result = await session.execute(
+            select(TABLE.c.message_id, TABLE.c.message_tag, TABLE.c.processed_at).order_by(
+                TABLE.c.message_id
+            )
+        )
+        return [tuple(row) for row in result]
+
+
+async def test_insert_then_update_by_key(db: Database) -> None:
+    add = BulkWrite(TABLE, ("message_id", "message_tag", "processed_at"))
+    change = BulkWrite(TABLE, ("message_tag", "processed_at"), key="message_id", key_param="id")
+    async with db.transaction() as session:
+        await add.execute(
+            session,
+            [
+                {"message_id": f"m{i}", "message_tag": "Probe.v1", "processed_at": AT}
+                for i in range(3)
+            ],
+        )
+        await add.execute(session, [])  # nothing to write: no statement
+    later = AT + timedelta(minutes=5)
+    async with db.transaction() as session:
+        await change.execute(
+            session,
+            [
+                {"id": "m2", "message_tag": "Probe.v2", "processed_at": later},
+                {"id": "m0", "message_tag": "Probe.v2", "processed_at": later},
+                {"id": "absent", "message_tag": "Probe.v9", "processed_at": later},
+            ],
+        )
+    assert await _rows(db) == [
+        ("m0", "Probe.v2", later),
+        ("m1", "Probe.v1", AT),
+        ("m2", "Probe.v2", later),
+    ]
