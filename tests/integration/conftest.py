@@ -4,6 +4,7 @@ who was just sent a lesson, the signed-webhook settings, and an app client."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from litestar.testing import AsyncTestClient
@@ -17,6 +18,22 @@ from shared.service import load_service
 from shared.settings import Settings
 from tests.conftest import Backends, build_service_app
 from tests.integration.test_feedback_inbound import BASE, PHONE, TOKEN, Client, handle
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+async def feedback_db_either(
+    request: pytest.FixtureRequest, backends: Backends, isolation: str, tmp_path: Path
+) -> AsyncIterator[Database]:
+    """Feedback's schema on each database the suite runs on, in turn."""
+    if request.param == "sqlite":
+        database = Database(f"sqlite+aiosqlite:///{tmp_path}/feedback.db", "feedback")
+    else:
+        database = Database(backends.database_url, "feedback", schema_prefix=isolation)
+    await migrate(database, load_service("feedback").migrations)
+    yield database
+    if not database.is_sqlite:
+        await database.drop_schema()
+    await database.dispose()
 
 
 @pytest.fixture

@@ -3,9 +3,7 @@ PostgreSQL, an executemany on SQLite."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,27 +12,14 @@ from sqlalchemy import Table, select
 from services.feedback.models import ProcessedMessage
 from shared.bulk import BulkWrite
 from shared.db import Database
-from shared.migrate import migrate
-from shared.service import load_service
-from tests.conftest import Backends
 
 TABLE: Table = ProcessedMessage.__table__  # type: ignore[assignment]
 AT = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-async def db(
-    request: pytest.FixtureRequest, backends: Backends, isolation: str, tmp_path: Path
-) -> AsyncIterator[Database]:
-    if request.param == "sqlite":
-        database = Database(f"sqlite+aiosqlite:///{tmp_path}/bulk.db", "feedback")
-    else:
-        database = Database(backends.database_url, "feedback", schema_prefix=isolation)
-    await migrate(database, load_service("feedback").migrations)
-    yield database
-    if not database.is_sqlite:
-        await database.drop_schema()
-    await database.dispose()
+@pytest.fixture
+def db(feedback_db_either: Database) -> Database:
+    return feedback_db_either
 
 
 async def _rows(db: Database) -> list[tuple[Any, ...]]:

@@ -3,9 +3,6 @@ seen before yields nothing, and an id another delivery recorded first undoes the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 from sqlalchemy import func, select
 
@@ -13,24 +10,11 @@ from services.feedback.models import ProcessedMessage
 from shared.bus.inbox import AlreadyHandled, Inbox
 from shared.db import Database
 from shared.messages import BusProbeSent
-from shared.migrate import migrate
-from shared.service import load_service
-from tests.conftest import Backends
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-async def db(
-    request: pytest.FixtureRequest, backends: Backends, isolation: str, tmp_path: Path
-) -> AsyncIterator[Database]:
-    if request.param == "sqlite":
-        database = Database(f"sqlite+aiosqlite:///{tmp_path}/inbox.db", "feedback")
-    else:
-        database = Database(backends.database_url, "feedback", schema_prefix=isolation)
-    await migrate(database, load_service("feedback").migrations)
-    yield database
-    if not database.is_sqlite:
-        await database.drop_schema()
-    await database.dispose()
+@pytest.fixture
+def db(feedback_db_either: Database) -> Database:
+    return feedback_db_either
 
 
 async def _recorded(db: Database) -> int:
