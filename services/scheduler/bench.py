@@ -38,6 +38,7 @@ from services.scheduler.bench_common import (
 )
 from services.scheduler.bench_raw import raw_pipeline, raw_redis_rate
 from services.scheduler.bench_worker import run_worker
+from services.scheduler.dispatch import OPEN_STATES
 from services.scheduler.models import Message, Occurrence
 from services.scheduler.settings import SchedulerSettings
 from shared.bus import BusKeys
@@ -47,7 +48,6 @@ from shared.migrate import migrate
 from shared.service import load_service
 from shared.settings import BusSettings
 
-OPEN = ("queued", "sending")
 LEAD_S = 2.0  # the first reminder falls due this long after the worker processes start
 
 
@@ -225,7 +225,7 @@ async def _wait_until_done(
                     )
                 )
             if released and not await session.scalar(
-                select(exists().where(Message.state.in_(OPEN)))
+                select(exists().where(Message.state.in_(OPEN_STATES)))
             ):
                 return
 

@@ -47,6 +47,7 @@ log = get_logger(__name__)
 
 MAX_ATTEMPTS = 5
 SENDING_TAKEOVER = timedelta(seconds=60)
+OPEN_STATES = ("queued", "sending")  # a dispatcher may still send it
 WECHAT_WINDOW = timedelta(hours=47)
 
 
@@ -138,7 +139,7 @@ class Dispatcher:
         now = self.clock()
         async with self.db.transaction() as session:
             message = await session.get(Message, message_id, with_for_update=True)
-            if message is None or message.state not in ("queued", "sending"):
+            if message is None or message.state not in OPEN_STATES:
                 return None
             if message.state == "sending" and now - message.updated_at < SENDING_TAKEOVER:
                 # Another dispatcher has it in hand (a duplicate command): not ours to send

@@ -19,6 +19,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scheduler.dispatch import (
+    OPEN_STATES,
     SENDING_TAKEOVER,
     AttemptRow,
     Dispatcher,
@@ -96,7 +97,6 @@ def _columns(message: BatchMessage, **changes: Any) -> dict[str, Any]:
 
 SIMPLE_KINDS = frozenset({"dose", "missed_dose", "urine_test", "appointment"})
 TRIED = ("sent", "delivered", "permanent")
-OPEN = ("queued", "sending")
 
 
 class BatchDispatcher:
@@ -142,7 +142,7 @@ class BatchDispatcher:
             for row in rows:
                 message = BatchMessage(*row[: len(_MESSAGE_FIELDS)])
                 patient = BatchPatient(*row[len(_MESSAGE_FIELDS) :])
-                if message.state not in OPEN:
+                if message.state not in OPEN_STATES:
                     continue  # finished already: a duplicate command
                 if message.kind not in SIMPLE_KINDS:
                     singles.add(message.id)
@@ -218,8 +218,8 @@ class BatchDispatcher:
                 if patient is not None and patient.opted_out_at is None:
                     patient.opted_out_at = now
                     add_to_outbox(session, Outbox, updated_event(patient))
-        # Core executemany statements: the ORM's unit of work and bulk paths cost more
-        # than the database's own work here (docs/benchmarks.md).
+        # Core statements, one per batch on PostgreSQL: the ORM's unit of work and bulk
+        # paths cost more than the database's own work here (docs/benchmarks.md).
         if tries:
             await _ATTEMPTS.execute(session, tries)
         await _RECORD.execute(session, rows)

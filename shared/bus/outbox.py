@@ -69,7 +69,6 @@ class OutboxRelay:
         self.model: Any = outbox_model
         self.service = service
         self.batch_size = batch_size
-        self.stream_maxlen = stream_maxlen
         self.publisher = Publisher(redis, keys, stream_maxlen=stream_maxlen)
         self.replay_window = timedelta(seconds=replay_window_s)
 
