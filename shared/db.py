@@ -60,6 +60,7 @@ class Database:
             if not _IDENTIFIER.fullmatch(f"{schema_prefix}{service}"):
                 raise ValueError("DATABASE_SCHEMA_PREFIX may hold only a-z, 0-9 and _")
             self.schema = f"{schema_prefix}{service}"
+        self.pool_size = pool_size
         self.engine: AsyncEngine = self._make_engine(pool_size, echo)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
@@ -134,6 +135,27 @@ class Database:
         """
         async with self.engine.connect() as conn:
             yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+    async def warm(self, connections: int) -> int:
+        """Open up to `connections` of the pool's connections now, at once, and keep them.
+
+        A pool otherwise fills on demand, and a sudden load on a fresh process makes each
+        request that finds no idle connection open one (connect, authenticate, SQLAlchemy's
+        codec set-up: tens of milliseconds under load); requests queue behind those, which
+        opens more. Measured (`mmt bench api`, 500 req/s): an API started cold answered its
+        first second with p99 220 ms while opening ~40 connections, every second after it
+        with p99 ~5 ms. Returns how many were opened; SQLite has no pool to fill.
+        """
+        if self.is_sqlite or connections <= 0:
+            return 0
+        opening = [self.engine.connect() for _ in range(min(connections, self.pool_size))]
+        results = await asyncio.gather(*(c.start() for c in opening), return_exceptions=True)
+        opened = [c for c, result in zip(opening, results, strict=True) if result is c]
+        await asyncio.gather(*(c.close() for c in opened))  # back to the pool, still open
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return len(opened)
 
     async def ping(self, timeout_s: float) -> None:
         async with asyncio.timeout(timeout_s), self.engine.connect() as conn:

@@ -37,6 +37,15 @@ class DatabaseSettings(BaseSettings):
         description="Prefix for each service's schema name (PostgreSQL), e.g. for tests.",
     )
     database_pool_size: int = Field(default=10, ge=1, description="Connections per process.")
+    database_pool_warm: int = Field(
+        default=4,
+        ge=0,
+        description=(
+            "Connections an API process opens per pool at start-up, before it serves "
+            "(at most DATABASE_POOL_SIZE; 0: only on demand). A cold pool under a sudden "
+            "load opens connections in a cascade: docs/benchmarks.md."
+        ),
+    )
     database_echo: bool = Field(default=False, description="Log SQL (never in production).")
 
 
@@ -103,6 +112,15 @@ class ServiceSettings(BaseSettings):
     feedback_port: int = Field(default=8003, description="Feedback service HTTP port.")
     ready_timeout_s: float = Field(
         default=2.0, gt=0, description="Per-dependency timeout of the /ready check."
+    )
+    gc_freeze: bool = Field(
+        default=True,
+        description=(
+            "Once started, an API or worker process freezes what it holds (gc.freeze) so "
+            "the garbage collector's full passes skip it: each such pass stalled every "
+            "request in flight for 100-150 ms. Tests that build many apps in one process "
+            "turn it off."
+        ),
     )
     api_processes: int = Field(
         default=1,

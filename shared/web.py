@@ -25,6 +25,7 @@ from shared.access.web import OPEN, AuditMiddleware, auth_middleware, check_poli
 from shared.db import Database
 from shared.diagnostics import BusProbeController
 from shared.errors import DomainError
+from shared.heap import freeze_startup_heap
 from shared.logging import configure_logging, get_logger
 from shared.openapi_errors import document_error_responses
 from shared.service import ServiceDefinition
@@ -121,6 +122,17 @@ def _log_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response
     )
 
 
+async def _warm_pools(db: Database, access_db: Database, settings: Settings) -> None:
+    """Fill the database pools before serving (Database.warm says why). Not fatal: an API
+    whose database is down at start still starts, says so on /ready and connects later."""
+    wanted = settings.database.database_pool_warm
+    try:
+        async with asyncio.timeout(settings.service.ready_timeout_s * 5):
+            await asyncio.gather(db.warm(wanted), access_db.warm(wanted))
+    except Exception as exc:  # connections then open on demand, as without warming
+        log.warning("database_pool_warm_failed", error=type(exc).__name__)
+
+
 class MetricsController(PrometheusController):
     path = "/metrics"
     include_in_schema = False
@@ -158,6 +170,9 @@ def build_app(
             app.state.redis = Redis.from_url(settings.bus.redis_url)
         else:
             raise RuntimeError("REDIS_URL is not set: the services need the bus")
+        await _warm_pools(app.state.db, app.state.access_db, settings)
+        if settings.service.gc_freeze:
+            freeze_startup_heap()
         try:
             yield
         finally:

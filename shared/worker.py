@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 
 from shared.bus import BusKeys, Inbox, OutboxRelay, StreamConsumer, trim_stream
 from shared.db import Database
+from shared.heap import freeze_startup_heap
 from shared.logging import configure_logging, get_logger, redact_text
 from shared.service import PeriodicJob, ServiceDefinition, WorkerParts
 from shared.settings import Settings
@@ -192,6 +193,8 @@ async def run_worker(definition: ServiceDefinition, settings: Settings) -> None:
         # Workers have no HTTP app: prometheus-client's own server thread serves /metrics.
         start_http_server(settings.service.worker_metrics_port, addr=settings.service.service_host)
     parts = await definition.worker_setup(db, settings) if definition.worker_setup else None
+    if settings.service.gc_freeze:
+        freeze_startup_heap()  # before the first burst: shared.heap says why
     try:
         await Worker(definition, settings, db, redis, parts).run(stop)
     finally:

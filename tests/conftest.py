@@ -26,7 +26,13 @@ from shared.crypto import generate_keys
 from shared.db import Database
 from shared.migrate import ACCESS_MIGRATIONS, migrate
 from shared.service import ServiceDefinition, load_service
-from shared.settings import AccessSettings, BusSettings, DatabaseSettings, Settings
+from shared.settings import (
+    AccessSettings,
+    BusSettings,
+    DatabaseSettings,
+    ServiceSettings,
+    Settings,
+)
 
 
 @dataclass(frozen=True)
@@ -131,10 +137,14 @@ def app_settings(
     """Settings of an app under test: its own schemas and keys; tokens re-checked each time."""
     return Settings(
         database=DatabaseSettings(
-            database_url=backends.database_url, database_schema_prefix=isolation
+            database_url=backends.database_url,
+            database_schema_prefix=isolation,
+            database_pool_warm=2,  # the warm-up runs, without filling pools test after test
         ),
         bus=BusSettings(redis_url=redis_url, bus_prefix=isolation.rstrip("_")),
         access=AccessSettings(token_cache_seconds=0),
+        # One pytest process builds hundreds of apps: frozen, their cycles would never go.
+        service=ServiceSettings(gc_freeze=False),
     )
 
 

@@ -31,10 +31,11 @@ from shared.bus import BusKeys, Inbox, OutboxRelay, Publisher, StreamConsumer
 from shared.channels import ChannelRegistry
 from shared.crypto import IdentifierCipher, IdentifierSettings
 from shared.db import Database
+from shared.heap import freeze_startup_heap
 from shared.logging import configure_logging
 from shared.messages import SendMessage
 from shared.service import load_service
-from shared.settings import BusSettings
+from shared.settings import BusSettings, ServiceSettings
 
 Tick = Callable[[], Awaitable[object]]
 
@@ -69,6 +70,8 @@ async def run_worker(
         batch_handlers={SendMessage: BatchDispatcher(dispatcher).handle} if batch else None,
     )
     await consumer.ensure_groups()
+    if ServiceSettings().gc_freeze:
+        freeze_startup_heap()  # as shared.worker.run_worker does before serving
     relay = OutboxRelay(db, redis, keys, definition.outbox_model, service="scheduler")
     publisher = Publisher(redis, keys)
 

@@ -31,7 +31,14 @@ from shared.crypto import generate_keys
 from shared.db import Database
 from shared.migrate import ACCESS_MIGRATIONS, migrate
 from shared.service import load_service
-from shared.settings import SERVICES, AccessSettings, BusSettings, DatabaseSettings, Settings
+from shared.settings import (
+    SERVICES,
+    AccessSettings,
+    BusSettings,
+    DatabaseSettings,
+    ServiceSettings,
+    Settings,
+)
 from tests.conftest import Backends, build_service_app
 
 # Enough to hit every documented status a few times; CI time stays under a minute, and
@@ -85,6 +92,7 @@ def fuzz_env(backends: Backends) -> Iterator[tuple[Settings, str]]:
         ),
         bus=BusSettings(redis_url=backends.redis_url, bus_prefix=prefix.rstrip("_")),
         access=AccessSettings(token_cache_seconds=60),
+        service=ServiceSettings(gc_freeze=False),
     )
     yield settings_, token
     asyncio.run(_drop(backends, prefix))

@@ -88,6 +88,7 @@ async def test_ready_is_503_with_the_reason_when_redis_is_down(
         database=app_settings.database,
         access=app_settings.access,
         bus=BusSettings(redis_url=f"redis://127.0.0.1:{free_port()}/0"),
+        service=app_settings.service,
     )
     async with AsyncTestClient(app=build_service_app("feedback", dead)) as client:
         response = await client.get("/ready")
