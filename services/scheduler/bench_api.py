@@ -5,7 +5,9 @@ throwaway schemas holding one clinic, N patients and a released day of messages.
 process sends an open-loop load: R requests a second for S seconds, each at its planned
 moment whether or not earlier ones have answered (a closed loop would slow down with the
 server and hide its queueing). Requests cycle through a patient, a patient's timeline and
-the clinic's day summary, with an admin token, as a coordinator's screen would.
+the clinic's day summary, with an admin token, as a coordinator's screen would. The first
+`--warmup` seconds at that rate are reported apart ("warmup"): they show a process just
+started, the rest its steady state.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ async def bench_api(
     patients: int = 1000,
     profile: str | None = None,
     processes: int = 1,
+    warmup: float = 2.0,
 ) -> dict[str, Any]:
     configure_logging("bench", "WARNING")
     async with throwaway(redis_url) as place:
@@ -85,7 +88,7 @@ async def bench_api(
                 "timeline": lambda i: f"{base}/patients/{1 + i % patients}/timeline?limit=50",
                 "clinic_day": lambda _: f"{base}/clinics/{clinic.id}/day",
             }
-            figures = await _load(paths, token, rps, seconds, server.pid, processes)
+            figures = await _load(paths, token, rps, seconds, server.pid, processes, warmup)
             serving = _serving_pids(server.pid)
             server_rss = [peak_rss_mb(pid) for pid in serving]
             facts = await machine(db, place.redis)
@@ -144,18 +147,20 @@ def _serve(
 
 
 async def _load(
-    paths: dict[str, Any], token: str, rps: int, seconds: float, server: int, processes: int
+    paths: dict[str, Any],
+    token: str,
+    rps: int,
+    seconds: float,
+    server: int,
+    processes: int,
+    warmup: float,
 ) -> dict[str, Any]:
-    latencies: dict[str, list[float]] = defaultdict(list)
-    errors: dict[str, int] = defaultdict(int)
     headers = {"Authorization": f"Bearer {token}"}
-    total = int(rps * seconds)
     connector = aiohttp.TCPConnector(limit=256)
     timeout = aiohttp.ClientTimeout(total=10)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
-        # A short warm-up: the first requests of a process pay for imports and pools. The
-        # port opens before every process serves (the supervisor listens for them all),
-        # so each round is sent at once, for the kernel to spread over the processes.
+        # A few rounds first: the port opens before every process serves (the supervisor
+        # listens for them all), so each round is sent at once, for the kernel to spread.
         for start in range(0, 20 * processes, processes):
 
             async def warm(i: int) -> None:
@@ -163,48 +168,84 @@ async def _load(
                     await response.read()
 
             await asyncio.gather(*(warm(i) for i in range(start, start + processes)))
-        api_cpu, load_cpu = _cpu_seconds(_serving_pids(server)), _own_cpu_seconds()
-
-        async def one(i: int, kind: str) -> None:
-            started = time.perf_counter()
-            try:
-                async with http.get(paths[kind](i), headers=headers) as response:
-                    await response.read()
-                    if response.status != 200:
-                        errors[f"{kind}:{response.status}"] += 1
-                        return
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                errors[f"{kind}:{type(exc).__name__}"] += 1
-                return
-            latencies[kind].append(time.perf_counter() - started)
-
-        tasks: list[asyncio.Task[None]] = []
         # The measuring process holds the suite's imports too, so the collector's full
         # passes would stall it as they stall a server (shared/heap.py), and its own pauses
         # would be counted as the server's latency (p99 89 ms instead of 8 ms, measured).
         freeze_startup_heap()
-        begun = time.perf_counter()
-        for i in range(total):
-            delay = begun + i / rps - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(i, ENDPOINTS[i % 3])))
-        await asyncio.gather(*tasks)
-        elapsed = time.perf_counter() - begun
+        # Then `warmup` seconds at the full rate, reported on their own: a just-started
+        # process (or one of several still starting) is what they show, not steady state.
+        cold = _Tally()
+        if warmup > 0:
+            await _open_loop(http, paths, headers, rps, warmup, cold)
+        api_cpu, load_cpu = _cpu_seconds(_serving_pids(server)), _own_cpu_seconds()
+        steady = _Tally()
+        elapsed = await _open_loop(http, paths, headers, rps, seconds, steady)
         api_cpu = _cpu_seconds(_serving_pids(server)) - api_cpu
         load_cpu = _own_cpu_seconds() - load_cpu
-    every = [v for values in latencies.values() for v in values]
+    total = int(rps * seconds)
     return {
         "requests": total,
         "achieved_rps": round(total / elapsed, 1),
-        "errors": dict(errors),
-        "latency_ms": _ms(every),
-        "latency_ms_by_endpoint": {kind: _ms(latencies[kind]) for kind in ENDPOINTS},
+        "errors": dict(steady.errors),
+        "latency_ms": _ms(steady.every()),
+        "latency_ms_by_endpoint": {kind: _ms(steady.latencies[kind]) for kind in ENDPOINTS},
         "cpu_ms_per_request": {
             "api": round(api_cpu * 1000 / total, 3),
             "load": round(load_cpu * 1000 / total, 3),
         },
+        "warmup": {
+            "seconds": warmup,
+            "requests": int(rps * warmup),
+            "errors": dict(cold.errors),
+            "latency_ms": _ms(cold.every()),
+        },
     }
+
+
+class _Tally:
+    """Latencies by endpoint and errors by kind, of one phase of the load."""
+
+    def __init__(self) -> None:
+        self.latencies: dict[str, list[float]] = defaultdict(list)
+        self.errors: dict[str, int] = defaultdict(int)
+
+    def every(self) -> list[float]:
+        return [v for values in self.latencies.values() for v in values]
+
+
+async def _open_loop(
+    http: aiohttp.ClientSession,
+    paths: dict[str, Any],
+    headers: dict[str, str],
+    rps: int,
+    seconds: float,
+    tally: _Tally,
+) -> float:
+    """Send rps requests a second for `seconds`, each at its planned moment whether or not
+    earlier ones have answered; returns the seconds until the last answered."""
+
+    async def one(i: int, kind: str) -> None:
+        started = time.perf_counter()
+        try:
+            async with http.get(paths[kind](i), headers=headers) as response:
+                await response.read()
+                if response.status != 200:
+                    tally.errors[f"{kind}:{response.status}"] += 1
+                    return
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            tally.errors[f"{kind}:{type(exc).__name__}"] += 1
+            return
+        tally.latencies[kind].append(time.perf_counter() - started)
+
+    tasks: list[asyncio.Task[None]] = []
+    begun = time.perf_counter()
+    for i in range(int(rps * seconds)):
+        delay = begun + i / rps - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i, ENDPOINTS[i % 3])))
+    await asyncio.gather(*tasks)
+    return time.perf_counter() - begun
 
 
 def _serving_pids(server: int) -> list[int]:

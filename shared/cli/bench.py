@@ -100,6 +100,12 @@ def api(
     processes: Annotated[
         int, typer.Option(min=1, max=64, help="API processes (API_PROCESSES) on one port.")
     ] = 1,
+    warmup: Annotated[
+        float,
+        typer.Option(
+            min=0, max=600, help="Seconds at the full rate first, reported apart as 'warmup'."
+        ),
+    ] = 2.0,
 ) -> None:
     """Coordinator reads (patient, timeline, clinic day) at a steady rate: p50/p99, errors."""
     from services.scheduler.bench_api import bench_api
@@ -108,4 +114,4 @@ def api(
         typer.echo("error: --profile profiles one process: use it with --processes 1", err=True)
         raise typer.Exit(2)
     url, redis_url = _backends()
-    _print(bench_api(url, redis_url, rps, seconds, patients, profile, processes))
+    _print(bench_api(url, redis_url, rps, seconds, patients, profile, processes, warmup))

@@ -77,8 +77,12 @@ def test_bench_api(backends: Backends, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch,
         "api",
         *("--rps", "20", "--seconds", "1", "--patients", "30", "--processes", "2"),
+        *("--warmup", "0.5"),
     )
     assert figures["requests"] == 20
+    assert figures["warmup"]["requests"] == 10
+    assert figures["warmup"]["errors"] == {}
+    assert figures["warmup"]["latency_ms"]["p50"] is not None
     assert figures["errors"] == {}
     assert figures["latency_ms"]["p50"] <= figures["latency_ms"]["p99"]
     assert figures["processes"] == 2
