@@ -59,6 +59,8 @@ def test_bench_dispatch_with_two_workers(
 def test_bench_baseline(backends: Backends, monkeypatch: pytest.MonkeyPatch) -> None:
     figures = _bench(backends, monkeypatch, "baseline", "--reminders", "40")
     assert figures["apscheduler"]["provider_accepted"] == 40
+    assert figures["apscheduler"]["sent"] == 40
+    assert figures["apscheduler"]["failed"] == {}
     assert figures["apscheduler"]["per_second"] > 0
     assert figures["suite_per_second"] > 0
     assert figures["ratio_suite_to_baseline"] > 0
