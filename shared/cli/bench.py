@@ -72,12 +72,21 @@ def baseline(
     compare: Annotated[
         bool, typer.Option(help="Also run the suite's dispatch bench on the same N, for the ratio.")
     ] = True,
+    in_flight: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=10_000,
+            help="Bound the jobs' sends at once, as a careful user would (0: unbounded, "
+            "as APScheduler runs coroutine jobs).",
+        ),
+    ] = 0,
 ) -> None:
     """The same burst as APScheduler 3 jobs in a SQLAlchemyJobStore (one per reminder)."""
     from services.scheduler.bench_baseline import bench_baseline
 
     url, redis_url = _backends()
-    _print(bench_baseline(url, redis_url, reminders, compare=compare))
+    _print(bench_baseline(url, redis_url, reminders, compare=compare, in_flight=in_flight))
 
 
 @bench.command("planner")
