@@ -149,9 +149,12 @@ class Database:
         if self.is_sqlite or connections <= 0:
             return 0
         opening = [self.engine.connect() for _ in range(min(connections, self.pool_size))]
-        results = await asyncio.gather(*(c.start() for c in opening), return_exceptions=True)
-        opened = [c for c, result in zip(opening, results, strict=True) if result is c]
-        await asyncio.gather(*(c.close() for c in opened))  # back to the pool, still open
+        try:
+            results = await asyncio.gather(*(c.start() for c in opening), return_exceptions=True)
+        finally:
+            # Also when cancelled (a start-up timeout): what did open goes back to the pool.
+            opened = [c for c in opening if c.sync_connection is not None]
+            await asyncio.gather(*(c.close() for c in opened))  # returned, still open
         for result in results:
             if isinstance(result, BaseException):
                 raise result

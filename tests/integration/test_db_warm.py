@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import time
 from pathlib import Path
 
 from litestar.testing import AsyncTestClient
@@ -79,3 +81,27 @@ async def test_an_app_whose_database_is_down_still_starts_and_says_so(
         ready = await client.get("/ready")
     assert ready.status_code == 503
     assert ready.json()["checks"]["database"].startswith("unavailable")
+
+
+async def test_an_app_whose_database_never_answers_starts_after_a_bounded_wait(
+    app_settings: Settings,
+) -> None:
+    # A port that accepts connections and never answers (a firewall dropping packets, a
+    # hung server): the warm-up gives up after 5 x READY_TIMEOUT_S and the app serves.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        port = silent.getsockname()[1]
+        hung = Settings(
+            database=DatabaseSettings(
+                database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{port}/test",
+                database_pool_warm=2,
+            ),
+            bus=app_settings.bus,
+            access=app_settings.access,
+            service=app_settings.service.model_copy(update={"ready_timeout_s": 0.1}),
+        )
+        started = time.monotonic()
+        async with AsyncTestClient(app=build_service_app("scheduler", hung)) as client:
+            assert time.monotonic() - started < 5
+            assert (await client.get("/health")).status_code == 200
