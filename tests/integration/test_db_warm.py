@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 from litestar.testing import AsyncTestClient
 
@@ -64,18 +65,23 @@ async def test_the_app_serves_with_its_pools_already_open(app_settings: Settings
         assert _idle(app.state.access_db) == wanted
 
 
-async def test_an_app_whose_database_is_down_still_starts_and_says_so(
-    app_settings: Settings,
-) -> None:
-    down = Settings(
+def _elsewhere(app_settings: Settings, port: int, **service: Any) -> Settings:
+    """The test app's settings with its database on this local port instead."""
+    return Settings(
         database=DatabaseSettings(
-            database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/test",
+            database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{port}/test",
             database_pool_warm=2,
         ),
         bus=app_settings.bus,
         access=app_settings.access,
-        service=app_settings.service,
+        service=app_settings.service.model_copy(update=service),
     )
+
+
+async def test_an_app_whose_database_is_down_still_starts_and_says_so(
+    app_settings: Settings,
+) -> None:
+    down = _elsewhere(app_settings, free_port())
     async with AsyncTestClient(app=build_service_app("scheduler", down)) as client:
         assert (await client.get("/health")).status_code == 200
         ready = await client.get("/ready")
@@ -92,15 +98,7 @@ async def test_an_app_whose_database_never_answers_starts_after_a_bounded_wait(
         silent.bind(("127.0.0.1", 0))
         silent.listen(16)
         port = silent.getsockname()[1]
-        hung = Settings(
-            database=DatabaseSettings(
-                database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{port}/test",
-                database_pool_warm=2,
-            ),
-            bus=app_settings.bus,
-            access=app_settings.access,
-            service=app_settings.service.model_copy(update={"ready_timeout_s": 0.1}),
-        )
+        hung = _elsewhere(app_settings, port, ready_timeout_s=0.1)
         started = time.monotonic()
         async with AsyncTestClient(app=build_service_app("scheduler", hung)) as client:
             assert time.monotonic() - started < 5
