@@ -11,6 +11,7 @@ runs on the same number of reminders in the same run, for the ratio.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -57,7 +58,10 @@ class _Run:
     # bound but the HTTP pool), or a limit a careful user would put in the job.
     limit: asyncio.Semaphore | None = None
 
-    def end_one(self) -> None:
+    def end_one(self, failure: str | None = None) -> None:
+        """A job is over: sent (no `failure`), or failed for the reason given."""
+        if failure is not None:
+            self.failed[failure] = self.failed.get(failure, 0) + 1
         self.ended += 1
         if self.ended == self.n:
             self.done.set()
@@ -70,13 +74,10 @@ async def send_reminder(i: int) -> None:
     """One job: send reminder i and record it, as a user's job function would."""
     run = _RUN
     assert run is not None
+    failure = None
     try:
-        message = OutboundMessage(f"b{i}", phone(i), BODY, "dose", {})
-        if run.limit is None:
-            result = await run.channel.send(message)
-        else:
-            async with run.limit:
-                result = await run.channel.send(message)
+        async with run.limit or contextlib.nullcontext():
+            result = await run.channel.send(OutboundMessage(f"b{i}", phone(i), BODY, "dose", {}))
         async with run.pool.acquire() as conn:
             await conn.execute(
                 # The schema is our own generated identifier, never input.
@@ -90,18 +91,15 @@ async def send_reminder(i: int) -> None:
     except Exception as exc:
         # Counted, not raised: APScheduler would log it and forget the job, and the run
         # would wait for it forever. At 200,000 every send timed out (all started at once).
-        key = f"{type(exc).__name__}: {exc}"[:120]
-        run.failed[key] = run.failed.get(key, 0) + 1
+        failure = f"{type(exc).__name__}: {exc}"[:120]
     finally:
-        run.end_one()
+        run.end_one(failure)
 
 
 def _missed(event: Any) -> None:
     """A job APScheduler skipped as misfired never runs: it ends here, as a failure."""
     if _RUN is not None:
-        key = "missed (misfire_grace_time)"
-        _RUN.failed[key] = _RUN.failed.get(key, 0) + 1
-        _RUN.end_one()
+        _RUN.end_one("missed (misfire_grace_time)")
 
 
 async def bench_baseline(
