@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scheduler.events import updated_event
@@ -372,10 +372,25 @@ async def patient_record(
     )
 
 
+RECEIPT_STATES = ("delivered", "failed")  # what a provider's receipt writes
+SEND_STATES = ("sent", "delivered")  # what a send's outcome writes that a receipt settles
+
+
 def receipt_came_first(current: str, outcome: str) -> bool:
     """A provider's receipt can arrive before the send's own outcome is recorded (the
     callback URL carries our message id for that): never write "sent" over it."""
-    return current in ("delivered", "failed") and outcome in ("sent", "delivered")
+    return current in RECEIPT_STATES and outcome in SEND_STATES
+
+
+def receipt_came_first_sql(
+    current: ColumnElement[str], outcome: ColumnElement[str]
+) -> ColumnElement[bool]:
+    """`receipt_came_first` in SQL, for an UPDATE to decide on the row it has locked.
+    Equalities, not IN: SQLAlchemy renders an IN list again at every execution."""
+    return and_(
+        or_(*(current == state for state in RECEIPT_STATES)),
+        or_(*(outcome == state for state in SEND_STATES)),
+    )
 
 
 def final_before_sending(

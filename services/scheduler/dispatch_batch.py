@@ -11,11 +11,12 @@ replies, which need per-patient reads, still go one by one.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import ColumnElement, Table, case, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scheduler.dispatch import (
@@ -25,11 +26,11 @@ from services.scheduler.dispatch import (
     Dispatcher,
     Outcome,
     final_before_sending,
-    receipt_came_first,
+    receipt_came_first_sql,
 )
 from services.scheduler.events import updated_event
 from services.scheduler.models import Attempt, Message, Outbox, Patient
-from shared.bulk import BulkWrite
+from shared.bulk import BulkWrite, Computed, one_of
 from shared.bus import add_to_outbox
 from shared.messages import SendMessage
 
@@ -39,6 +40,25 @@ _PATIENTS: Table = Patient.__table__  # type: ignore[assignment]
 _WRITTEN = ("state", "reason", "channel", "provider_id", "retry_at", "updated_at", "attempts")
 # Each a single statement per batch on PostgreSQL (shared/bulk.py).
 _RECORD = BulkWrite(_MESSAGES, _WRITTEN, key="id", key_param="message")
+
+
+def _unless_receipt_came_first(name: str) -> Computed:
+    def value(new: Mapping[str, ColumnElement[Any]]) -> ColumnElement[Any]:
+        came_first = receipt_came_first_sql(_MESSAGES.c.state, new["state"])
+        return case((came_first, _MESSAGES.c[name]), else_=new[name])
+
+    return value
+
+
+# The outcome, decided against the row as the UPDATE finds it locked: a receipt that landed
+# during the send is kept (a locking read before the write cost a statement per batch).
+_OUTCOME = BulkWrite(
+    _MESSAGES,
+    _WRITTEN,
+    key="id",
+    key_param="message",
+    computed={name: _unless_receipt_came_first(name) for name in ("state", "reason")},
+)
 _ATTEMPTS = BulkWrite(ATTEMPTS, ("message_id", "channel", "at", "outcome", "provider_id", "error"))
 
 
@@ -135,7 +155,8 @@ class BatchDispatcher:
             # the query, PostgreSQL's statistics (taken when nearly every message was final)
             # led it to the partial index of open messages, which a burst fills with
             # hundreds of thousands, for every batch (docs/benchmarks.md).
-            rows = (await session.execute(_CLAIM.where(_MESSAGES.c.id.in_(ids)))).all()
+            claim = _CLAIM.where(one_of(session, _MESSAGES.c.id, ids))
+            rows = (await session.execute(claim)).all()
             # Decided here, written below in one Core executemany (the unit of work
             # flushing objects one by one cost more than the statement itself).
             changes: list[tuple[BatchMessage, dict[str, Any]]] = []
@@ -165,7 +186,8 @@ class BatchDispatcher:
                 for message_id, channel in (
                     await session.execute(
                         select(Attempt.message_id, Attempt.channel).where(
-                            Attempt.message_id.in_(retried), Attempt.outcome.in_(TRIED)
+                            one_of(session, Attempt.message_id, retried),
+                            Attempt.outcome.in_(TRIED),
                         )
                     )
                 ).all():
@@ -182,30 +204,16 @@ class BatchDispatcher:
         if not results:
             return
         now = self.dispatcher.clock()
-        current = {
-            row[0]: (row[1], row[2])
-            for row in await session.execute(
-                # Locked: a receipt landing between this read and the write below would
-                # otherwise be overwritten with `sent` (seen in chaos runs).
-                select(Message.id, Message.state, Message.reason)
-                .where(Message.id.in_([message.id for message, _, _ in results]))
-                .order_by(Message.id)  # one lock order for every recorder: no deadlock
-                .with_for_update()
-            )
-        }
         rows: list[dict[str, Any]] = []
         tries: list[dict[str, Any]] = []
-        for message, outcome, attempts in results:
-            state, reason = outcome.state, outcome.reason
-            now_state, now_reason = current.get(message.id, (state, reason))
-            if receipt_came_first(now_state, state):
-                state, reason = now_state, now_reason
+        # In id order, the order every recorder locks in: no deadlock between two batches.
+        for message, outcome, attempts in sorted(results, key=lambda result: result[0].id):
             tries += attempts
             rows.append(
                 {
                     "message": message.id,
-                    "state": state,
-                    "reason": reason,
+                    "state": outcome.state,
+                    "reason": outcome.reason,
                     "channel": outcome.channel,
                     "provider_id": outcome.provider_id,
                     "retry_at": outcome.retry_at,
@@ -222,4 +230,4 @@ class BatchDispatcher:
         # paths cost more than the database's own work here (docs/benchmarks.md).
         if tries:
             await _ATTEMPTS.execute(session, tries)
-        await _RECORD.execute(session, rows)
+        await _OUTCOME.execute(session, rows)

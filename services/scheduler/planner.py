@@ -40,7 +40,7 @@ from services.scheduler.events import updated_event
 from services.scheduler.models import Dose, Message, Occurrence, Outbox, Patient, TrackVersion
 from services.scheduler.settings import SchedulerSettings
 from services.scheduler.timeplan import local_instant, local_today, reminder_time
-from shared.bulk import BulkWrite
+from shared.bulk import BulkWrite, one_of
 from shared.bus import add_to_outbox
 from shared.bus.codec import encode_payload
 from shared.db import Database
@@ -315,16 +315,18 @@ async def release_due(
         days = list({day for _, day in keys})
         dose_rows = await session.execute(
             select(Dose.patient_id, Dose.local_date).where(
-                Dose.patient_id.in_(patients), Dose.local_date.in_(days)
+                one_of(session, Dose.patient_id, patients),
+                one_of(session, Dose.local_date, days),
             )
         )
         dosed = {(row[0], row[1]) for row in dose_rows} & keys
         count_rows = await session.execute(
             select(Message.patient_id, Message.local_date, func.count())
             .where(
-                Message.patient_id.in_(patients),
-                Message.local_date.in_(days),
-                Message.state.not_in(FINAL_WITHOUT_SENDING),
+                one_of(session, Message.patient_id, patients),
+                one_of(session, Message.local_date, days),
+                # Not NOT IN: SQLAlchemy renders an IN list again at every execution.
+                *(Message.state != state for state in FINAL_WITHOUT_SENDING),
             )
             .group_by(Message.patient_id, Message.local_date)
         )

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.bulk import one_of
 from shared.bus.tables import ProcessedMessageMixin
 from shared.db import Database
 from shared.messages import Message
@@ -76,7 +77,9 @@ class Inbox:
             seen = set(
                 (
                     await session.execute(
-                        select(self.table.c.message_id).where(self.table.c.message_id.in_(ids))
+                        select(self.table.c.message_id).where(
+                            one_of(session, self.table.c.message_id, ids)
+                        )
                     )
                 ).scalars()
             )

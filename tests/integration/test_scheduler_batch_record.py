@@ -1,0 +1,89 @@
+"""The batch dispatcher records outcomes against the rows as they are when written: a
+provider's receipt that lands while the batch is still sending is never overwritten."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select, update
+
+from services.scheduler import planner
+from services.scheduler.dispatch import Dispatcher
+from services.scheduler.dispatch_batch import BatchDispatcher
+from services.scheduler.models import Attempt, Message, Outbox
+from services.scheduler.settings import SchedulerSettings
+from shared.bus import decode
+from shared.channels import ChannelRegistry, OutboundMessage, SendResult
+from shared.channels.base import Delivery
+from shared.db import Database
+from shared.messages import SendMessage
+from tests.integration.schedutil import clinic, context, enrol
+
+pytestmark = pytest.mark.usefixtures("secrets_env")
+
+NOW = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)  # 08:00 in Shanghai
+
+
+class ReceiptBeforeRecord:
+    """Twilio's side of a race: for the messages in `receipts`, the status callback is
+    recorded (committed, as the webhook route does) before the send call returns."""
+
+    code = "sms"
+
+    def __init__(self, db: Database, receipts: dict[str, tuple[str, str | None]]) -> None:
+        self.db = db
+        self.receipts = receipts
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        receipt = self.receipts.get(message.message_id)
+        if receipt is not None:
+            async with self.db.transaction() as session:
+                await session.execute(
+                    update(Message)
+                    .where(Message.id == message.message_id)
+                    .values(state=receipt[0], reason=receipt[1])
+                )
+        return SendResult(Delivery.SENT, provider_id=f"SM{message.message_id[:8]}")
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_a_receipt_that_came_first_is_kept_and_the_rest_are_recorded_sent(
+    scheduler_db: Database, access_db: Database
+) -> None:
+    ctx = context(scheduler_db, access_db, clock=lambda: NOW)
+    yx = await clinic(access_db)
+    for i in range(6):
+        await enrol(ctx, yx, f"{i:04d}")
+    assert (await planner.release_due(scheduler_db, SchedulerSettings(), NOW)).queued == 6
+    async with scheduler_db.sessions() as session:
+        rows = (await session.execute(select(Outbox.payload))).scalars().all()
+    commands = [c for c in (decode({"m": p}) for p in rows) if isinstance(c, SendMessage)]
+    ids = sorted(c.message_id for c in commands)
+    receipts = {ids[1]: ("delivered", None), ids[4]: ("failed", "30003: unreachable handset")}
+    channel = ReceiptBeforeRecord(scheduler_db, receipts)
+    dispatcher = Dispatcher(
+        scheduler_db, ctx.cipher, ChannelRegistry([channel]), None, clock=lambda: NOW
+    )
+
+    async with scheduler_db.transaction() as session:
+        await BatchDispatcher(dispatcher).handle(commands, session)
+
+    async with scheduler_db.sessions() as session:
+        found = {
+            row.id: (row.state, row.reason, row.provider_id, row.attempts)
+            for row in await session.execute(
+                select(Message.id, Message.state, Message.reason, Message.provider_id,
+                       Message.attempts)
+            )
+        }  # fmt: skip
+        attempts = (await session.execute(select(Attempt.message_id, Attempt.outcome))).all()
+    expected = {
+        message_id: (*receipts.get(message_id, ("sent", None)), f"SM{message_id[:8]}", 1)
+        for message_id in ids
+    }
+    assert found == expected
+    # Every send is on record as an attempt, whatever the receipt said since.
+    assert sorted(attempts) == [(message_id, "sent") for message_id in ids]
