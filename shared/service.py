@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import MetaData
 
-from shared.bus import BatchHandler, Handler, OutboxMixin, ProcessedMessageMixin
+from shared.bus import BatchHandler, Handler, OutboxMixin, ProcessedMessageMixin, StateGuarded
 from shared.db import Database
 from shared.diagnostics import BusProbeMixin
 from shared.messages import Message
@@ -31,7 +31,9 @@ class WorkerParts:
     """What a service's worker adds to the shared plumbing, built with live resources."""
 
     handlers: Mapping[type[Message], Handler] = field(default_factory=dict)
-    batch_handlers: Mapping[type[Message], BatchHandler] = field(default_factory=dict)
+    batch_handlers: Mapping[type[Message], BatchHandler | StateGuarded] = field(
+        default_factory=dict
+    )
     jobs: Sequence[PeriodicJob] = ()
     aclose: Callable[[], Awaitable[None]] | None = None
 

@@ -27,7 +27,7 @@ from services.scheduler.bench_common import peak_rss_mb, twilio_channel
 from services.scheduler.dispatch import Dispatcher
 from services.scheduler.dispatch_batch import BatchDispatcher
 from services.scheduler.settings import SchedulerSettings
-from shared.bus import BusKeys, Inbox, OutboxRelay, Publisher, StreamConsumer
+from shared.bus import BusKeys, Inbox, OutboxRelay, Publisher, StateGuarded, StreamConsumer
 from shared.channels import ChannelRegistry
 from shared.crypto import IdentifierCipher, IdentifierSettings
 from shared.db import Database
@@ -67,7 +67,9 @@ async def run_worker(
         batch_size=bus.bus_batch_size,
         block_ms=min(bus.bus_block_ms, 100),  # so a run notices its end promptly
         concurrency=bus.bus_concurrency,
-        batch_handlers={SendMessage: BatchDispatcher(dispatcher).handle} if batch else None,
+        batch_handlers={SendMessage: StateGuarded(BatchDispatcher(dispatcher).handle)}
+        if batch
+        else None,
     )
     await consumer.ensure_groups()
     if ServiceSettings().gc_freeze:

@@ -66,6 +66,8 @@ class Sendable(Protocol):
     @property
     def attempts(self) -> int: ...
     @property
+    def retry_at(self) -> datetime | None: ...
+    @property
     def expires_at(self) -> datetime: ...
 
 
@@ -140,6 +142,8 @@ class Dispatcher:
         async with self.db.transaction() as session:
             message = await session.get(Message, message_id, with_for_update=True)
             if message is None or message.state not in OPEN_STATES:
+                return None
+            if waiting_for_retry(message, now):
                 return None
             if message.state == "sending" and now - message.updated_at < SENDING_TAKEOVER:
                 # Another dispatcher has it in hand (a duplicate command): not ours to send
@@ -391,6 +395,13 @@ def receipt_came_first_sql(
         or_(*(current == state for state in RECEIPT_STATES)),
         or_(*(outcome == state for state in SEND_STATES)),
     )
+
+
+def waiting_for_retry(message: Sendable, now: datetime) -> bool:
+    """A queued message whose retry time has not come: a late copy of the command that
+    failed or was paced. Its retry gets a command of its own (`sweeps.requeue_retries`);
+    sending it now would ignore the backoff or the provider's Retry-After."""
+    return message.retry_at is not None and message.retry_at > now
 
 
 def final_before_sending(

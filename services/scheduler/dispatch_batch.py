@@ -27,6 +27,7 @@ from services.scheduler.dispatch import (
     Outcome,
     final_before_sending,
     receipt_came_first_sql,
+    waiting_for_retry,
 )
 from services.scheduler.events import updated_event
 from services.scheduler.models import Attempt, Message, Outbox, Patient
@@ -163,8 +164,8 @@ class BatchDispatcher:
             for row in rows:
                 message = BatchMessage(*row[: len(_MESSAGE_FIELDS)])
                 patient = BatchPatient(*row[len(_MESSAGE_FIELDS) :])
-                if message.state not in OPEN_STATES:
-                    continue  # finished already: a duplicate command
+                if message.state not in OPEN_STATES or waiting_for_retry(message, now):
+                    continue  # finished already, or not yet: a duplicate command
                 if message.kind not in SIMPLE_KINDS:
                     singles.add(message.id)
                     continue

@@ -26,7 +26,7 @@ from services.scheduler.sweeps import (
     requeue_unsent,
     rescue_stalled,
 )
-from shared.bus import BusKeys, Publisher
+from shared.bus import BusKeys, Publisher, StateGuarded
 from shared.channels.factory import build_registry
 from shared.channels.settings import ChannelsConfig
 from shared.crypto import ConfigurationError, IdentifierCipher, IdentifierSettings
@@ -123,7 +123,7 @@ async def setup(db: Database, settings: Settings) -> WorkerParts:
             ChannelBound: bind_channel,
             WeChatMessageReceived: note_wechat_message,
         },
-        batch_handlers={SendMessage: BatchDispatcher(dispatcher).handle},
+        batch_handlers={SendMessage: StateGuarded(BatchDispatcher(dispatcher).handle)},
         jobs=[
             PeriodicJob("release-due", config.planner_interval_s, release),
             PeriodicJob("plan-ahead", 300, plan),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shared.bus.codec import DecodeError, decode, encode
-from shared.bus.consumer import BatchHandler, Handler, StreamConsumer
+from shared.bus.consumer import BatchHandler, Handler, StateGuarded, StreamConsumer
 from shared.bus.deadletters import DeadLetter, list_dead_letters, replay_dead_letter, trim_stream
 from shared.bus.inbox import Inbox
 from shared.bus.keys import BusKeys
@@ -22,6 +22,7 @@ __all__ = [
     "OutboxRelay",
     "ProcessedMessageMixin",
     "Publisher",
+    "StateGuarded",
     "StreamConsumer",
     "add_to_outbox",
     "decode",

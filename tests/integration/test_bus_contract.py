@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.bus import (
     BusKeys,
+    StateGuarded,
     add_to_outbox,
     encode,
     list_dead_letters,
@@ -438,6 +439,54 @@ async def test_a_batch_handler_takes_a_read_batch_in_one_transaction_and_falls_b
     await consume_until(consumer, lambda: redis.xlen(keys.dead_letters))
     [letter] = await list_dead_letters(redis, keys)
     assert "still bad" in letter.reason
+
+
+async def test_a_state_guarded_batch_handler_runs_without_the_inbox(
+    redis: Redis,
+    keys: BusKeys,
+    scheduler_db: Database,
+    scheduler: ServiceDefinition,
+) -> None:
+    """Its own state makes a redelivery harmless, so the consumer writes no processed ids;
+    each id still reaches it once per batch, and a failing batch still goes one by one."""
+    record = probe_handler(scheduler.probe_model)
+    batches: list[list[str]] = []
+
+    async def guarded(messages: list[BusProbeSent], session: AsyncSession) -> None:
+        batches.append([str(m.id) for m in messages])
+        if any(m.note == "poison" for m in messages):
+            raise ValueError("one bad apple")
+        done = await received_ids(scheduler_db, scheduler)  # the handler's own state
+        for message in messages:
+            if str(message.id) not in done:
+                await record(message, session)
+
+    consumer = make_consumer(redis, keys, scheduler_db, scheduler, handler=record)
+    consumer.batch_handlers = {BusProbeSent: StateGuarded(guarded)}
+    await consumer.ensure_groups()
+    good = [BusProbeSent(origin="content", note=str(i)) for i in range(5)]
+    for event in [*good, good[0], *good[:2]]:  # in-batch duplicates, then a redelivery
+        await redis.xadd(keys.stream("BusProbeSent"), encode(event))
+    await consumer.poll_once()
+    assert batches == [[str(e.id) for e in good]]
+    assert await received_ids(scheduler_db, scheduler) == {str(e.id) for e in good}
+    assert await processed_count(scheduler_db, scheduler) == 0
+    assert await redis.xpending(keys.stream("BusProbeSent"), "scheduler") == {
+        "pending": 0, "min": None, "max": None, "consumers": []
+    }  # fmt: skip
+
+    for event in good[:2]:  # a redelivery in a batch of its own changes nothing
+        await redis.xadd(keys.stream("BusProbeSent"), encode(event))
+    await consumer.poll_once()
+    assert len(batches) == 2
+    assert await received_ids(scheduler_db, scheduler) == {str(e.id) for e in good}
+
+    fine = BusProbeSent(origin="content", note="fine")
+    for event in (BusProbeSent(origin="content", note="poison"), fine):
+        await redis.xadd(keys.stream("BusProbeSent"), encode(event))
+    await consumer.poll_once()  # the batch fails; one by one (inbox and all), `fine` lands
+    assert str(fine.id) in await received_ids(scheduler_db, scheduler)
+    assert await processed_count(scheduler_db, scheduler) == 2  # both, through the inbox
 
 
 # Real Redis only: the embedded fakeredis server hangs up after an error reply.

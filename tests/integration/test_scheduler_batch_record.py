@@ -1,21 +1,23 @@
-"""The batch dispatcher records outcomes against the rows as they are when written: a
-provider's receipt that lands while the batch is still sending is never overwritten."""
+"""The batch dispatcher's guarantees that rest on the messages' own state (it runs
+without the bus's inbox): a provider's receipt that lands while the batch is still
+sending is never overwritten, and a late copy of a command sends nothing early."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from services.scheduler import planner
 from services.scheduler.dispatch import Dispatcher
 from services.scheduler.dispatch_batch import BatchDispatcher
 from services.scheduler.models import Attempt, Message, Outbox
 from services.scheduler.settings import SchedulerSettings
+from services.scheduler.sweeps import requeue_retries
 from shared.bus import decode
-from shared.channels import ChannelRegistry, OutboundMessage, SendResult
-from shared.channels.base import Delivery
+from shared.channels import ChannelRegistry, OutboundMessage, SendFailed, SendResult
+from shared.channels.base import Delivery, FailureKind
 from shared.db import Database
 from shared.messages import SendMessage
 from tests.integration.schedutil import clinic, context, enrol
@@ -23,6 +25,12 @@ from tests.integration.schedutil import clinic, context, enrol
 pytestmark = pytest.mark.usefixtures("secrets_env")
 
 NOW = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)  # 08:00 in Shanghai
+
+
+async def _commands(db: Database) -> list[SendMessage]:
+    async with db.sessions() as session:
+        rows = (await session.execute(select(Outbox.payload))).scalars().all()
+    return [c for c in (decode({"m": p}) for p in rows) if isinstance(c, SendMessage)]
 
 
 class ReceiptBeforeRecord:
@@ -58,9 +66,7 @@ async def test_a_receipt_that_came_first_is_kept_and_the_rest_are_recorded_sent(
     for i in range(6):
         await enrol(ctx, yx, f"{i:04d}")
     assert (await planner.release_due(scheduler_db, SchedulerSettings(), NOW)).queued == 6
-    async with scheduler_db.sessions() as session:
-        rows = (await session.execute(select(Outbox.payload))).scalars().all()
-    commands = [c for c in (decode({"m": p}) for p in rows) if isinstance(c, SendMessage)]
+    commands = await _commands(scheduler_db)
     ids = sorted(c.message_id for c in commands)
     receipts = {ids[1]: ("delivered", None), ids[4]: ("failed", "30003: unreachable handset")}
     channel = ReceiptBeforeRecord(scheduler_db, receipts)
@@ -87,3 +93,65 @@ async def test_a_receipt_that_came_first_is_kept_and_the_rest_are_recorded_sent(
     assert found == expected
     # Every send is on record as an attempt, whatever the receipt said since.
     assert sorted(attempts) == [(message_id, "sent") for message_id in ids]
+
+
+class FailsOnce:
+    """Retryable failure on the first call (a Twilio 503), then sends."""
+
+    code = "sms"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        self.calls += 1
+        if self.calls == 1:
+            raise SendFailed(FailureKind.RETRYABLE, "twilio 503", code="503")
+        return SendResult(Delivery.SENT, provider_id="SM-2")
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_a_late_copy_of_a_command_leaves_a_retry_to_its_time(
+    scheduler_db: Database, access_db: Database
+) -> None:
+    """Without an inbox, a redelivered command for a message waiting to be retried must
+    not send it before its backoff is over: only the retry's own command does."""
+    clock = [NOW]
+    ctx = context(scheduler_db, access_db, clock=lambda: clock[0])
+    await enrol(ctx, await clinic(access_db), "0001")
+    await planner.release_due(scheduler_db, SchedulerSettings(), NOW)
+    [command] = await _commands(scheduler_db)
+    channel = FailsOnce()
+    dispatcher = Dispatcher(
+        scheduler_db, ctx.cipher, ChannelRegistry([channel]), None, clock=lambda: clock[0]
+    )
+    batch = BatchDispatcher(dispatcher)
+    async with scheduler_db.transaction() as session:
+        await batch.handle([command], session)
+    async with scheduler_db.sessions() as session:
+        message = await session.get(Message, command.message_id)
+    assert message is not None
+    assert message.state == "queued"
+    assert message.retry_at is not None
+
+    clock[0] = NOW + timedelta(seconds=1)  # the copy comes back long before the retry
+    async with scheduler_db.transaction() as session:
+        await batch.handle([command], session)
+    async with scheduler_db.transaction() as session:
+        await dispatcher.handle(command, session)
+    assert channel.calls == 1
+
+    clock[0] = message.retry_at + timedelta(seconds=1)
+    async with scheduler_db.transaction() as session:
+        await session.execute(delete(Outbox))
+    assert await requeue_retries(scheduler_db, clock[0]) == 1
+    [retry] = await _commands(scheduler_db)
+    async with scheduler_db.transaction() as session:
+        await batch.handle([retry], session)
+    async with scheduler_db.sessions() as session:
+        sent = await session.get(Message, command.message_id)
+    assert channel.calls == 2
+    assert sent is not None
+    assert (sent.state, sent.provider_id, sent.attempts) == ("sent", "SM-2", 2)
