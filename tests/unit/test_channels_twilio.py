@@ -6,10 +6,13 @@ import base64
 import hmac
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from aiohttp.typedefs import Handler
 from twilio.base.exceptions import TwilioRestException  # type: ignore[import-untyped]
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
-from shared.channels import FailureKind, ReceiptState
+from shared.channels import FailureKind, OutboundMessage, ReceiptState, SendFailed, SendResult
 from shared.channels.twilio_sms import (
     TwilioConfig,
     TwilioSmsChannel,
@@ -176,3 +179,47 @@ def test_the_status_callback_url_carries_our_message_id() -> None:
 def test_a_config_without_a_sender_is_refused() -> None:
     with pytest.raises(ValueError, match="TWILIO_FROM_NUMBER"):
         TwilioConfig("AC1", "t")
+
+
+async def _send_through(answer: Handler, text: str = "记得来服药") -> SendResult:
+    """One send to a provider that answers as `answer` does."""
+    app = web.Application()
+    app.router.add_post("/2010-04-01/Accounts/AC1/Messages.json", answer)
+    async with TestServer(app) as server:
+        base = str(server.make_url("")).rstrip("/")
+        config = TwilioConfig("AC1", "t", from_number="+15005550006", api_base_url=base)
+        channel = TwilioSmsChannel(config)
+        try:
+            return await channel.send(OutboundMessage("m-1", NUMBER, text, "dose", {}))
+        finally:
+            await channel.aclose()
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("text/html", b"<html>Gateway says hello</html>"),  # a proxy's page
+        ("application/json", b'{"status": "queued"}'),  # no sid
+        ("application/json", b'{"sid": 12345}'),  # a sid that is not Twilio's
+        ("application/json", b""),
+    ],
+)
+async def test_a_success_without_a_readable_sid_is_retryable(
+    content_type: str, body: bytes
+) -> None:
+    """Whether the message was created is unknown: retried, never taken as sent."""
+
+    async def created(_: web.Request) -> web.Response:
+        return web.Response(status=201, body=body, content_type=content_type)
+
+    with pytest.raises(SendFailed) as caught:
+        await _send_through(created)
+    assert (caught.value.kind, caught.value.code) == (FailureKind.RETRYABLE, "unreadable")
+
+
+async def test_a_created_message_gives_its_sid_and_segments() -> None:
+    async def created(_: web.Request) -> web.Response:
+        return web.json_response({"sid": "SM" + "a" * 32, "status": "queued"}, status=201)
+
+    result = await _send_through(created, "记" * 71)  # past 70 UCS-2 units: two parts
+    assert (result.provider_id, result.segments) == ("SM" + "a" * 32, 2)
