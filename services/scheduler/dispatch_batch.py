@@ -3,9 +3,13 @@
 The single-message path costs a claim transaction and a record transaction per message;
 at a national morning burst (200,000 reminders) that is the bottleneck. Here one
 transaction claims the batch, the provider calls run concurrently (bounded), and one
-transaction records every outcome, attempt and processed id. The rules are the
-single path's own (`Dispatcher.send`, `final_before_sending`); lessons and record
-replies, which need per-patient reads, still go one by one.
+transaction records every outcome and attempt. The rules are the single path's own
+(`Dispatcher.send`, `final_before_sending`); lessons and record replies, which need
+per-patient reads, still go one by one.
+
+The consumer runs this handler without its inbox (`StateGuarded`): a message is claimed
+only while it is open and due, so a second command for it does nothing, and no processed
+ids need recording.
 """
 
 from __future__ import annotations
