@@ -158,18 +158,18 @@ class TwilioSmsChannel:
             async with self._http().post(
                 endpoint.url, data=body, headers=endpoint.headers, allow_redirects=False
             ) as response:
-                body = await response.read()
+                reply = await response.read()
                 status, headers = response.status, response.headers
         except TRANSPORT_ERRORS as exc:
             raise transport_failure("twilio", exc) from None
         if not 200 <= status < 300:
-            answer = Response(status, body.decode("utf-8", "replace"), headers)
+            answer = Response(status, reply.decode("utf-8", "replace"), headers)
             error = endpoint.version.exception("POST", endpoint.uri, answer, _UNABLE)
             raise _failure(error, message.address, headers.get("Retry-After"))
         try:
             # Only the sid is read, by a typed decoder: parsing the whole answer with
             # `json` (and guessing its charset first) was a few per cent of a burst.
-            sid = _read_created(body).sid
+            sid = _read_created(reply).sid
         except msgspec.MsgspecError:
             # A 2xx that is not Twilio's JSON (a proxy's page?): whether the message was
             # created is unknown; a later try risks a duplicate, silence risks a lost dose.
