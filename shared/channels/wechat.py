@@ -10,6 +10,14 @@ behind a Redis lock (`SET NX PX`): each call to /cgi-bin/token issues a new toke
 against a small daily quota, so workers refreshing on their own would churn through both.
 A token WeChat calls invalid (40001/42001) is refreshed once (unless another worker already
 did) and the call tried again.
+
+Each process also remembers the token for up to a minute (`MEMO_S`), rather than asking
+Redis before every send: that round trip made a WeChat send cost twice the CPU of an SMS
+(`mmt bench channels`, docs/benchmarks.md). It is safe because a remembered token is still
+valid at WeChat: the Redis copy expires `token_margin_s` (default 300 s) before WeChat's
+own expiry and the memo never outlives that margin; a token another worker replaced stays
+valid at WeChat for five minutes; and a token WeChat refuses all the same (40001) sends us
+to Redis for the current one, as above.
 """
 
 from __future__ import annotations
@@ -49,6 +57,7 @@ MINUTE_QUOTA = 45011
 WINDOW_CLOSED = frozenset({45015, 45047})  # past 48 hours / too many replies in the window
 SYSTEM_BUSY = -1
 QUOTA_RETRY_S = 3600.0  # the daily quota resets at midnight Beijing time; look again hourly
+MEMO_S = 60.0  # how long a process uses a token without asking Redis again
 
 # Compare-and-delete: only the lock's owner releases it (it may have expired and moved on).
 _RELEASE = """
@@ -88,6 +97,7 @@ class AccessTokens:
         margin_s: int = 300,
         lock_ttl_ms: int = 15_000,
         poll_s: float = 0.05,
+        memo_s: float = MEMO_S,
     ) -> None:
         self._redis = redis
         self._key = key
@@ -96,6 +106,10 @@ class AccessTokens:
         self._margin_s = margin_s
         self._lock_ttl_ms = lock_ttl_ms
         self._poll_s = poll_s
+        # Held in the process no longer than the Redis copy's margin before WeChat's own
+        # expiry, so a remembered token is never one WeChat has expired (module docstring).
+        self._memo_s = max(0.0, min(memo_s, margin_s))
+        self._memo: tuple[str, float] | None = None  # (token, time.monotonic() deadline)
 
     async def _cached(self) -> str | None:
         value = await self._redis.get(self._key)
@@ -103,27 +117,37 @@ class AccessTokens:
             return None
         return value.decode() if isinstance(value, bytes) else str(value)
 
+    def _remember(self, token: str) -> str:
+        if self._memo_s:
+            self._memo = (token, time.monotonic() + self._memo_s)
+        return token
+
     async def get(self) -> str:
-        return await self._cached() or await self.refresh(stale=None)
+        memo = self._memo
+        if memo is not None and time.monotonic() < memo[1]:
+            return memo[0]
+        cached = await self._cached()
+        return self._remember(cached) if cached else await self.refresh(stale=None)
 
     async def refresh(self, stale: str | None) -> str:
         """A token other than `stale`: the cached one if another worker already replaced
         it, else a new one fetched under the lock. Waits for a refresh in progress."""
+        self._memo = None
         deadline = time.monotonic() + self._lock_ttl_ms / 1000
         owner = uuid.uuid4().hex
         while True:
             current = await self._cached()
             if current is not None and current != stale:
-                return current
+                return self._remember(current)
             if await self._redis.set(self._lock_key, owner, nx=True, px=self._lock_ttl_ms):
                 try:
                     current = await self._cached()  # refreshed between our look and the lock
                     if current is not None and current != stale:
-                        return current
+                        return self._remember(current)
                     token, expires_in = await self._fetch()
                     ttl_s = max(expires_in - self._margin_s, 60)
                     await self._redis.set(self._key, token, px=ttl_s * 1000)
-                    return token
+                    return self._remember(token)
                 finally:
                     await self._redis.eval(_RELEASE, 1, self._lock_key, owner)
             if time.monotonic() > deadline:

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from deploy.fakes.process import RunningFake, running_fake
 from shared.channels import FailureKind, OutboundMessage, SendFailed
 from shared.channels.settings import WeChatTemplate
-from shared.channels.wechat import QUOTA_RETRY_S, WeChatChannel, WeChatConfig
+from shared.channels.wechat import QUOTA_RETRY_S, AccessTokens, WeChatChannel, WeChatConfig
 
 APP_ID, SECRET = "wxtokentest0000001", "token-test-app-secret"
 OPENID = "oTOKENTEST00000000000000001"
@@ -153,3 +153,53 @@ async def test_a_wrong_secret_is_permanent_and_not_quoted(
     assert caught.value.code == "40125"
     assert "a-wrong-secret" not in caught.value.reason
     assert caught.value.reason.startswith("wechat access token:")
+
+
+async def test_a_worker_remembers_the_token_and_needs_redis_only_after_the_memo(
+    fake: RunningFake, workers: list[WeChatChannel], redis: Redis, isolation: str
+) -> None:
+    first, other = workers[0], workers[1]
+    await first.send(dose("m-memo-1"))
+    token = await first.tokens.get()
+    replaced = await other.tokens.refresh(stale=token)  # another worker's refresh
+    assert replaced != token
+    # Within the memo this worker goes on with its token (WeChat keeps a replaced one valid
+    # for five minutes), without asking Redis before every send.
+    assert await first.tokens.get() == token
+    await first.send(dose("m-memo-2"))
+    stats = fake.stats()
+    assert (stats["token_requests"], stats["template_sent"]) == (2, 2)
+
+    short = AccessTokens(redis, f"{isolation}:wechat:{APP_ID}:token", _no_fetch, memo_s=0.05)
+    assert await short.get() == replaced
+    await asyncio.sleep(0.1)  # past its memo: Redis's current token again
+    await redis.set(f"{isolation}:wechat:{APP_ID}:token", "a-newer-token")
+    assert await short.get() == "a-newer-token"
+
+
+async def test_a_token_refused_within_the_memo_is_replaced_and_the_send_goes(
+    fake: RunningFake, workers: list[WeChatChannel]
+) -> None:
+    channel = workers[0]
+    await channel.send(dose("m-refused-1"))
+    fake.post("/_fake/expire-tokens")  # WeChat drops every token, remembered ones too
+    result = await channel.send(dose("m-refused-2"))
+    assert result.provider_id
+    stats = fake.stats()
+    assert stats["token_requests"] == 2
+    assert stats["template_sent"] == 2
+
+
+async def test_the_memo_never_outlives_the_margin_before_wechat_expiry(
+    redis: Redis, isolation: str
+) -> None:
+    key = f"{isolation}:wechat:{APP_ID}:token"
+    await redis.set(key, "token-1")
+    tokens = AccessTokens(redis, key, _no_fetch, margin_s=0)  # no margin: no memo
+    assert await tokens.get() == "token-1"
+    await redis.set(key, "token-2")
+    assert await tokens.get() == "token-2"
+
+
+async def _no_fetch() -> tuple[str, int]:
+    raise AssertionError("the token is in Redis; nothing should be fetched")
