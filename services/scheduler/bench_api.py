@@ -30,6 +30,7 @@ from services.scheduler import planner
 from services.scheduler.bench_common import (
     ROOT,
     bench_cipher,
+    cpu_seconds,
     machine,
     peak_rss_mb,
     percentiles,
@@ -177,10 +178,10 @@ async def _load(
         cold = _Tally()
         if warmup > 0:
             await _open_loop(http, paths, headers, rps, warmup, cold)
-        api_cpu, load_cpu = _cpu_seconds(_serving_pids(server)), _own_cpu_seconds()
+        api_cpu, load_cpu = cpu_seconds(_serving_pids(server)), _own_cpu_seconds()
         steady = _Tally()
         elapsed = await _open_loop(http, paths, headers, rps, seconds, steady)
-        api_cpu = _cpu_seconds(_serving_pids(server)) - api_cpu
+        api_cpu = cpu_seconds(_serving_pids(server)) - api_cpu
         load_cpu = _own_cpu_seconds() - load_cpu
     total = int(rps * seconds)
     return {
@@ -277,19 +278,6 @@ def _parents() -> dict[int, int]:
             # "pid (comm) state ppid ...": comm may hold spaces, so split after its ")".
             parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
     return parents
-
-
-def _cpu_seconds(pids: list[int]) -> float:
-    """User plus system CPU of these processes so far (0 for one that is gone)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    return total
 
 
 def _own_cpu_seconds() -> float:

@@ -237,6 +237,19 @@ def peak_rss_mb(pid: int | None = None) -> float | None:
     return None
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU of these processes so far (0 for one that is gone)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
 def percentiles(values: Sequence[float], *points: float) -> dict[str, float | None]:
     """Nearest-rank percentiles, e.g. `percentiles(v, 50, 99)` -> {"p50": ..., "p99": ...}."""
     ordered = sorted(values)

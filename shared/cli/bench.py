@@ -124,3 +124,15 @@ def api(
         raise typer.Exit(2)
     url, redis_url = _backends()
     _print(bench_api(url, redis_url, rps, seconds, patients, profile, processes, warmup))
+
+
+@bench.command("channels")
+def channels(
+    sends: Annotated[int, typer.Option(min=1, max=1_000_000, help="Timed sends per lane.")] = 5_000,
+    in_flight: Annotated[int, typer.Option(min=1, max=1_000, help="Sends at once.")] = 64,
+) -> None:
+    """Each adapter, and each HTTP client on Twilio's request, against the fakes."""
+    from services.scheduler.bench_channels import bench_channels
+
+    url, redis_url = _backends()
+    _print(bench_channels(url, redis_url, sends, in_flight))

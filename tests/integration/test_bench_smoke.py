@@ -103,3 +103,16 @@ def test_bench_refuses_without_postgresql(monkeypatch: pytest.MonkeyPatch) -> No
         get_settings.cache_clear()
     assert result.exit_code == 2
     assert "postgresql" in result.output
+
+
+def test_bench_channels(backends: Backends, monkeypatch: pytest.MonkeyPatch) -> None:
+    figures = _bench(backends, monkeypatch, "channels", "--sends", "40", "--in-flight", "4")
+    lanes = {**figures["adapters"], **figures["clients"]}
+    assert set(figures["adapters"]) == {"twilio_sms", "wechat", "webhook"}
+    assert set(figures["clients"]) == {"aiohttp", "httpx", "twilio_sdk_async"}
+    for name, lane in lanes.items():
+        assert lane["errors"] == {}, name
+        assert lane["provider_accepted"] == 40, name  # every timed send reached its fake
+        assert lane["provider_duplicates"] == 0, name
+        assert lane["per_second"] > 0, name
+        assert lane["latency_ms"]["p50"] <= lane["latency_ms"]["p99"], name
