@@ -41,28 +41,24 @@ from services.scheduler.bench_common import (
     TWILIO_TOKEN,
     cpu_seconds,
     fake_twilio,
+    fake_wechat,
     machine,
+    openid,
     percentiles,
     phone,
     throwaway,
     twilio_channel,
+    wechat_channel,
 )
 from shared.channels.base import FailureKind, OutboundMessage, SendFailed
-from shared.channels.settings import WeChatTemplate
 from shared.channels.support import new_session
 from shared.channels.twilio_sms import encode_form
 from shared.channels.webhook import WebhookChannel, WebhookConfig
-from shared.channels.wechat import WeChatChannel, WeChatConfig
 from shared.db import Database
 
-WECHAT_ID, WECHAT_SECRET = "wx" + "b3" * 8, "bench-wechat-secret"  # the fake's; no real secret
 WEBHOOK_SECRET = "bench-webhook-secret-0123456789abcdef"  # noqa: S105 (the fake's)
 
 Send = Callable[[int], Awaitable[object]]  # sends message number i
-
-
-def _openid(i: int) -> str:
-    return f"o-bench-{i:08d}"
 
 
 async def _lanes(send: Send, numbers: range, in_flight: int) -> tuple[list[float], Counter[str]]:
@@ -117,16 +113,7 @@ async def _adapters(
     fakes: dict[str, RunningFake], redis: Redis, prefix: str, n: int, k: int
 ) -> dict[str, Any]:
     twilio = twilio_channel(fakes["twilio"].url)
-    wechat = WeChatChannel(
-        WeChatConfig(
-            WECHAT_ID,
-            WECHAT_SECRET,
-            api_base_url=fakes["wechat"].url,
-            templates={"dose": WeChatTemplate(template_id="TPL-BENCH-DOSE")},
-            key_prefix=prefix,
-        ),
-        redis,
-    )
+    wechat = wechat_channel(fakes["wechat"].url, redis, prefix)
     webhook = WebhookChannel(WebhookConfig(f"{fakes['webhook'].url}/mmt", WEBHOOK_SECRET))
     out: dict[str, Any] = {}
     try:
@@ -134,7 +121,7 @@ async def _adapters(
             lambda i: twilio.send(_message(i, phone(i))), 0, n, k, fakes["twilio"]
         )
         out["wechat"] = await drive(
-            lambda i: wechat.send(_message(i, _openid(i))), 0, n, k, fakes["wechat"]
+            lambda i: wechat.send(_message(i, openid(i))), 0, n, k, fakes["wechat"]
         )
         out["webhook"] = await drive(
             lambda i: webhook.send(_message(i, phone(i))), 0, n, k, fakes["webhook"]
@@ -204,9 +191,7 @@ async def bench_channels(
         with ExitStack() as stack:
             fakes = {
                 "twilio": stack.enter_context(fake_twilio()),
-                "wechat": stack.enter_context(
-                    running_fake("wechat", "--app-id", WECHAT_ID, "--app-secret", WECHAT_SECRET)
-                ),
+                "wechat": stack.enter_context(fake_wechat()),
                 "webhook": stack.enter_context(running_fake("webhook", "--secret", WEBHOOK_SECRET)),
             }
             adapters = await _adapters(fakes, place.redis, place.bus, sends, in_flight)

@@ -12,7 +12,7 @@ import platform
 import resource
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import time as clock_time
@@ -24,13 +24,16 @@ from sqlalchemy import insert, select, text
 
 from deploy.fakes.process import RunningFake, running_fake
 from services.scheduler.models import Occurrence, Patient
+from shared.channels.settings import WeChatTemplate
 from shared.channels.twilio_sms import TwilioConfig, TwilioSmsChannel
+from shared.channels.wechat import WeChatChannel, WeChatConfig
 from shared.crypto import IdentifierCipher, decode_hmac_key, generate_keys
 from shared.db import Database
 
 # The fake Twilio account the benchmarks talk to (the sandbox's values: no real secret).
 TWILIO_SID, TWILIO_TOKEN = "AC" + "5a" * 16, "sandbox-auth-token"
 TWILIO_FROM = "+15005550006"
+WECHAT_ID, WECHAT_SECRET = "wx" + "b3" * 8, "bench-wechat-secret"  # the fake's; no real secret
 BODY = "今天的提醒：请按时来门诊。回复 HELP 获取帮助。"  # a discreet dose reminder's length
 CHUNK = 5000
 ROOT = Path(__file__).resolve().parents[2]  # children run from the checkout
@@ -39,6 +42,11 @@ ROOT = Path(__file__).resolve().parents[2]  # children run from the checkout
 def phone(i: int) -> str:
     """A distinct Chinese mobile number per patient, so the fake can count duplicates."""
     return f"+86138{i:08d}"
+
+
+def openid(i: int) -> str:
+    """A distinct WeChat openid per patient (28 characters, as WeChat's are)."""
+    return f"oBENCH{i:022d}"
 
 
 @dataclass
@@ -111,16 +119,28 @@ async def seed_due(
     first_due: datetime,
     spread_s: float = 0.0,
     clinic_id: int = 1,
+    channel: str = "sms",
 ) -> None:
     """N patients with a distinct phone each and one dose reminder each, due from
-    `first_due` evenly over `spread_s` seconds (0: all at once), a chunk at a time."""
+    `first_due` evenly over `spread_s` seconds (0: all at once), a chunk at a time. With
+    `channel="wechat"` each also has a distinct openid and WeChat as their only channel."""
     now = first_due
+
+    def wechat(i: int) -> dict[str, Any]:
+        if channel != "wechat":
+            return {}
+        return {
+            "openid_enc": cipher.encrypt(openid(i)),
+            "openid_hash": f"benchwx{i}",
+            "channel_order": ["wechat"],
+        }
+
     async with db.transaction() as session:
         for start in range(0, n, CHUNK):
             await session.execute(
                 insert(Patient),
                 [
-                    patient_row(i, now, cipher.encrypt(phone(i)), clinic_id=clinic_id)
+                    patient_row(i, now, cipher.encrypt(phone(i)), clinic_id=clinic_id, **wechat(i))
                     for i in range(start, min(start + CHUNK, n))
                 ],
             )
@@ -207,6 +227,32 @@ def fake_twilio() -> Iterator[RunningFake]:
         "",
     ) as fake:
         yield fake
+
+
+@contextmanager
+def fake_wechat() -> Iterator[RunningFake]:
+    """The fake WeChat official-account API as a child process."""
+    with running_fake("wechat", "--app-id", WECHAT_ID, "--app-secret", WECHAT_SECRET) as fake:
+        yield fake
+
+
+def fake_provider(channel: str) -> AbstractContextManager[RunningFake]:
+    """The fake behind a bench channel: Twilio for `sms`, WeChat for `wechat`."""
+    return fake_wechat() if channel == "wechat" else fake_twilio()
+
+
+def wechat_channel(url: str, redis: Redis, key_prefix: str) -> WeChatChannel:
+    """The real WeChat adapter pointed at the fake, sending dose reminders as templates."""
+    return WeChatChannel(
+        WeChatConfig(
+            WECHAT_ID,
+            WECHAT_SECRET,
+            api_base_url=url,
+            templates={"dose": WeChatTemplate(template_id="TPL-BENCH-DOSE")},
+            key_prefix=key_prefix,
+        ),
+        redis,
+    )
 
 
 def twilio_channel(url: str, max_connections: int = 100) -> TwilioSmsChannel:

@@ -23,12 +23,14 @@ from datetime import UTC, datetime
 from redis.asyncio import Redis
 
 from services.scheduler import planner
-from services.scheduler.bench_common import peak_rss_mb, twilio_channel
+from services.scheduler.bench_common import peak_rss_mb, twilio_channel, wechat_channel
 from services.scheduler.dispatch import Dispatcher
 from services.scheduler.dispatch_batch import BatchDispatcher
 from services.scheduler.settings import SchedulerSettings
 from shared.bus import BusKeys, Inbox, OutboxRelay, Publisher, StateGuarded, StreamConsumer
 from shared.channels import ChannelRegistry
+from shared.channels.twilio_sms import TwilioSmsChannel
+from shared.channels.wechat import WeChatChannel
 from shared.crypto import IdentifierCipher, IdentifierSettings
 from shared.db import Database
 from shared.heap import freeze_startup_heap
@@ -50,11 +52,17 @@ async def run_worker(
     *,
     name: str,
     batch: bool = True,
+    channel_code: str = "sms",
 ) -> None:
-    """Release, relay and dispatch until `stop` is set."""
+    """Release, relay and dispatch until `stop` is set, through the Twilio adapter (`sms`)
+    or the WeChat one (`wechat`; the access token shared in Redis, as deployed)."""
     definition = load_service("scheduler")
     config, bus = SchedulerSettings(), BusSettings()
-    channel = twilio_channel(provider_url)
+    channel: TwilioSmsChannel | WeChatChannel = (
+        wechat_channel(provider_url, redis, bus_prefix)
+        if channel_code == "wechat"
+        else twilio_channel(provider_url)
+    )
     dispatcher = Dispatcher(db, cipher, ChannelRegistry([channel]), None)
     keys = BusKeys(bus_prefix)
     consumer = StreamConsumer(
@@ -103,7 +111,9 @@ async def run_worker(
         await channel.aclose()
 
 
-async def _child(database_url: str, redis_url: str, prefix: str, provider_url: str) -> None:
+async def _child(
+    database_url: str, redis_url: str, prefix: str, provider_url: str, channel_code: str
+) -> None:
     configure_logging("bench", "WARNING")
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
@@ -112,7 +122,14 @@ async def _child(database_url: str, redis_url: str, prefix: str, provider_url: s
     cipher = IdentifierCipher.from_settings(IdentifierSettings())
     try:
         await run_worker(
-            db, redis, prefix.rstrip("_"), provider_url, cipher, stop, name=f"w{os.getpid()}"
+            db,
+            redis,
+            prefix.rstrip("_"),
+            provider_url,
+            cipher,
+            stop,
+            name=f"w{os.getpid()}",
+            channel_code=channel_code,
         )
     finally:
         await redis.aclose()
@@ -121,5 +138,6 @@ async def _child(database_url: str, redis_url: str, prefix: str, provider_url: s
 
 
 if __name__ == "__main__":
-    # argv: DATABASE_URL REDIS_URL SCHEMA_PREFIX PROVIDER_URL; keys come in the environment.
-    asyncio.run(_child(*sys.argv[1:5]))
+    # argv: DATABASE_URL REDIS_URL SCHEMA_PREFIX PROVIDER_URL CHANNEL; keys come in the
+    # environment.
+    asyncio.run(_child(*sys.argv[1:6]))

@@ -47,10 +47,27 @@ def dispatch(
     profile: Annotated[
         str | None, typer.Option(help="Write a pyinstrument profile of the suite's run here.")
     ] = None,
+    channel: Annotated[
+        str,
+        typer.Option(
+            help="sms: the Twilio adapter to the fake Twilio; wechat: the WeChat adapter "
+            "(template messages) to the fake WeChat, without the yardsticks."
+        ),
+    ] = "sms",
 ) -> None:
-    """N reminders due: released, relayed, dispatched to the fake Twilio; with yardsticks."""
-    from services.scheduler.bench import bench_dispatch
+    """N reminders due: released, relayed, dispatched to a fake provider; with yardsticks."""
+    from services.scheduler.bench import CHANNELS, bench_dispatch
 
+    if channel not in CHANNELS:
+        typer.echo(f"error: --channel is one of {', '.join(CHANNELS)}, not {channel!r}", err=True)
+        raise typer.Exit(2)
+    if channel != "sms" and yardsticks:
+        typer.echo(
+            "error: the yardsticks post Twilio's request, a ceiling for the SMS path only: "
+            f"add --no-yardsticks to --channel {channel}",
+            err=True,
+        )
+        raise typer.Exit(2)
     url, redis_url = _backends()
     _print(
         bench_dispatch(
@@ -62,6 +79,7 @@ def dispatch(
             batch=batch,
             yardsticks=yardsticks,
             profile=profile,
+            channel=channel,
         )
     )
 

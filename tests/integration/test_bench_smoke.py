@@ -116,3 +116,32 @@ def test_bench_channels(backends: Backends, monkeypatch: pytest.MonkeyPatch) -> 
         assert lane["provider_duplicates"] == 0, name
         assert lane["per_second"] > 0, name
         assert lane["latency_ms"]["p50"] <= lane["latency_ms"]["p99"], name
+
+
+def test_bench_dispatch_over_wechat(backends: Backends, monkeypatch: pytest.MonkeyPatch) -> None:
+    args = ["--reminders", "80", "--channel", "wechat", "--no-yardsticks"]
+    figures = _bench(backends, monkeypatch, "dispatch", *args)
+    assert figures["channel"] == "wechat"
+    assert figures["states"] == {"sent": 80}  # every reminder went as a template message
+    assert figures["provider_accepted"] == 80
+    assert figures["provider_duplicates"] == 0
+    assert figures["dead_letters"] == 0
+    assert figures["raw_pipeline"] is None
+    assert figures["peak_rss_mb"]["fake_wechat"] > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--channel", "wechat"], "--no-yardsticks"),  # the yardsticks are Twilio's
+        (["--channel", "fax", "--no-yardsticks"], "one of sms, wechat"),
+    ],
+)
+def test_bench_dispatch_refuses_what_it_cannot_measure(
+    backends: Backends, monkeypatch: pytest.MonkeyPatch, args: list[str], says: str
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", backends.database_url)
+    monkeypatch.setenv("REDIS_URL", backends.redis_url)
+    result = CliRunner().invoke(app, ["bench", "dispatch", "--reminders", "10", *args])
+    assert result.exit_code == 2
+    assert says in result.output
