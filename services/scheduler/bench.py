@@ -52,6 +52,18 @@ CHANNELS = ("sms", "wechat")  # the adapter the burst goes through, each to its 
 LEAD_S = 2.0  # the first reminder falls due this long after the worker processes start
 
 
+def refusal(channel: str, yardsticks: bool) -> str | None:
+    """Why `bench_dispatch` cannot measure this combination, or None when it can."""
+    if channel not in CHANNELS:
+        return f"--channel is one of {', '.join(CHANNELS)}, not {channel!r}"
+    if yardsticks and channel != "sms":
+        return (
+            "the yardsticks post Twilio's request, a ceiling for the SMS path only: "
+            f"add --no-yardsticks to --channel {channel}"
+        )
+    return None
+
+
 async def bench_dispatch(
     database_url: str,
     redis_url: str,
@@ -64,11 +76,9 @@ async def bench_dispatch(
     profile: str | None = None,
     channel: str = "sms",
 ) -> dict[str, Any]:
-    if channel not in CHANNELS:
-        raise ValueError(f"no bench channel {channel!r}; there are {', '.join(CHANNELS)}")
-    if yardsticks and channel != "sms":
-        # They post Twilio's request to the fake Twilio: a ceiling for the SMS path only.
-        raise ValueError("the yardsticks measure the SMS path: run --channel wechat without them")
+    reason = refusal(channel, yardsticks)
+    if reason:
+        raise ValueError(reason)
     # Warnings only: per-message info lines would be most of what is measured.
     configure_logging("bench", "WARNING")
     async with throwaway(redis_url) as place:

@@ -28,9 +28,7 @@ from services.scheduler.dispatch import Dispatcher
 from services.scheduler.dispatch_batch import BatchDispatcher
 from services.scheduler.settings import SchedulerSettings
 from shared.bus import BusKeys, Inbox, OutboxRelay, Publisher, StateGuarded, StreamConsumer
-from shared.channels import ChannelRegistry
-from shared.channels.twilio_sms import TwilioSmsChannel
-from shared.channels.wechat import WeChatChannel
+from shared.channels import Channel, ChannelRegistry
 from shared.crypto import IdentifierCipher, IdentifierSettings
 from shared.db import Database
 from shared.heap import freeze_startup_heap
@@ -58,7 +56,7 @@ async def run_worker(
     or the WeChat one (`wechat`; the access token shared in Redis, as deployed)."""
     definition = load_service("scheduler")
     config, bus = SchedulerSettings(), BusSettings()
-    channel: TwilioSmsChannel | WeChatChannel = (
+    channel: Channel = (
         wechat_channel(provider_url, redis, bus_prefix)
         if channel_code == "wechat"
         else twilio_channel(provider_url)

@@ -56,17 +56,11 @@ def dispatch(
     ] = "sms",
 ) -> None:
     """N reminders due: released, relayed, dispatched to a fake provider; with yardsticks."""
-    from services.scheduler.bench import CHANNELS, bench_dispatch
+    from services.scheduler.bench import bench_dispatch, refusal
 
-    if channel not in CHANNELS:
-        typer.echo(f"error: --channel is one of {', '.join(CHANNELS)}, not {channel!r}", err=True)
-        raise typer.Exit(2)
-    if channel != "sms" and yardsticks:
-        typer.echo(
-            "error: the yardsticks post Twilio's request, a ceiling for the SMS path only: "
-            f"add --no-yardsticks to --channel {channel}",
-            err=True,
-        )
+    reason = refusal(channel, yardsticks)
+    if reason:
+        typer.echo(f"error: {reason}", err=True)
         raise typer.Exit(2)
     url, redis_url = _backends()
     _print(
