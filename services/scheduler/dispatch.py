@@ -32,7 +32,7 @@ from services.scheduler.models import (
     Patient,
     UrineTest,
 )
-from services.scheduler.rendering import Record, render
+from services.scheduler.rendering import Record, Rendered, render
 from services.scheduler.timeplan import local_today
 from shared.bus import add_to_outbox
 from shared.channels import ChannelRegistry, OutboundMessage, SendFailed
@@ -200,22 +200,16 @@ class Dispatcher:
         tried: set[str],
         survey_text: str | None = None,
     ) -> Outcome:
+        """Always an outcome, never an exception: the message is already `sending`, and
+        the batch path records a whole batch's outcomes together. An exception here used to
+        discard the outcomes of every message its batch had already handed to the provider;
+        left `sending`, they were taken over a minute later and sent again (a chaos run
+        found it: a Redis restart under the pacer)."""
         assert self.cipher is not None  # final_before_sending checked it
-        link = None
-        if lesson is not None and self.links is not None:
-            link = self.links.url(
-                LessonLink(message.id, lesson.track, lesson.key, lesson.version, patient.language)
-            )
-        rendered = render(
-            message.kind,
-            patient.language,
-            explicit=patient.explicit_wording,
-            name=patient.display_name,
-            lesson_notification=lesson.notification if lesson else None,
-            link=link,
-            record=record,
-            survey_text=survey_text,
-        )
+        try:
+            rendered = self._render(message, patient, lesson, record, survey_text)
+        except Exception as exc:  # no provider called
+            return self._crashed(message, None, exc, attempts)
         reasons: list[str] = []
         for code in patient.channel_order:
             if code in tried:
@@ -226,19 +220,19 @@ class Dispatcher:
                 reasons.append(f"{code}: not available")
                 continue
             wrote = patient.wrote_on_wechat_at
-            outbound = OutboundMessage(
-                message.id,
-                self.cipher.decrypt(encrypted),
-                rendered.text,
-                message.kind,
-                rendered.fields,
-                # Free text is allowed within 48 h of the patient's last message; an hour
-                # of margin for clocks and queues. Outside it, templates only.
-                reply_window_open=code == "wechat"
-                and wrote is not None
-                and self.clock() - wrote < WECHAT_WINDOW,
-            )
             try:
+                outbound = OutboundMessage(
+                    message.id,
+                    self.cipher.decrypt(encrypted),
+                    rendered.text,
+                    message.kind,
+                    rendered.fields,
+                    # Free text is allowed within 48 h of the patient's last message; an
+                    # hour of margin for clocks and queues. Outside it, templates only.
+                    reply_window_open=code == "wechat"
+                    and wrote is not None
+                    and self.clock() - wrote < WECHAT_WINDOW,
+                )
                 result = await channel.send(outbound)
             except SendFailed as failure:
                 if failure.code == "paced":  # not an attempt: wait our turn, then send
@@ -255,11 +249,54 @@ class Dispatcher:
                 if failure.kind in (FailureKind.RETRYABLE, FailureKind.RATE_LIMITED):
                     return self._retry(message, "; ".join(reasons), failure.retry_after_s)
                 continue  # permanent on this channel: fall back to the next
+            except Exception as exc:  # our fault (a bug, Redis gone), not the provider's answer
+                return self._crashed(message, code, exc, attempts)
             attempts.append(
                 self._attempt(message.id, code, result.state.value, result.provider_id, None)
             )
             return Outcome(result.state.value, None, code, result.provider_id)
         return Outcome("failed", "; ".join(reasons) or "no channel configured")
+
+    def _render(
+        self,
+        message: Sendable,
+        patient: Recipient,
+        lesson: LessonChoice | None,
+        record: Record | None,
+        survey_text: str | None,
+    ) -> Rendered:
+        link = None
+        if lesson is not None and self.links is not None:
+            link = self.links.url(
+                LessonLink(message.id, lesson.track, lesson.key, lesson.version, patient.language)
+            )
+        return render(
+            message.kind,
+            patient.language,
+            explicit=patient.explicit_wording,
+            name=patient.display_name,
+            lesson_notification=lesson.notification if lesson else None,
+            link=link,
+            record=record,
+            survey_text=survey_text,
+        )
+
+    def _crashed(
+        self, message: Sendable, code: str | None, exc: Exception, attempts: list[AttemptRow]
+    ) -> Outcome:
+        """A fault of ours, not a provider's answer: retried, visibly, like a timeout (with
+        `code`, the provider may have the message, as after a timeout; MAX_ATTEMPTS bounds a
+        fault that repeats). Only the type is logged: an exception's text may quote the
+        recipient."""
+        log.error(
+            "dispatch.send_crashed", message_id=message.id, channel=code, error=type(exc).__name__
+        )
+        reason = f"unexpected {type(exc).__name__}"
+        if code is not None:
+            reason = f"{code}: {reason}"
+            retryable = FailureKind.RETRYABLE.value
+            attempts.append(self._attempt(message.id, code, retryable, None, reason))
+        return self._retry(message, reason, None)
 
     def _retry(self, message: Sendable, reason: str, after_s: float | None) -> Outcome:
         if message.attempts >= MAX_ATTEMPTS:

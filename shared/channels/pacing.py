@@ -22,6 +22,7 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from shared.channels.base import (
     Channel,
@@ -105,6 +106,9 @@ class Pacer:
         await self._limiter.clear(self.rate)
 
 
+UNCHECKED_RETRY_S = 2.0  # a restarted Redis is back within seconds; an outage waits longer
+
+
 class PacedChannel:
     """A channel whose sends first take their cost from a shared `Pacer`.
 
@@ -129,7 +133,19 @@ class PacedChannel:
         # capabilities_of() and status_callbacks_of() look through `inner` to the adapter.
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        wait = await self.pacer.acquire(self._cost(message), max_wait_s=self._max_wait_s)
+        try:
+            wait = await self.pacer.acquire(self._cost(message), max_wait_s=self._max_wait_s)
+        except (RedisError, OSError) as exc:
+            # Redis down or just restarted (a pooled connection is stale): the rate cannot
+            # be checked, so the provider is not called. Refused as paced, the message is
+            # queued again without counting an attempt, and goes once Redis answers.
+            raise SendFailed(
+                FailureKind.RATE_LIMITED,
+                f"{self.code}: the provider account's rate cannot be checked "
+                f"(Redis: {type(exc).__name__})",
+                code="paced",
+                retry_after_s=UNCHECKED_RETRY_S,
+            ) from exc
         if wait > 0:
             raise SendFailed(
                 FailureKind.RATE_LIMITED,
