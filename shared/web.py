@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 
 from shared.access.tokens import TokenVerifier
 from shared.access.web import OPEN, AuditMiddleware, auth_middleware, check_policies, enforce_policy
+from shared.bus.connect import connect_redis
 from shared.db import Database
 from shared.diagnostics import BusProbeController
 from shared.errors import DomainError
@@ -167,7 +168,7 @@ def build_app(
         if redis is not None:
             app.state.redis = redis
         elif settings.bus.redis_url:
-            app.state.redis = Redis.from_url(settings.bus.redis_url)
+            app.state.redis = connect_redis(settings.bus.redis_url)
         else:
             raise RuntimeError("REDIS_URL is not set: the services need the bus")
         await _warm_pools(app.state.db, app.state.access_db, settings)

@@ -20,6 +20,7 @@ from prometheus_client import start_http_server
 from redis.asyncio import Redis
 
 from shared.bus import BusKeys, Inbox, OutboxRelay, StreamConsumer, trim_stream
+from shared.bus.connect import connect_redis
 from shared.db import Database
 from shared.heap import freeze_startup_heap
 from shared.logging import configure_logging, get_logger, redact_text
@@ -184,7 +185,7 @@ async def run_worker(definition: ServiceDefinition, settings: Settings) -> None:
     if not settings.bus.redis_url:
         raise SystemExit("REDIS_URL is not set: the worker needs the bus")
     db = Database.from_settings(settings.database, definition.name)
-    redis = Redis.from_url(settings.bus.redis_url)
+    redis = connect_redis(settings.bus.redis_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

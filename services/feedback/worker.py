@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from redis.asyncio import Redis
-
 from services.feedback import surveys
 from services.feedback.escalation import Escalation, alert_webhook
 from services.feedback.lesson_question import LessonQuestions
 from services.feedback.readmodel import store_sender
 from services.feedback.settings import FeedbackSettings
 from shared.bus import Handler
+from shared.bus.connect import connect_redis
 from shared.channels.factory import build_registry
 from shared.channels.settings import ChannelsConfig
 from shared.db import Database
@@ -41,7 +40,7 @@ async def setup(db: Database, settings: Settings) -> WorkerParts:
     # and posted to the alert webhook if one is configured.
     if not settings.bus.redis_url:
         raise SystemExit("REDIS_URL is not set: the bus and SMS pacing need Redis")
-    redis = Redis.from_url(settings.bus.redis_url)
+    redis = connect_redis(settings.bus.redis_url)
     channels = build_registry(redis, ChannelsConfig(), key_prefix=settings.bus.bus_prefix)
     webhook = None
     if config.feedback_alert_webhook_url and config.feedback_alert_webhook_secret:

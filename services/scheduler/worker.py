@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from redis.asyncio import Redis
-
 from services.scheduler import doses, planner
 from services.scheduler.binding import bind_channel
 from services.scheduler.dispatch import Dispatcher
@@ -27,6 +25,7 @@ from services.scheduler.sweeps import (
     rescue_stalled,
 )
 from shared.bus import BusKeys, Publisher, StateGuarded
+from shared.bus.connect import connect_redis
 from shared.channels.factory import build_registry
 from shared.channels.settings import ChannelsConfig
 from shared.crypto import ConfigurationError, IdentifierCipher, IdentifierSettings
@@ -70,7 +69,7 @@ async def setup(db: Database, settings: Settings) -> WorkerParts:
     config = SchedulerSettings()
     if not settings.bus.redis_url:
         raise SystemExit("REDIS_URL is not set: pacing and the WeChat token need Redis")
-    redis = Redis.from_url(settings.bus.redis_url)
+    redis = connect_redis(settings.bus.redis_url)
     # A half-configured vendor stops the worker here, with the variable to set.
     channels = build_registry(redis, ChannelsConfig(), key_prefix=settings.bus.bus_prefix)
     dispatcher = Dispatcher(db, load_cipher(), channels, load_links())

@@ -11,9 +11,9 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from redis.asyncio import Redis
 
 from shared.bus import BusKeys
+from shared.bus.connect import connect_redis
 from shared.channels.factory import check_config
 from shared.channels.settings import ChannelsConfig
 from shared.crypto import ConfigurationError, IdentifierCipher, IdentifierSettings
@@ -68,7 +68,7 @@ async def _check_redis(settings: Settings, report: Report) -> None:
             "REDIS_URL is not set (`mmt up` starts a private one; services and workers need it)",
         )
         return
-    redis = Redis.from_url(settings.bus.redis_url)
+    redis = connect_redis(settings.bus.redis_url)
     try:
         async with asyncio.timeout(5):
             info: dict[str, Any] = await redis.info("server")

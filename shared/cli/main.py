@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from services.content.cli import content_cli
 from shared.bus import BusKeys, list_dead_letters, replay_dead_letter
+from shared.bus.connect import connect_redis
 from shared.cli.bench import bench
 from shared.cli.chaos import chaos
 from shared.cli.doctor import doctor
@@ -146,7 +147,7 @@ def _redis(settings: Settings) -> Redis:
     if not settings.bus.redis_url:
         typer.echo("error: REDIS_URL is not set", err=True)
         raise typer.Exit(2)
-    return Redis.from_url(settings.bus.redis_url)
+    return connect_redis(settings.bus.redis_url)
 
 
 @deadletters.command("list")
