@@ -37,6 +37,11 @@ log = get_logger(__name__)
 # a read blocked while the stream is deleted (FLUSHALL) is answered UNBLOCKED (Redis 7).
 _MISSING_GROUP = ("NOGROUP", "requires the key to exist", "UNBLOCKED")
 
+
+def _group_missing(exc: ResponseError) -> bool:
+    return any(marker in str(exc) for marker in _MISSING_GROUP)
+
+
 Handler = Callable[[Any, AsyncSession], Awaitable[None]]
 # Handles many messages of one type in one transaction (a burst of SendMessage commands):
 # one commit instead of one per message. The single handler of the type stays the fallback.
@@ -128,6 +133,14 @@ class StreamConsumer:
                     await self.reclaim_once()
                 await self.poll_once()
                 backoff = 0.5
+            except ResponseError as exc:
+                # The group vanished between two commands (FLUSHALL right after a start's
+                # ensure_groups, or under XPENDING): start again from ensure_groups. This
+                # ended the worker once (a chaos run); the reads above recover on their own.
+                if not _group_missing(exc):
+                    raise
+                log.warning("bus.group_missing", group=self.group, action="starting over")
+                first = True
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 log.warning(
                     "bus.redis_unavailable",
@@ -285,7 +298,7 @@ class StreamConsumer:
 
     async def _recover_missing_group(self, exc: ResponseError) -> None:
         """Redis lost the group (wiped or restarted empty): re-create it and go on."""
-        if not any(marker in str(exc) for marker in _MISSING_GROUP):
+        if not _group_missing(exc):
             raise exc
         log.warning("bus.group_missing", group=self.group, action="re-creating")
         await self.ensure_groups()
