@@ -42,6 +42,10 @@ class Figures:
     provider_duplicates: int  # extra copies a phone received
     provider_server_errors: int
     provider_rate_limited: int
+    # The fake's status callbacks to our API: answered 2xx, answered otherwise, or failed
+    # (no answer in 10 s). Twilio does not retry them; a message whose receipt never
+    # arrives stays `sent`.
+    receipts: dict[str, int]
     in_flight_at_faults: int
     faults: list[dict[str, Any]]
     pending_entries: int  # commands read but never acknowledged: a stuck consumer
@@ -161,6 +165,10 @@ async def measure(
         provider_duplicates=sum(n - 1 for n in stats.get("duplicates", {}).values()),
         provider_server_errors=int(stats.get("server_errors", 0)),
         provider_rate_limited=int(stats.get("rate_limited", 0)),
+        receipts={
+            outcome: int(stats.get(f"callbacks_{outcome}", 0))
+            for outcome in ("ok", "refused", "failed")
+        },
         in_flight_at_faults=faults.in_flight,
         faults=faults.events,
         pending_entries=pending,
