@@ -7,7 +7,7 @@ from redis.asyncio import Redis
 
 from services.scheduler.api import AlertController, ClinicActivityController, PatientController
 from services.scheduler.definition import SERVICE
-from services.scheduler.receipts import twilio_status
+from services.scheduler.receipts import ReceiptConfig, twilio_status
 from services.scheduler.worker import load_cipher
 from shared.access.api import AuditController, ClinicController
 from shared.crypto import IdentifierCipher
@@ -39,5 +39,8 @@ def create_app(
         db=db,
         redis=redis,
         root_handlers=[twilio_status],
-        extra_state={"cipher": cipher or load_cipher()},
+        extra_state={
+            "cipher": cipher or load_cipher(),
+            "receipts": ReceiptConfig.from_environment(),
+        },
     )

@@ -9,6 +9,7 @@ and is counted. Receipts can arrive out of order: a final state is never undone.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from litestar import Request, Response, post
@@ -24,6 +25,22 @@ from shared.channels.base import ReceiptState, StatusUpdate
 from shared.channels.settings import ChannelSettings, TwilioSettings
 from shared.channels.twilio_sms import parse_twilio_status, verify_twilio_signature
 from shared.db import Database
+
+
+@dataclass(frozen=True)
+class ReceiptConfig:
+    """What the receipt route needs, read once when the app is built. Read per request,
+    the settings (pydantic-settings parses the environment each time) were 45 % of a
+    callback's handling, more than its database work (docs/benchmarks.md)."""
+
+    twilio_auth_token: str | None
+    public_base_url: str | None
+
+    @classmethod
+    def from_environment(cls) -> ReceiptConfig:
+        token = TwilioSettings().twilio_auth_token
+        return cls(token.get_secret_value() if token else None, ChannelSettings().public_base_url)
+
 
 RECEIPTS = Counter(
     "mmt_delivery_receipts_total",
@@ -74,8 +91,8 @@ async def apply_receipt(db: Database, update: StatusUpdate, provider: str) -> st
     },
 )
 async def twilio_status(request: Request[object, object, State], state: State) -> Response[str]:
-    token = TwilioSettings().twilio_auth_token
-    base = ChannelSettings().public_base_url
+    config: ReceiptConfig = state.receipts
+    token, base = config.twilio_auth_token, config.public_base_url
     if token is None or not base:
         return Response("receipts are not configured", status_code=404)
     form = await request.form()
@@ -84,7 +101,7 @@ async def twilio_status(request: Request[object, object, State], state: State) -
         base.rstrip("/") + request.url.path + (f"?{request.url.query}" if request.url.query else "")
     )
     if not verify_twilio_signature(
-        token.get_secret_value(),
+        token,
         url,
         params,
         request.headers.get("x-twilio-signature"),
