@@ -1,4 +1,4 @@
-"""`mmt bench api`: coordinator reads under a steady load, p50/p99 and errors.
+"""`mmt bench api`: coordinator reads, or providers' receipts, under a steady load.
 
 The scheduler's API runs as its own process (`mmt serve scheduler`, as deployed) on
 throwaway schemas holding one clinic, N patients and a released day of messages. This
@@ -8,6 +8,10 @@ server and hide its queueing). Requests cycle through a patient, a patient's tim
 the clinic's day summary, with an admin token, as a coordinator's screen would. The first
 `--warmup` seconds at that rate are reported apart ("warmup"): they show a process just
 started, the rest its steady state.
+
+`--mix receipts` sends Twilio's signed status callbacks instead (each a different message
+turning `delivered`, the route's full work): a morning burst brings one or more for every
+reminder it sent, as fast as the provider delivers them.
 """
 
 from __future__ import annotations
@@ -20,15 +24,21 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from sqlalchemy import func, select
+from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
 from services.scheduler import planner
 from services.scheduler.bench_common import (
     ROOT,
+    TWILIO_SID,
+    TWILIO_TOKEN,
     bench_cipher,
     cpu_seconds,
     machine,
@@ -37,6 +47,7 @@ from services.scheduler.bench_common import (
     seed_due,
     throwaway,
 )
+from services.scheduler.models import Message
 from services.scheduler.settings import SchedulerSettings
 from shared.access.clinics import ClinicIn, create_clinic
 from shared.access.tokens import Role, issue_token
@@ -48,6 +59,15 @@ from shared.migrate import ACCESS_MIGRATIONS, migrate
 from shared.service import load_service
 
 ENDPOINTS = ("patient", "timeline", "clinic_day")
+MIXES = {"reads": ENDPOINTS, "receipts": ("receipt",)}
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    url: str
+    data: dict[str, str] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 async def bench_api(
@@ -59,8 +79,12 @@ async def bench_api(
     profile: str | None = None,
     processes: int = 1,
     warmup: float = 2.0,
+    mix: str = "reads",
 ) -> dict[str, Any]:
     configure_logging("bench", "WARNING")
+    kinds = MIXES[mix]
+    if mix == "receipts":  # a message of its own for every callback
+        patients = max(patients, int(rps * (seconds + warmup)) + 20 * processes)
     async with throwaway(redis_url) as place:
         access = Database(database_url, "access", schema_prefix=place.prefix)
         db = Database(database_url, "scheduler", schema_prefix=place.prefix)
@@ -84,12 +108,17 @@ async def bench_api(
             server = _serve(database_url, redis_url, place.prefix, port, keys, profile, processes)
             await asyncio.to_thread(wait_for_port, port, 30)
             base = f"http://127.0.0.1:{port}/api/v1"
-            paths = {
-                "patient": lambda i: f"{base}/patients/{1 + i % patients}",
-                "timeline": lambda i: f"{base}/patients/{1 + i % patients}/timeline?limit=50",
-                "clinic_day": lambda _: f"{base}/clinics/{clinic.id}/day",
+            calls: dict[str, Callable[[int], Call]] = {
+                "patient": lambda i: Call("GET", f"{base}/patients/{1 + i % patients}"),
+                "timeline": lambda i: Call(
+                    "GET", f"{base}/patients/{1 + i % patients}/timeline?limit=50"
+                ),
+                "clinic_day": lambda _: Call("GET", f"{base}/clinics/{clinic.id}/day"),
+                "receipt": _receipts(await _message_ids(db), f"http://127.0.0.1:{port}"),
             }
-            figures = await _load(paths, token, rps, seconds, server.pid, processes, warmup)
+            figures = await _load(calls, kinds, token, rps, seconds, server.pid, processes, warmup)
+            if mix == "receipts":  # each answered 200 only if it was applied: check
+                figures["messages_delivered"] = await _delivered(db)
             serving = _serving_pids(server.pid)
             server_rss = [peak_rss_mb(pid) for pid in serving]
             facts = await machine(db, place.redis)
@@ -103,6 +132,7 @@ async def bench_api(
                 await database.dispose()
     return {
         "benchmark": "api",
+        "mix": mix,
         "rps": rps,
         "seconds": seconds,
         "patients": patients,
@@ -135,6 +165,10 @@ def _serve(
         "BUS_PREFIX": prefix.rstrip("_"),
         "SCHEDULER_PORT": str(port),
         "API_PROCESSES": str(processes),
+        # Receipts: Twilio signs each callback with the account's token over the URL it
+        # was given, which is this server's.
+        "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "SERVICE_HOST": "127.0.0.1",
         "LOG_LEVEL": "WARNING",
     }
@@ -147,8 +181,38 @@ def _serve(
     )
 
 
+async def _message_ids(db: Database) -> list[str]:
+    async with db.sessions() as session:
+        return list((await session.scalars(select(Message.id).order_by(Message.id))).all())
+
+
+async def _delivered(db: Database) -> int:
+    async with db.sessions() as session:
+        query = select(func.count()).where(Message.state == "delivered")
+        return int(await session.scalar(query) or 0)
+
+
+def _receipts(message_ids: list[str], public: str) -> Callable[[int], Call]:
+    """Twilio's `delivered` callback for the i-th message, signed as Twilio signs it."""
+    validator = RequestValidator(TWILIO_TOKEN)
+
+    def call(i: int) -> Call:
+        url = f"{public}/webhooks/twilio/status?message_id={message_ids[i % len(message_ids)]}"
+        form = {
+            "AccountSid": TWILIO_SID,
+            "MessageSid": f"SM{i:032x}",
+            "MessageStatus": "delivered",
+            "To": f"+86139{i % 100_000_000:08d}",
+        }
+        signature = validator.compute_signature(url, form)
+        return Call("POST", url, form, {"X-Twilio-Signature": signature})
+
+    return call
+
+
 async def _load(
-    paths: dict[str, Any],
+    calls: dict[str, Callable[[int], Call]],
+    kinds: tuple[str, ...],
     token: str,
     rps: int,
     seconds: float,
@@ -165,7 +229,10 @@ async def _load(
         for start in range(0, 20 * processes, processes):
 
             async def warm(i: int) -> None:
-                async with http.get(paths[ENDPOINTS[i % 3]](i), headers=headers) as response:
+                call = calls[kinds[i % len(kinds)]](i)
+                async with http.request(
+                    call.method, call.url, data=call.data, headers={**headers, **call.headers}
+                ) as response:
                     await response.read()
 
             await asyncio.gather(*(warm(i) for i in range(start, start + processes)))
@@ -177,10 +244,19 @@ async def _load(
         # process (or one of several still starting) is what they show, not steady state.
         cold = _Tally()
         if warmup > 0:
-            await _open_loop(http, paths, headers, rps, warmup, cold)
+            await _open_loop(http, calls, kinds, headers, rps, warmup, cold, offset=20 * processes)
         api_cpu, load_cpu = cpu_seconds(_serving_pids(server)), _own_cpu_seconds()
         steady = _Tally()
-        elapsed = await _open_loop(http, paths, headers, rps, seconds, steady)
+        elapsed = await _open_loop(
+            http,
+            calls,
+            kinds,
+            headers,
+            rps,
+            seconds,
+            steady,
+            offset=20 * processes + int(rps * warmup),
+        )
         api_cpu = cpu_seconds(_serving_pids(server)) - api_cpu
         load_cpu = _own_cpu_seconds() - load_cpu
     total = int(rps * seconds)
@@ -189,7 +265,7 @@ async def _load(
         "achieved_rps": round(total / elapsed, 1),
         "errors": dict(steady.errors),
         "latency_ms": _ms(steady.every()),
-        "latency_ms_by_endpoint": {kind: _ms(steady.latencies[kind]) for kind in ENDPOINTS},
+        "latency_ms_by_endpoint": {kind: _ms(steady.latencies[kind]) for kind in kinds},
         "cpu_ms_per_request": {
             "api": round(api_cpu * 1000 / total, 3),
             "load": round(load_cpu * 1000 / total, 3),
@@ -216,19 +292,25 @@ class _Tally:
 
 async def _open_loop(
     http: aiohttp.ClientSession,
-    paths: dict[str, Any],
+    calls: dict[str, Callable[[int], Call]],
+    kinds: tuple[str, ...],
     headers: dict[str, str],
     rps: int,
     seconds: float,
     tally: _Tally,
+    offset: int,
 ) -> float:
     """Send rps requests a second for `seconds`, each at its planned moment whether or not
-    earlier ones have answered; returns the seconds until the last answered."""
+    earlier ones have answered; returns the seconds until the last answered. Request i is
+    the (offset + i)-th: each phase its own receipts."""
 
     async def one(i: int, kind: str) -> None:
+        call = calls[kind](offset + i)
         started = time.perf_counter()
         try:
-            async with http.get(paths[kind](i), headers=headers) as response:
+            async with http.request(
+                call.method, call.url, data=call.data, headers={**headers, **call.headers}
+            ) as response:
                 await response.read()
                 if response.status != 200:
                     tally.errors[f"{kind}:{response.status}"] += 1
@@ -244,7 +326,7 @@ async def _open_loop(
         delay = begun + i / rps - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(i, ENDPOINTS[i % 3])))
+        tasks.append(asyncio.create_task(one(i, kinds[i % len(kinds)])))
     await asyncio.gather(*tasks)
     return time.perf_counter() - begun
 

@@ -127,15 +127,26 @@ def api(
             min=0, max=600, help="Seconds at the full rate first, reported apart as 'warmup'."
         ),
     ] = 2.0,
+    mix: Annotated[
+        str,
+        typer.Option(
+            help="reads: a coordinator's screens; receipts: Twilio's signed status callbacks."
+        ),
+    ] = "reads",
 ) -> None:
-    """Coordinator reads (patient, timeline, clinic day) at a steady rate: p50/p99, errors."""
-    from services.scheduler.bench_api import bench_api
+    """Coordinator reads (patient, timeline, clinic day), or providers' delivery receipts,
+    at a steady rate: p50/p99, errors, CPU per request."""
+    from services.scheduler.bench_api import MIXES, bench_api
+
+    if mix not in MIXES:
+        typer.echo(f"error: --mix is one of {', '.join(MIXES)}, not {mix!r}", err=True)
+        raise typer.Exit(2)
 
     if profile and processes > 1:
         typer.echo("error: --profile profiles one process: use it with --processes 1", err=True)
         raise typer.Exit(2)
     url, redis_url = _backends()
-    _print(bench_api(url, redis_url, rps, seconds, patients, profile, processes, warmup))
+    _print(bench_api(url, redis_url, rps, seconds, patients, profile, processes, warmup, mix))
 
 
 @bench.command("channels")

@@ -92,6 +92,27 @@ def test_bench_api(backends: Backends, monkeypatch: pytest.MonkeyPatch) -> None:
     assert figures["cpu_ms_per_request"]["api"] > 0
 
 
+def test_bench_api_receipts(backends: Backends, monkeypatch: pytest.MonkeyPatch) -> None:
+    figures = _bench(
+        backends,
+        monkeypatch,
+        "api",
+        *("--mix", "receipts", "--rps", "20", "--seconds", "1", "--warmup", "0.5"),
+    )
+    assert figures["mix"] == "receipts"
+    assert figures["errors"] == {}
+    assert figures["warmup"]["errors"] == {}
+    assert list(figures["latency_ms_by_endpoint"]) == ["receipt"]
+    # Every callback, the 20 warming ones included, was signed right and applied.
+    assert figures["messages_delivered"] == 20 + figures["warmup"]["requests"] + 20
+
+
+def test_bench_api_refuses_an_unknown_mix() -> None:
+    result = CliRunner().invoke(app, ["bench", "api", "--mix", "writes"])
+    assert result.exit_code == 2
+    assert "--mix is one of reads, receipts, not 'writes'" in result.output
+
+
 def test_bench_refuses_without_postgresql(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "sqlite+aiosqlite:///./var/x.db")
     from shared.settings import get_settings
