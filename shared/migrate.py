@@ -9,7 +9,7 @@ PostgreSQL, SQLite and per-test schemas.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +21,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from shared.db import Database
-from shared.service import all_services
 from shared.settings import DatabaseSettings
 
 ACCESS_MIGRATIONS = Path(__file__).parent / "access" / "migrations"
-
-
-def migration_targets() -> list[tuple[str, Path]]:
-    """(schema owner, migrations folder), access first: services' routes depend on it."""
-    return [("access", ACCESS_MIGRATIONS)] + [(d.name, d.migrations) for d in all_services()]
 
 
 def _config(migrations: Path, connection: Connection | None, schema: str | None) -> Config:
@@ -59,12 +53,14 @@ async def migrate(db: Database, migrations: Path) -> None:
         await conn.run_sync(_upgrade, migrations, db.schema)
 
 
-async def migrate_all(
+async def migrate_owners(
     settings: DatabaseSettings,
+    targets: Sequence[tuple[str, Path]],
     only: str | None = None,
     report: Callable[[str], object] = lambda _line: None,
 ) -> None:
-    for owner, migrations in migration_targets():
+    """Migrate each (schema owner, migrations folder) in order, or only the one named."""
+    for owner, migrations in targets:
         if only is not None and owner != only:
             continue
         db = Database.from_settings(settings, owner)

@@ -1,8 +1,8 @@
-"""What the shared plumbing needs to know about a service, and where to find each one."""
+"""What the shared plumbing needs to know about a service (the composition root, `mmt`,
+knows where each one is: mmt/registry.py)."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +13,7 @@ from shared.bus import BatchHandler, Handler, OutboxMixin, ProcessedMessageMixin
 from shared.db import Database
 from shared.diagnostics import BusProbeMixin
 from shared.messages import Message
-from shared.settings import SERVICES, ServiceName, Settings
+from shared.settings import ServiceName, Settings
 
 
 @dataclass(frozen=True)
@@ -51,16 +51,3 @@ class ServiceDefinition:
     migrations: Path
     handlers: Mapping[type[Message], Handler] = field(default_factory=dict)
     worker_setup: WorkerSetup | None = None
-
-
-def load_service(name: str) -> ServiceDefinition:
-    """Import `services.<name>.definition` lazily, so a process loads only what it runs."""
-    if name not in SERVICES:
-        raise ValueError(f"unknown service {name!r}; choose one of {', '.join(SERVICES)}")
-    module = importlib.import_module(f"services.{name}.definition")
-    definition: ServiceDefinition = module.SERVICE
-    return definition
-
-
-def all_services() -> Sequence[ServiceDefinition]:
-    return [load_service(name) for name in SERVICES]

@@ -20,12 +20,14 @@ import pytest
 from litestar import Litestar
 from redis.asyncio import Redis
 
+from mmt.processes import private_redis_argv
+from mmt.registry import load_service
 from shared.access.tokens import Role, issue_token
-from shared.cli.up import free_port, private_redis_argv, wait_for_port
 from shared.crypto import generate_keys
 from shared.db import Database
 from shared.migrate import ACCESS_MIGRATIONS, migrate
-from shared.service import ServiceDefinition, load_service
+from shared.net import free_port, wait_for_port
+from shared.service import ServiceDefinition
 from shared.settings import (
     AccessSettings,
     BusSettings,

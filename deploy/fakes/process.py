@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.cli.up import free_port
+from shared.net import free_port
 
 FAKES = ("twilio", "wechat", "webhook")
 

@@ -14,7 +14,8 @@ import json
 
 import pytest
 
-from shared.cli.chaos_run import ChaosPlan, run_chaos
+from mmt.chaos.plan import ChaosPlan
+from mmt.chaos.run import run_chaos
 from tests.conftest import Backends
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]

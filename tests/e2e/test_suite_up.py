@@ -76,7 +76,7 @@ def _post(url: str, body: dict[str, Any], token: str) -> tuple[int, Any]:
 
 def _mmt(env: dict[str, str], *args: str) -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args],
+        [sys.executable, "-m", "mmt", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -102,7 +102,7 @@ def _running_up(
 ) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
     """`mmt up` as a user runs it, its output collected; Ctrl-C (SIGINT) at the end."""
     up = subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "up", *flags],
+        [sys.executable, "-m", "mmt", "up", *flags],
         env=env,
         cwd=cwd,
         stdout=subprocess.PIPE,

@@ -26,11 +26,11 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
+from mmt.registry import load_service
 from shared.access.tokens import Role, issue_token
 from shared.crypto import generate_keys
 from shared.db import Database
 from shared.migrate import ACCESS_MIGRATIONS, migrate
-from shared.service import load_service
 from shared.settings import (
     SERVICES,
     AccessSettings,

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from litestar.testing import AsyncTestClient
 
+from mmt.registry import load_service
 from shared.access.clinics import ClinicIn, create_clinic
 from shared.crypto import IdentifierCipher, IdentifierSettings
 from shared.db import Database
 from shared.messages import LessonSent, PatientEnrolled
 from shared.migrate import migrate
-from shared.service import load_service
 from shared.settings import Settings
 from tests.conftest import Backends, build_service_app
 from tests.integration.test_feedback_inbound import BASE, PHONE, TOKEN, Client, handle

@@ -11,10 +11,10 @@ import sys
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mmt.registry import load_service
 from shared.bus import BusKeys
 from shared.db import Database
 from shared.messages import BusProbeSent
-from shared.service import load_service
 from tests.integration.busutil import make_consumer
 
 

@@ -20,6 +20,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import delete, update
 from sqlalchemy.exc import DBAPIError
 
+from mmt.registry import load_service
 from services.scheduler.models import Alert, Patient
 from shared.access.clinics import ClinicIn, create_clinic
 from shared.access.models import ApiToken, AuditEntry
@@ -27,7 +28,6 @@ from shared.access.tokens import Role, revoke_token
 from shared.access.web import check_policies
 from shared.db import Database
 from shared.migrate import migrate
-from shared.service import load_service
 from shared.settings import SERVICES, Settings
 from tests.conftest import Backends, TokenFactory, build_service_app
 

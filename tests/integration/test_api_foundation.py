@@ -8,9 +8,9 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from mmt.registry import load_service
 from shared.db import Database
 from shared.migrate import migrate
-from shared.service import load_service
 from shared.settings import SERVICES, BusSettings, Settings
 from tests.conftest import Backends, TokenFactory, build_service_app, free_port
 

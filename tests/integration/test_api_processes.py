@@ -18,8 +18,8 @@ from sqlalchemy import func, select
 
 from shared.access.models import AuditEntry
 from shared.access.tokens import Role, issue_token
-from shared.cli.up import free_port
 from shared.db import Database
+from shared.net import free_port
 from tests.conftest import Backends
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,7 +87,7 @@ async def test_two_processes_serve_one_port(
         "LOG_LEVEL": "WARNING",
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "serve", "scheduler"], env=env, cwd=ROOT
+        [sys.executable, "-m", "mmt", "serve", "scheduler"], env=env, cwd=ROOT
     )
     base = f"http://127.0.0.1:{port}"
     sent = 0

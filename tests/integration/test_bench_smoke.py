@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from shared.cli import app
+from mmt import app
 from tests.conftest import Backends
 
 

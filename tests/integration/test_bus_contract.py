@@ -61,7 +61,7 @@ def redis_url(redis_kind: str, backends: Backends) -> Iterator[str]:
         yield backends.redis_url
         return
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "shared.cli.fake_redis", "--port", str(port)])
+    server = subprocess.Popen([sys.executable, "-m", "mmt.fake_redis", "--port", str(port)])
     wait_for_port(port, 15)
     yield f"redis://127.0.0.1:{port}/0"
     server.terminate()

@@ -23,7 +23,7 @@ from shared.channels.settings import WeChatTemplate
 from shared.channels.twilio_sms import TwilioConfig, TwilioSmsChannel
 from shared.channels.webhook import WebhookChannel, WebhookConfig
 from shared.channels.wechat import WeChatChannel, WeChatConfig
-from shared.cli.up import free_port
+from shared.net import free_port
 
 ADAPTERS = ["twilio_sms", "wechat", "webhook", "console"]
 TWILIO_SID, TWILIO_TOKEN = "AC" + "1" * 32, "contract-auth-token"

@@ -16,7 +16,7 @@ from redis.retry import Retry
 from shared.channels import FailureKind, OutboundMessage, SendFailed
 from shared.channels.console import ConsoleChannel
 from shared.channels.pacing import UNCHECKED_RETRY_S, PacedChannel, Pacer, parse_rate
-from shared.cli.up import free_port
+from shared.net import free_port
 from shared.sms import segments
 
 

@@ -12,7 +12,7 @@ from aiohttp import web
 from deploy.fakes.process import RunningFake, running_fake
 from shared.channels import FailureKind, OutboundMessage, ReceiptState, SendFailed
 from shared.channels.twilio_sms import STATUS_PATH, TwilioConfig, TwilioSmsChannel
-from shared.cli.up import free_port
+from shared.net import free_port
 
 SID, TOKEN = "AC" + "2" * 32, "twilio-test-auth-token"
 

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from mmt import app as mmt
 from services.content.models import Outbox, Track, TrackVersion
 from services.content.service import versions
 from services.content.service.importer import export_version, import_files
 from services.content.service.problems import ContentInvalid
 from shared.bus import decode
-from shared.cli import app as mmt
 from shared.db import Database
 from shared.errors import Conflict
 from shared.messages import Cadence, CurriculumPublished, LessonText, Message

@@ -16,9 +16,10 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from mmt.processes import private_redis_argv
 from shared.bus.connect import connect_redis
 from shared.channels.pacing import Pacer, parse_rate
-from shared.cli.up import free_port, private_redis_argv, wait_for_port
+from shared.net import free_port, wait_for_port
 
 
 class Server:

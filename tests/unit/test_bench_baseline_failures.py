@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from services.scheduler import bench_baseline
+from mmt.bench import baseline as bench_baseline
 from shared.channels.base import FailureKind, SendFailed
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from shared.cli import app
+from mmt import app
 
 runner = CliRunner()
 

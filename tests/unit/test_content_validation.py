@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from mmt import app as mmt
 from services.content.service.importer import read_documents, to_yaml
 from services.content.service.problems import load_yaml
 from services.content.service.validation import validate_document
-from shared.cli import app as mmt
 from shared.stigma import StigmaList, StigmaSettings
 from tests.unit.test_content_samples import CORE, MAINTENANCE, write
 

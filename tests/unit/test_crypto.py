@@ -9,7 +9,7 @@ import pytest
 from cryptography.fernet import Fernet
 from typer.testing import CliRunner
 
-from shared.cli.keys import keys
+from mmt.keys import keys
 from shared.crypto import (
     ConfigurationError,
     IdentifierCipher,

@@ -34,7 +34,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient  # type: ignore[
 from twilio.rest import Client  # type: ignore[import-untyped]
 
 from deploy.fakes.process import RunningFake, running_fake
-from services.scheduler.bench_common import (
+from mmt.bench.common import (
     BODY,
     TWILIO_FROM,
     TWILIO_SID,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.cli.main import app
+from mmt.main import app
 
 
 def main() -> None:

@@ -3,95 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import os
 import secrets
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from shared.cli.sandbox import start_fakes
+from mmt.processes import Supervisor, private_redis_argv
+from mmt.registry import migrate_all
+from mmt.sandbox import start_fakes
 from shared.crypto import generate_keys
 from shared.db import Database
-from shared.migrate import migrate_all
+from shared.net import free_port, wait_for_port
 from shared.settings import SERVICES, get_settings
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """Children get SIGTERM if `mmt up` itself dies (even by SIGKILL): no orphans."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class Supervisor:
-    """Starts child processes and stops every one of them, whatever happens."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
-
-    def start(self, name: str, argv: list[str], cwd: Path | None = None) -> subprocess.Popen[bytes]:
-        preexec: Callable[[], None] | None = _die_with_parent
-        process = subprocess.Popen(argv, env=self.env, preexec_fn=preexec, cwd=cwd)
-        self.children.append((name, process))
-        return process
-
-    def first_exited(self) -> tuple[str, int] | None:
-        for name, process in self.children:
-            code = process.poll()
-            if code is not None:
-                return name, code
-        return None
-
-    def stop(self, grace_s: float = 10.0) -> None:
-        for _name, process in reversed(self.children):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + grace_s
-        for _name, process in self.children:
-            try:
-                process.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def private_redis_argv(server: str, port: int) -> list[str]:
-    """A loopback-only redis-server that keeps nothing on disk."""
-    return [
-        server,
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--loglevel",
-        "warning",
-    ]
-
 
 DEV_SECRETS = ("IDENTIFIER_KEYS", "IDENTIFIER_HMAC_KEY", "LESSON_LINK_SECRET")
 
@@ -123,7 +54,7 @@ def dev_secrets(folder: Path, env: dict[str, str]) -> dict[str, str]:
     return {name: stored[name] for name in missing}
 
 
-STARTER_CURRICULUM = Path(__file__).resolve().parents[2] / "curriculum"
+STARTER_CURRICULUM = Path(__file__).resolve().parents[1] / "curriculum"
 
 
 async def _seed_curriculum() -> list[str]:
@@ -152,24 +83,11 @@ def _start_redis(supervisor: Supervisor) -> str:
         supervisor.start("redis", private_redis_argv(server, port))
         kind = "redis-server (private, in memory)"
     else:
-        supervisor.start(
-            "redis", [sys.executable, "-m", "shared.cli.fake_redis", "--port", str(port)]
-        )
+        supervisor.start("redis", [sys.executable, "-m", "mmt.fake_redis", "--port", str(port)])
         kind = "embedded Redis-compatible server (fakeredis)"
     wait_for_port(port, 15)
     typer.echo(f"bus: {kind} on 127.0.0.1:{port}")
     return f"redis://127.0.0.1:{port}/0"
-
-
-def wait_for_port(port: int, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on port {port} after {timeout_s}s")
 
 
 def _wait_healthy(url: str, supervisor: Supervisor, timeout_s: float) -> bool:
@@ -243,8 +161,8 @@ def up(
         if seeded:
             typer.echo(f"curriculum: published the starter tracks ({', '.join(seeded)})")
         for name in SERVICES:
-            supervisor.start(f"{name}-api", [sys.executable, "-m", "shared.cli", "serve", name])
-            supervisor.start(f"{name}-worker", [sys.executable, "-m", "shared.cli", "worker", name])
+            supervisor.start(f"{name}-api", [sys.executable, "-m", "mmt", "serve", name])
+            supervisor.start(f"{name}-worker", [sys.executable, "-m", "mmt", "worker", name])
         host = settings.service.service_host
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         for name in SERVICES:

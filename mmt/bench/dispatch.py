@@ -1,9 +1,9 @@
 """`mmt bench dispatch`: a burst of due reminders through the real planner, outbox relay,
 bus and batch dispatcher on the configured PostgreSQL and Redis, handed to the real Twilio
 adapter talking to the fake Twilio over loopback HTTP, with the yardsticks measured in the
-same run (bench_raw.py). The last line printed is one JSON object.
+same run (raw.py). The last line printed is one JSON object.
 
-The suite runs as scheduler workers would (bench_worker.py): this process is one worker,
+The suite runs as scheduler workers would (worker.py): this process is one worker,
 `--workers K` adds K - 1 more as child processes; intervals and bus settings come from the
 environment (PLANNER_INTERVAL_S, OUTBOX_INTERVAL_S, BUS_*). The fake provider is another
 process. Lateness is from a reminder's due time to the moment the provider accepted it.
@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Interval, exists, func, literal, select, text, update
 
-from services.scheduler.bench_common import (
+from mmt.bench.common import (
     ROOT,
     Place,
     bench_cipher,
@@ -36,8 +36,9 @@ from services.scheduler.bench_common import (
     seed_history,
     throwaway,
 )
-from services.scheduler.bench_raw import raw_pipeline, raw_redis_rate
-from services.scheduler.bench_worker import run_worker
+from mmt.bench.raw import raw_pipeline, raw_redis_rate
+from mmt.bench.worker import run_worker
+from mmt.registry import load_service
 from services.scheduler.dispatch import OPEN_STATES
 from services.scheduler.models import Message, Occurrence
 from services.scheduler.settings import SchedulerSettings
@@ -45,7 +46,6 @@ from shared.bus import BusKeys
 from shared.db import Database
 from shared.logging import configure_logging
 from shared.migrate import migrate
-from shared.service import load_service
 from shared.settings import BusSettings
 
 CHANNELS = ("sms", "wechat")  # the adapter the burst goes through, each to its own fake
@@ -206,7 +206,7 @@ def _start_children(
 ) -> list[subprocess.Popen[bytes]]:
     return [
         subprocess.Popen(
-            [sys.executable, "-m", "services.scheduler.bench_worker", *argv],
+            [sys.executable, "-m", "mmt.bench.worker", *argv],
             env={**os.environ, **keys},  # the same identifier keys: the same cipher
             stdout=subprocess.PIPE,
             cwd=ROOT,

@@ -12,13 +12,14 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
+from mmt.registry import migration_targets
 from shared.bus import BusKeys
 from shared.bus.connect import connect_redis
 from shared.channels.factory import check_config
 from shared.channels.settings import ChannelsConfig
 from shared.crypto import ConfigurationError, IdentifierCipher, IdentifierSettings
 from shared.db import Database
-from shared.migrate import migration_targets, status
+from shared.migrate import status
 from shared.settings import SERVICES, Settings, get_settings
 
 

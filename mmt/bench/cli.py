@@ -56,7 +56,7 @@ def dispatch(
     ] = "sms",
 ) -> None:
     """N reminders due: released, relayed, dispatched to a fake provider; with yardsticks."""
-    from services.scheduler.bench import bench_dispatch, refusal
+    from mmt.bench.dispatch import bench_dispatch, refusal
 
     reason = refusal(channel, yardsticks)
     if reason:
@@ -95,7 +95,7 @@ def baseline(
     ] = 0,
 ) -> None:
     """The same burst as APScheduler 3 jobs in a SQLAlchemyJobStore (one per reminder)."""
-    from services.scheduler.bench_baseline import bench_baseline
+    from mmt.bench.baseline import bench_baseline
 
     url, redis_url = _backends()
     _print(bench_baseline(url, redis_url, reminders, compare=compare, in_flight=in_flight))
@@ -104,7 +104,7 @@ def baseline(
 @bench.command("planner")
 def planner(patients: Annotated[int, typer.Option(min=1, max=5_000_000)] = 10_000) -> None:
     """Plan today and tomorrow for N patients: time and peak memory."""
-    from services.scheduler.bench_planner import bench_planner
+    from mmt.bench.planner import bench_planner
 
     url, redis_url = _backends()
     _print(bench_planner(url, redis_url, patients))
@@ -136,7 +136,7 @@ def api(
 ) -> None:
     """Coordinator reads (patient, timeline, clinic day), or providers' delivery receipts,
     at a steady rate: p50/p99, errors, CPU per request."""
-    from services.scheduler.bench_api import MIXES, bench_api
+    from mmt.bench.api import MIXES, bench_api
 
     if mix not in MIXES:
         typer.echo(f"error: --mix is one of {', '.join(MIXES)}, not {mix!r}", err=True)
@@ -155,7 +155,7 @@ def channels(
     in_flight: Annotated[int, typer.Option(min=1, max=1_000, help="Sends at once.")] = 64,
 ) -> None:
     """Each adapter, and each HTTP client on Twilio's request, against the fakes."""
-    from services.scheduler.bench_channels import bench_channels
+    from mmt.bench.channels import bench_channels
 
     url, redis_url = _backends()
     _print(bench_channels(url, redis_url, sends, in_flight))

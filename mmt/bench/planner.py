@@ -15,14 +15,14 @@ from typing import Any
 
 from sqlalchemy import func, select, text
 
+from mmt.bench.common import bench_cipher, machine, peak_rss_mb, throwaway
+from mmt.registry import load_service
 from services.scheduler import planner
-from services.scheduler.bench_common import bench_cipher, machine, peak_rss_mb, throwaway
 from services.scheduler.models import Occurrence
 from services.scheduler.settings import SchedulerSettings
 from shared.db import Database
 from shared.logging import configure_logging
 from shared.migrate import migrate
-from shared.service import load_service
 
 _PATIENTS = """
 INSERT INTO "{schema}".patients (

@@ -20,11 +20,11 @@ from shared.settings import DatabaseSettings
 
 if TYPE_CHECKING:
     from deploy.fakes.process import RunningFake
-    from shared.cli.chaos_run import ChaosPlan, Faults, Suite
+    from mmt.chaos.plan import ChaosPlan, Faults, Suite
 
 # Where a reminder may end. `sent` waits for its receipt; the others are final.
 FINAL = frozenset({"delivered", "failed", "expired", "suppressed", "opted_out", "skipped"})
-SEED_SLOT = "bench"  # the slot bench_common.seed_due gives the burst's occurrences
+SEED_SLOT = "bench"  # the slot mmt.bench.common.seed_due gives the burst's occurrences
 
 
 @dataclass

@@ -34,8 +34,7 @@ import aiohttp
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
-from services.scheduler import planner
-from services.scheduler.bench_common import (
+from mmt.bench.common import (
     ROOT,
     TWILIO_SID,
     TWILIO_TOKEN,
@@ -47,16 +46,17 @@ from services.scheduler.bench_common import (
     seed_due,
     throwaway,
 )
+from mmt.registry import load_service
+from services.scheduler import planner
 from services.scheduler.models import Message
 from services.scheduler.settings import SchedulerSettings
 from shared.access.clinics import ClinicIn, create_clinic
 from shared.access.tokens import Role, issue_token
-from shared.cli.up import free_port, wait_for_port
 from shared.db import Database
 from shared.heap import freeze_startup_heap
 from shared.logging import configure_logging
 from shared.migrate import ACCESS_MIGRATIONS, migrate
-from shared.service import load_service
+from shared.net import free_port, wait_for_port
 
 ENDPOINTS = ("patient", "timeline", "clinic_day")
 MIXES = {"reads": ENDPOINTS, "receipts": ("receipt",)}
@@ -177,9 +177,7 @@ def _serve(
     profiler = (
         [sys.executable, "-m", "pyinstrument", "-o", profile] if profile else [sys.executable]
     )
-    return subprocess.Popen(
-        [*profiler, "-m", "shared.cli", "serve", "scheduler"], env=env, cwd=ROOT
-    )
+    return subprocess.Popen([*profiler, "-m", "mmt", "serve", "scheduler"], env=env, cwd=ROOT)
 
 
 async def _message_ids(db: Database) -> list[str]:

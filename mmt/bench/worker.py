@@ -4,7 +4,7 @@ as services/scheduler/worker.py wires them but with the real Twilio adapter poin
 fake provider.
 
 The benchmark runs one in its own process and, with `--workers K`, K - 1 more as child
-processes (`python -m services.scheduler.bench_worker`): replicas share the work through
+processes (`python -m mmt.bench.worker`): replicas share the work through
 FOR UPDATE SKIP LOCKED and the consumer group, as deployed workers do. A child runs until
 SIGTERM and then prints its peak memory as one JSON line.
 """
@@ -22,8 +22,9 @@ from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 
+from mmt.bench.common import peak_rss_mb, twilio_channel, wechat_channel
+from mmt.registry import load_service
 from services.scheduler import planner
-from services.scheduler.bench_common import peak_rss_mb, twilio_channel, wechat_channel
 from services.scheduler.dispatch import Dispatcher
 from services.scheduler.dispatch_batch import BatchDispatcher
 from services.scheduler.settings import SchedulerSettings
@@ -34,7 +35,6 @@ from shared.db import Database
 from shared.heap import freeze_startup_heap
 from shared.logging import configure_logging
 from shared.messages import SendMessage
-from shared.service import load_service
 from shared.settings import BusSettings, ServiceSettings
 
 Tick = Callable[[], Awaitable[object]]

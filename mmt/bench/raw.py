@@ -18,7 +18,7 @@ import aiohttp
 import asyncpg
 from redis.asyncio import Redis
 
-from services.scheduler.bench_common import BODY, TWILIO_FROM, TWILIO_SID, TWILIO_TOKEN, phone
+from mmt.bench.common import BODY, TWILIO_FROM, TWILIO_SID, TWILIO_TOKEN, phone
 from shared.heap import freeze_startup_heap
 
 BATCH = 500

@@ -21,8 +21,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy import create_engine
 
-from services.scheduler.bench import bench_dispatch
-from services.scheduler.bench_common import (
+from mmt.bench.common import (
     BODY,
     fake_twilio,
     machine,
@@ -33,7 +32,8 @@ from services.scheduler.bench_common import (
     throwaway,
     twilio_channel,
 )
-from services.scheduler.bench_raw import asyncpg_dsn
+from mmt.bench.dispatch import bench_dispatch
+from mmt.bench.raw import asyncpg_dsn
 from shared.channels.base import OutboundMessage
 from shared.channels.twilio_sms import TwilioSmsChannel
 from shared.db import Database

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import typer
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SID, TOKEN = "AC" + "5a" * 16, "sandbox-auth-token"
 APP_ID, APP_SECRET = "wx5a5a5a5a5a5a5a5a", "sandbox-app-secret"
 KINDS = ("dose", "missed_dose", "lesson", "urine_test", "appointment", "record_reply")

@@ -13,17 +13,16 @@ from typing import Annotated
 import typer
 from redis.asyncio import Redis
 
+from mmt.bench.cli import bench
+from mmt.chaos.cli import chaos
+from mmt.doctor import doctor
+from mmt.keys import keys
+from mmt.registry import load_service, migrate_all
+from mmt.tokens import token
+from mmt.up import up
 from services.content.cli import content_cli
 from shared.bus import BusKeys, list_dead_letters, replay_dead_letter
 from shared.bus.connect import connect_redis
-from shared.cli.bench import bench
-from shared.cli.chaos import chaos
-from shared.cli.doctor import doctor
-from shared.cli.keys import keys
-from shared.cli.tokens import token
-from shared.cli.up import up
-from shared.migrate import migrate_all
-from shared.service import load_service
 from shared.settings import SERVICES, ServiceName, Settings, get_settings
 
 app = typer.Typer(

@@ -1,5 +1,5 @@
 """`mmt chaos`: a burst through the scheduler as real processes while faults land, then one
-JSON line of figures (exit 1 when a guarantee did not hold). See shared/cli/chaos_run.py."""
+JSON line of figures (exit 1 when a guarantee did not hold). See mmt/chaos/run.py."""
 
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ def chaos(
     """A burst of due reminders through the scheduler's real worker processes (PostgreSQL,
     a private redis-server, a failing and slow fake Twilio), with a worker SIGKILLed, Redis
     wiped and restarted mid-burst; prints one JSON line of figures."""
-    from shared.cli.chaos_run import ChaosPlan, run_chaos
+    from mmt.chaos.plan import ChaosPlan
+    from mmt.chaos.run import run_chaos
 
     url = get_settings().database.database_url
     if not url.startswith("postgresql"):

@@ -1,0 +1,3 @@
+from mmt import main
+
+main()

@@ -1,0 +1,1 @@
+"""Benchmarks: commands that print figures (`mmt bench ...`), and their plumbing."""

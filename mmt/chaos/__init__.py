@@ -1,0 +1,1 @@
+"""Chaos runs: a burst through real processes while faults land (`mmt chaos`)."""
