@@ -25,8 +25,7 @@ from redis.asyncio import Redis
 from mmt.bench.common import peak_rss_mb, twilio_channel, wechat_channel
 from mmt.registry import load_service
 from services.scheduler import planner
-from services.scheduler.dispatch import Dispatcher
-from services.scheduler.dispatch_batch import BatchDispatcher
+from services.scheduler.dispatch import BatchDispatcher, Dispatcher
 from services.scheduler.settings import SchedulerSettings
 from shared.bus import BusKeys, Inbox, OutboxRelay, Publisher, StateGuarded, StreamConsumer
 from shared.channels import Channel, ChannelRegistry

@@ -6,8 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from services.scheduler import doses, planner
 from services.scheduler.binding import bind_channel
-from services.scheduler.dispatch import Dispatcher
-from services.scheduler.dispatch_batch import BatchDispatcher
+from services.scheduler.dispatch import BatchDispatcher, Dispatcher
 from services.scheduler.readmodel import (
     answer_record_request,
     ask_survey_question,

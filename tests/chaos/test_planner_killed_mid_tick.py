@@ -32,15 +32,16 @@ CHILD = """
 import asyncio, sys, time
 from datetime import UTC, datetime
 from services.scheduler import planner
+from services.scheduler.planner import release
 from services.scheduler.settings import SchedulerSettings
 from shared.db import Database
 
-decide = planner._decide
+decide = release.decide
 def stuck(*args, **kwargs):
     print("claimed", flush=True)
     time.sleep(600)
     return decide(*args, **kwargs)
-planner._decide = stuck
+release.decide = stuck
 
 async def main():
     db = Database(sys.argv[1], "scheduler", schema_prefix=sys.argv[2])

@@ -11,8 +11,7 @@ from sqlalchemy import delete, select, update
 from structlog.testing import capture_logs
 
 from services.scheduler import planner
-from services.scheduler.dispatch import Dispatcher
-from services.scheduler.dispatch_batch import BatchDispatcher
+from services.scheduler.dispatch import BatchDispatcher, Dispatcher
 from services.scheduler.models import Attempt, Message, Outbox
 from services.scheduler.settings import SchedulerSettings
 from services.scheduler.sweeps import requeue_retries

@@ -10,8 +10,7 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from services.scheduler import doses, planner
-from services.scheduler.dispatch import Dispatcher, InFlightElsewhere
-from services.scheduler.dispatch_batch import BatchDispatcher
+from services.scheduler.dispatch import BatchDispatcher, Dispatcher, InFlightElsewhere
 from services.scheduler.models import Alert, Attempt, Message, Occurrence, Outbox, Patient
 from services.scheduler.patients import Scheduler
 from services.scheduler.readmodel import answer_record_request, opt_out, store_curriculum

@@ -9,8 +9,7 @@ import pytest
 from sqlalchemy import delete, select, update
 
 from services.scheduler import planner
-from services.scheduler.dispatch import Dispatcher
-from services.scheduler.dispatch_batch import BatchDispatcher
+from services.scheduler.dispatch import BatchDispatcher, Dispatcher
 from services.scheduler.models import Message, Outbox
 from services.scheduler.settings import SchedulerSettings
 from services.scheduler.sweeps import rescue_stalled

@@ -23,16 +23,16 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, case, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scheduler.dispatch import (
+from services.scheduler.dispatch.rules import (
     OPEN_STATES,
     SENDING_TAKEOVER,
     AttemptRow,
-    Dispatcher,
     Outcome,
     final_before_sending,
     receipt_came_first_sql,
     waiting_for_retry,
 )
+from services.scheduler.dispatch.single import Dispatcher
 from services.scheduler.events import updated_event
 from services.scheduler.models import Attempt, Message, Outbox, Patient
 from shared.bulk import BulkWrite, Computed, one_of

@@ -13,27 +13,30 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scheduler.dispatch.context import Extra, patient_record, survey_question
+from services.scheduler.dispatch.rules import (
+    MAX_ATTEMPTS,
+    OPEN_STATES,
+    SENDING_TAKEOVER,
+    WECHAT_WINDOW,
+    AttemptRow,
+    InFlightElsewhere,
+    Outcome,
+    Recipient,
+    Sendable,
+    final_before_sending,
+    receipt_came_first,
+    waiting_for_retry,
+)
 from services.scheduler.events import updated_event
 from services.scheduler.lessons import LessonChoice, choose_lesson
-from services.scheduler.models import (
-    Attempt,
-    Dose,
-    LessonProgress,
-    Message,
-    Occurrence,
-    Outbox,
-    Patient,
-    UrineTest,
-)
+from services.scheduler.models import Attempt, LessonProgress, Message, Outbox, Patient
 from services.scheduler.rendering import Record, Rendered, render
-from services.scheduler.timeplan import local_today
 from shared.bus import add_to_outbox
 from shared.channels import ChannelRegistry, OutboundMessage, SendFailed
 from shared.channels.base import FailureKind
@@ -43,70 +46,7 @@ from shared.lesson_links import LessonLink, LessonLinks
 from shared.logging import get_logger
 from shared.messages import LessonSent, SendMessage
 
-log = get_logger(__name__)
-
-MAX_ATTEMPTS = 5
-SENDING_TAKEOVER = timedelta(seconds=60)
-OPEN_STATES = ("queued", "sending")  # a dispatcher may still send it
-WECHAT_WINDOW = timedelta(hours=47)
-
-
-AttemptRow = dict[str, Any]  # the attempts table's columns but its id
-
-
-class Sendable(Protocol):
-    """What sending reads of a message: a `Message`, or the batch path's plain copy."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def reason(self) -> str | None: ...
-    @property
-    def attempts(self) -> int: ...
-    @property
-    def retry_at(self) -> datetime | None: ...
-    @property
-    def expires_at(self) -> datetime: ...
-
-
-class Recipient(Protocol):
-    """What sending reads of a patient: a `Patient`, or the batch path's plain copy."""
-
-    @property
-    def state(self) -> str: ...
-    @property
-    def opted_out_at(self) -> datetime | None: ...
-    @property
-    def channel_order(self) -> list[str]: ...
-    @property
-    def phone_enc(self) -> str | None: ...
-    @property
-    def openid_enc(self) -> str | None: ...
-    @property
-    def wrote_on_wechat_at(self) -> datetime | None: ...
-    @property
-    def language(self) -> str: ...
-    @property
-    def explicit_wording(self) -> bool: ...
-    @property
-    def display_name(self) -> str: ...
-
-
-class InFlightElsewhere(Exception):
-    """The message is being sent by another dispatcher right now."""
-
-
-@dataclass
-class Outcome:
-    state: str
-    reason: str | None = None
-    channel: str | None = None
-    provider_id: str | None = None
-    retry_at: datetime | None = None
-    opted_out: bool = False
-    uncounted: bool = False  # held back by our own pacing: the provider was never called
+log = get_logger("services.scheduler.dispatch")
 
 
 class Dispatcher:
@@ -372,86 +312,3 @@ class Dispatcher:
         log.info(
             "dispatch.outcome", message_id=message_id, state=outcome.state, channel=outcome.channel
         )
-
-
-Extra = LessonChoice | Record | str | None  # str: a survey question's text
-
-
-async def survey_question(session: AsyncSession, message: Message) -> str | None:
-    """The question feedback asked for, kept on the occurrence (SurveyRequested)."""
-    occurrence = await session.get(Occurrence, message.occurrence_id)
-    payload = (occurrence.payload if occurrence is not None else None) or {}
-    text = payload.get("text")
-    return str(text) if text else None
-
-
-async def patient_record(
-    session: AsyncSession, patient: Patient, now: datetime, days: int = 7
-) -> Record:
-    """The last `days` days of observed doses and the latest urine test, for a reply."""
-    today = local_today(now, patient.time_zone)
-    dosed = (
-        await session.execute(
-            select(func.count())
-            .select_from(Dose)
-            .where(Dose.patient_id == patient.id, Dose.local_date > today - timedelta(days=days))
-        )
-    ).scalar_one()
-    test = (
-        await session.execute(
-            select(UrineTest)
-            .where(UrineTest.patient_id == patient.id)
-            .order_by(UrineTest.taken_on.desc())
-            .limit(1)
-        )
-    ).scalar_one_or_none()
-    return Record(
-        days=days,
-        days_dosed=int(dosed),
-        last_test_on=test.taken_on.isoformat() if test else None,
-        last_test_result=test.result if test else None,
-    )
-
-
-RECEIPT_STATES = ("delivered", "failed")  # what a provider's receipt writes
-SEND_STATES = ("sent", "delivered")  # what a send's outcome writes that a receipt settles
-
-
-def receipt_came_first(current: str, outcome: str) -> bool:
-    """A provider's receipt can arrive before the send's own outcome is recorded (the
-    callback URL carries our message id for that): never write "sent" over it."""
-    return current in RECEIPT_STATES and outcome in SEND_STATES
-
-
-def receipt_came_first_sql(
-    current: ColumnElement[str], outcome: ColumnElement[str]
-) -> ColumnElement[bool]:
-    """`receipt_came_first` in SQL, for an UPDATE to decide on the row it has locked.
-    Equalities, not IN: SQLAlchemy renders an IN list again at every execution."""
-    return and_(
-        or_(*(current == state for state in RECEIPT_STATES)),
-        or_(*(outcome == state for state in SEND_STATES)),
-    )
-
-
-def waiting_for_retry(message: Sendable, now: datetime) -> bool:
-    """A queued message whose retry time has not come: a late copy of the command that
-    failed or was paced. Its retry gets a command of its own (`sweeps.requeue_retries`);
-    sending it now would ignore the backoff or the provider's Retry-After."""
-    return message.retry_at is not None and message.retry_at > now
-
-
-def final_before_sending(
-    message: Sendable, patient: Recipient, now: datetime, cipher: IdentifierCipher | None
-) -> tuple[str, str] | None:
-    if patient.opted_out_at is not None:
-        return "opted_out", "patient opted out"
-    if patient.state != "active":
-        return "skipped", f"patient {patient.state}"
-    if now >= message.expires_at:
-        return "expired", "its window passed before it could be sent"
-    if message.attempts >= MAX_ATTEMPTS:
-        return "failed", f"gave up after {message.attempts} attempts"
-    if cipher is None:
-        return "failed", "identifier keys are not configured"
-    return None
