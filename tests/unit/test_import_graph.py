@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import ast
+import graphlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,6 +93,42 @@ def violations(root: Path) -> list[str]:
 
 def test_the_tree_keeps_the_import_rules() -> None:
     assert violations(ROOT) == []
+
+
+def _module_level_imports(path: Path, root: Path, known: set[str]) -> set[str]:
+    """Our modules imported when this one is (at module level, `if TYPE_CHECKING:` included:
+    a circle there is still a circle for a reader); imports inside functions are deferred
+    on purpose and left out."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    name = _module_name(path, root)
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    found: set[str] = set()
+    pending: list[ast.stmt] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package[: len(package) - (node.level - 1)]) if node.level else ""
+            module = ".".join(part for part in (base, node.module or "") if part)
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.If | ast.Try):
+            pending.extend(node.body)
+    return {module for module in found if module in known and module != name}
+
+
+def test_no_module_imports_itself_in_a_circle() -> None:
+    paths = {
+        _module_name(path, ROOT): path
+        for folder in CHECKED
+        for path in (ROOT / folder).rglob("*.py")
+    }
+    graph = {name: _module_level_imports(path, ROOT, set(paths)) for name, path in paths.items()}
+    try:
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as exc:
+        pytest.fail(f"an import circle: {' -> '.join(exc.args[1])}")
 
 
 @pytest.mark.parametrize(
