@@ -31,7 +31,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import await_
 
-from shared.settings import DatabaseSettings
+from shared.settings import DatabaseSettings, normalise_database_url
 
 T = TypeVar("T")
 
@@ -51,7 +51,8 @@ class Database:
         echo: bool = False,
     ) -> None:
         self.service = service
-        self.url: URL = make_url(url)
+        # Settings normalise DATABASE_URL already; a URL given directly gets the same rule.
+        self.url: URL = make_url(normalise_database_url(url))
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         if self.is_sqlite:
             self.url = self._service_file(self.url, service)

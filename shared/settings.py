@@ -10,13 +10,51 @@ import socket
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ServiceName = Literal["content", "scheduler", "feedback"]
 SERVICES: tuple[ServiceName, ...] = ("content", "scheduler", "feedback")
 
 _COMMON = SettingsConfigDict(env_file=None, env_ignore_empty=True, extra="ignore", frozen=True)
+
+
+# The drivers the suite is tested and tuned on, by the URL schemes accepted for them. A bare
+# `postgresql://` would otherwise get whichever async driver SQLAlchemy finds installed
+# (psycopg with the dev dependencies), on which the suite silently runs untested.
+DATABASE_DRIVERS: dict[str, str] = {
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "sqlite": "sqlite+aiosqlite",
+}
+DATABASE_URL_FORMS = (
+    "postgresql+asyncpg://, postgresql:// or postgres:// (all run on asyncpg), "
+    "sqlite+aiosqlite:///path or sqlite:///path (on aiosqlite)"
+)
+
+
+def normalise_database_url(url: str) -> str:
+    """The URL with the suite's driver named: bare PostgreSQL and SQLite forms are mapped
+    to asyncpg and aiosqlite; any other scheme is refused (ValueError naming the accepted
+    forms, never the URL itself: it may hold a password)."""
+    scheme, sep, rest = url.strip().partition("://")
+    driver = DATABASE_DRIVERS.get(scheme.lower()) if sep else None
+    if driver is None:
+        shown = f"{scheme}://" if sep else "a URL without a scheme"
+        raise ValueError(f"{shown} is not supported; use {DATABASE_URL_FORMS}")
+    return f"{driver}://{rest}"
+
+
+def database_driver_note(given: str) -> str | None:
+    """What the suite made of a bare DATABASE_URL scheme (for `mmt doctor`), else None."""
+    scheme = given.strip().partition("://")[0]
+    driver = DATABASE_DRIVERS.get(scheme.lower())
+    if driver is None or driver == scheme:
+        return None
+    return f"{scheme}:// runs on {driver}:// (the driver the suite is tested on)"
 
 
 class DatabaseSettings(BaseSettings):
@@ -27,9 +65,10 @@ class DatabaseSettings(BaseSettings):
     database_url: str = Field(
         default="sqlite+aiosqlite:///./var/mmt.db",
         description=(
-            "SQLAlchemy async URL. PostgreSQL (postgresql+asyncpg://...) in production: one "
-            "schema per service. SQLite (the embedded default): one file per service beside "
-            "the named file, e.g. ./var/mmt.content.db."
+            "SQLAlchemy URL. PostgreSQL in production (postgresql+asyncpg://, postgresql:// "
+            "or postgres://, all run on asyncpg): one schema per service. SQLite "
+            "(sqlite+aiosqlite:// or sqlite://, the embedded default): one file per service "
+            "beside the named file, e.g. ./var/mmt.content.db. Other schemes are refused."
         ),
     )
     database_schema_prefix: str = Field(
@@ -47,6 +86,15 @@ class DatabaseSettings(BaseSettings):
         ),
     )
     database_echo: bool = Field(default=False, description="Log SQL (never in production).")
+
+    @field_validator("database_url")
+    @classmethod
+    def _suite_driver(cls, url: str) -> str:
+        try:
+            return normalise_database_url(url)
+        except ValueError as exc:
+            # A custom error: its message is exactly ours, and callers print only that.
+            raise PydanticCustomError("database_url_scheme", str(exc)) from None
 
 
 class BusSettings(BaseSettings):

@@ -13,7 +13,13 @@ from shared.channels.settings import CHANNEL_SETTINGS_CLASSES
 from shared.crypto import IdentifierSettings
 from shared.db import Database
 from shared.lesson_links import LessonLinkSettings
-from shared.settings import SETTINGS_CLASSES, DatabaseSettings, ServiceSettings, Settings
+from shared.settings import (
+    SETTINGS_CLASSES,
+    DatabaseSettings,
+    ServiceSettings,
+    Settings,
+    database_driver_note,
+)
 from shared.stigma import StigmaSettings
 
 
@@ -88,3 +94,53 @@ def test_schema_prefix_must_be_a_plain_identifier(prefix: str) -> None:
 def test_in_memory_sqlite_is_refused() -> None:
     with pytest.raises(ValueError, match="file path"):
         Database.from_settings(DatabaseSettings(database_url="sqlite+aiosqlite://"), "content")
+
+
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        ("postgresql://u@127.0.0.1:5432/db", "postgresql+asyncpg://u@127.0.0.1:5432/db"),
+        ("postgres://u:pw@127.0.0.1/db", "postgresql+asyncpg://u:pw@127.0.0.1/db"),
+        ("postgresql+asyncpg://u@127.0.0.1/db", "postgresql+asyncpg://u@127.0.0.1/db"),
+        ("sqlite:///{tmp}/x.db", "sqlite+aiosqlite:///{tmp}/x.db"),
+        ("sqlite+aiosqlite:///{tmp}/x.db", "sqlite+aiosqlite:///{tmp}/x.db"),
+    ],
+)
+def test_bare_schemes_run_on_the_suites_drivers(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, given: str, used: str
+) -> None:
+    # A bare postgresql:// would get whichever async driver is installed (psycopg here).
+    given, used = given.format(tmp=tmp_path), used.format(tmp=tmp_path)
+    monkeypatch.setenv("DATABASE_URL", given)
+    assert DatabaseSettings().database_url == used
+    assert Database(given, "scheduler").engine.dialect.driver in ("asyncpg", "aiosqlite")
+
+
+@pytest.mark.parametrize(
+    "given",
+    ["mysql://x", "postgresql+psycopg2://u:secret@h/db", "postgresql+psycopg://u@h/db", "u@h/db"],
+)
+def test_other_schemes_are_refused_naming_the_accepted_ones(
+    monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", given)
+    with pytest.raises(ValidationError) as caught:
+        DatabaseSettings()
+    [error] = caught.value.errors()
+    assert error["loc"] == ("database_url",)
+    assert (
+        "is not supported; use postgresql+asyncpg://, postgresql:// or postgres://"
+        in (error["msg"])
+    )
+    assert "sqlite+aiosqlite://" in error["msg"]
+    assert "secret" not in error["msg"]
+    with pytest.raises(ValueError, match="is not supported"):
+        Database(given, "content")
+
+
+def test_doctor_is_told_what_a_bare_scheme_became() -> None:
+    assert database_driver_note("postgresql://u@h/db") == (
+        "postgresql:// runs on postgresql+asyncpg:// (the driver the suite is tested on)"
+    )
+    assert database_driver_note("postgresql+asyncpg://u@h/db") is None
+    assert database_driver_note("mysql://x") is None
