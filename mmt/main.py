@@ -18,6 +18,7 @@ from mmt.chaos.cli import chaos
 from mmt.doctor import doctor
 from mmt.keys import keys
 from mmt.registry import load_service, migrate_all
+from mmt.sandbox_cli import sandbox
 from mmt.tokens import token
 from mmt.up import up
 from services.content.cli import content_cli
@@ -34,6 +35,7 @@ app.add_typer(token, name="token")
 app.add_typer(keys, name="keys")
 app.add_typer(content_cli, name="content")
 app.add_typer(bench, name="bench")
+app.add_typer(sandbox, name="sandbox")
 app.command(help=chaos.__doc__)(chaos)
 
 ServiceArg = Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICES)}.")]

@@ -140,8 +140,7 @@ def up(
             )
             env["CONTENT_PUBLIC_URL"] = f"http://{shown_host}:{settings.service.port('content')}"
         if sandbox:
-            scheduler_url = f"http://127.0.0.1:{settings.service.port('scheduler')}"
-            start_fakes(supervisor, env, scheduler_url, free_port, wait_for_port)
+            start_fakes(supervisor, env, settings.service, free_port, wait_for_port)
         for name, value in dev_secrets(
             Path(settings.service.worker_heartbeat_dir).parent, env
         ).items():

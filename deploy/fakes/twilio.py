@@ -1,8 +1,9 @@
-"""A fake Twilio REST API: Messages.json, then signed status callbacks.
+"""A fake Twilio REST API: Messages.json, then signed status callbacks; patients' replies.
 
     python -m deploy.fakes.twilio --port 9101 [--account-sid AC... --auth-token ...]
         [--opted-out +8613800000001,...] [--invalid ...] [--undeliverable ...]
         [--callback-delay 0.2] [--error-rate 0.1 --rate-limit-rate 0.1 --latency-ms 50]
+        [--sms-url https://mmt.example.org/webhooks/twilio/sms --number +15005550006]
 
 `POST /2010-04-01/Accounts/{sid}/Messages.json` (form-encoded, basic auth as the account)
 answers 201 with a message resource (`sid` SM..., `status` queued), or Twilio's errors:
@@ -10,6 +11,13 @@ answers 201 with a message resource (`sid` SM..., `status` queued), or Twilio's 
 number, as Twilio does), 21610 (unsubscribed recipient), 20429 (429), 20500 (503). After
 `callback_delay_s` it POSTs each of `callback_statuses` to the message's StatusCallback,
 signed with X-Twilio-Signature as Twilio does (the SDK's RequestValidator algorithm).
+
+`POST /_fake/inbound` with JSON `{"from": "+8613800138000", "body": "1"}` is a patient
+texting the account's number (`number`): the fake posts the form Twilio posts for an
+incoming message (From, To, Body, MessageSid, AccountSid, ...), signed over `sms_url` (the
+number's "A message comes in" webhook), and answers `{"status", "replies", "answer"}`:
+the webhook's HTTP status, the texts of its TwiML <Message>s (which Twilio would text
+back to the patient) and its raw answer.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import asyncio
 import hmac
 import os
 import secrets
+import xml.etree.ElementTree as ElementTree
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -53,6 +62,8 @@ class TwilioKnobs:
     undeliverable: set[str] = field(default_factory=set)  # callback: undelivered, 30003
     callback_delay_s: float = 0.2
     callback_statuses: list[str] = field(default_factory=lambda: ["sent", "delivered"])
+    sms_url: str | None = None  # the number's incoming-message webhook (patients' replies)
+    number: str = "+15005550006"  # the account's number patients text
     chaos: Chaos = field(default_factory=Chaos)
 
 
@@ -160,6 +171,70 @@ async def _callbacks(app: web.Application, url: str, sid: str, to: str, sender: 
             return
 
 
+def twiml_messages(answer: str) -> list[str]:
+    """The texts of a TwiML answer's <Message> verbs (bare text or a <Body>)."""
+    if not answer.strip():
+        return []
+    try:
+        root = ElementTree.fromstring(answer)  # noqa: S314 (the answer of the service under test)
+    except ElementTree.ParseError:
+        return []
+    return [
+        (message.findtext("Body") or message.text or "").strip() for message in root.iter("Message")
+    ]
+
+
+async def inbound(request: web.Request) -> web.Response:
+    """A patient's text to the account's number, delivered as Twilio delivers it."""
+    state: FakeState[TwilioKnobs] = request.app[STATE]
+    knobs = state.knobs
+    if not knobs.sms_url:
+        return web.json_response(
+            {"error": "no incoming-message webhook: start the fake with --sms-url"}, status=409
+        )
+    try:
+        asked = await request.json()
+        sender, body = str(asked["from"]).strip(), str(asked["body"])
+    except (ValueError, KeyError, TypeError):
+        return web.json_response({"error": 'send {"from": "+86...", "body": "..."}'}, status=400)
+    if not sender.startswith("+"):
+        return web.json_response(
+            {"error": "from must be in E.164, e.g. +8613800138000"}, status=400
+        )
+    sid = "SM" + secrets.token_hex(16)
+    params = {
+        "AccountSid": knobs.account_sid,
+        "ApiVersion": "2010-04-01",
+        "Body": body,
+        "From": sender,
+        "MessageSid": sid,
+        "NumMedia": "0",
+        "NumSegments": str(segments(body)),
+        "SmsMessageSid": sid,
+        "SmsSid": sid,
+        "SmsStatus": "received",
+        "To": knobs.number,
+    }
+    headers = {
+        "X-Twilio-Signature": RequestValidator(knobs.auth_token).compute_signature(
+            knobs.sms_url, params
+        ),
+        "User-Agent": "TwilioProxy/1.1",
+    }
+    state.counters["inbound"] += 1
+    try:
+        async with request.app[CLIENT].post(knobs.sms_url, data=params, headers=headers) as answer:
+            status, text = answer.status, await answer.text()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        state.counters["inbound_failed"] += 1
+        return web.json_response(
+            {"error": f"{knobs.sms_url} did not answer ({type(exc).__name__})"}, status=502
+        )
+    replies = twiml_messages(text) if status == 200 else []
+    state.counters["inbound_replies"] += len(replies)
+    return web.json_response({"status": status, "replies": replies, "answer": text})
+
+
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     tasks: set[asyncio.Task[None]] = set()
     app[TASKS] = tasks
@@ -174,6 +249,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 def create_app(knobs: TwilioKnobs) -> web.Application:
     app = new_app(FakeState.start(knobs))
     app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", create_message)
+    app.router.add_post("/_fake/inbound", inbound)
     app.cleanup_ctx.append(_lifecycle)
     return app
 
@@ -196,6 +272,12 @@ def main(argv: list[str] | None = None) -> None:
     cli.add_argument(
         "--callback-statuses", default=env("FAKE_TWILIO_CALLBACK_STATUSES", "sent,delivered")
     )
+    cli.add_argument(
+        "--sms-url",
+        default=env("FAKE_TWILIO_SMS_URL") or None,
+        help="webhook for patients' replies (POST /_fake/inbound), as the number's settings",
+    )
+    cli.add_argument("--number", default=env("FAKE_TWILIO_NUMBER", TwilioKnobs.number))
     args = cli.parse_args(argv)
     knobs = TwilioKnobs(
         account_sid=args.account_sid,
@@ -205,6 +287,8 @@ def main(argv: list[str] | None = None) -> None:
         undeliverable=listed(args.undeliverable),
         callback_delay_s=args.callback_delay,
         callback_statuses=[s for s in args.callback_statuses.split(",") if s],
+        sms_url=args.sms_url,
+        number=args.number,
         chaos=chaos_from(args),
     )
     run(create_app(knobs), args, "twilio")

@@ -3,6 +3,7 @@
     python -m deploy.fakes.wechat --port 9102 [--app-id wx... --app-secret ...]
         [--token-ttl 7200] [--unfollowed o1,o2] [--window-closed o3] [--invalid o4]
         [--quota-exhausted] [--busy-rate 0.1] [--error-rate 0.1 --rate-limit-rate 0.1]
+        [--server-url https://mmt.example.org/webhooks/wechat --server-token ...]
 
 `GET /cgi-bin/token` issues a new token (the previous ones stay valid `grace_s`, as WeChat
 keeps an old token for five minutes); `POST /_fake/expire-tokens` expires every token now.
@@ -12,17 +13,29 @@ quoting it), 40037 (bad template id), 43004 (not following), 45009 (daily quota)
 (customer-service window closed), -1 (system busy). A template send repeating an openid's
 `client_msg_id` gets the first msgid back and is counted under `duplicates_dropped` (what
 we assume WeChat's de-duplication does). Chaos: HTTP 503 and 429 (as a gateway would).
+
+`POST /_fake/inbound` with JSON `{"openid": "o...", "text": "1"}` (or `"event": "subscribe"`
+and an optional `"event_key"`, e.g. `qrscene_bind:<code>` for a binding QR code) is a
+follower writing to the account: the fake posts WeChat's plain-mode XML to the account's
+server URL (`server_url`), signed with its Token (`server_token`: sha1 of the sorted token,
+timestamp and nonce), and answers `{"status", "replies", "answer"}`: the server's HTTP
+status, the text of its passive reply (which WeChat shows the follower) and its raw answer.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import secrets
 import time
+import xml.etree.ElementTree as ElementTree
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
+import aiohttp
 from aiohttp import web
 
 from deploy.fakes.common import (
@@ -39,6 +52,7 @@ from deploy.fakes.common import (
 
 TOKENS: web.AppKey[dict[str, float]] = web.AppKey("tokens")  # token -> expiry (monotonic)
 SENT_IDS: web.AppKey[dict[tuple[str, str], int]] = web.AppKey("client_msg_ids")
+CLIENT: web.AppKey[aiohttp.ClientSession] = web.AppKey("server_client")
 
 
 @dataclass
@@ -52,6 +66,9 @@ class WeChatKnobs:
     invalid: set[str] = field(default_factory=set)  # 40003
     quota_exhausted: bool = False  # 45009
     busy_rate: float = 0.0  # errcode -1
+    server_url: str | None = None  # the account's server URL (followers' messages)
+    server_token: str | None = None  # the Token of the account's server configuration
+    account_id: str = "gh_5a5a5a5a5a5a"  # the account's original id (ToUserName)
     chaos: Chaos = field(default_factory=Chaos)
 
 
@@ -197,6 +214,95 @@ async def custom_send(request: web.Request) -> web.Response:
     return web.json_response({"errcode": 0, "errmsg": "ok"})
 
 
+def _cdata(value: str) -> str:
+    return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+def inbound_xml(account_id: str, openid: str, asked: dict[str, Any], now: int) -> str:
+    """What WeChat posts for a follower's text message or event (plain mode)."""
+    head = (
+        f"<xml><ToUserName>{_cdata(account_id)}</ToUserName>"
+        f"<FromUserName>{_cdata(openid)}</FromUserName><CreateTime>{now}</CreateTime>"
+    )
+    if asked.get("event"):
+        key = str(asked.get("event_key", ""))
+        return (
+            f"{head}<MsgType><![CDATA[event]]></MsgType>"
+            f"<Event>{_cdata(str(asked['event']))}</Event>"
+            + (f"<EventKey>{_cdata(key)}</EventKey>" if key else "")
+            + "</xml>"
+        )
+    msg_id = random.randint(10**18, 2**63 - 1)  # noqa: S311
+    return (
+        f"{head}<MsgType><![CDATA[text]]></MsgType>"
+        f"<Content>{_cdata(str(asked['text']))}</Content><MsgId>{msg_id}</MsgId></xml>"
+    )
+
+
+def passive_reply(answer: str) -> list[str]:
+    """The text of a passive reply (a text message back), if the answer is one."""
+    if not answer.strip():
+        return []
+    try:
+        root = ElementTree.fromstring(answer)  # noqa: S314 (the answer of the service under test)
+    except ElementTree.ParseError:
+        return []
+    content = root.findtext("Content")
+    return [content] if root.findtext("MsgType") == "text" and content else []
+
+
+async def inbound(request: web.Request) -> web.Response:
+    """A follower's message to the account, delivered as WeChat delivers it."""
+    state: FakeState[WeChatKnobs] = request.app[STATE]
+    knobs = state.knobs
+    if not knobs.server_url or not knobs.server_token:
+        return web.json_response(
+            {
+                "error": "no server configuration: start the fake with --server-url and "
+                "--server-token"
+            },
+            status=409,
+        )
+    try:
+        asked = await request.json()
+        openid = str(asked["openid"]).strip()
+        if not (asked.get("event") or isinstance(asked.get("text"), str)):
+            raise KeyError("text")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return web.json_response(
+            {"error": 'send {"openid": "o...", "text": "..."} or {"openid", "event"}'},
+            status=400,
+        )
+    now = int(time.time())
+    timestamp, nonce = str(now), str(random.randint(10**8, 10**10))  # noqa: S311
+    signature = hashlib.sha1(  # noqa: S324 (WeChat's algorithm)
+        "".join(sorted((knobs.server_token, timestamp, nonce))).encode()
+    ).hexdigest()
+    query = urlencode({"signature": signature, "timestamp": timestamp, "nonce": nonce})
+    url = knobs.server_url + ("&" if "?" in knobs.server_url else "?") + query
+    body = inbound_xml(knobs.account_id, openid, asked, now)
+    state.counters["inbound"] += 1
+    try:
+        async with request.app[CLIENT].post(
+            url, data=body.encode(), headers={"Content-Type": "text/xml"}
+        ) as answer:
+            status, text = answer.status, await answer.text()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        state.counters["inbound_failed"] += 1
+        return web.json_response(
+            {"error": f"{knobs.server_url} did not answer ({type(exc).__name__})"}, status=502
+        )
+    replies = passive_reply(text) if status == 200 else []
+    state.counters["inbound_replies"] += len(replies)
+    return web.json_response({"status": status, "replies": replies, "answer": text})
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    app[CLIENT] = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+    yield
+    await app[CLIENT].close()
+
+
 async def expire_tokens(request: web.Request) -> web.Response:
     tokens = request.app[TOKENS]
     for issued in tokens:
@@ -220,6 +326,8 @@ def create_app(knobs: WeChatKnobs) -> web.Application:
     app.router.add_post("/cgi-bin/message/custom/send", custom_send)
     app.router.add_post("/cgi-bin/qrcode/create", qrcode_create)
     app.router.add_post("/_fake/expire-tokens", expire_tokens)
+    app.router.add_post("/_fake/inbound", inbound)
+    app.cleanup_ctx.append(_lifecycle)
     return app
 
 
@@ -238,6 +346,17 @@ def main(argv: list[str] | None = None) -> None:
         default=env("FAKE_WECHAT_QUOTA_EXHAUSTED", "") == "1",
     )
     cli.add_argument("--busy-rate", type=float, default=float(env("FAKE_WECHAT_BUSY_RATE", "0")))
+    cli.add_argument(
+        "--server-url",
+        default=env("FAKE_WECHAT_SERVER_URL") or None,
+        help="the account's server URL: followers' messages (POST /_fake/inbound) go there",
+    )
+    cli.add_argument(
+        "--server-token",
+        default=env("FAKE_WECHAT_SERVER_TOKEN") or None,
+        help="the Token of the account's server configuration (signs those calls)",
+    )
+    cli.add_argument("--account-id", default=env("FAKE_WECHAT_ACCOUNT_ID", WeChatKnobs.account_id))
     args = cli.parse_args(argv)
     knobs = WeChatKnobs(
         app_id=args.app_id,
@@ -248,6 +367,9 @@ def main(argv: list[str] | None = None) -> None:
         invalid=listed(args.invalid),
         quota_exhausted=args.quota_exhausted,
         busy_rate=args.busy_rate,
+        server_url=args.server_url,
+        server_token=args.server_token,
+        account_id=args.account_id,
         chaos=chaos_from(args),
     )
     run(create_app(knobs), args, "wechat")

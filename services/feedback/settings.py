@@ -1,7 +1,8 @@
 """The feedback service's own settings (documented in the README with the rest).
 
 WECHAT_APP_ID comes from `shared.channels.settings.WeChatSettings`, and the Twilio auth
-token and PUBLIC_BASE_URL from the channel settings: one variable, one meaning.
+token and FEEDBACK_PUBLIC_URL (else PUBLIC_BASE_URL) from the channel settings: one
+variable, one meaning.
 """
 
 from __future__ import annotations

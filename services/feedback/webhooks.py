@@ -37,7 +37,7 @@ class WebhookConfig:
     """What the webhooks need, read once when the app is built."""
 
     feedback: FeedbackSettings
-    public_base_url: str | None
+    public_url: str | None  # FEEDBACK_PUBLIC_URL, else PUBLIC_BASE_URL: what Twilio signs
     twilio_auth_token: str | None
     wechat_app_id: str | None
     cipher: IdentifierCipher | None
@@ -50,7 +50,7 @@ class WebhookConfig:
         token = TwilioSettings().twilio_auth_token
         return cls(
             feedback=feedback,
-            public_base_url=ChannelSettings().public_base_url,
+            public_url=ChannelSettings().feedback_url,
             twilio_auth_token=token.get_secret_value() if token else None,
             wechat_app_id=WeChatSettings().wechat_app_id,
             cipher=cipher,
@@ -127,7 +127,7 @@ def twiml(text: str | None) -> Response[str]:
 )
 async def twilio_sms(request: Req, state: State) -> Response[str]:
     config: WebhookConfig = state.webhooks
-    if not config.twilio_auth_token or not config.public_base_url:
+    if not config.twilio_auth_token or not config.public_url:
         return plain("inbound SMS is not configured", 404)
     raw = await read_capped(request, config.feedback.feedback_max_body_bytes)
     try:
@@ -136,7 +136,7 @@ async def twilio_sms(request: Req, state: State) -> Response[str]:
         return plain("the body is not a UTF-8 form", 400)
     if not verify_twilio_signature(
         config.twilio_auth_token,
-        public_url(config.public_base_url, request),
+        public_url(config.public_url, request),
         params,
         request.headers.get("x-twilio-signature"),
         signature_settings=request.headers.get("x-twilio-webhooks-signature-settings"),

@@ -34,12 +34,12 @@ class ReceiptConfig:
     callback's handling, more than its database work (docs/benchmarks.md)."""
 
     twilio_auth_token: str | None
-    public_base_url: str | None
+    public_url: str | None  # SCHEDULER_PUBLIC_URL, else PUBLIC_BASE_URL: what Twilio signed
 
     @classmethod
     def from_environment(cls) -> ReceiptConfig:
         token = TwilioSettings().twilio_auth_token
-        return cls(token.get_secret_value() if token else None, ChannelSettings().public_base_url)
+        return cls(token.get_secret_value() if token else None, ChannelSettings().scheduler_url)
 
 
 RECEIPTS = Counter(
@@ -92,7 +92,7 @@ async def apply_receipt(db: Database, update: StatusUpdate, provider: str) -> st
 )
 async def twilio_status(request: Request[object, object, State], state: State) -> Response[str]:
     config: ReceiptConfig = state.receipts
-    token, base = config.twilio_auth_token, config.public_base_url
+    token, base = config.twilio_auth_token, config.public_url
     if token is None or not base:
         return Response("receipts are not configured", status_code=404)
     form = await request.form()

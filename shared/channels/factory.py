@@ -163,15 +163,17 @@ def _twilio(redis: Redis, config: ChannelsConfig, prefix: str) -> Channel:
     settings, common = config.twilio, config.channels
     assert settings.twilio_account_sid
     assert settings.twilio_auth_token
-    if common.public_base_url is None:
-        log.warning("channels.twilio_without_receipts", hint="set PUBLIC_BASE_URL")
+    if common.scheduler_url is None:
+        log.warning(
+            "channels.twilio_without_receipts", hint="set SCHEDULER_PUBLIC_URL or PUBLIC_BASE_URL"
+        )
     channel = TwilioSmsChannel(
         TwilioConfig(
             account_sid=settings.twilio_account_sid,
             auth_token=settings.twilio_auth_token.get_secret_value(),
             from_number=settings.twilio_from_number,
             messaging_service_sid=settings.twilio_messaging_service_sid,
-            status_callback_base=common.public_base_url,
+            status_callback_base=common.scheduler_url,
             api_base_url=settings.twilio_api_base_url,
             timeout_s=common.channel_timeout_s,
             max_connections=common.channel_max_connections,

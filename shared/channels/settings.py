@@ -30,9 +30,21 @@ class ChannelSettings(BaseSettings):
     )
     public_base_url: str | None = Field(
         default=None,
-        description="Base URL at which providers reach the scheduler's webhooks, e.g. "
-        "https://mmt.example.org; Twilio status callbacks go to "
-        "{PUBLIC_BASE_URL}/webhooks/twilio/status. Unset: no delivery receipts.",
+        description="Base URL at which providers reach the suite's webhooks through one "
+        "gateway, e.g. https://mmt.example.org: the default of SCHEDULER_PUBLIC_URL and "
+        "FEEDBACK_PUBLIC_URL.",
+    )
+    scheduler_public_url: str | None = Field(
+        default=None,
+        description="Base URL at which providers reach the scheduler; Twilio status callbacks "
+        "go to {SCHEDULER_PUBLIC_URL}/webhooks/twilio/status. Unset: PUBLIC_BASE_URL; both "
+        "unset: no delivery receipts.",
+    )
+    feedback_public_url: str | None = Field(
+        default=None,
+        description="Base URL at which providers reach the feedback service; Twilio signs "
+        "inbound SMS for {FEEDBACK_PUBLIC_URL}/webhooks/twilio/sms. Unset: PUBLIC_BASE_URL; "
+        "both unset: inbound SMS is refused (404).",
     )
     channel_timeout_s: float = Field(
         default=10.0, gt=0, description="Whole-request timeout of one provider call."
@@ -46,6 +58,16 @@ class ChannelSettings(BaseSettings):
         description="How long a send waits for its provider's rate (TWILIO_RATE, ...) before "
         "it is handed back to be rescheduled.",
     )
+
+    @property
+    def scheduler_url(self) -> str | None:
+        """The scheduler's public base URL (receipts), or None."""
+        return self.scheduler_public_url or self.public_base_url
+
+    @property
+    def feedback_url(self) -> str | None:
+        """The feedback service's public base URL (inbound messages), or None."""
+        return self.feedback_public_url or self.public_base_url
 
 
 class TwilioSettings(BaseSettings):
