@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+import sys
+
+from pydantic import ValidationError
+
 from mmt.main import app
 
 
+def setting_problems(exc: ValidationError) -> list[str]:
+    """One line per setting the environment got wrong, e.g. `DATABASE_URL: mysql:// is not
+    supported; use ...`; never the value given (it may be a secret)."""
+    return [
+        f"{'.'.join(str(part) for part in error['loc']).upper() or 'settings'}: {error['msg']}"
+        for error in exc.errors()
+    ]
+
+
 def main() -> None:
-    app()
+    # Settings are read where a command first needs them; whichever command that is, a
+    # wrong one ends it with a line each, not a traceback.
+    try:
+        app()
+    except ValidationError as exc:
+        for problem in setting_problems(exc):
+            print(f"error: {problem}", file=sys.stderr)
+        sys.exit(2)
 
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "setting_problems"]

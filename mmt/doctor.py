@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 import urllib.error
 import urllib.request
@@ -20,7 +21,7 @@ from shared.channels.settings import ChannelsConfig
 from shared.crypto import ConfigurationError, IdentifierCipher, IdentifierSettings
 from shared.db import Database
 from shared.migrate import status
-from shared.settings import SERVICES, Settings, get_settings
+from shared.settings import SERVICES, Settings, database_driver_note, get_settings
 
 
 class Report:
@@ -153,6 +154,9 @@ def doctor(
             field = ".".join(str(p) for p in error["loc"]).upper()
             report.bad(f"setting {field}", error["msg"])
         raise typer.Exit(1) from exc
+    driver = settings.database.database_url.partition("://")[0].partition("+")[2]
+    mapped = database_driver_note(os.environ.get("DATABASE_URL", ""))
+    report.ok("database driver", f"{driver} ({mapped})" if mapped else driver)
     typer.echo("dependencies")
     asyncio.run(_check_database(settings, report))
     asyncio.run(_check_redis(settings, report))

@@ -54,7 +54,7 @@ def database_driver_note(given: str) -> str | None:
     driver = DATABASE_DRIVERS.get(scheme.lower())
     if driver is None or driver == scheme:
         return None
-    return f"{scheme}:// runs on {driver}:// (the driver the suite is tested on)"
+    return f"{scheme}:// runs on {driver}://, the driver the suite is tested on"
 
 
 class DatabaseSettings(BaseSettings):

@@ -20,9 +20,14 @@ bench = typer.Typer(help="Benchmarks on the configured PostgreSQL and Redis.", n
 
 def _backends() -> tuple[str, str]:
     settings = get_settings()
+    # Normalised by the settings: any accepted PostgreSQL form is postgresql+asyncpg:// here.
     url, redis_url = settings.database.database_url, settings.bus.redis_url
     if not url.startswith("postgresql") or not redis_url:
-        typer.echo("error: set DATABASE_URL=postgresql+asyncpg://... and REDIS_URL", err=True)
+        typer.echo(
+            "error: benchmarks need PostgreSQL and Redis: set DATABASE_URL=postgresql://... "
+            "(or postgresql+asyncpg://, postgres://) and REDIS_URL",
+            err=True,
+        )
         raise typer.Exit(2)
     return url, redis_url
 

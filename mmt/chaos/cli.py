@@ -46,9 +46,13 @@ def chaos(
     from mmt.chaos.plan import ChaosPlan
     from mmt.chaos.run import run_chaos
 
-    url = get_settings().database.database_url
+    url = get_settings().database.database_url  # normalised: postgresql+asyncpg://
     if not url.startswith("postgresql"):
-        typer.echo("error: set DATABASE_URL=postgresql+asyncpg://...", err=True)
+        typer.echo(
+            "error: chaos needs PostgreSQL: set DATABASE_URL=postgresql://... "
+            "(or postgresql+asyncpg://, postgres://)",
+            err=True,
+        )
         raise typer.Exit(2)
     plan = ChaosPlan(
         reminders=reminders,

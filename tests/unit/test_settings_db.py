@@ -140,7 +140,7 @@ def test_other_schemes_are_refused_naming_the_accepted_ones(
 
 def test_doctor_is_told_what_a_bare_scheme_became() -> None:
     assert database_driver_note("postgresql://u@h/db") == (
-        "postgresql:// runs on postgresql+asyncpg:// (the driver the suite is tested on)"
+        "postgresql:// runs on postgresql+asyncpg://, the driver the suite is tested on"
     )
     assert database_driver_note("postgresql+asyncpg://u@h/db") is None
     assert database_driver_note("mysql://x") is None
