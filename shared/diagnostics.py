@@ -8,7 +8,7 @@ service says whether that service has seen it. `mmt doctor --probe` uses it.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 from litestar import Controller, get, post
@@ -51,8 +51,12 @@ def probe_handler(probe_model: type[BusProbeMixin]) -> Handler:
     return record_probe
 
 
-class ProbeRequest(msgspec.Struct, kw_only=True):
-    note: str = msgspec.field(default="")
+class ProbeRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Like every body: an unknown field is a 400, not silently ignored."""
+
+    note: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+    openapi_example: ClassVar[dict[str, str]] = {"note": "mmt doctor"}
 
 
 class ProbeSent(msgspec.Struct, kw_only=True):
@@ -81,8 +85,7 @@ class BusProbeController(Controller):
     async def send_probe(self, state: State, data: JSONBody[ProbeRequest]) -> ProbeSent:
         db: Database = state.db
         definition: Any = state.definition
-        note = data.note[:200]
-        event = BusProbeSent(origin=definition.name, note=note)
+        event = BusProbeSent(origin=definition.name, note=data.note)
         async with db.transaction() as session:
             add_to_outbox(session, definition.outbox_model, event)
         return ProbeSent(probe_id=str(event.id), origin=definition.name)

@@ -29,9 +29,10 @@ from shared.errors import DomainError
 from shared.heap import freeze_startup_heap
 from shared.logging import configure_logging, get_logger
 from shared.openapi_errors import document_error_responses
+from shared.openapi_schemas import MsgspecStructSchemaPlugin
 from shared.service import ServiceDefinition
 from shared.settings import Settings, get_settings
-from shared.web_input import refuse_nul
+from shared.web_input import check_request
 
 log = get_logger(__name__)
 
@@ -195,7 +196,8 @@ def build_app(
         # Order matters: metrics see everything, then who you are, then the audit of it.
         middleware=[prometheus.middleware, auth_middleware(), AuditMiddleware],
         guards=[enforce_policy],
-        before_request=refuse_nul,
+        before_request=check_request,
+        plugins=[MsgspecStructSchemaPlugin()],
         state=State(
             {
                 "settings": settings,

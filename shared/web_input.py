@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response
+from litestar.routes import HTTPRoute
 
 from shared.openapi_errors import answers_in_own_type
 
@@ -43,3 +44,36 @@ async def refuse_nul(request: Request[Any, Any, Any]) -> Response[Any] | None:
         if _body_has_nul(await request.body(), content_type):
             return _refused(request)
     return None
+
+
+def _allowed_methods(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """Each path's methods, from every handler registered on it (built once per app)."""
+    app = request.app
+    allowed: dict[str, str] | None = app.state.get("allowed_methods")
+    if allowed is None:
+        allowed = {
+            route.path_format: ", ".join(sorted(route.methods))
+            for route in app.routes
+            if isinstance(route, HTTPRoute)
+        }
+        app.state.allowed_methods = allowed
+    return allowed
+
+
+def answer_options(request: Request[Any, Any, Any]) -> Response[Any] | None:
+    """OPTIONS: 204 with `Allow` listing every method of the path.
+
+    Litestar's own OPTIONS answer lists the methods of the first handler registered on a
+    path only (`OPTIONS /api/v1/clinics` said `OPTIONS, POST`, not GET); found by fuzzing.
+    """
+    if request.method != "OPTIONS":
+        return None
+    methods = _allowed_methods(request).get(request.scope.get("path_template", ""))
+    if methods is None:
+        return None
+    return Response(None, status_code=204, headers={"Allow": methods}, media_type="text/plain")
+
+
+async def check_request(request: Request[Any, Any, Any]) -> Response[Any] | None:
+    """The app's `before_request` hook: an OPTIONS answer, else the NUL check."""
+    return answer_options(request) or await refuse_nul(request)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from litestar import Controller, Request, get, patch, post
 from litestar.datastructures import State
@@ -12,9 +11,11 @@ from litestar.params import FromQuery, JSONBody
 
 from services.feedback import needs
 from services.feedback.schemas import (
+    Category,
     FeedbackOut,
     NeedOut,
     NeedPatch,
+    NeedStatus,
     NoteIn,
     NoteOut,
     RatingSummary,
@@ -22,10 +23,23 @@ from services.feedback.schemas import (
 from shared.access.tokens import Role
 from shared.access.web import policy, principal_of
 from shared.db import Database
-from shared.params import Limit, QueryRowId, RowId
+from shared.params import Limit, QueryInstant, QueryRowId, RowId, instant
 
 Req = Request[Any, Any, Any]
 CARE = (Role.ADMIN, Role.COORDINATOR)  # patients' own words: never researchers
+ReplyKind = Literal[
+    "rating",
+    "number",
+    "survey_answer",
+    "survey_invalid",
+    "opt_out",
+    "opt_in",
+    "help",
+    "record",
+    "need",
+    "subscribe",
+    "unsubscribe",
+]
 
 
 def provide_db(state: State) -> Database:
@@ -47,12 +61,12 @@ class NeedController(Controller):
         db: NamedDependency[Database],
         request: Req,
         clinic_id: QueryRowId = None,
-        status: FromQuery[str | None] = None,
+        status: FromQuery[NeedStatus | None] = None,
         urgent: FromQuery[bool | None] = None,
-        category: FromQuery[str | None] = None,
+        category: FromQuery[Category | None] = None,
         patient_id: QueryRowId = None,
-        since: FromQuery[datetime | None] = None,
-        until: FromQuery[datetime | None] = None,
+        since: QueryInstant = None,
+        until: QueryInstant = None,
         before_id: QueryRowId = None,
         limit: Limit = 100,
     ) -> list[NeedOut]:
@@ -64,8 +78,8 @@ class NeedController(Controller):
             urgent=urgent,
             category=category,
             patient_id=patient_id,
-            since=since,
-            until=until,
+            since=instant(since, "since"),
+            until=instant(until, "until"),
             before_id=before_id,
             limit=limit,
         )
@@ -121,10 +135,10 @@ class FeedbackController(Controller):
         db: NamedDependency[Database],
         request: Req,
         clinic_id: QueryRowId = None,
-        kind: FromQuery[str | None] = None,
+        kind: FromQuery[ReplyKind | None] = None,
         patient_id: QueryRowId = None,
-        since: FromQuery[datetime | None] = None,
-        until: FromQuery[datetime | None] = None,
+        since: QueryInstant = None,
+        until: QueryInstant = None,
         before_id: QueryRowId = None,
         limit: Limit = 100,
     ) -> list[FeedbackOut]:
@@ -134,8 +148,8 @@ class FeedbackController(Controller):
             clinic_id=clinic_id,
             kind=kind,
             patient_id=patient_id,
-            since=since,
-            until=until,
+            since=instant(since, "since"),
+            until=instant(until, "until"),
             before_id=before_id,
             limit=limit,
         )

@@ -7,8 +7,7 @@ Aggregates and the de-identified exports are open to researchers; the identified
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from litestar import Controller, Request, get
 from litestar.datastructures import State
@@ -25,10 +24,10 @@ from services.feedback.schemas import NeedCount, RatingGroup, SurveyReport
 from services.feedback.survey_api import STAFF, SurveyKey
 from shared.access.web import policy, principal_of
 from shared.db import Database
-from shared.params import QueryRowId
+from shared.params import QueryInstant, QueryRowId, instant
 
 Req = Request[Any, Any, Any]
-Since = FromQuery[datetime | None]
+Since = QueryInstant
 CSV = "text/csv"  # Litestar adds the charset (utf-8)
 # The 200 is CSV; errors stay JSON (a route-level text/csv would make Litestar try to send
 # its JSON error answers as CSV), so only the 200 is declared as CSV.
@@ -75,7 +74,7 @@ class ReportController(Controller):
         since: Since = None,
     ) -> list[RatingGroup]:
         return await reports.ratings(
-            db, principal_of(request), by=by, clinic_id=clinic_id, since=since
+            db, principal_of(request), by=by, clinic_id=clinic_id, since=instant(since, "since")
         )
 
     @get(
@@ -89,7 +88,7 @@ class ReportController(Controller):
         request: Req,
         survey_key: SurveyKey,
         clinic_id: QueryRowId = None,
-        study_arm: FromQuery[str | None] = None,
+        study_arm: FromQuery[Literal["intervention", "control"] | None] = None,
     ) -> SurveyReport:
         return await reports.survey_report(
             db, principal_of(request), survey_key, clinic_id=clinic_id, study_arm=study_arm
@@ -104,12 +103,15 @@ class ReportController(Controller):
         since: Since = None,
     ) -> list[NeedCount]:
         return await reports.need_counts(
-            db, principal_of(request), clinic_id=clinic_id, since=since
+            db, principal_of(request), clinic_id=clinic_id, since=instant(since, "since")
         )
 
 
-def time_window(request: Req, column: Any, clinic_id: int | None, since: Any, until: Any) -> Any:
-    return exports.Window(clinic_scope(principal_of(request), column, clinic_id), since, until)
+def time_window(
+    request: Req, column: Any, clinic_id: int | None, since: str | None, until: str | None
+) -> Any:
+    scope = clinic_scope(principal_of(request), column, clinic_id)
+    return exports.Window(scope, instant(since, "since"), instant(until, "until"))
 
 
 class ExportController(Controller):

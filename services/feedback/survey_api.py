@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
@@ -20,7 +20,7 @@ from shared.params import Limit, QueryRowId, RowId
 Req = Request[Any, Any, Any]
 STAFF = (Role.ADMIN, Role.COORDINATOR, Role.RESEARCHER)
 SurveyKey = Annotated[str, PathParameter(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
-RunState = FromQuery[str | None]
+RunState = FromQuery[Literal["open", "completed", "timed_out", "cancelled"] | None]
 
 
 class SurveyController(Controller):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 from litestar import Controller, Request, get, patch, post
 from litestar.datastructures import State
@@ -33,6 +33,19 @@ from shared.params import Days, Limit, QueryRowId, RowId
 
 Req = Request[Any, Any, Any]
 CARE = (Role.ADMIN, Role.COORDINATOR)  # identifiable patient data: never researchers
+PatientState = Literal["active", "paused", "discharged"]
+MessageState = Literal[
+    "queued",
+    "sending",
+    "sent",
+    "delivered",
+    "failed",
+    "expired",
+    "suppressed",
+    "opted_out",
+    "skipped",
+]
+AlertState = Literal["open", "acknowledged"]
 
 
 def provide_scheduler(state: State) -> Scheduler:
@@ -66,7 +79,7 @@ class PatientController(Controller):
         clinic_id: QueryRowId = None,
         clinic_number: FromQuery[str | None] = None,
         phone: FromQuery[str | None] = None,
-        status: FromQuery[str | None] = None,
+        status: FromQuery[PatientState | None] = None,
         after_id: QueryRowId = None,
         limit: Limit = 100,
     ) -> list[PatientOut]:
@@ -262,7 +275,7 @@ class ClinicActivityController(Controller):
         request: Req,
         clinic_id: RowId,
         on: FromQuery[date | None] = None,
-        status: FromQuery[str | None] = None,
+        status: FromQuery[MessageState | None] = None,
         limit: Limit = 500,
     ) -> list[reports.MessageOut]:
         return await reports.clinic_messages(
@@ -281,7 +294,7 @@ class AlertController(Controller):
         ctx: NamedDependency[Scheduler],
         request: Req,
         clinic_id: QueryRowId = None,
-        status: FromQuery[str | None] = None,
+        status: FromQuery[AlertState | None] = None,
     ) -> list[reports.AlertOut]:
         return await reports.list_alerts(ctx, principal_of(request), clinic_id, status)
 

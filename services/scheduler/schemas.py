@@ -17,12 +17,21 @@ HHMM = Annotated[
 ]
 # A body's id out of range is a 400 naming the field, never an integer overflow in SQL.
 ClinicId = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
+# An offset is required: a moment without one is a 400 (msgspec), and the schema says so.
+Aware = Annotated[
+    datetime,
+    msgspec.Meta(
+        tz=True,
+        description="RFC 3339 date-time with its offset",
+        examples=["2026-11-24T08:05:00+08:00"],
+    ),
+]
 Weekday = Annotated[int, msgspec.Meta(ge=1, le=7, description="ISO weekday, Monday = 1")]
 
 
 class Consent(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     version: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
-    given_at: datetime
+    given_at: Aware
 
 
 class PatientIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -100,7 +109,7 @@ class PatientOut(msgspec.Struct, kw_only=True):
 
 
 class DoseIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    taken_at: datetime
+    taken_at: Aware
     mg: Annotated[float, msgspec.Meta(gt=0, le=1000)] | None = None
 
 
@@ -108,7 +117,7 @@ class ClinicDoseIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """One row of a dispensing system's batch: the patient by clinic number."""
 
     clinic_number: str
-    taken_at: datetime
+    taken_at: Aware
     mg: Annotated[float, msgspec.Meta(gt=0, le=1000)] | None = None
 
 

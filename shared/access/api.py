@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from litestar import Controller, Request, get, patch, post
@@ -21,7 +20,7 @@ from shared.access.clinics import (
 )
 from shared.access.tokens import Role
 from shared.access.web import policy, principal_of
-from shared.params import Limit, QueryRowId, RowId
+from shared.params import Limit, QueryInstant, QueryRowId, RowId, instant
 
 Req = Request[Any, Any, Any]
 STAFF = (Role.ADMIN, Role.COORDINATOR, Role.RESEARCHER)
@@ -74,8 +73,8 @@ class AuditController(Controller):
         clinic_id: QueryRowId = None,
         resource_type: FromQuery[str | None] = None,
         resource_id: FromQuery[str | None] = None,
-        since: FromQuery[datetime | None] = None,
-        until: FromQuery[datetime | None] = None,
+        since: QueryInstant = None,
+        until: QueryInstant = None,
         before_id: QueryRowId = None,
         limit: Limit = 100,
     ) -> list[AuditOut]:
@@ -84,8 +83,8 @@ class AuditController(Controller):
             clinic_id=clinic_id,
             resource_type=resource_type,
             resource_id=resource_id,
-            since=since,
-            until=until,
+            since=instant(since, "since"),
+            until=instant(until, "until"),
             before_id=before_id,
             limit=limit,
         )
