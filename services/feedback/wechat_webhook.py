@@ -24,10 +24,11 @@ from services.feedback.webhooks import Req, WebhookConfig, plain, read_capped, r
 from services.feedback.wechat import BadCrypto, SafeMode, UnsafeXml, check_signature, parse_xml
 from services.feedback.wechat import text_reply as wechat_text
 from shared.access.web import OPEN
-from shared.bus import add_to_outbox
+from shared.bus import BusKeys, add_to_outbox
 from shared.crypto import IdentifierCipher
 from shared.db import Database
 from shared.messages import ChannelBound
+from shared.settings import Settings
 
 PATH = "/webhooks/wechat"
 _BIND = "bind:"
@@ -63,7 +64,7 @@ async def wechat_verify(request: Req, state: State) -> Response[str]:
     return Response(request.query_params.get("echostr", ""), media_type=MediaType.TEXT)
 
 
-async def _replayed(request: Req, state: State, config: WebhookConfig, raw: bytes) -> str | None:
+async def _replayed(request: Req, state: State, raw: bytes) -> str | None:
     """Why a signed call is a replay, or None.
 
     In plain mode WeChat's signature covers the token, timestamp and nonce, not the body:
@@ -79,7 +80,11 @@ async def _replayed(request: Req, state: State, config: WebhookConfig, raw: byte
     if abs(time.time() - stamped) > REPLAY_WINDOW_S:
         return f"timestamp is more than {REPLAY_WINDOW_S} s from now"
     call = "|".join((q.get("signature", ""), q.get("timestamp", ""), q.get("nonce", "")))
-    key = f"{config.key_prefix}:wechat:signed:{hashlib.sha256(call.encode()).hexdigest()}"
+    # Under the app's own BUS_PREFIX (its settings, as every other key of the service), and
+    # gone once no timestamp it covers can pass the window.
+    settings: Settings = state.settings
+    keys = BusKeys(settings.bus.bus_prefix)
+    key = keys.signed_call("wechat", hashlib.sha256(call.encode()).hexdigest())
     body = hashlib.sha256(raw).hexdigest()
     redis: Redis = state.redis
     if await redis.set(key, body, nx=True, ex=2 * REPLAY_WINDOW_S):
@@ -134,7 +139,7 @@ async def wechat_message(request: Req, state: State) -> Response[str]:
     if not _signed(request, token):
         INBOUND.labels("wechat", "bad_signature").inc()
         return plain("signature does not match", 403)
-    replayed = await _replayed(request, state, config, raw)
+    replayed = await _replayed(request, state, raw)
     if replayed is not None:
         INBOUND.labels("wechat", "bad_signature").inc()
         return plain(replayed, 403)

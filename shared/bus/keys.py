@@ -24,3 +24,7 @@ class BusKeys:
     def outbox_epoch(self, service: str) -> str:
         """Present while Redis still holds what this service's relay published."""
         return f"{self.prefix}:outbox-epoch:{service}"
+
+    def signed_call(self, channel: str, digest: str) -> str:
+        """A signed webhook call already seen (replay protection); set with an expiry."""
+        return f"{self.prefix}:{channel}:signed:{digest}"
