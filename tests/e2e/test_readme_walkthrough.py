@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -135,6 +136,8 @@ def test_the_walkthrough_parses_into_commands_and_their_answers() -> None:
 def test_the_readme_walkthrough_runs_as_written(
     tmp_path: Path, backends: Backends, isolation: str
 ) -> None:
+    for tool in ("bash", "curl"):
+        assert shutil.which(tool), f"the walk-through needs {tool} on the PATH"
     steps = walkthrough(README.read_text())
     _ports, env = _suite_env(tmp_path)  # SCHEDULER_PORT, ...: the shell has them too
     env["DATABASE_URL"] = backends.database_url
