@@ -11,18 +11,24 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
+from redis.asyncio import Redis
 
 from mmt.processes import Supervisor, private_redis_argv
 from mmt.registry import migrate_all
 from mmt.sandbox import start_fakes
+from shared.bus.connect import connect_redis
+from shared.bus.keys import BusKeys
+from shared.bus.outbox import mark_fresh_private_redis
 from shared.crypto import generate_keys
 from shared.db import Database
 from shared.net import free_port, wait_for_port
-from shared.settings import SERVICES, get_settings
+from shared.settings import SERVICES, Settings, get_settings
 
 DEV_SECRETS = ("IDENTIFIER_KEYS", "IDENTIFIER_HMAC_KEY", "LESSON_LINK_SECRET")
 
@@ -76,24 +82,111 @@ async def _seed_curriculum() -> list[str]:
     return [outcome.track for outcome in outcomes]
 
 
-def _start_redis(supervisor: Supervisor) -> str:
+# How long `mmt up` waits for a dependency it was given (REDIS_URL, DATABASE_URL) to answer
+# before it stops, naming it, rather than start services that would retry it forever.
+DEPENDENCY_TIMEOUT_S = 10.0
+
+
+def _own_session(argv: list[str]) -> list[str]:
+    """`argv` in a session of its own: a Ctrl-C at the terminal reaches `mmt up` and the
+    services (which stop on it) but not the private Redis, which `mmt up` stops last, once
+    the workers are done with it. Same pid (exec), so it is stopped like any child."""
+    trampoline = "import os, sys; os.setsid(); os.execvp(sys.argv[1], sys.argv[1:])"
+    return [sys.executable, "-c", trampoline, *argv]
+
+
+def _start_redis(supervisor: Supervisor, bus_prefix: str) -> str:
     port = free_port()
     server = shutil.which("redis-server")
     if server:
-        supervisor.start("redis", private_redis_argv(server, port))
+        supervisor.start("redis", _own_session(private_redis_argv(server, port)))
         kind = "redis-server (private, in memory)"
     else:
-        supervisor.start("redis", [sys.executable, "-m", "mmt.fake_redis", "--port", str(port)])
+        argv = [sys.executable, "-m", "mmt.fake_redis", "--port", str(port)]
+        supervisor.start("redis", _own_session(argv))
         kind = "embedded Redis-compatible server (fakeredis)"
     wait_for_port(port, 15)
+    url = f"redis://127.0.0.1:{port}/0"
+
+    async def mark() -> None:
+        # It starts empty every time: the relays' replay on their first tick is expected.
+        redis = connect_redis(url)
+        try:
+            await mark_fresh_private_redis(redis, BusKeys(bus_prefix), "mmt up")
+        finally:
+            await redis.aclose()
+
+    asyncio.run(mark())
     typer.echo(f"bus: {kind} on 127.0.0.1:{port}")
-    return f"redis://127.0.0.1:{port}/0"
+    return url
 
 
-def _wait_healthy(url: str, supervisor: Supervisor, timeout_s: float) -> bool:
+def _where(url: str) -> str:
+    """host:port (or path) of a URL, never its credentials."""
+    parts = urlsplit(url)
+    if parts.hostname:
+        return f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
+    return parts.path or "?"
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {DEPENDENCY_TIMEOUT_S:.0f} s"
+    return type(exc).__name__
+
+
+def unreachable(settings: Settings, timeout_s: float = DEPENDENCY_TIMEOUT_S) -> list[str]:
+    """A line for each dependency named in the environment that does not answer in time,
+    saying which and what to do; empty when all answer."""
+    problems: list[str] = []
+
+    async def ping_database() -> None:
+        db = Database.from_settings(settings.database, "access")
+        try:
+            await db.ping(timeout_s)
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(ping_database())
+    except Exception as exc:
+        url = settings.database.database_url
+        what = (
+            f"SQLite at {_where(url)}"
+            if url.startswith("sqlite")
+            else f"PostgreSQL at {_where(url)}"
+        )
+        problems.append(
+            f"database unreachable: {what} ({_why(exc)}); start it or correct DATABASE_URL"
+        )
+    redis_url = settings.bus.redis_url
+    if redis_url:
+
+        async def ping_redis() -> None:
+            # One try, not connect_redis's retries: a refusal is an answer, given at once.
+            redis = Redis.from_url(redis_url, socket_connect_timeout=timeout_s)
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await redis.ping()
+            finally:
+                await redis.aclose()
+
+        try:
+            asyncio.run(ping_redis())
+        except Exception as exc:
+            problems.append(
+                f"Redis unreachable: {_where(redis_url)} from REDIS_URL ({_why(exc)}); start "
+                "it or correct REDIS_URL, or unset REDIS_URL for a private one"
+            )
+    return problems
+
+
+def _wait_healthy(
+    url: str, first_exited: Callable[[], tuple[str, int] | None], timeout_s: float
+) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if supervisor.first_exited():
+        if first_exited():
             return False
         try:
             with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (loopback)
@@ -118,19 +211,30 @@ def up(
     REDIS_URL is unset). Ctrl-C stops every process."""
     settings = get_settings()
     env = dict(os.environ)
-    supervisor = Supervisor(env)
+    supervisor = Supervisor(env)  # what the services use: the private Redis, the fakes
+    suite = Supervisor(env)  # the services' APIs and workers, stopped first
     stopping = False
 
     def on_signal(signum: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
 
+    def first_exited() -> tuple[str, int] | None:
+        return suite.first_exited() or supervisor.first_exited()
+
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    # Nothing starts on a dependency that does not answer: the services would only retry
+    # it forever, logging warnings, after a "ready".
+    problems = unreachable(settings)
+    for problem in problems:
+        typer.echo(f"error: {problem}", err=True)
+    if problems:
+        raise typer.Exit(1)
     code = 0
     try:
         if not settings.bus.redis_url:
-            env["REDIS_URL"] = _start_redis(supervisor)
+            env["REDIS_URL"] = _start_redis(supervisor, settings.bus.bus_prefix)
             os.environ["REDIS_URL"] = env["REDIS_URL"]
         if not env.get("CONTENT_PUBLIC_URL"):
             shown_host = (
@@ -149,9 +253,9 @@ def up(
         typer.echo(
             "database: "
             + (
-                "SQLite, one file per service"
+                "SQLite (aiosqlite), one file per service"
                 if is_sqlite
-                else "PostgreSQL, one schema per service"
+                else "PostgreSQL (asyncpg), one schema per service"
             )
         )
         asyncio.run(migrate_all(settings.database))
@@ -160,14 +264,14 @@ def up(
         if seeded:
             typer.echo(f"curriculum: published the starter tracks ({', '.join(seeded)})")
         for name in SERVICES:
-            supervisor.start(f"{name}-api", [sys.executable, "-m", "mmt", "serve", name])
-            supervisor.start(f"{name}-worker", [sys.executable, "-m", "mmt", "worker", name])
+            suite.start(f"{name}-api", [sys.executable, "-m", "mmt", "serve", name])
+            suite.start(f"{name}-worker", [sys.executable, "-m", "mmt", "worker", name])
         host = settings.service.service_host
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         for name in SERVICES:
             base = f"http://{shown}:{settings.service.port(name)}"
-            if not _wait_healthy(f"{base}/health", supervisor, startup_timeout):
-                failed = supervisor.first_exited()
+            if not _wait_healthy(f"{base}/health", first_exited, startup_timeout):
+                failed = first_exited()
                 why = f"{failed[0]} exited with {failed[1]}" if failed else "timed out"
                 typer.echo(f"error: {name} did not become healthy ({why})", err=True)
                 code = 1
@@ -175,7 +279,7 @@ def up(
             typer.echo(f"{name:<10} {base}   docs: {base}/schema")
         typer.echo("ready; press Ctrl-C to stop")
         while not stopping:
-            failed = supervisor.first_exited()
+            failed = first_exited()
             if failed:
                 typer.echo(f"error: {failed[0]} exited with {failed[1]}; stopping", err=True)
                 code = 1
@@ -183,6 +287,9 @@ def up(
             time.sleep(0.2)
     finally:
         typer.echo("stopping...")
+        # The services first, so that their workers finish with the bus and the database;
+        # then what they used.
+        suite.stop()
         supervisor.stop()
         typer.echo("stopped")
         if code:

@@ -3,6 +3,11 @@
 APScheduler 3 runs only a few coarse ticks here, with the in-memory job store: its
 SQLAlchemy store cannot be shared between processes and loads due jobs unbounded, so
 per-patient plans live in the services' own tables, never as jobs.
+
+Stopping (SIGINT or SIGTERM) is quiet: no new tick starts, the ticks running are given
+`STOP_GRACE_S` to finish, and one still running then is cancelled with an info line.
+APScheduler's own shutdown would cancel them mid-flight and log each at ERROR with a
+traceback (`relay_tick ... CancelledError`), on every clean stop.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import wraps
 from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -28,6 +34,10 @@ from shared.service import PeriodicJob, ServiceDefinition, WorkerParts
 from shared.settings import Settings
 
 log = get_logger(__name__)
+
+# How long a stopping worker lets its running ticks finish; well within the 10 s that
+# `mmt up` (and a container runtime's default) gives a process before it kills it.
+STOP_GRACE_S = 5.0
 
 
 def heartbeat_path(settings: Settings, service: str) -> Path:
@@ -80,6 +90,8 @@ class Worker:
             else None
         )
         self.heartbeat = heartbeat_path(settings, definition.name)
+        self._running: set[asyncio.Task[None]] = set()
+        self._stopping = False
 
     async def relay_tick(self) -> None:
         try:
@@ -122,22 +134,68 @@ class Worker:
         self.heartbeat.parent.mkdir(parents=True, exist_ok=True)
         self.heartbeat.touch()
 
+    async def beat_tick(self) -> None:
+        self.beat()
+
+    def _tracked(
+        self, name: str, tick: Callable[[], Awaitable[None]]
+    ) -> Callable[[], Awaitable[None]]:
+        """A tick the worker can wait for when it stops, and cancel without an error."""
+
+        @wraps(tick)
+        async def run() -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            self._running.add(task)
+            try:
+                await tick()
+            except asyncio.CancelledError:
+                if not self._stopping:
+                    raise
+                # Cancelled because the worker stops: the next start's first tick redoes
+                # whatever this one had not committed. Not an error, nothing to trace.
+                log.info("worker.tick_cancelled", service=self.definition.name, job=name)
+            finally:
+                self._running.discard(task)
+
+        return run
+
+    async def _drain(self, scheduler: AsyncIOScheduler, grace_s: float) -> None:
+        """No new tick starts; those running get `grace_s` to finish, then are cancelled."""
+        self._stopping = True
+        scheduler.pause()
+        running = set(self._running)
+        if running:
+            _done, late = await asyncio.wait(running, timeout=grace_s)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late, timeout=1.0)
+        scheduler.shutdown(wait=False)
+
     def _scheduler(self) -> AsyncIOScheduler:
         scheduler = AsyncIOScheduler(
             timezone="UTC",
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60},
         )
         scheduler.add_job(
-            self.relay_tick,
+            self._tracked("outbox-relay", self.relay_tick),
             "interval",
             id="outbox-relay",
             seconds=self.settings.bus.outbox_interval_s,
         )
-        scheduler.add_job(self.housekeeping_tick, "interval", id="housekeeping", seconds=60)
-        scheduler.add_job(self.beat, "interval", id="heartbeat", seconds=5)
+        scheduler.add_job(
+            self._tracked("housekeeping", self.housekeeping_tick),
+            "interval",
+            id="housekeeping",
+            seconds=60,
+        )
+        scheduler.add_job(
+            self._tracked("heartbeat", self.beat_tick), "interval", id="heartbeat", seconds=5
+        )
         for job in self.parts.jobs:
             scheduler.add_job(
-                self._guarded(job),
+                self._tracked(job.name, self._guarded(job)),
                 "interval",
                 id=job.name,
                 seconds=job.seconds,
@@ -145,7 +203,7 @@ class Worker:
             )
         return scheduler
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, grace_s: float = STOP_GRACE_S) -> None:
         scheduler = self._scheduler()
         scheduler.start()
         self.beat()
@@ -160,7 +218,7 @@ class Worker:
             else:
                 await stop.wait()
         finally:
-            scheduler.shutdown(wait=False)
+            await self._drain(scheduler, grace_s)
             log.info("worker.stopped", service=self.definition.name)
 
 

@@ -6,6 +6,11 @@ their streams and stamps them. Published rows are kept for a replay window: if R
 its data (wiped, or restarted without persistence) the relay notices that its epoch key
 is gone and publishes the window again. Consumers de-duplicate by message id, so a replay
 costs only work, never a double effect.
+
+`mmt up` runs a private, in-memory Redis that starts empty every time: it marks it
+(`mark_fresh_private_redis`), and a replay there is expected and logged at info. The mark
+lives in Redis itself, so if that Redis is wiped while running, the mark goes with its
+data and the loss is a warning again, as on any other Redis.
 """
 
 from __future__ import annotations
@@ -27,6 +32,16 @@ from shared.messages import Message
 from shared.metrics import OUTBOX_PUBLISHED, OUTBOX_REPLAYED
 
 log = get_logger(__name__)
+
+
+def fresh_private_redis_key(keys: BusKeys) -> str:
+    """Present in a Redis that `mmt up` started empty, for its own run."""
+    return f"{keys.prefix}:fresh-private-redis"
+
+
+async def mark_fresh_private_redis(redis: Redis, keys: BusKeys, started_by: str) -> None:
+    """Tell the relays that this Redis started empty by design (`mmt up`'s private one)."""
+    await redis.set(fresh_private_redis_key(keys), started_by)
 
 
 def add_to_outbox(
@@ -130,7 +145,17 @@ class OutboxRelay:
             )
         replayed = int(getattr(result, "rowcount", 0) or 0)
         OUTBOX_REPLAYED.labels(self.service).inc(replayed)
-        if replayed:
+        if not replayed:
+            return
+        if await self.redis.exists(fresh_private_redis_key(self.keys)):
+            log.info(
+                "outbox.replay",
+                service=self.service,
+                rows=replayed,
+                reason="first start on the private in-memory Redis `mmt up` started empty: "
+                "the replay window is published again (consumers de-duplicate)",
+            )
+        else:
             log.warning(
                 "outbox.replay",
                 service=self.service,
