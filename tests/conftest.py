@@ -4,21 +4,32 @@ Integration and end-to-end tests use the real PostgreSQL and Redis named by DATA
 and REDIS_URL (`.ci/run` sets both). When they are unset and a Docker engine exists,
 testcontainers starts throwaway ones. Each test gets its own schema prefix and bus key
 prefix and removes them afterwards, so tests never see each other's data.
+
+Nothing is left behind: `isolation` drops every schema and key under its prefix when its
+test ends (whatever the test, its apps or the processes it started made there), and the
+session ends by checking every prefix this run used, the tests' and those of the harnesses
+it drove (fuzzer, benchmarks, chaos): a schema or key still there fails the run.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import re
 import shutil
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import psycopg
 import pytest
+import redis as sync_redis
 from litestar import Litestar
+from psycopg import sql
 from redis.asyncio import Redis
+from sqlalchemy import make_url
 
 from mmt.processes import private_redis_argv
 from mmt.registry import load_service
@@ -54,8 +65,7 @@ def _from_containers() -> Backends:
     return Backends(postgres.get_connection_url(), redis_url)
 
 
-@pytest.fixture(scope="session")
-def backends() -> Backends:
+def _backends() -> Backends:
     database_url = os.environ.get("DATABASE_URL")
     redis_url = os.environ.get("REDIS_URL")
     if database_url and redis_url:
@@ -75,10 +85,119 @@ def backends() -> Backends:
     )
 
 
+@pytest.fixture(scope="session")
+def backends() -> Backends:
+    found = _backends()
+    _RUN.backends = found
+    return found
+
+
+# What this run left behind. Other runs may share the servers, so the check looks only at
+# the prefixes this run used (never at "whatever is new"): each test's `isolation`, and every
+# schema prefix a Database was opened with in this process (the fuzzer's `fz…_`, the
+# benchmarks' `bench…_`, chaos runs' `chaos…_`, which also name their Redis keys).
+
+
+@dataclass
+class _Run:
+    backends: Backends | None = None
+    prefixes: dict[str, str] | None = None  # prefix -> who used it first
+
+    def used(self, prefix: str, by: str) -> None:
+        if self.prefixes is not None and prefix:
+            self.prefixes.setdefault(prefix, by)
+
+
+_RUN = _Run()
+# A made-up prefix: letters then random hex (`t1a2b…_`, `fz…_`, `bench…_`, `chaos…_`), not a
+# short fixed one (`t1_` in a unit test) that would also match other runs' keys.
+THROWAWAY_PREFIX = re.compile(r"[a-z]+[0-9a-f]{8,}_")
+
+
+def postgres_conninfo(database_url: str) -> str:
+    """The libpq form of an SQLAlchemy URL (postgresql+asyncpg://... -> postgresql://...)."""
+    return make_url(database_url).set(drivername="postgresql").render_as_string(False)
+
+
+def left_behind(found: Backends, prefix: str) -> list[str]:
+    """Schemas and Redis keys under `prefix` (keys under its bus form, `prefix` minus `_`)."""
+    with psycopg.connect(postgres_conninfo(found.database_url), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, %s) ORDER BY 1",
+            (prefix,),
+        ).fetchall()
+    client = sync_redis.Redis.from_url(found.redis_url)
+    try:
+        match = f"{prefix.rstrip('_')}*"
+        keys = sorted(k.decode() for k in client.scan_iter(match=match, count=1000))
+    finally:
+        client.close()
+    return [f"schema {row[0]}" for row in rows] + [f"key {key}" for key in keys]
+
+
+def remove_prefix(found: Backends, prefix: str) -> list[str]:
+    """Drop every schema and delete every key under `prefix`; return what was there."""
+    there = left_behind(found, prefix)
+    schemas = [item.split(" ", 1)[1] for item in there if item.startswith("schema ")]
+    keys = [item.split(" ", 1)[1] for item in there if item.startswith("key ")]
+    if schemas:
+        with psycopg.connect(postgres_conninfo(found.database_url), autocommit=True) as conn:
+            # A connection a test forgot would make DROP wait for ever: give up, and say so.
+            conn.execute("SET lock_timeout = '20s'")
+            for schema in schemas:
+                conn.execute(
+                    sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+                )
+    if keys:
+        client = sync_redis.Redis.from_url(found.redis_url)
+        try:
+            for start in range(0, len(keys), 1000):
+                client.unlink(*keys[start : start + 1000])
+        finally:
+            client.close()
+    return there
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _nothing_left_behind() -> Iterator[None]:
+    """At the end of the run, every prefix it used must be empty on PostgreSQL and Redis."""
+    _RUN.prefixes = {}
+    original = Database.__init__
+
+    def opened(self: Database, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        prefix = (self.schema or "").removesuffix(self.service)
+        if THROWAWAY_PREFIX.fullmatch(prefix):
+            _RUN.used(prefix, f"a Database ({self.schema})")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Database, "__init__", opened)
+        yield
+    found, prefixes = _RUN.backends, _RUN.prefixes
+    _RUN.prefixes = None
+    if found is None:  # no test used the shared servers
+        return
+    leftovers = {
+        prefix: (by, there)
+        for prefix, by in sorted(prefixes.items())
+        if (there := remove_prefix(found, prefix))
+    }
+    if leftovers:
+        lines = [f"{p} ({by}): {', '.join(there)}" for p, (by, there) in leftovers.items()]
+        pytest.fail(
+            "this run left schemas or Redis keys behind (now removed):\n" + "\n".join(lines),
+            pytrace=False,
+        )
+
+
 @pytest.fixture
-def isolation() -> str:
-    """A fresh prefix for this test's schemas and Redis keys."""
-    return f"t{uuid.uuid4().hex[:10]}_"
+def isolation(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh prefix for this test's schemas and Redis keys, all removed when it ends."""
+    prefix = f"t{uuid.uuid4().hex[:10]}_"
+    _RUN.used(prefix, request.node.nodeid)
+    yield prefix
+    if _RUN.backends is not None:
+        remove_prefix(_RUN.backends, prefix)
 
 
 @pytest.fixture
@@ -89,11 +208,9 @@ def redis_url(backends: Backends) -> str:
 
 @pytest.fixture
 async def redis(redis_url: str, isolation: str) -> AsyncIterator[Redis]:
+    """A client of the bus under test; `isolation` removes the test's keys afterwards."""
     client = Redis.from_url(redis_url)
     yield client
-    keys = [key async for key in client.scan_iter(match=f"{isolation}*", count=1000)]
-    if keys:
-        await client.delete(*keys)
     await client.aclose()
 
 
@@ -185,7 +302,7 @@ def scheduler() -> ServiceDefinition:
 
 async def drop_schemas(database_url: str, prefix: str) -> None:
     """Remove the schemas a test's processes created under its prefix."""
-    for name in ("content", "scheduler", "feedback"):
+    for name in ("access", "content", "scheduler", "feedback"):
         db = Database(database_url, name, schema_prefix=prefix)
         await db.drop_schema()
         await db.dispose()

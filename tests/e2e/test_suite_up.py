@@ -231,7 +231,7 @@ def test_up_serves_all_three_relays_events_and_stops_cleanly(
         assert f"{name:<10} http://127.0.0.1:{port}" in output
     leftovers = [pid for pid in processes if _alive(pid)]
     assert leftovers == [], f"processes left behind: {leftovers}"
-    if database == "postgresql":
+    if database == "postgresql":  # (if the test failed before, `isolation` drops them)
         asyncio.run(drop_schemas(backends.database_url, isolation))
 
 
