@@ -61,9 +61,10 @@ class Place:
         return self.prefix.rstrip("_")
 
     async def forget_redis(self) -> None:
-        keys = [key async for key in self.redis.scan_iter(match=f"{self.bus}*")]
+        """Every key under the prefix: the bus's streams and what workers or servers wrote."""
+        keys = [key async for key in self.redis.scan_iter(match=f"{self.bus}*", count=1000)]
         for start in range(0, len(keys), 1000):
-            await self.redis.delete(*keys[start : start + 1000])
+            await self.redis.unlink(*keys[start : start + 1000])
 
 
 @asynccontextmanager

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -128,6 +129,7 @@ def run_chaos(database_url: str, plan: ChaosPlan) -> Figures:
     redis_url = f"redis://127.0.0.1:{redis_port}/0"
     cipher, keys = bench_cipher()
     suite: Suite | None = None
+    env: dict[str, str] = {}
     try:
         with _fake(plan) as fake:
             env = _environment(database_url, prefix, redis_url, fake, keys)
@@ -141,9 +143,14 @@ def run_chaos(database_url: str, plan: ChaosPlan) -> Figures:
             faults = _drive(suite, settings, plan, redis_url, started)
             return asyncio.run(measure(settings, redis_url, plan, faults, fake, started, suite))
     finally:
-        if suite is not None:
-            suite.stop()
-        asyncio.run(_drop(settings))
+        # Its Redis is private and keeps nothing on disk: stopping it removes every key.
+        try:
+            if suite is not None:
+                suite.stop()
+        finally:
+            asyncio.run(_drop(settings))
+            if "WORKER_HEARTBEAT_DIR" in env:
+                shutil.rmtree(env["WORKER_HEARTBEAT_DIR"], ignore_errors=True)
 
 
 def _drive(
