@@ -182,11 +182,14 @@ def unreachable(settings: Settings, timeout_s: float = DEPENDENCY_TIMEOUT_S) -> 
 
 
 def _wait_healthy(
-    url: str, first_exited: Callable[[], tuple[str, int] | None], timeout_s: float
+    url: str,
+    first_exited: Callable[[], tuple[str, int] | None],
+    timeout_s: float,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if first_exited():
+        if stopping() or first_exited():
             return False
         try:
             with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (loopback)
@@ -270,7 +273,9 @@ def up(
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         for name in SERVICES:
             base = f"http://{shown}:{settings.service.port(name)}"
-            if not _wait_healthy(f"{base}/health", first_exited, startup_timeout):
+            if not _wait_healthy(f"{base}/health", first_exited, startup_timeout, lambda: stopping):
+                if stopping:  # Ctrl-C while starting (the children got it too): no error
+                    return
                 failed = first_exited()
                 why = f"{failed[0]} exited with {failed[1]}" if failed else "timed out"
                 typer.echo(f"error: {name} did not become healthy ({why})", err=True)
@@ -280,7 +285,7 @@ def up(
         typer.echo("ready; press Ctrl-C to stop")
         while not stopping:
             failed = first_exited()
-            if failed:
+            if failed and not stopping:
                 typer.echo(f"error: {failed[0]} exited with {failed[1]}; stopping", err=True)
                 code = 1
                 return
