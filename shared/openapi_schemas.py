@@ -22,6 +22,12 @@ if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator
 
 _DEFS = "#/$defs/"
+EXAMPLES: dict[type[msgspec.Struct], dict[str, Any]] = {}  # for Structs defined elsewhere
+
+
+def example_for(struct: type[msgspec.Struct], example: dict[str, Any]) -> None:
+    """Document `example` for a Struct whose module should not know about OpenAPI."""
+    EXAMPLES[struct] = example
 
 
 def _structs_in(kind: Any, seen: dict[type[msgspec.Struct], None]) -> None:
@@ -88,7 +94,8 @@ class MsgspecStructSchemaPlugin(StructSchemaPlugin):
         schema.properties = relink(own.get("properties", {}))
         if own.get("additionalProperties") is False:
             schema.additional_properties = False
-        example = getattr(struct, "openapi_example", None)  # a ClassVar: not a field
+        # A ClassVar (not a field), or registered with example_for.
+        example = getattr(struct, "openapi_example", None) or EXAMPLES.get(struct)
         if example is not None:
             schema.examples = [example]
         return schema

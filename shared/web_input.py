@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
+from litestar.exceptions import ValidationException
 from litestar.routes import HTTPRoute
 
 from shared.openapi_errors import answers_in_own_type
@@ -74,6 +76,58 @@ def answer_options(request: Request[Any, Any, Any]) -> Response[Any] | None:
     return Response(None, status_code=204, headers={"Allow": methods}, media_type="text/plain")
 
 
+_BODY_TYPES: dict[Any, Any] = {}  # by handler (not its id: ids are reused)
+
+
+def _body_type(request: Request[Any, Any, Any]) -> Any:
+    """The msgspec Struct a handler's JSON `data` is, else None (cached per handler)."""
+    handler = request.route_handler
+    if handler not in _BODY_TYPES:
+        found = handler.parsed_fn_signature.parameters.get("data")
+        kind = found.type_ if found is not None else None
+        wanted = isinstance(kind, type) and issubclass(kind, msgspec.Struct)
+        _BODY_TYPES[handler] = kind if wanted else None
+    return _BODY_TYPES[handler]
+
+
+async def refuse_lax_json(request: Request[Any, Any, Any]) -> None:
+    """A JSON body is decoded strictly, as its schema says: Litestar converts bodies
+    leniently (`0` as `false`, `0` as a date-time: a Unix time); found by fuzzing."""
+    if request.method not in {"POST", "PUT", "PATCH"}:
+        return
+    struct = _body_type(request)
+    if struct is None or "json" not in request.headers.get("content-type", "").lower():
+        return
+    try:
+        parsed = msgspec.json.decode(await request.body())
+    except msgspec.DecodeError:
+        return  # not JSON: Litestar answers that one
+    try:
+        msgspec.convert(_whole_numbers(parsed), type=struct, strict=True)
+    except msgspec.ValidationError as exc:
+        message, found, where = str(exc).rpartition(" - at `$")
+        key = where.rstrip("`").lstrip(".") if found else "data"
+        raise ValidationException(
+            detail=f"Validation failed for {request.method} {request.url.path}",
+            extra=[{"message": message if found else str(exc), "key": key, "source": "body"}],
+        ) from exc
+
+
+def _whole_numbers(value: Any) -> Any:
+    """`1.0` as `1`: JSON Schema's integer includes it (and a float field takes an int)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_whole_numbers(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _whole_numbers(item) for key, item in value.items()}
+    return value
+
+
 async def check_request(request: Request[Any, Any, Any]) -> Response[Any] | None:
-    """The app's `before_request` hook: an OPTIONS answer, else the NUL check."""
-    return answer_options(request) or await refuse_nul(request)
+    """The app's `before_request` hook: an OPTIONS answer, else the NUL check, then a
+    strict reading of a JSON body."""
+    refused = answer_options(request) or await refuse_nul(request)
+    if refused is None:
+        await refuse_lax_json(request)
+    return refused

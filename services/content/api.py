@@ -7,14 +7,13 @@ saying how to start one. Handlers are thin: each calls one service function.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from services.content.schemas import (
-    ZH_CN,
     Channel,
     LessonIn,
     LessonPatch,
@@ -102,7 +101,7 @@ class TrackController(Controller):
         version: RowId,
         key: FromPath[str],
         channel: FromQuery[Channel] = "sms",
-        language: FromQuery[str] = ZH_CN,
+        language: FromQuery[Literal["zh-CN", "en"]] = "zh-CN",
     ) -> PreviewOut:
         return await reading.preview(
             state.db, state.sample_links, track, version, key, channel, language

@@ -8,7 +8,7 @@ one place. Field names follow the file format, so a version's JSON and its YAML 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -18,6 +18,26 @@ LANGUAGES = ("zh-CN", "en")  # zh-CN is required everywhere; en is expected
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index + 1 = ISO number
 
 Channel = Literal["sms", "wechat"]
+
+
+def _documented(**schema: Any) -> msgspec.Meta:
+    """JSON Schema for the OpenAPI document only: the curriculum checks
+    (`service/validation.py`) enforce these rules, on the API and on YAML files alike, and
+    list every problem at once; msgspec enforcing them first would name only one."""
+    return msgspec.Meta(extra_json_schema=schema)
+
+
+_LANGUAGE_KEYS = {"propertyNames": {"enum": list(LANGUAGES)}}
+# Texts by language: zh-CN and en only, zh-CN required.
+Titles = Annotated[dict[str, str], _documented(**_LANGUAGE_KEYS, required=[ZH_CN])]
+TrackCode = Annotated[str, _documented(pattern=r"^[a-z0-9-]{2,40}$")]
+LessonKey = Annotated[str, _documented(pattern=r"^[a-z0-9-]{2,60}$")]
+Weekday = Annotated[str, _documented(enum=list(WEEKDAYS))]
+Weekdays = Annotated[list[Weekday], _documented(minItems=2, maxItems=3)]  # lessons_per_week
+LessonsPerWeek = Annotated[int, _documented(enum=[2, 3])]
+LocalTime = Annotated[
+    str, _documented(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM, 24-hour")
+]
 
 
 class _Doc(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -46,19 +66,27 @@ class LessonDoc(_Doc):
 
 class ModuleDoc(_Doc):
     code: str
-    titles: dict[str, str]
+    titles: Titles
     lessons: list[LessonDoc] = msgspec.field(default_factory=list)
 
 
 class TrackHead(_Doc):
     """A track version's own fields: titles and the default cadence."""
 
-    code: str
-    titles: dict[str, str]
-    lessons_per_week: int
-    weekdays: list[str]
-    time: str  # "HH:MM", patients' local time
+    code: TrackCode
+    titles: Titles
+    lessons_per_week: LessonsPerWeek
+    weekdays: Weekdays
+    time: LocalTime  # patients' local time
     next: str | None = None  # the track that follows this one
+
+    openapi_example: ClassVar[dict[str, Any]] = {
+        "code": "core",
+        "titles": {"zh-CN": "核心课程", "en": "Core lessons"},
+        "lessons_per_week": 3,
+        "weekdays": ["mon", "wed", "fri"],
+        "time": "19:00",
+    }
 
 
 class TrackDocument(_Doc):
@@ -82,30 +110,37 @@ class _In(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class TrackPatch(_In):
     """Change the draft's titles or cadence; `next: null` removes the following track."""
 
-    titles: dict[str, str] | UnsetType = UNSET
-    lessons_per_week: int | UnsetType = UNSET
-    weekdays: list[str] | UnsetType = UNSET
-    time: str | UnsetType = UNSET
+    titles: Titles | UnsetType = UNSET
+    lessons_per_week: LessonsPerWeek | UnsetType = UNSET
+    weekdays: Weekdays | UnsetType = UNSET
+    time: LocalTime | UnsetType = UNSET
     next: str | UnsetType | None = UNSET
 
 
 class ModuleIn(_In):
     code: str
-    titles: dict[str, str]
+    titles: Titles
     position: int | None = None  # 1-based among modules; at the end when absent
+
+    openapi_example: ClassVar[dict[str, Any]] = {
+        "code": "stigma",
+        "titles": {"zh-CN": "面对偏见", "en": "Facing prejudice"},
+    }
 
 
 class ModulePatch(_In):
-    titles: dict[str, str] | UnsetType = UNSET
+    titles: Titles | UnsetType = UNSET
     position: int | UnsetType = UNSET
 
 
 class LessonIn(_In):
     module: str
-    key: str
+    key: LessonKey
     tags: list[str] = msgspec.field(default_factory=list)
     quiz_answer: int | None = None
-    translations: dict[str, Translation] = msgspec.field(default_factory=dict)
+    translations: Annotated[
+        dict[str, Translation], _documented(**_LANGUAGE_KEYS, required=[ZH_CN])
+    ] = msgspec.field(default_factory=dict)
     position: int | None = None  # 1-based within its module; at the end when absent
 
 
@@ -116,7 +151,9 @@ class LessonPatch(_In):
     position: int | UnsetType = UNSET  # 1-based within its module
     tags: list[str] | UnsetType = UNSET
     quiz_answer: int | UnsetType | None = UNSET
-    translations: dict[str, Translation | None] | UnsetType = UNSET
+    translations: (
+        Annotated[dict[str, Translation | None], _documented(**_LANGUAGE_KEYS)] | UnsetType
+    ) = UNSET
 
 
 class TrackOut(msgspec.Struct, kw_only=True):

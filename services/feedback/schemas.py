@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
@@ -13,6 +13,8 @@ Category = Literal["medical", "counselling", "legal", "housing_income", "family"
 
 class NoteIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     text: Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
+
+    openapi_example: ClassVar[dict[str, Any]] = {"text": "Called back; referred to legal aid."}
 
 
 class NoteOut(msgspec.Struct, kw_only=True):
@@ -25,6 +27,8 @@ class NoteOut(msgspec.Struct, kw_only=True):
 class NeedPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     status: NeedStatus | None = None
     category: Category | None = None
+
+    openapi_example: ClassVar[dict[str, Any]] = {"status": "in_progress", "category": "legal"}
 
 
 class NeedOut(msgspec.Struct, kw_only=True):
@@ -69,6 +73,8 @@ class SurveyRunsIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     patient_ids: Annotated[list[int], msgspec.Meta(min_length=1, max_length=10_000)] | None = None
     study_arm: Literal["intervention", "control"] | None = None
+
+    openapi_example: ClassVar[dict[str, Any]] = {"study_arm": "intervention"}
 
 
 class SurveyRunsStarted(msgspec.Struct, kw_only=True):

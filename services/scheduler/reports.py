@@ -33,7 +33,9 @@ class TimelineEntry(msgspec.Struct, kw_only=True):
 
 class Adherence(msgspec.Struct, kw_only=True):
     patient_id: int
-    days: int
+    requested_days: int  # `days` as asked (at most 366; more is a 400)
+    first_day: date  # the first day counted: `requested_days` ago, or enrolment if later
+    days: int  # days counted, first_day to today: fewer than asked for a recent patient
     doses: int
     rate: float
     current_streak: int  # consecutive days with a dose, ending today or yesterday
@@ -204,6 +206,8 @@ async def adherence(
         missed += 1
     return Adherence(
         patient_id=patient_id,
+        requested_days=days,
+        first_day=first,
         days=len(daily),
         doses=sum(daily),
         rate=round(sum(daily) / len(daily), 3) if daily else 0.0,

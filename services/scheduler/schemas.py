@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
@@ -55,6 +55,24 @@ class PatientIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     study_arm: Arm | None = None
     explicit_wording: bool = False
 
+    openapi_example: ClassVar[dict[str, Any]] = {
+        "clinic_id": 1,
+        "clinic_number": "YX-0042",
+        "display_name": "W.L.",
+        "consent": {"version": "2026-01", "given_at": "2026-11-20T09:00:00+08:00"},
+        "phone": "+86 139 0013 9000",
+        "wechat_openid": "o6_bmjrPTlm6_2sgVt7hMZOPfL2M",
+        "channel_order": ["wechat", "sms"],
+        "language": "zh-CN",
+        "dose_time": "07:30",
+        "quiet_start": "22:00",
+        "quiet_end": "07:00",
+        "lesson_weekdays": [1, 3, 5],
+        "lesson_time": "19:00",
+        "track": "core",
+        "study_arm": "intervention",
+    }
+
 
 class PatientPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     display_name: Annotated[str, msgspec.Meta(min_length=1, max_length=40)] | None = None
@@ -76,10 +94,17 @@ class PauseIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     resume_on: date | None = None
 
+    openapi_example: ClassVar[dict[str, Any]] = {
+        "reason": "compulsory detoxification",
+        "resume_on": "2027-02-01",
+    }
+
 
 class TransferIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     clinic_id: ClinicId
     clinic_number: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+
+    openapi_example: ClassVar[dict[str, Any]] = {"clinic_id": 2, "clinic_number": "KM-0107"}
 
 
 class PatientOut(msgspec.Struct, kw_only=True):
@@ -112,6 +137,8 @@ class DoseIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     taken_at: Aware
     mg: Annotated[float, msgspec.Meta(gt=0, le=1000)] | None = None
 
+    openapi_example: ClassVar[dict[str, Any]] = {"taken_at": "2026-11-24T08:05:00+08:00", "mg": 60}
+
 
 class ClinicDoseIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """One row of a dispensing system's batch: the patient by clinic number."""
@@ -123,6 +150,13 @@ class ClinicDoseIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 class DoseBatchIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     doses: Annotated[list[ClinicDoseIn], msgspec.Meta(min_length=1, max_length=5000)]
+
+    openapi_example: ClassVar[dict[str, Any]] = {
+        "doses": [
+            {"clinic_number": "YX-0042", "taken_at": "2026-11-24T08:05:00+08:00", "mg": 60},
+            {"clinic_number": "YX-0043", "taken_at": "2026-11-24T08:11:00+08:00", "mg": 45.5},
+        ]
+    }
 
 
 class DoseBatchOut(msgspec.Struct, kw_only=True):
@@ -137,6 +171,12 @@ class ReminderIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     on: date
     at: HHMM = "08:00"
 
+    openapi_example: ClassVar[dict[str, Any]] = {
+        "kind": "appointment",
+        "on": "2026-12-01",
+        "at": "09:30",
+    }
+
 
 class UrineTestIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     taken_on: date
@@ -144,3 +184,9 @@ class UrineTestIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     substances: list[Annotated[str, msgspec.Meta(max_length=40)]] = msgspec.field(
         default_factory=list
     )
+
+    openapi_example: ClassVar[dict[str, Any]] = {
+        "taken_on": "2026-11-24",
+        "result": "positive",
+        "substances": ["morphine"],
+    }

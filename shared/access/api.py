@@ -20,10 +20,25 @@ from shared.access.clinics import (
 )
 from shared.access.tokens import Role
 from shared.access.web import policy, principal_of
+from shared.openapi_schemas import example_for
 from shared.params import Limit, QueryInstant, QueryRowId, RowId, instant
 
 Req = Request[Any, Any, Any]
 STAFF = (Role.ADMIN, Role.COORDINATOR, Role.RESEARCHER)
+
+example_for(
+    ClinicIn,
+    {
+        "code": "YX-MMT",
+        "name": "Yuxi MMT clinic",
+        "time_zone": "Asia/Shanghai",
+        "help_phone": "0877 2012345",
+        "opens_at": "07:00",
+        "closes_at": "17:00",
+        "alert_phone": "+86 139 0013 9000",
+    },
+)
+example_for(ClinicPatch, {"closes_at": "18:00"})
 
 
 class ClinicController(Controller):
