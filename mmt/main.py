@@ -1,4 +1,5 @@
-"""The `mmt` command line: thin commands over the shared package."""
+"""The `mmt` command line, the composition root's front: thin commands over the services and
+the shared library (docs/architecture.md)."""
 
 from __future__ import annotations
 

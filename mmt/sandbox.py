@@ -16,12 +16,12 @@ from __future__ import annotations
 import atexit
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
 import typer
 
+from shared.net import free_port, wait_for_port
 from shared.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,8 +45,6 @@ def start_fakes(
     supervisor: Starts,
     env: dict[str, str],
     service: ServiceSettings,
-    free_port: Callable[[], int],
-    wait_for_port: Callable[[int, float], None],
 ) -> None:
     if not (ROOT / "deploy" / "fakes").is_dir():
         typer.echo(

@@ -247,7 +247,7 @@ def up(
             )
             env["CONTENT_PUBLIC_URL"] = f"http://{shown_host}:{settings.service.port('content')}"
         if sandbox:
-            start_fakes(supervisor, env, settings.service, free_port, wait_for_port)
+            start_fakes(supervisor, env, settings.service)
         for name, value in dev_secrets(
             Path(settings.service.worker_heartbeat_dir).parent, env
         ).items():
