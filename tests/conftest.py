@@ -45,6 +45,7 @@ from shared.settings import (
     DatabaseSettings,
     ServiceSettings,
     Settings,
+    normalise_database_url,
 )
 
 
@@ -69,6 +70,11 @@ def _backends() -> Backends:
     database_url = os.environ.get("DATABASE_URL")
     redis_url = os.environ.get("REDIS_URL")
     if database_url and redis_url:
+        try:
+            # The suite's own rule: postgres:// and postgresql:// run on asyncpg too.
+            database_url = normalise_database_url(database_url)
+        except ValueError as exc:
+            pytest.fail(f"DATABASE_URL: {exc}")
         if not database_url.startswith("postgresql"):
             pytest.fail(
                 "integration tests need PostgreSQL: set DATABASE_URL=postgresql+asyncpg://..."

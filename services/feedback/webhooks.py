@@ -26,7 +26,6 @@ from shared.access.web import OPEN
 from shared.channels.settings import ChannelSettings, TwilioSettings, WeChatSettings
 from shared.channels.twilio_sms import verify_twilio_signature
 from shared.crypto import IdentifierCipher
-from shared.settings import BusSettings
 
 Req = Request[Any, Any, State]
 SMS_PATH = "/webhooks/twilio/sms"
@@ -42,7 +41,6 @@ class WebhookConfig:
     wechat_app_id: str | None
     cipher: IdentifierCipher | None
     grammar: Grammar
-    key_prefix: str = "mmt"  # BUS_PREFIX: Redis keys of replay protection live under it
 
     @classmethod
     def from_environment(cls, cipher: IdentifierCipher | None) -> WebhookConfig:
@@ -55,7 +53,6 @@ class WebhookConfig:
             wechat_app_id=WeChatSettings().wechat_app_id,
             cipher=cipher,
             grammar=Grammar(split_words(feedback.feedback_urgent_words_extra)),
-            key_prefix=BusSettings().bus_prefix,
         )
 
 
