@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Generic, TypeVar
 
+import aiohttp
 from aiohttp import web
 
 STATE: web.AppKey[FakeState[Any]] = web.AppKey("fake_state")
@@ -176,3 +177,28 @@ def run(app: web.Application, args: argparse.Namespace, name: str) -> None:
     # The line tests and people wait for; flushed at once so a pipe sees it.
     print(f"fake {name} listening on http://{args.host}:{args.port}", flush=True)
     web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
+
+
+async def forward_inbound(
+    client: aiohttp.ClientSession,
+    state: FakeState[Any],
+    url: str,
+    data: Any,
+    headers: dict[str, str],
+    replies_in: Callable[[str], list[str]],
+) -> web.Response:
+    """Post a patient's message to the service as the provider would, and answer what the
+    service said: its status, the texts the patient would receive, and its raw answer."""
+    state.counters["inbound"] += 1
+    try:
+        async with client.post(url, data=data, headers=headers) as answer:
+            status, text = answer.status, await answer.text()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        state.counters["inbound_failed"] += 1
+        where = url.split("?", 1)[0]
+        return web.json_response(
+            {"error": f"{where} did not answer ({type(exc).__name__})"}, status=502
+        )
+    replies = replies_in(text) if status == 200 else []
+    state.counters["inbound_replies"] += len(replies)
+    return web.json_response({"status": status, "replies": replies, "answer": text})

@@ -42,6 +42,7 @@ from deploy.fakes.common import (
     FakeState,
     chaos_answer,
     chaos_from,
+    forward_inbound,
     listed,
     new_app,
     parser,
@@ -221,18 +222,9 @@ async def inbound(request: web.Request) -> web.Response:
         ),
         "User-Agent": "TwilioProxy/1.1",
     }
-    state.counters["inbound"] += 1
-    try:
-        async with request.app[CLIENT].post(knobs.sms_url, data=params, headers=headers) as answer:
-            status, text = answer.status, await answer.text()
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        state.counters["inbound_failed"] += 1
-        return web.json_response(
-            {"error": f"{knobs.sms_url} did not answer ({type(exc).__name__})"}, status=502
-        )
-    replies = twiml_messages(text) if status == 200 else []
-    state.counters["inbound_replies"] += len(replies)
-    return web.json_response({"status": status, "replies": replies, "answer": text})
+    return await forward_inbound(
+        request.app[CLIENT], state, knobs.sms_url, params, headers, twiml_messages
+    )
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -44,6 +44,7 @@ from deploy.fakes.common import (
     FakeState,
     chaos_answer,
     chaos_from,
+    forward_inbound,
     listed,
     new_app,
     parser,
@@ -281,20 +282,9 @@ async def inbound(request: web.Request) -> web.Response:
     query = urlencode({"signature": signature, "timestamp": timestamp, "nonce": nonce})
     url = knobs.server_url + ("&" if "?" in knobs.server_url else "?") + query
     body = inbound_xml(knobs.account_id, openid, asked, now)
-    state.counters["inbound"] += 1
-    try:
-        async with request.app[CLIENT].post(
-            url, data=body.encode(), headers={"Content-Type": "text/xml"}
-        ) as answer:
-            status, text = answer.status, await answer.text()
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        state.counters["inbound_failed"] += 1
-        return web.json_response(
-            {"error": f"{knobs.server_url} did not answer ({type(exc).__name__})"}, status=502
-        )
-    replies = passive_reply(text) if status == 200 else []
-    state.counters["inbound_replies"] += len(replies)
-    return web.json_response({"status": status, "replies": replies, "answer": text})
+    return await forward_inbound(
+        request.app[CLIENT], state, url, body.encode(), {"Content-Type": "text/xml"}, passive_reply
+    )
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
