@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from pydantic import ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from mmt.main import app
 
@@ -27,6 +28,16 @@ def main() -> None:
         for problem in setting_problems(exc):
             print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)
+    except (OSError, RedisConnectionError) as exc:
+        # A server that does not answer (refused, unknown host, timed out) is the
+        # operator's to fix, not a bug: one line naming it, no traceback. The text names an
+        # address at most, never a password (drivers leave it out of connection errors).
+        print(
+            f"error: cannot connect ({type(exc).__name__}: {exc}); check that PostgreSQL "
+            "and Redis run and that DATABASE_URL and REDIS_URL point at them",
+            file=sys.stderr,
+        )
+        sys.exit(1)
 
 
 __all__ = ["app", "main", "setting_problems"]

@@ -127,6 +127,34 @@ def test_an_unsupported_database_url_is_one_line_in_every_command(
     assert len([x for x in output.splitlines() if x.strip()]) <= 2
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://postgres:secret@127.0.0.1:1/test", "postgresql://postgres@nohost.invalid/t"],
+)
+def test_a_database_that_does_not_answer_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    from mmt import main
+    from shared.settings import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setattr(sys, "argv", ["mmt", "token", "list"])
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SystemExit) as exited:
+            main()
+    finally:
+        get_settings.cache_clear()
+    assert exited.value.code == 1
+    captured = capsys.readouterr()
+    output = captured.out + captured.err
+    assert "Traceback" not in output
+    assert "secret" not in output
+    [line] = [line for line in output.splitlines() if line.strip()]
+    assert line.startswith("error: cannot connect (")
+    assert "DATABASE_URL and REDIS_URL" in line
+
+
 def test_doctor_says_which_driver_a_bare_postgresql_url_runs_on(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
