@@ -7,8 +7,8 @@ from redis.asyncio import Redis
 
 from services.feedback.api import FeedbackController, NeedController
 from services.feedback.definition import SERVICE
-from services.feedback.report_api import ExportController, ReportController
-from services.feedback.survey_api import ClinicSurveyController, SurveyController
+from services.feedback.reports.api import ExportController, ReportController
+from services.feedback.surveys.api import ClinicSurveyController, SurveyController
 from services.feedback.webhooks import WebhookConfig, twilio_sms
 from services.feedback.wechat_webhook import wechat_message, wechat_verify
 from shared.crypto import ConfigurationError, IdentifierCipher, IdentifierSettings

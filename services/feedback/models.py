@@ -141,7 +141,7 @@ class NeedNote(Base):
 
 class SurveyDefinition(Base):
     """A survey a clinic or study defined through the API (the built-in ones live in code,
-    services.feedback.survey_defs): questions with answer types, by language."""
+    services.feedback.surveys.definitions): questions with answer types, by language."""
 
     __tablename__ = "survey_definitions"
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from services.feedback import surveys
 from services.feedback.escalation import Escalation, alert_webhook
-from services.feedback.lesson_question import LessonQuestions
 from services.feedback.readmodel import store_sender
 from services.feedback.settings import FeedbackSettings
+from services.feedback.surveys.lesson_question import LessonQuestions
 from shared.bus import Handler
 from shared.bus.connect import connect_redis
 from shared.channels.factory import build_registry

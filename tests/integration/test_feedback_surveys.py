@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import select
 
 from services.feedback import surveys
-from services.feedback.lesson_question import LessonQuestions
 from services.feedback.models import InboundMessage, SurveyAnswer, SurveyRun
+from services.feedback.surveys.lesson_question import LessonQuestions
 from shared.db import Database
 from shared.messages import (
     LessonSent,

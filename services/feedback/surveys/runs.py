@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback.grammar import Kind, Reply
 from services.feedback.models import Sender, SurveyAnswer, SurveyDefinition, SurveyRun
-from services.feedback.survey_defs import (
+from services.feedback.surveys.definitions import (
     BUILT_IN,
     LESSON_HELPFULNESS,
     Survey,

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.feedback import surveys
 from services.feedback.models import Outbox, Sender, SurveyRun
 from services.feedback.readmodel import store_last_lesson
-from services.feedback.survey_defs import BUILT_IN, LESSON_HELPFULNESS
+from services.feedback.surveys import runs
+from services.feedback.surveys.definitions import BUILT_IN, LESSON_HELPFULNESS
 from shared.bus import add_to_outbox
 from shared.messages import LessonSent
 
@@ -40,9 +40,9 @@ class LessonQuestions:
             if open_run.survey_key != LESSON_HELPFULNESS or open_run.started_at > event.occurred_at:
                 return  # a survey in progress is not interrupted; nor is a newer question
             # The previous lesson's question went unanswered: this lesson's replaces it.
-            surveys.close_unanswered(open_run, BUILT_IN[LESSON_HELPFULNESS], session, now)
+            runs.close_unanswered(open_run, BUILT_IN[LESSON_HELPFULNESS], session, now)
             await session.flush()  # the open-run index must see it closed first
-        _, ask = await surveys.start(
+        _, ask = await runs.start(
             session,
             sender,
             BUILT_IN[LESSON_HELPFULNESS],

@@ -1,4 +1,4 @@
-"""Survey routes: thin handlers over services.feedback.survey_admin."""
+"""Survey routes: thin handlers over services.feedback.surveys.admin."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, JSONBody, PathParameter
 
-from services.feedback import survey_admin
 from services.feedback.api import CARE, DEPENDENCIES
 from services.feedback.schemas import SurveyRunOut, SurveyRunsIn, SurveyRunsStarted
-from services.feedback.survey_defs import Survey
+from services.feedback.surveys import admin
+from services.feedback.surveys.definitions import Survey
 from shared.access.tokens import Role
 from shared.access.web import policy, principal_of
 from shared.db import Database
@@ -30,11 +30,11 @@ class SurveyController(Controller):
 
     @get("/", opt=policy(*STAFF, resource="survey"), summary="Survey definitions")
     async def list_surveys(self, db: NamedDependency[Database]) -> list[Survey]:
-        return await survey_admin.list_definitions(db)
+        return await admin.list_definitions(db)
 
     @get("/{survey_key:str}", opt=policy(*STAFF, resource="survey"), summary="One survey")
     async def get_survey(self, db: NamedDependency[Database], survey_key: SurveyKey) -> Survey:
-        return await survey_admin.get_definition(db, survey_key)
+        return await admin.get_definition(db, survey_key)
 
     @post(
         "/",
@@ -45,7 +45,7 @@ class SurveyController(Controller):
     async def create_survey(
         self, db: NamedDependency[Database], request: Req, data: JSONBody[Survey]
     ) -> Survey:
-        return await survey_admin.create_definition(db, principal_of(request), data)
+        return await admin.create_definition(db, principal_of(request), data)
 
 
 class ClinicSurveyController(Controller):
@@ -67,7 +67,7 @@ class ClinicSurveyController(Controller):
         survey_key: SurveyKey,
         data: JSONBody[SurveyRunsIn],
     ) -> SurveyRunsStarted:
-        return await survey_admin.start_runs(db, principal_of(request), clinic_id, survey_key, data)
+        return await admin.start_runs(db, principal_of(request), clinic_id, survey_key, data)
 
     @get("/", opt=policy(*CARE, resource="survey"), summary="Runs and answers, newest first")
     async def list_runs(
@@ -80,7 +80,7 @@ class ClinicSurveyController(Controller):
         before_id: QueryRowId = None,
         limit: Limit = 100,
     ) -> list[SurveyRunOut]:
-        return await survey_admin.list_runs(
+        return await admin.list_runs(
             db,
             clinic_id,
             survey_key,

@@ -16,12 +16,12 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery
 from litestar.response import Stream
 
-from services.feedback import exports, reports
 from services.feedback.api import CARE, DEPENDENCIES
 from services.feedback.models import InboundMessage, SurveyRun
 from services.feedback.needs import clinic_scope
+from services.feedback.reports import exports, summaries
 from services.feedback.schemas import NeedCount, RatingGroup, SurveyReport
-from services.feedback.survey_api import STAFF, SurveyKey
+from services.feedback.surveys.api import STAFF, SurveyKey
 from shared.access.web import policy, principal_of
 from shared.db import Database
 from shared.params import QueryInstant, QueryRowId, instant
@@ -69,11 +69,11 @@ class ReportController(Controller):
         self,
         db: NamedDependency[Database],
         request: Req,
-        by: FromQuery[reports.GroupBy] = "lesson",
+        by: FromQuery[summaries.GroupBy] = "lesson",
         clinic_id: QueryRowId = None,
         since: Since = None,
     ) -> list[RatingGroup]:
-        return await reports.ratings(
+        return await summaries.ratings(
             db, principal_of(request), by=by, clinic_id=clinic_id, since=instant(since, "since")
         )
 
@@ -90,7 +90,7 @@ class ReportController(Controller):
         clinic_id: QueryRowId = None,
         study_arm: FromQuery[Literal["intervention", "control"] | None] = None,
     ) -> SurveyReport:
-        return await reports.survey_report(
+        return await summaries.survey_report(
             db, principal_of(request), survey_key, clinic_id=clinic_id, study_arm=study_arm
         )
 
@@ -102,7 +102,7 @@ class ReportController(Controller):
         clinic_id: QueryRowId = None,
         since: Since = None,
     ) -> list[NeedCount]:
-        return await reports.need_counts(
+        return await summaries.need_counts(
             db, principal_of(request), clinic_id=clinic_id, since=instant(since, "since")
         )
 

@@ -12,7 +12,6 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from services.feedback import surveys
 from services.feedback.models import Outbox, Sender, SurveyAnswer, SurveyDefinition, SurveyRun
 from services.feedback.schemas import (
     AnswerOut,
@@ -20,7 +19,8 @@ from services.feedback.schemas import (
     SurveyRunsIn,
     SurveyRunsStarted,
 )
-from services.feedback.survey_defs import BUILT_IN, Survey, validate
+from services.feedback.surveys import runs
+from services.feedback.surveys.definitions import BUILT_IN, Survey, validate
 from shared.access.tokens import Principal
 from shared.bus import add_to_outbox
 from shared.db import Database
@@ -38,7 +38,7 @@ async def list_definitions(db: Database) -> list[Survey]:
 
 async def get_definition(db: Database, key: str) -> Survey:
     async with db.sessions() as session:
-        survey = await surveys.definition(session, key)
+        survey = await runs.definition(session, key)
     if survey is None:
         raise NotFound(f"no survey {key!r}")
     return survey
@@ -92,7 +92,7 @@ async def start_runs(
             if sender.patient_id in open_for:
                 busy += 1
                 continue
-            _, ask = await surveys.start(
+            _, ask = await runs.start(
                 session, sender, survey, started_by=principal.token_id, now=now
             )
             add_to_outbox(session, Outbox, ask)
