@@ -4,6 +4,10 @@ The route is open (providers cannot hold our tokens) and authenticated by the pr
 signature instead: a request that is unsigned or wrongly signed gets 403 and changes
 nothing. A receipt for a message we do not know gets 200, so the provider stops retrying,
 and is counted. Receipts can arrive out of order: a final state is never undone.
+
+A failed receipt is treated like a missing one (`sweeps.fall_back_without_receipt`): while
+the message's window is open and the patient has a later channel, the message goes back in
+the queue for it, with the provider's reason; only when none is left does it fail.
 """
 
 from __future__ import annotations
@@ -18,13 +22,16 @@ from litestar.enums import MediaType
 from litestar.openapi.datastructures import ResponseSpec
 from prometheus_client import Counter
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scheduler.models import Message
+from services.scheduler.models import Message, Outbox, Patient
 from shared.access.web import OPEN
+from shared.bus import add_to_outbox
 from shared.channels.base import ReceiptState, StatusUpdate
 from shared.channels.settings import ChannelSettings, TwilioSettings
 from shared.channels.twilio_sms import parse_twilio_status, verify_twilio_signature
 from shared.db import Database
+from shared.messages import SendMessage
 
 
 @dataclass(frozen=True)
@@ -48,10 +55,16 @@ RECEIPTS = Counter(
     ["provider", "outcome"],
 )
 _FINAL = ("delivered", "failed", "expired", "opted_out", "suppressed", "skipped")
+# A failed receipt with one of these codes ends the message without trying another channel:
+# Twilio 21610, the patient replied STOP to us (the domain's rule: never send past an opt-out).
+_NO_FALLBACK_CODES = frozenset({"21610"})
 
 
-async def apply_receipt(db: Database, update: StatusUpdate, provider: str) -> str:
-    """Record a receipt; returns what happened (for the metric)."""
+async def apply_receipt(
+    db: Database, update: StatusUpdate, provider: str, now: datetime | None = None
+) -> str:
+    """Record a receipt; returns what happened (for the metric). `now` (default: the
+    clock) decides whether the message's window is still open for another channel."""
     async with db.transaction() as session:
         query = select(Message).with_for_update()
         if update.message_id:
@@ -63,19 +76,44 @@ async def apply_receipt(db: Database, update: StatusUpdate, provider: str) -> st
             return "unknown_message"
         if message.state in _FINAL:
             return "already_final"
-        now = datetime.now(UTC)
+        now = now or datetime.now(UTC)
         if update.state is ReceiptState.DELIVERED:
             message.state, message.reason = "delivered", None
         elif update.state in (ReceiptState.UNDELIVERED, ReceiptState.FAILED):
-            message.state = "failed"
-            message.reason = f"{provider} {update.state.value}" + (
+            reason = f"{provider} {update.state.value}" + (
                 f" (error {update.error_code})" if update.error_code else ""
             )
+            later = await _later_channel(session, message, update, now)
+            if later is not None:
+                message.state, message.reason = "queued", f"{reason}: trying {later}"
+                add_to_outbox(session, Outbox, SendMessage(message_id=message.id))
+            else:
+                message.state, message.reason = "failed", reason
         else:
             message.state = "sent"
         message.provider_id = update.provider_id
         message.updated_at = now
         return update.state.value
+
+
+async def _later_channel(
+    session: AsyncSession, message: Message, update: StatusUpdate, now: datetime
+) -> str | None:
+    """The patient's next channel after the one that failed, if the message may still use it.
+
+    Only a message whose send was recorded (`sent`): its attempt on this channel is then on
+    file, so the dispatcher skips that channel on the next try. A receipt that overtakes the
+    send's own outcome (`sending`) fails the message as before; the send never undoes it."""
+    if message.state != "sent" or message.expires_at <= now:
+        return None
+    if update.error_code in _NO_FALLBACK_CODES:
+        return None
+    patient = await session.get(Patient, message.patient_id)
+    order = patient.channel_order if patient is not None else []
+    if message.channel not in order:
+        return None
+    later = order[order.index(message.channel) + 1 :]
+    return later[0] if later else None
 
 
 @post(

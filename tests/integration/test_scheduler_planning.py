@@ -14,13 +14,14 @@ from services.scheduler.dispatch import BatchDispatcher, Dispatcher, InFlightEls
 from services.scheduler.models import Alert, Attempt, Message, Occurrence, Outbox, Patient
 from services.scheduler.patients import Scheduler
 from services.scheduler.readmodel import answer_record_request, opt_out, store_curriculum
+from services.scheduler.receipts import apply_receipt
 from services.scheduler.schemas import DoseIn, PauseIn, UrineTestIn
 from services.scheduler.settings import SchedulerSettings
 from services.scheduler.sweeps import fall_back_without_receipt, requeue_retries
 from shared.access.models import Clinic
 from shared.bus import decode
 from shared.channels import ChannelRegistry, OutboundMessage, SendFailed, SendResult
-from shared.channels.base import Delivery, FailureKind
+from shared.channels.base import Delivery, FailureKind, ReceiptState, StatusUpdate
 from shared.channels.console import ConsoleChannel
 from shared.db import Database
 from shared.lesson_links import LessonLinks, LessonLinkSettings
@@ -460,6 +461,90 @@ async def test_no_receipt_in_time_tries_the_next_channel(
         )
         == 0
     )
+
+
+async def test_a_failed_receipt_tries_the_next_channel_like_a_missing_one(
+    scheduler_db: Database,
+    access_db: Database,
+) -> None:
+    ctx = context(scheduler_db, access_db, clock=lambda: NOW)
+    yx = await clinic(access_db)
+    both = await enrol(
+        ctx, yx, "0001", wechat_openid="o" + "f" * 27, channel_order=["sms", "wechat"]
+    )
+    sms_only = await enrol(ctx, yx, "0002")
+    await planner.release_due(scheduler_db, CONFIG, NOW)
+    sms, wechat = Scripted("sms", []), Scripted("wechat", [])
+    dispatcher = Dispatcher(
+        scheduler_db, ctx.cipher, ChannelRegistry([sms, wechat]), None, clock=lambda: NOW
+    )
+    await _dispatch_all(ctx, dispatcher)
+    async with scheduler_db.sessions() as session:
+        ids = {
+            m.patient_id: m.id
+            for m in (await session.execute(select(Message).where(Message.kind == "dose")))
+            .scalars()
+            .all()
+        }
+    sent_before = len(await _commands(scheduler_db))
+
+    for patient in (both, sms_only):
+        undelivered = StatusUpdate(
+            "P-1", ReceiptState.UNDELIVERED, "30003", message_id=ids[patient.id]
+        )
+        assert await apply_receipt(scheduler_db, undelivered, "twilio", NOW) == "undelivered"
+
+    states = await _messages(scheduler_db)
+    assert states[f"{both.id}:dose"] == (
+        "queued",
+        "twilio undelivered (error 30003): trying wechat",
+    )
+    # Nothing after SMS: the message fails with the provider's reason, as before.
+    assert states[f"{sms_only.id}:dose"] == ("failed", "twilio undelivered (error 30003)")
+    [*_, retry] = await _commands(scheduler_db)
+    assert len(await _commands(scheduler_db)) == sent_before + 1
+    assert retry.message_id == ids[both.id]
+    async with scheduler_db.transaction() as session:
+        await dispatcher.handle(retry, session)
+    assert (len(sms.sent), len(wechat.sent)) == (2, 1)  # SMS is not tried again
+    assert (await _messages(scheduler_db))[f"{both.id}:dose"] == ("sent", None)
+
+
+async def test_a_failed_receipt_after_an_opt_out_or_the_window_tries_nothing_else(
+    scheduler_db: Database,
+    access_db: Database,
+) -> None:
+    ctx = context(scheduler_db, access_db, clock=lambda: NOW)
+    yx = await clinic(access_db)
+    both = {"wechat_openid": "o" + "g" * 27, "channel_order": ["sms", "wechat"]}
+    stopped = await enrol(ctx, yx, "0001", **both)
+    late = await enrol(ctx, yx, "0002", **both)
+    await planner.release_due(scheduler_db, CONFIG, NOW)
+    dispatcher = Dispatcher(
+        scheduler_db,
+        ctx.cipher,
+        ChannelRegistry([Scripted("sms", []), Scripted("wechat", [])]),
+        None,
+        clock=lambda: NOW,
+    )
+    await _dispatch_all(ctx, dispatcher)
+    async with scheduler_db.transaction() as session:
+        rows = (await session.execute(select(Message))).scalars().all()
+        ids = {m.patient_id: m.id for m in rows}
+        for message in rows:
+            if message.patient_id == late.id:  # its window closed while the receipt travelled
+                message.expires_at = NOW - timedelta(minutes=1)
+    commands = len(await _commands(scheduler_db))
+
+    opted_out = StatusUpdate("P-1", ReceiptState.FAILED, "21610", message_id=ids[stopped.id])
+    assert await apply_receipt(scheduler_db, opted_out, "twilio", NOW) == "failed"
+    too_late = StatusUpdate("P-1", ReceiptState.UNDELIVERED, message_id=ids[late.id])
+    assert await apply_receipt(scheduler_db, too_late, "twilio", NOW) == "undelivered"
+
+    states = await _messages(scheduler_db)
+    assert states[f"{stopped.id}:dose"] == ("failed", "twilio failed (error 21610)")
+    assert states[f"{late.id}:dose"] == ("failed", "twilio undelivered")
+    assert len(await _commands(scheduler_db)) == commands
 
 
 async def test_a_burst_is_dispatched_a_batch_at_a_time_with_the_same_rules(
