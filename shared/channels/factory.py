@@ -17,6 +17,7 @@ from shared.channels.console import ConsoleChannel
 from shared.channels.pacing import PacedChannel, Pacer, parse_rate
 from shared.channels.registry import ChannelRegistry
 from shared.channels.settings import ChannelsConfig
+from shared.channels.tencent_sms import TencentSmsChannel, TencentSmsConfig
 from shared.channels.twilio_sms import TwilioConfig, TwilioSmsChannel
 from shared.channels.webhook import WebhookChannel, WebhookConfig
 from shared.channels.wechat import WeChatChannel, WeChatConfig
@@ -63,6 +64,17 @@ def check_config(config: ChannelsConfig) -> list[str]:
     problems += _missing(
         "webhook", "CHANNEL_SMS=webhook", selected.channel_sms == "webhook", webhook_vars
     )
+    tencent = config.tencent
+    tencent_vars = {
+        "TENCENT_SECRET_ID": bool(tencent.tencent_secret_id),
+        "TENCENT_SECRET_KEY": tencent.tencent_secret_key is not None,
+        "TENCENT_SMS_SDK_APP_ID": bool(tencent.tencent_sms_sdk_app_id),
+        "TENCENT_SMS_SIGN_NAME": bool(tencent.tencent_sms_sign_name),
+        "TENCENT_SMS_TEMPLATES": bool(tencent.tencent_sms_templates),
+    }
+    problems += _missing(
+        "tencent", "CHANNEL_SMS=tencent", selected.channel_sms == "tencent", tencent_vars
+    )
     secret = webhook.webhook_secret.get_secret_value() if webhook.webhook_secret else None
     if secret is not None and len(secret) < MIN_WEBHOOK_SECRET:
         problems.append(f"WEBHOOK_SECRET must be at least {MIN_WEBHOOK_SECRET} characters")
@@ -70,6 +82,7 @@ def check_config(config: ChannelsConfig) -> list[str]:
         ("TWILIO_RATE", twilio.twilio_rate),
         ("WECHAT_RATE", wechat.wechat_rate),
         ("WEBHOOK_RATE", webhook.webhook_rate),
+        ("TENCENT_SMS_RATE", config.tencent.tencent_sms_rate),
     ):
         try:
             parse_rate(rate)
@@ -110,6 +123,8 @@ def build_registry(
         sms = _twilio(redis, config, key_prefix)
     elif common.channel_sms == "webhook":
         sms = _webhook(redis, config, key_prefix, "sms")
+    elif common.channel_sms == "tencent":
+        sms = _tencent(redis, config, key_prefix)
     else:
         sms = ConsoleChannel("sms")
     wechat: Channel = (
@@ -124,6 +139,8 @@ def build_registry(
     )
     if common.channel_sms != "twilio" and config.twilio.twilio_account_sid:
         log.warning("channels.twilio_configured_but_unused", channel_sms=common.channel_sms)
+    if common.channel_sms != "tencent" and config.tencent.tencent_secret_id:
+        log.warning("channels.tencent_configured_but_unused", channel_sms=common.channel_sms)
     if common.channel_wechat != "wechat" and config.wechat.wechat_app_id:
         log.warning("channels.wechat_configured_but_unused")
     log.info(
@@ -183,6 +200,30 @@ def _twilio(redis: Redis, config: ChannelsConfig, prefix: str) -> Channel:
     sender = settings.twilio_messaging_service_sid or settings.twilio_from_number
     key = f"{prefix}:pace:twilio:{settings.twilio_account_sid}:{sender}"
     return _paced(channel, redis, config, settings.twilio_rate, key, by_segments=True)
+
+
+def _tencent(redis: Redis, config: ChannelsConfig, prefix: str) -> Channel:
+    settings, common = config.tencent, config.channels
+    assert settings.tencent_secret_id
+    assert settings.tencent_secret_key
+    assert settings.tencent_sms_sdk_app_id
+    assert settings.tencent_sms_sign_name
+    channel = TencentSmsChannel(
+        TencentSmsConfig(
+            secret_id=settings.tencent_secret_id,
+            secret_key=settings.tencent_secret_key.get_secret_value(),
+            sdk_app_id=settings.tencent_sms_sdk_app_id,
+            sign_name=settings.tencent_sms_sign_name,
+            templates=settings.tencent_sms_templates,
+            region=settings.tencent_sms_region,
+            api_base_url=settings.tencent_sms_api_base_url,
+            timeout_s=common.channel_timeout_s,
+            max_connections=common.channel_max_connections,
+        )
+    )
+    # Tencent counts SendSms calls per application (one message a call here), not segments.
+    key = f"{prefix}:pace:tencent:{settings.tencent_sms_sdk_app_id}"
+    return _paced(channel, redis, config, settings.tencent_sms_rate, key)
 
 
 def wechat_account(

@@ -20,9 +20,10 @@ class ChannelSettings(BaseSettings):
 
     model_config = _COMMON
 
-    channel_sms: Literal["console", "twilio", "webhook"] = Field(
+    channel_sms: Literal["console", "twilio", "webhook", "tencent"] = Field(
         default="console",
-        description="Adapter behind the `sms` channel: console (logs only), twilio or webhook.",
+        description="Adapter behind the `sms` channel: console (logs only), twilio, webhook "
+        "or tencent (Tencent Cloud SMS).",
     )
     channel_wechat: Literal["console", "wechat"] = Field(
         default="console",
@@ -151,6 +152,52 @@ class WebhookSettings(BaseSettings):
     webhook_rate: str = Field(default="", description="Messages per period; empty: not paced.")
 
 
+class TencentSmsTemplate(BaseModel):
+    """How one message kind becomes a Tencent Cloud SMS template send."""
+
+    model_config = {"frozen": True, "extra": "forbid"}
+
+    template_id: str
+    # The template's {1}, {2}, ... in order, each from a source as WeChatTemplate's: a field
+    # of the message ("first"), "text" for the whole text, or "=literal" for a fixed value.
+    params: list[str] = Field(default_factory=list)
+
+
+class TencentSmsSettings(BaseSettings):
+    """Tencent Cloud SMS, API 3.0 (CHANNEL_SMS=tencent)."""
+
+    model_config = _COMMON
+
+    tencent_secret_id: str | None = Field(default=None, description="API key SecretId (AKID...).")
+    tencent_secret_key: SecretStr | None = Field(
+        default=None, repr=False, description="API key SecretKey: signs every call (TC3)."
+    )
+    tencent_sms_sdk_app_id: str | None = Field(
+        default=None, description="The SMS application's SdkAppId (1400...)."
+    )
+    tencent_sms_sign_name: str | None = Field(
+        default=None, description="Approved signature (签名) put in front of every text."
+    )
+    tencent_sms_region: str = Field(
+        default="ap-guangzhou", description="X-TC-Region of the calls (ap-guangzhou, ...)."
+    )
+    tencent_sms_templates: dict[str, TencentSmsTemplate] = Field(
+        default_factory=dict,
+        description='JSON: message kind -> {"template_id", "params": [source, ...]}, the '
+        'template\'s parameters in order; a source is a message field ("first"), "text", or '
+        '"=literal". A kind without a template is a permanent failure on Tencent SMS.',
+    )
+    tencent_sms_api_base_url: str = Field(
+        default="https://sms.tencentcloudapi.com",
+        description="Tencent Cloud SMS endpoint (tests point it at a fake).",
+    )
+    tencent_sms_rate: str = Field(
+        default="",
+        description="SendSms calls per period for the application, shared by every worker; "
+        "empty: not paced.",
+    )
+
+
 class ChannelsConfig:
     """All channel settings together; anything not given is read from the environment."""
 
@@ -161,11 +208,13 @@ class ChannelsConfig:
         twilio: TwilioSettings | None = None,
         wechat: WeChatSettings | None = None,
         webhook: WebhookSettings | None = None,
+        tencent: TencentSmsSettings | None = None,
     ) -> None:
         self.channels = channels or ChannelSettings()
         self.twilio = twilio or TwilioSettings()
         self.wechat = wechat or WeChatSettings()
         self.webhook = webhook or WebhookSettings()
+        self.tencent = tencent or TencentSmsSettings()
 
 
 CHANNEL_SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
@@ -173,4 +222,5 @@ CHANNEL_SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
     TwilioSettings,
     WeChatSettings,
     WebhookSettings,
+    TencentSmsSettings,
 )

@@ -19,16 +19,19 @@ from redis.asyncio import Redis
 from deploy.fakes.process import RunningFake, running_fake
 from shared.channels import Channel, Delivery, FailureKind, OutboundMessage, SendFailed
 from shared.channels.console import ConsoleChannel
-from shared.channels.settings import WeChatTemplate
+from shared.channels.settings import TencentSmsTemplate, WeChatTemplate
+from shared.channels.tencent_sms import TencentSmsChannel, TencentSmsConfig
 from shared.channels.twilio_sms import TwilioConfig, TwilioSmsChannel
 from shared.channels.webhook import WebhookChannel, WebhookConfig
 from shared.channels.wechat import WeChatChannel, WeChatConfig
 from shared.net import free_port
 
-ADAPTERS = ["twilio_sms", "wechat", "webhook", "console"]
+ADAPTERS = ["twilio_sms", "wechat", "webhook", "tencent_sms", "console"]
 TWILIO_SID, TWILIO_TOKEN = "AC" + "1" * 32, "contract-auth-token"
 WECHAT_ID, WECHAT_SECRET = "wxcontract00000001", "contract-app-secret"
 WEBHOOK_SECRET = "contract-webhook-secret-0123456789abcdef"
+TENCENT_ID, TENCENT_KEY = "AKIDcontract000000000000000000000001", "contract-secret-key"
+TENCENT_APP, TENCENT_SIGN = "1400000001", "门诊提醒"
 
 
 def phone(i: int) -> str:
@@ -44,6 +47,7 @@ class Fakes:
     twilio: RunningFake
     wechat: RunningFake
     webhook: RunningFake
+    tencent: RunningFake
 
 
 @dataclass
@@ -70,8 +74,13 @@ def fakes() -> Iterator[Fakes]:
         running_fake("twilio", "--account-sid", TWILIO_SID, "--auth-token", TWILIO_TOKEN) as tw,
         running_fake("wechat", "--app-id", WECHAT_ID, "--app-secret", WECHAT_SECRET) as wx,
         running_fake("webhook", "--secret", WEBHOOK_SECRET) as wh,
+        running_fake(
+            "tencent",
+            *("--secret-id", TENCENT_ID, "--secret-key", TENCENT_KEY),
+            *("--sdk-app-id", TENCENT_APP, "--sign-name", TENCENT_SIGN),
+        ) as tc,
     ):
-        yield Fakes(tw, wx, wh)
+        yield Fakes(tw, wx, wh, tc)
 
 
 def build(name: str, fakes: Fakes, redis: Redis, prefix: str, base: str | None = None) -> Harness:
@@ -107,12 +116,26 @@ def build(name: str, fakes: Fakes, redis: Redis, prefix: str, base: str | None =
         return Harness(
             name, WebhookChannel(config_wh), fakes.webhook, phone, phone(9001), phone(9002)
         )
+    if name == "tencent_sms":
+        fakes.tencent.reset()
+        fakes.tencent.configure(invalid=[phone(9002)])
+        config_tc = TencentSmsConfig(
+            TENCENT_ID,
+            TENCENT_KEY,
+            sdk_app_id=TENCENT_APP,
+            sign_name=TENCENT_SIGN,
+            templates={"dose": TencentSmsTemplate(template_id="100001", params=["first"])},
+            api_base_url=base or fakes.tencent.url,
+        )
+        # Tencent has no opt-out answer at send time (unsubscribing is a reply, 退订).
+        return Harness(name, TencentSmsChannel(config_tc), fakes.tencent, phone, None, phone(9002))
     return Harness(name, ConsoleChannel("console"), None, phone, None, None)
 
 
-# Behaviours only a real provider has (the console has none; WeChat has no opt-out).
+# Behaviours only a real provider has (the console has none; WeChat and Tencent SMS have no
+# opt-out at send time).
 PROVIDERS = [name for name in ADAPTERS if name != "console"]
-WITH_OPT_OUT = [name for name in PROVIDERS if name != "wechat"]
+WITH_OPT_OUT = [name for name in PROVIDERS if name not in ("wechat", "tencent_sms")]
 with_provider = pytest.mark.parametrize("harness", PROVIDERS, indirect=True)
 
 
