@@ -21,7 +21,7 @@ from typing import Any
 
 from shared.net import free_port
 
-FAKES = ("twilio", "wechat", "webhook", "tencent")
+FAKES = ("twilio", "wechat", "webhook", "tencent", "aliyun")
 
 
 @dataclass

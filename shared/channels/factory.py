@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
+from shared.channels.aliyun_sms import AliyunSmsChannel, AliyunSmsConfig
 from shared.channels.base import Channel, OutboundMessage
 from shared.channels.console import ConsoleChannel
 from shared.channels.pacing import PacedChannel, Pacer, parse_rate
@@ -75,6 +76,16 @@ def check_config(config: ChannelsConfig) -> list[str]:
     problems += _missing(
         "tencent", "CHANNEL_SMS=tencent", selected.channel_sms == "tencent", tencent_vars
     )
+    aliyun = config.aliyun
+    aliyun_vars = {
+        "ALIYUN_ACCESS_KEY_ID": bool(aliyun.aliyun_access_key_id),
+        "ALIYUN_ACCESS_KEY_SECRET": aliyun.aliyun_access_key_secret is not None,
+        "ALIYUN_SMS_SIGN_NAME": bool(aliyun.aliyun_sms_sign_name),
+        "ALIYUN_SMS_TEMPLATES": bool(aliyun.aliyun_sms_templates),
+    }
+    problems += _missing(
+        "aliyun", "CHANNEL_SMS=aliyun", selected.channel_sms == "aliyun", aliyun_vars
+    )
     secret = webhook.webhook_secret.get_secret_value() if webhook.webhook_secret else None
     if secret is not None and len(secret) < MIN_WEBHOOK_SECRET:
         problems.append(f"WEBHOOK_SECRET must be at least {MIN_WEBHOOK_SECRET} characters")
@@ -82,6 +93,7 @@ def check_config(config: ChannelsConfig) -> list[str]:
         ("TWILIO_RATE", twilio.twilio_rate),
         ("WECHAT_RATE", wechat.wechat_rate),
         ("WEBHOOK_RATE", webhook.webhook_rate),
+        ("ALIYUN_SMS_RATE", config.aliyun.aliyun_sms_rate),
         ("TENCENT_SMS_RATE", config.tencent.tencent_sms_rate),
     ):
         try:
@@ -125,6 +137,8 @@ def build_registry(
         sms = _webhook(redis, config, key_prefix, "sms")
     elif common.channel_sms == "tencent":
         sms = _tencent(redis, config, key_prefix)
+    elif common.channel_sms == "aliyun":
+        sms = _aliyun(redis, config, key_prefix)
     else:
         sms = ConsoleChannel("sms")
     wechat: Channel = (
@@ -141,6 +155,8 @@ def build_registry(
         log.warning("channels.twilio_configured_but_unused", channel_sms=common.channel_sms)
     if common.channel_sms != "tencent" and config.tencent.tencent_secret_id:
         log.warning("channels.tencent_configured_but_unused", channel_sms=common.channel_sms)
+    if common.channel_sms != "aliyun" and config.aliyun.aliyun_access_key_id:
+        log.warning("channels.aliyun_configured_but_unused", channel_sms=common.channel_sms)
     if common.channel_wechat != "wechat" and config.wechat.wechat_app_id:
         log.warning("channels.wechat_configured_but_unused")
     log.info(
@@ -224,6 +240,27 @@ def _tencent(redis: Redis, config: ChannelsConfig, prefix: str) -> Channel:
     # Tencent counts SendSms calls per application (one message a call here), not segments.
     key = f"{prefix}:pace:tencent:{settings.tencent_sms_sdk_app_id}"
     return _paced(channel, redis, config, settings.tencent_sms_rate, key)
+
+
+def _aliyun(redis: Redis, config: ChannelsConfig, prefix: str) -> Channel:
+    settings, common = config.aliyun, config.channels
+    assert settings.aliyun_access_key_id
+    assert settings.aliyun_access_key_secret
+    assert settings.aliyun_sms_sign_name
+    channel = AliyunSmsChannel(
+        AliyunSmsConfig(
+            access_key_id=settings.aliyun_access_key_id,
+            access_key_secret=settings.aliyun_access_key_secret.get_secret_value(),
+            sign_name=settings.aliyun_sms_sign_name,
+            templates=settings.aliyun_sms_templates,
+            api_base_url=settings.aliyun_sms_api_base_url,
+            timeout_s=common.channel_timeout_s,
+            max_connections=common.channel_max_connections,
+        )
+    )
+    # Aliyun limits SendSms calls per account (QPS), one message a call here: not segments.
+    key = f"{prefix}:pace:aliyun:{settings.aliyun_access_key_id}"
+    return _paced(channel, redis, config, settings.aliyun_sms_rate, key)
 
 
 def wechat_account(

@@ -20,7 +20,7 @@ class ChannelSettings(BaseSettings):
 
     model_config = _COMMON
 
-    channel_sms: Literal["console", "twilio", "webhook", "tencent"] = Field(
+    channel_sms: Literal["console", "twilio", "webhook", "tencent", "aliyun"] = Field(
         default="console",
         description="Adapter behind the `sms` channel: console (logs only), twilio, webhook "
         "or tencent (Tencent Cloud SMS).",
@@ -198,6 +198,48 @@ class TencentSmsSettings(BaseSettings):
     )
 
 
+class AliyunSmsTemplate(BaseModel):
+    """How one message kind becomes an Aliyun SMS template send."""
+
+    model_config = {"frozen": True, "extra": "forbid"}
+
+    template_code: str  # SMS_123456789, approved in the console
+    # template parameter -> source, as WeChatTemplate's: a field of the message ("first"),
+    # "text" for the whole text, or "=literal" for a fixed value.
+    params: dict[str, str] = Field(default_factory=dict)
+
+
+class AliyunSmsSettings(BaseSettings):
+    """Aliyun SMS, dysmsapi 2017-05-25 (CHANNEL_SMS=aliyun)."""
+
+    model_config = _COMMON
+
+    aliyun_access_key_id: str | None = Field(
+        default=None, description="AccessKey ID of a RAM user allowed dysms:SendSms."
+    )
+    aliyun_access_key_secret: SecretStr | None = Field(
+        default=None, repr=False, description="AccessKey secret: signs every call (ACS3)."
+    )
+    aliyun_sms_sign_name: str | None = Field(
+        default=None, description="Approved signature (签名) of every message."
+    )
+    aliyun_sms_templates: dict[str, AliyunSmsTemplate] = Field(
+        default_factory=dict,
+        description='JSON: message kind -> {"template_code", "params": {name: source}}; a '
+        'source is a message field ("first"), "text", or "=literal". A kind without a '
+        "template is a permanent failure on Aliyun SMS.",
+    )
+    aliyun_sms_api_base_url: str = Field(
+        default="https://dysmsapi.aliyuncs.com",
+        description="Aliyun SMS endpoint (tests point it at a fake).",
+    )
+    aliyun_sms_rate: str = Field(
+        default="",
+        description="SendSms calls per period for the account, shared by every worker; "
+        "empty: not paced.",
+    )
+
+
 class ChannelsConfig:
     """All channel settings together; anything not given is read from the environment."""
 
@@ -208,12 +250,14 @@ class ChannelsConfig:
         twilio: TwilioSettings | None = None,
         wechat: WeChatSettings | None = None,
         webhook: WebhookSettings | None = None,
+        aliyun: AliyunSmsSettings | None = None,
         tencent: TencentSmsSettings | None = None,
     ) -> None:
         self.channels = channels or ChannelSettings()
         self.twilio = twilio or TwilioSettings()
         self.wechat = wechat or WeChatSettings()
         self.webhook = webhook or WebhookSettings()
+        self.aliyun = aliyun or AliyunSmsSettings()
         self.tencent = tencent or TencentSmsSettings()
 
 
@@ -222,5 +266,6 @@ CHANNEL_SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
     TwilioSettings,
     WeChatSettings,
     WebhookSettings,
+    AliyunSmsSettings,
     TencentSmsSettings,
 )

@@ -18,18 +18,21 @@ from redis.asyncio import Redis
 
 from deploy.fakes.process import RunningFake, running_fake
 from shared.channels import Channel, Delivery, FailureKind, OutboundMessage, SendFailed
+from shared.channels.aliyun_sms import AliyunSmsChannel, AliyunSmsConfig
 from shared.channels.console import ConsoleChannel
-from shared.channels.settings import TencentSmsTemplate, WeChatTemplate
+from shared.channels.settings import AliyunSmsTemplate, TencentSmsTemplate, WeChatTemplate
 from shared.channels.tencent_sms import TencentSmsChannel, TencentSmsConfig
 from shared.channels.twilio_sms import TwilioConfig, TwilioSmsChannel
 from shared.channels.webhook import WebhookChannel, WebhookConfig
 from shared.channels.wechat import WeChatChannel, WeChatConfig
 from shared.net import free_port
 
-ADAPTERS = ["twilio_sms", "wechat", "webhook", "tencent_sms", "console"]
+ADAPTERS = ["twilio_sms", "wechat", "webhook", "tencent_sms", "aliyun_sms", "console"]
 TWILIO_SID, TWILIO_TOKEN = "AC" + "1" * 32, "contract-auth-token"
 WECHAT_ID, WECHAT_SECRET = "wxcontract00000001", "contract-app-secret"
 WEBHOOK_SECRET = "contract-webhook-secret-0123456789abcdef"
+ALIYUN_ID, ALIYUN_SECRET = "LTAI5tContract0000000001", "contract-access-key-secret"
+ALIYUN_SIGN = "门诊提醒"
 TENCENT_ID, TENCENT_KEY = "AKIDcontract000000000000000000000001", "contract-secret-key"
 TENCENT_APP, TENCENT_SIGN = "1400000001", "门诊提醒"
 
@@ -48,6 +51,11 @@ class Fakes:
     wechat: RunningFake
     webhook: RunningFake
     tencent: RunningFake
+    aliyun: RunningFake | None = None
+
+    def aliyun_fake(self) -> RunningFake:
+        assert self.aliyun is not None
+        return self.aliyun
 
 
 @dataclass
@@ -75,12 +83,17 @@ def fakes() -> Iterator[Fakes]:
         running_fake("wechat", "--app-id", WECHAT_ID, "--app-secret", WECHAT_SECRET) as wx,
         running_fake("webhook", "--secret", WEBHOOK_SECRET) as wh,
         running_fake(
+            "aliyun",
+            *("--access-key-id", ALIYUN_ID, "--access-key-secret", ALIYUN_SECRET),
+            *("--sign-name", ALIYUN_SIGN),
+        ) as al,
+        running_fake(
             "tencent",
             *("--secret-id", TENCENT_ID, "--secret-key", TENCENT_KEY),
             *("--sdk-app-id", TENCENT_APP, "--sign-name", TENCENT_SIGN),
         ) as tc,
     ):
-        yield Fakes(tw, wx, wh, tc)
+        yield Fakes(tw, wx, wh, tc, aliyun=al)
 
 
 def build(name: str, fakes: Fakes, redis: Redis, prefix: str, base: str | None = None) -> Harness:
@@ -129,13 +142,27 @@ def build(name: str, fakes: Fakes, redis: Redis, prefix: str, base: str | None =
         )
         # Tencent has no opt-out answer at send time (unsubscribing is a reply, 退订).
         return Harness(name, TencentSmsChannel(config_tc), fakes.tencent, phone, None, phone(9002))
+    if name == "aliyun_sms":
+        fakes.aliyun_fake().reset()
+        fakes.aliyun_fake().configure(templates={"SMS_100001": ["content"]}, illegal=[phone(9002)])
+        config_al = AliyunSmsConfig(
+            ALIYUN_ID,
+            ALIYUN_SECRET,
+            ALIYUN_SIGN,
+            {"dose": AliyunSmsTemplate(template_code="SMS_100001", params={"content": "first"})},
+            api_base_url=base or fakes.aliyun_fake().url,
+        )
+        # Aliyun has no opt-out answer at send time (unsubscribing is a reply, 退订/TD).
+        return Harness(
+            name, AliyunSmsChannel(config_al), fakes.aliyun_fake(), phone, None, phone(9002)
+        )
     return Harness(name, ConsoleChannel("console"), None, phone, None, None)
 
 
 # Behaviours only a real provider has (the console has none; WeChat and Tencent SMS have no
 # opt-out at send time).
 PROVIDERS = [name for name in ADAPTERS if name != "console"]
-WITH_OPT_OUT = [name for name in PROVIDERS if name not in ("wechat", "tencent_sms")]
+WITH_OPT_OUT = [name for name in PROVIDERS if name not in ("wechat", "tencent_sms", "aliyun_sms")]
 with_provider = pytest.mark.parametrize("harness", PROVIDERS, indirect=True)
 
 

@@ -17,6 +17,7 @@ from shared.channels import (
     capabilities_of,
     status_callbacks_of,
 )
+from shared.channels.aliyun_sms import AliyunSmsChannel
 from shared.channels.console import ConsoleChannel
 from shared.channels.factory import ChannelConfigurationError, build_registry, check_config
 from shared.channels.pacing import PacedChannel
@@ -41,10 +42,20 @@ WECHAT = {
     ),
 }
 WEBHOOK = {"WEBHOOK_URL": "https://relay.example.org/mmt", "WEBHOOK_SECRET": "s" * 40}
+ALIYUN = {
+    "ALIYUN_ACCESS_KEY_ID": "LTAI5tFactory000000000001",
+    "ALIYUN_ACCESS_KEY_SECRET": "the-access-key-secret",
+    "ALIYUN_SMS_SIGN_NAME": "门诊提醒",
+    "ALIYUN_SMS_TEMPLATES": json.dumps(
+        {"dose": {"template_code": "SMS_100001", "params": {"time": "time"}}}
+    ),
+}
 ALL_VARIABLES = [
     *TWILIO,
     *WECHAT,
     *WEBHOOK,
+    *ALIYUN,
+    "ALIYUN_SMS_RATE",
     "TWILIO_MESSAGING_SERVICE_SID",
     "CHANNEL_SMS",
     "CHANNEL_WECHAT",
@@ -109,6 +120,23 @@ async def test_sms_can_go_through_the_webhook(
     await registry.aclose()
 
 
+async def test_sms_can_go_through_aliyun(monkeypatch: pytest.MonkeyPatch, redis: Redis) -> None:
+    setenv(monkeypatch, CHANNEL_SMS="aliyun", **ALIYUN)
+    registry = build_registry(redis)
+    sms = registry.get("sms")
+    assert isinstance(sms, AliyunSmsChannel)  # ALIYUN_SMS_RATE is empty: not paced
+    assert sms.config.sign_name == "门诊提醒"
+    assert sms.config.templates["dose"].params == {"time": "time"}
+    assert capabilities_of(sms).templated is True
+    await registry.aclose()
+    setenv(monkeypatch, ALIYUN_SMS_RATE="50/second")
+    registry = build_registry(redis, key_prefix="t")
+    paced = registry.get("sms")
+    assert isinstance(paced, PacedChannel)
+    assert isinstance(paced.inner, AliyunSmsChannel)
+    await registry.aclose()
+
+
 @pytest.mark.parametrize(
     ("env", "needed"),
     [
@@ -124,6 +152,13 @@ async def test_sms_can_go_through_the_webhook(
         ({"WEBHOOK_URL": "https://x.example.org"}, "half-configured: set WEBHOOK_SECRET"),
         ({**WEBHOOK, "WEBHOOK_SECRET": "short"}, "WEBHOOK_SECRET must be at least 32"),
         ({**TWILIO, "TWILIO_RATE": "fast"}, "TWILIO_RATE: not a rate"),
+        ({"CHANNEL_SMS": "aliyun"}, "CHANNEL_SMS=aliyun needs ALIYUN_ACCESS_KEY_SECRET"),
+        (
+            {"CHANNEL_SMS": "aliyun", **ALIYUN, "ALIYUN_SMS_TEMPLATES": "{}"},
+            "CHANNEL_SMS=aliyun needs ALIYUN_SMS_TEMPLATES",
+        ),
+        ({"ALIYUN_ACCESS_KEY_ID": "LTAI1"}, "aliyun is half-configured: set ALIYUN_SMS_SIGN_NAME"),
+        ({**ALIYUN, "ALIYUN_SMS_RATE": "fast"}, "ALIYUN_SMS_RATE: not a rate"),
     ],
 )
 async def test_incomplete_vendors_are_refused_naming_the_variable(
@@ -136,7 +171,7 @@ async def test_incomplete_vendors_are_refused_naming_the_variable(
 
 
 def test_an_unknown_adapter_is_a_settings_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CHANNEL_SMS", "aliyun")
+    monkeypatch.setenv("CHANNEL_SMS", "carrier-pigeon")
     with pytest.raises(ValidationError, match="channel_sms"):
         ChannelsConfig()
 
