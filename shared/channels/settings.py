@@ -22,8 +22,8 @@ class ChannelSettings(BaseSettings):
 
     channel_sms: Literal["console", "twilio", "webhook", "tencent", "aliyun"] = Field(
         default="console",
-        description="Adapter behind the `sms` channel: console (logs only), twilio, webhook "
-        "or tencent (Tencent Cloud SMS).",
+        description="Adapter behind the `sms` channel: console (logs only), twilio, webhook, "
+        "tencent (Tencent Cloud SMS) or aliyun (Aliyun SMS).",
     )
     channel_wechat: Literal["console", "wechat"] = Field(
         default="console",

@@ -159,8 +159,8 @@ def build(name: str, fakes: Fakes, redis: Redis, prefix: str, base: str | None =
     return Harness(name, ConsoleChannel("console"), None, phone, None, None)
 
 
-# Behaviours only a real provider has (the console has none; WeChat and Tencent SMS have no
-# opt-out at send time).
+# Behaviours only a real provider has (the console has none; WeChat, Tencent SMS and Aliyun
+# SMS have no opt-out at send time).
 PROVIDERS = [name for name in ADAPTERS if name != "console"]
 WITH_OPT_OUT = [name for name in PROVIDERS if name not in ("wechat", "tencent_sms", "aliyun_sms")]
 with_provider = pytest.mark.parametrize("harness", PROVIDERS, indirect=True)
