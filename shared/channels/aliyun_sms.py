@@ -47,6 +47,7 @@ from shared.channels.support import (
     new_session,
     retry_after_seconds,
     safe_reason,
+    template_source,
     transport_failure,
 )
 from shared.sms import segments
@@ -252,23 +253,10 @@ def mainland_number(address: str) -> str | None:
 
 def template_params(message: OutboundMessage, template: AliyunSmsTemplate) -> dict[str, str]:
     """The template's named parameters: a message field, "text", or "=literal" each."""
-    values: dict[str, str] = {}
-    for name, source in template.params.items():
-        if source.startswith("="):
-            value: str | None = source[1:]
-        elif source == "text":
-            value = message.text
-        else:
-            value = message.fields.get(source)
-        if value is None:
-            raise SendFailed(
-                FailureKind.PERMANENT,
-                f"aliyun: the {message.kind} template's parameter {name} needs {source!r}, "
-                "which this message lacks",
-                code="template_field",
-            )
-        values[name] = value
-    return values
+    return {
+        name: template_source("aliyun", message, f"parameter {name}", source)
+        for name, source in template.params.items()
+    }
 
 
 def send_params(

@@ -15,7 +15,7 @@ from email.utils import parsedate_to_datetime
 
 import aiohttp
 
-from shared.channels.base import FailureKind, SendFailed
+from shared.channels.base import FailureKind, OutboundMessage, SendFailed
 from shared.logging import redact_text
 
 # What a network call can raise short of an HTTP answer: worth another try later.
@@ -78,3 +78,20 @@ def transport_failure(vendor: str, exc: BaseException) -> SendFailed:
     """A timeout or a refused connection: the provider may be fine a moment later."""
     kind = "timed out" if isinstance(exc, asyncio.TimeoutError) else type(exc).__name__
     return SendFailed(FailureKind.RETRYABLE, f"{vendor}: network error ({kind})", code="network")
+
+
+def template_source(vendor: str, message: OutboundMessage, slot: str, source: str) -> str:
+    """The value a provider template's field or parameter (`slot`) takes from its configured
+    source: "=literal" a fixed text, "text" the whole message, else a field of the message
+    ("first", "url", ...). One rule for every templated vendor (WeChat, Aliyun, Tencent)."""
+    if source.startswith("="):
+        return source[1:]
+    value = message.text if source == "text" else message.fields.get(source)
+    if value is None:
+        raise SendFailed(
+            FailureKind.PERMANENT,
+            f"{vendor}: the {message.kind} template's {slot} needs {source!r}, "
+            "which this message lacks",
+            code="template_field",
+        )
+    return value

@@ -44,6 +44,7 @@ from shared.channels.support import (
     new_session,
     retry_after_seconds,
     safe_reason,
+    template_source,
     transport_failure,
 )
 from shared.sms import segments
@@ -273,23 +274,10 @@ class TencentSmsChannel:
 
 def template_params(message: OutboundMessage, template: TencentSmsTemplate) -> list[str]:
     """The template's parameters in order, each from its source."""
-    values: list[str] = []
-    for position, source in enumerate(template.params, start=1):
-        if source.startswith("="):
-            value: str | None = source[1:]
-        elif source == "text":
-            value = message.text
-        else:
-            value = message.fields.get(source)
-        if value is None:
-            raise SendFailed(
-                FailureKind.PERMANENT,
-                f"tencent: the {message.kind} template's parameter {{{position}}} needs "
-                f"{source!r}, which this message lacks",
-                code="template_field",
-            )
-        values.append(value)
-    return values
+    return [
+        template_source("tencent", message, f"parameter {{{position}}}", source)
+        for position, source in enumerate(template.params, start=1)
+    ]
 
 
 def read_answer(

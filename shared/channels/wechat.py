@@ -47,6 +47,7 @@ from shared.channels.support import (
     new_session,
     retry_after_seconds,
     safe_reason,
+    template_source,
     transport_failure,
 )
 
@@ -289,20 +290,7 @@ def _custom(message: OutboundMessage) -> dict[str, Any]:
 def _template(message: OutboundMessage, template: WeChatTemplate) -> dict[str, Any]:
     data: dict[str, dict[str, str]] = {}
     for name, source in template.data.items():
-        if source.startswith("="):
-            value: str | None = source[1:]
-        elif source == "text":
-            value = message.text
-        else:
-            value = message.fields.get(source)
-        if value is None:
-            raise SendFailed(
-                FailureKind.PERMANENT,
-                f"wechat: the {message.kind} template's field {name} needs {source!r}, "
-                "which this message lacks",
-                code="template_field",
-            )
-        data[name] = {"value": value}
+        data[name] = {"value": template_source("wechat", message, f"field {name}", source)}
     payload: dict[str, Any] = {
         "touser": message.address,
         "template_id": template.template_id,
