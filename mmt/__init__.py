@@ -1,43 +1,21 @@
-"""`mmt`: run, migrate, check and operate the suite."""
+"""`mmt`: run, migrate, check and operate the suite (entry point: `mmt.entry.main`)."""
 
 from __future__ import annotations
 
-import sys
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-from redis.exceptions import ConnectionError as RedisConnectionError
-
-from mmt.main import app
+if TYPE_CHECKING:
+    from mmt.main import app
 
 
-def setting_problems(exc: ValidationError) -> list[str]:
-    """One line per setting the environment got wrong, e.g. `DATABASE_URL: mysql:// is not
-    supported; use ...`; never the value given (it may be a secret)."""
-    return [
-        f"{'.'.join(str(part) for part in error['loc']).upper() or 'settings'}: {error['msg']}"
-        for error in exc.errors()
-    ]
+def __getattr__(name: str) -> Any:
+    # The full command line is imported on first use, not with the package: container
+    # probes (`mmt healthcheck`) must not pay for it (mmt/healthcheck.py).
+    if name == "app":
+        from mmt.main import app
+
+        return app
+    raise AttributeError(name)
 
 
-def main() -> None:
-    # Settings are read where a command first needs them; whichever command that is, a
-    # wrong one ends it with a line each, not a traceback.
-    try:
-        app()
-    except ValidationError as exc:
-        for problem in setting_problems(exc):
-            print(f"error: {problem}", file=sys.stderr)
-        sys.exit(2)
-    except (OSError, RedisConnectionError) as exc:
-        # A server that does not answer (refused, unknown host, timed out) is the
-        # operator's to fix, not a bug: one line naming it, no traceback. The text names an
-        # address at most, never a password (drivers leave it out of connection errors).
-        print(
-            f"error: cannot connect ({type(exc).__name__}: {exc}); check that PostgreSQL "
-            "and Redis run and that DATABASE_URL and REDIS_URL point at them",
-            file=sys.stderr,
-        )
-        sys.exit(1)
-
-
-__all__ = ["app", "main", "setting_problems"]
+__all__ = ["app"]

@@ -1,3 +1,3 @@
-from mmt import main
+from mmt.entry import main
 
 main()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import socket
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -203,6 +204,10 @@ class ServiceSettings(BaseSettings):
             "feedback": self.feedback_port,
         }
         return ports[service]
+
+    def heartbeat_file(self, service: str) -> Path:
+        """The file a service's worker touches while it runs (`mmt healthcheck worker`)."""
+        return Path(self.worker_heartbeat_dir) / f"{service}-worker.alive"
 
 
 class AccessSettings(BaseSettings):

@@ -41,7 +41,7 @@ STOP_GRACE_S = 5.0
 
 
 def heartbeat_path(settings: Settings, service: str) -> Path:
-    return Path(settings.service.worker_heartbeat_dir) / f"{service}-worker.alive"
+    return settings.service.heartbeat_file(service)
 
 
 class Worker:

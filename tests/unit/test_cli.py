@@ -101,7 +101,7 @@ def test_an_unsupported_database_url_is_one_line_in_every_command(
     command: list[str],
     url: str,
 ) -> None:
-    from mmt import main
+    from mmt.entry import main
     from shared.settings import get_settings
 
     monkeypatch.setenv("DATABASE_URL", url)
@@ -134,7 +134,7 @@ def test_an_unsupported_database_url_is_one_line_in_every_command(
 def test_a_database_that_does_not_answer_is_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], url: str
 ) -> None:
-    from mmt import main
+    from mmt.entry import main
     from shared.settings import get_settings
 
     monkeypatch.setenv("DATABASE_URL", url)
