@@ -11,6 +11,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     Time,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -52,6 +53,34 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The staff member a console sign-in minted it for: the audit log's token_id then
+    # names a person. None for tokens made with `mmt token create`.
+    staff_id: Mapped[int | None] = mapped_column(_ID, ForeignKey("access.staff.id"), index=True)
+
+
+class Staff(Base):
+    """A person who signs in to the console (shared/access/staff.py)."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    login: Mapped[str] = mapped_column(String(64), unique=True)  # lower case
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    clinic_ids: Mapped[list[int]] = mapped_column(JSON)  # empty: every clinic (admin only)
+    # The alert phone, encrypted and hashed like a patient's (shared/crypto.py): a
+    # coordinator's own number is personal data too.
+    phone_enc: Mapped[str | None] = mapped_column(Text)
+    phone_hash: Mapped[str | None] = mapped_column(String(64))
+    password_hash: Mapped[str] = mapped_column(String(200))  # argon2id, with its parameters
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Bumped by "sign out everywhere", a password reset and disabling: a console session
+    # made under an older generation is over.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class AuditEntry(Base):

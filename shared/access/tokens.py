@@ -90,7 +90,7 @@ class TokenInfo:
         return "active"
 
 
-async def _resolve_clinics(db: Database, clinics: Iterable[str]) -> tuple[int, ...]:
+async def resolve_clinics(db: Database, clinics: Iterable[str]) -> tuple[int, ...]:
     """Clinics named by id or code; every one must exist."""
     wanted = list(dict.fromkeys(clinics))
     async with db.sessions() as session:
@@ -125,25 +125,38 @@ async def issue_token(
         raise TokenError("a coordinator token needs at least one --clinic")
     if expires_days is not None and expires_days <= 0:
         raise TokenError("--expires must be a positive number of days")
-    clinic_ids = await _resolve_clinics(db, clinics)
-    token_id = secrets.token_hex(6)
-    token = f"mmt_{token_id}_{secrets.token_urlsafe(32)}"
+    clinic_ids = await resolve_clinics(db, clinics)
     now = datetime.now(UTC)
     expires_at = now + timedelta(days=expires_days) if expires_days else None
+    token, row = new_token_row(role, clinic_ids, label, now, expires_at)
     async with db.transaction() as session:
-        session.add(
-            ApiToken(
-                id=token_id,
-                secret_hash=_hash(token),
-                role=role.value,
-                label=label[:100],
-                clinic_ids=list(clinic_ids),
-                created_at=now,
-                expires_at=expires_at,
-                revoked_at=None,
-            )
-        )
-    return IssuedToken(token, token_id, role, clinic_ids, expires_at)
+        session.add(row)
+    return IssuedToken(token, row.id, role, clinic_ids, expires_at)
+
+
+def new_token_row(
+    role: Role,
+    clinic_ids: Sequence[int],
+    label: str,
+    now: datetime,
+    expires_at: datetime | None,
+    staff_id: int | None = None,
+) -> tuple[str, ApiToken]:
+    """A fresh token and the row that stores its hash (the caller adds it to a session)."""
+    token_id = secrets.token_hex(6)
+    token = f"mmt_{token_id}_{secrets.token_urlsafe(32)}"
+    row = ApiToken(
+        id=token_id,
+        secret_hash=_hash(token),
+        role=role.value,
+        label=label[:100],
+        clinic_ids=list(clinic_ids),
+        created_at=now,
+        expires_at=expires_at,
+        revoked_at=None,
+        staff_id=staff_id,
+    )
+    return token, row
 
 
 async def list_tokens(db: Database) -> list[TokenInfo]:

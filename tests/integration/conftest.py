@@ -3,7 +3,7 @@ who was just sent a lesson, the signed-webhook settings, and an app client."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ from shared.crypto import IdentifierCipher, IdentifierSettings
 from shared.db import Database
 from shared.messages import LessonSent, PatientEnrolled
 from shared.migrate import migrate
-from shared.settings import Settings
+from shared.settings import Settings, get_settings
 from tests.conftest import Backends, build_service_app
 from tests.integration.test_feedback_inbound import BASE, PHONE, TOKEN, Client, handle
 
@@ -85,3 +85,16 @@ async def world(feedback_db: Database, access_db: Database, webhook_env: None) -
 async def client(world: tuple[int, int], app_settings: Settings) -> AsyncIterator[Client]:
     async with AsyncTestClient(app=build_service_app("feedback", app_settings)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def database_env(
+    monkeypatch: pytest.MonkeyPatch, backends: Backends, isolation: str
+) -> Iterator[None]:
+    """The test's database and schema prefix in the environment, for `mmt` commands run
+    in-process (they read the settings once, hence the cache cleared on both sides)."""
+    monkeypatch.setenv("DATABASE_URL", backends.database_url)
+    monkeypatch.setenv("DATABASE_SCHEMA_PREFIX", isolation)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,6 @@ from shared.bus import decode
 from shared.db import Database
 from shared.errors import Conflict
 from shared.messages import Cadence, CurriculumPublished, LessonText, Message
-from shared.settings import get_settings
 from tests.conftest import Backends
 from tests.unit.test_content_samples import CORE, MAINTENANCE, write
 from tests.unit.test_content_validation import line_of
@@ -159,14 +157,8 @@ async def test_next_may_name_a_track_of_an_earlier_import(
 
 
 @pytest.fixture
-def cli_env(
-    monkeypatch: pytest.MonkeyPatch, backends: Backends, isolation: str, content_db: Database
-) -> Iterator[None]:
-    monkeypatch.setenv("DATABASE_URL", backends.database_url)
-    monkeypatch.setenv("DATABASE_SCHEMA_PREFIX", isolation)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+def cli_env(database_env: None, content_db: Database) -> None:
+    """`mmt content ...` on this test's content schema."""
 
 
 def test_cli_refuses_bad_files_with_file_and_line_and_imports_good_ones(
