@@ -24,6 +24,9 @@ class OutboundMessage:
     # The caller knows the patient wrote to us recently (WeChat allows free-text customer
     # service messages only within 48 hours of that); adapters without such a window ignore it.
     reply_window_open: bool = False
+    # The patient's IANA time zone, when the caller knows it: per-day counts (the SMS daily
+    # cap) follow the patient's day; without it, China's.
+    time_zone: str | None = None
 
 
 class Delivery(StrEnum):

@@ -5,7 +5,8 @@ selected by CHANNEL_SMS / CHANNEL_WECHAT, or the console channel. A vendor that 
 but incomplete, or half-configured (some of its variables set, not all), is refused with a
 message naming the missing variable: a typo in production must stop the worker, not send
 reminders to the console. Adapters with a rate (TWILIO_RATE, ...) are wrapped in a
-`PacedChannel` shared through Redis.
+`PacedChannel` shared through Redis, and the `sms` adapter in a `DailyCappedChannel` when
+it has a per-number daily cap (SMS_DAILY_CAP_PER_NUMBER; Aliyun and Tencent by default).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from redis.asyncio import Redis
 from shared.channels.aliyun_sms import AliyunSmsChannel, AliyunSmsConfig
 from shared.channels.base import Channel, OutboundMessage
 from shared.channels.console import ConsoleChannel
+from shared.channels.daily_cap import SmsDailyCapSettings, daily_capped
 from shared.channels.pacing import PacedChannel, Pacer, parse_rate
 from shared.channels.registry import ChannelRegistry
 from shared.channels.settings import ChannelsConfig
@@ -118,7 +120,11 @@ def _missing(vendor: str, selector: str, chosen: bool, present: dict[str, bool])
 
 
 def build_registry(
-    redis: Redis, config: ChannelsConfig | None = None, *, key_prefix: str = "mmt"
+    redis: Redis,
+    config: ChannelsConfig | None = None,
+    *,
+    key_prefix: str = "mmt",
+    daily_cap: SmsDailyCapSettings | None = None,
 ) -> ChannelRegistry:
     """The registry for this process. Raises ChannelConfigurationError listing every problem.
 
@@ -141,6 +147,8 @@ def build_registry(
         sms = _aliyun(redis, config, key_prefix)
     else:
         sms = ConsoleChannel("sms")
+    # Outside pacing: a send the cap refuses takes no slot of the provider's rate.
+    sms = daily_capped(sms, redis, common.channel_sms, key_prefix, daily_cap)
     wechat: Channel = (
         _wechat(redis, config, key_prefix)
         if common.channel_wechat == "wechat"

@@ -109,6 +109,18 @@ class Pacer:
 UNCHECKED_RETRY_S = 2.0  # a restarted Redis is back within seconds; an outage waits longer
 
 
+def unchecked(code: str, what: str, exc: BaseException) -> SendFailed:
+    """Redis down or just restarted (a pooled connection is stale): `what` cannot be
+    checked, so the provider is not called. Refused as paced, the message is queued again
+    without counting an attempt, and goes once Redis answers."""
+    return SendFailed(
+        FailureKind.RATE_LIMITED,
+        f"{code}: {what} cannot be checked (Redis: {type(exc).__name__})",
+        code="paced",
+        retry_after_s=UNCHECKED_RETRY_S,
+    )
+
+
 class PacedChannel:
     """A channel whose sends first take their cost from a shared `Pacer`.
 
@@ -136,16 +148,7 @@ class PacedChannel:
         try:
             wait = await self.pacer.acquire(self._cost(message), max_wait_s=self._max_wait_s)
         except (RedisError, OSError) as exc:
-            # Redis down or just restarted (a pooled connection is stale): the rate cannot
-            # be checked, so the provider is not called. Refused as paced, the message is
-            # queued again without counting an attempt, and goes once Redis answers.
-            raise SendFailed(
-                FailureKind.RATE_LIMITED,
-                f"{self.code}: the provider account's rate cannot be checked "
-                f"(Redis: {type(exc).__name__})",
-                code="paced",
-                retry_after_s=UNCHECKED_RETRY_S,
-            ) from exc
+            raise unchecked(self.code, "the provider account's rate", exc) from exc
         if wait > 0:
             raise SendFailed(
                 FailureKind.RATE_LIMITED,

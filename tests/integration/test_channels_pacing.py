@@ -7,13 +7,14 @@ several `Pacer`s on one key stand for several workers.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 from redis.asyncio import Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from shared.channels import FailureKind, OutboundMessage, SendFailed
+from shared.channels import Channel, FailureKind, OutboundMessage, SendFailed
 from shared.channels.console import ConsoleChannel
 from shared.channels.pacing import UNCHECKED_RETRY_S, PacedChannel, Pacer, parse_rate
 from shared.net import free_port
@@ -112,18 +113,28 @@ def test_a_malformed_rate_is_refused_with_an_example() -> None:
         parse_rate("fast please")
 
 
-async def test_a_paced_channel_without_redis_refuses_as_paced_and_calls_no_provider() -> None:
-    """Redis down or just restarted: the rate cannot be checked, so nothing is sent and the
-    message is paced (queued again, no attempt counted), not crashed mid-batch."""
+async def refused_as_paced_without_redis(wrap: Callable[[Redis, ConsoleChannel], Channel]) -> None:
+    """Sends through `wrap`(a Redis nobody answers, a console) and checks that nothing
+    was sent and the message was paced (queued again, no attempt counted), not crashed."""
     nobody = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", retry=Retry(NoBackoff(), 0))
     console = ConsoleChannel("sms")
-    paced = PacedChannel(console, pacer(nobody, "gone:", "3/30 seconds"), max_wait_s=0)
     try:
         with pytest.raises(SendFailed) as refused:
-            await paced.send(OutboundMessage("m-1", "+8613900000001", "hello", "dose"))
+            await wrap(nobody, console).send(
+                OutboundMessage("m-1", "+8613900000001", "hello", "dose")
+            )
     finally:
         await nobody.aclose()
     assert (refused.value.kind, refused.value.code) == (FailureKind.RATE_LIMITED, "paced")
     assert refused.value.retry_after_s == UNCHECKED_RETRY_S
     assert "cannot be checked (Redis: ConnectionError)" in refused.value.reason
     assert not console.sent
+
+
+async def test_a_paced_channel_without_redis_refuses_as_paced_and_calls_no_provider() -> None:
+    """Redis down or just restarted: the rate cannot be checked, so nothing is sent."""
+    await refused_as_paced_without_redis(
+        lambda nobody, console: PacedChannel(
+            console, pacer(nobody, "gone:", "3/30 seconds"), max_wait_s=0
+        )
+    )

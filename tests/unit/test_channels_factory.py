@@ -19,6 +19,7 @@ from shared.channels import (
 )
 from shared.channels.aliyun_sms import AliyunSmsChannel
 from shared.channels.console import ConsoleChannel
+from shared.channels.daily_cap import DailyCappedChannel
 from shared.channels.factory import ChannelConfigurationError, build_registry, check_config
 from shared.channels.pacing import PacedChannel
 from shared.channels.settings import CHANNEL_SETTINGS_CLASSES, ChannelsConfig, TwilioSettings
@@ -36,8 +37,8 @@ WECHAT = {
     "WECHAT_APP_SECRET": "the-app-secret-value",
     "WECHAT_TEMPLATES": json.dumps(
         {
-            "dose": {"template_id": "TPL1"},
-            "lesson": {"template_id": "TPL2", "data": {"first": "first"}},
+            "dose": {"template_id": "TPL1", "data": {"thing1": "title", "time2": "local_time"}},
+            "lesson": {"template_id": "TPL2", "data": {"thing1": "summary"}},
         }
     ),
 }
@@ -123,7 +124,10 @@ async def test_sms_can_go_through_the_webhook(
 async def test_sms_can_go_through_aliyun(monkeypatch: pytest.MonkeyPatch, redis: Redis) -> None:
     setenv(monkeypatch, CHANNEL_SMS="aliyun", **ALIYUN)
     registry = build_registry(redis)
-    sms = registry.get("sms")
+    capped = registry.get("sms")
+    assert isinstance(capped, DailyCappedChannel)  # 40 a number and day by default
+    assert capped.cap.cap == 40
+    sms = capped.inner
     assert isinstance(sms, AliyunSmsChannel)  # ALIYUN_SMS_RATE is empty: not paced
     assert sms.config.sign_name == "门诊提醒"
     assert sms.config.templates["dose"].params == {"time": "time"}
@@ -131,8 +135,10 @@ async def test_sms_can_go_through_aliyun(monkeypatch: pytest.MonkeyPatch, redis:
     await registry.aclose()
     setenv(monkeypatch, ALIYUN_SMS_RATE="50/second")
     registry = build_registry(redis, key_prefix="t")
-    paced = registry.get("sms")
-    assert isinstance(paced, PacedChannel)
+    capped = registry.get("sms")
+    assert isinstance(capped, DailyCappedChannel)
+    paced = capped.inner
+    assert isinstance(paced, PacedChannel)  # inside the cap: a refused send takes no slot
     assert isinstance(paced.inner, AliyunSmsChannel)
     await registry.aclose()
 
@@ -146,6 +152,20 @@ async def test_sms_can_go_through_aliyun(monkeypatch: pytest.MonkeyPatch, redis:
             "needs TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID",
         ),
         ({"CHANNEL_WECHAT": "wechat", **WECHAT, "WECHAT_TEMPLATES": "{}"}, "WECHAT_TEMPLATES"),
+        (
+            {
+                **WECHAT,
+                "WECHAT_TEMPLATES": '{"dose": {"template_id": "T", "data": {"first": "title"}}}',
+            },
+            "WECHAT_TEMPLATES dose field first: WeChat no longer shows first or remark",
+        ),
+        (
+            {
+                **WECHAT,
+                "WECHAT_TEMPLATES": '{"dose": {"template_id": "T", "data": {"phrase1": "text"}}}',
+            },
+            "WECHAT_TEMPLATES dose field phrase1: source 'text' cannot keep the rule of a phrase",
+        ),
         ({"CHANNEL_SMS": "webhook"}, "CHANNEL_SMS=webhook needs WEBHOOK_SECRET"),
         ({"TWILIO_ACCOUNT_SID": "AC1"}, "twilio is half-configured: set TWILIO_AUTH_TOKEN"),
         ({"WECHAT_APP_SECRET": "x"}, "wechat is half-configured: set WECHAT_APP_ID"),

@@ -21,6 +21,7 @@ from shared.channels import (
     SendFailed,
     capabilities_of,
 )
+from shared.channels.daily_cap import DailyCappedChannel
 from shared.channels.factory import build_registry, check_config
 from shared.channels.pacing import PacedChannel
 from shared.channels.settings import ChannelsConfig, TencentSmsTemplate
@@ -315,11 +316,15 @@ async def test_tencent_serves_sms_paced_when_it_has_a_rate(
     tencent_env.setenv("CHANNEL_SMS", "tencent")
     redis = Redis()  # never connected: building a registry talks to no one
     try:
-        sms = build_registry(redis).get("sms")
+        capped = build_registry(redis).get("sms")
+        assert isinstance(capped, DailyCappedChannel)  # Tencent's 10 a day by default
+        sms = capped.inner
         assert isinstance(sms, TencentSmsChannel)
         assert capabilities_of(sms) == Capabilities(receipts=True, templated=True)
         tencent_env.setenv("TENCENT_SMS_RATE", "100/second")
-        paced = build_registry(redis).get("sms")
+        capped = build_registry(redis).get("sms")
+        assert isinstance(capped, DailyCappedChannel)
+        paced = capped.inner
         assert isinstance(paced, PacedChannel)
         assert isinstance(paced.inner, TencentSmsChannel)
     finally:

@@ -99,6 +99,7 @@ class BatchPatient:
     language: str
     explicit_wording: bool
     display_name: str
+    time_zone: str
 
 
 _MESSAGE_FIELDS = [f.name for f in fields(BatchMessage)]

@@ -172,6 +172,7 @@ class Dispatcher:
                     reply_window_open=code == "wechat"
                     and wrote is not None
                     and self.clock() - wrote < WECHAT_WINDOW,
+                    time_zone=patient.time_zone,
                 )
                 result = await channel.send(outbound)
             except SendFailed as failure:
