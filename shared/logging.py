@@ -104,6 +104,10 @@ _QUERY_PARAM_RE: Final = re.compile(
     re.IGNORECASE,
 )
 
+# The secret path token of Aliyun's and Tencent's unsigned pushes (shared.channels.sms_push):
+# an access log line of "/webhooks/aliyun/<token>/report" would hand it to log readers.
+_PUSH_TOKEN_RE: Final = re.compile(r"(/webhooks/(?:aliyun|tencent)/)[^/\s?#\"']+")
+
 # A WeChat openid: 28 characters of its alphabet starting with "o", not part of a longer run.
 _OPENID_RE: Final = re.compile(
     rf"(?<![{_OPENID_CHARS}])o[{_OPENID_CHARS}]{{27}}(?![{_OPENID_CHARS}])"
@@ -170,6 +174,7 @@ def redact_text(s: str) -> str:
     s = _AUTH_HEADER_RE.sub(lambda m: f"{m.group(1)}{m.group(2) or ''}{REDACTED}", s)
     s = _BEARER_RE.sub(lambda m: f"{m.group(1)} {REDACTED}", s)
     s = _QUERY_PARAM_RE.sub(lambda m: f"{m.group(1)}{REDACTED}", s)
+    s = _PUSH_TOKEN_RE.sub(lambda m: f"{m.group(1)}{REDACTED}", s)
     s = _OPENID_RE.sub("o[openid]", s)
     s = _INTL_PHONE_RE.sub(_mask_intl_phone, s)
     return _CN_MOBILE_RE.sub(_mask_cn_mobile, s)

@@ -16,7 +16,6 @@ from xml.sax.saxutils import escape
 from litestar import Request, Response, post
 from litestar.datastructures import State
 from litestar.enums import MediaType
-from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 
 from services.feedback.grammar import Grammar, split_words
@@ -26,6 +25,7 @@ from shared.access.web import OPEN
 from shared.channels.settings import ChannelSettings, TwilioSettings, WeChatSettings
 from shared.channels.twilio_sms import verify_twilio_signature
 from shared.crypto import IdentifierCipher
+from shared.web_push import read_capped as read_capped  # re-exported: the WeChat webhook uses it
 
 Req = Request[Any, Any, State]
 SMS_PATH = "/webhooks/twilio/sms"
@@ -64,21 +64,6 @@ def receiver(state: State) -> Receiver:
         config.grammar,
         rating_window=timedelta(hours=config.feedback.feedback_rating_window_hours),
     )
-
-
-async def read_capped(request: Req, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it passes `limit` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise HTTPException(status_code=413, detail=f"body over {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(status_code=413, detail=f"body over {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def public_url(base: str, request: Req) -> str:

@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 from services.scheduler.api import AlertController, ClinicActivityController, PatientController
 from services.scheduler.definition import SERVICE
 from services.scheduler.receipts import ReceiptConfig, twilio_status
+from services.scheduler.receipts_cn import PushConfig, aliyun_report, tencent_status
 from services.scheduler.worker import load_cipher
 from shared.access.api import AuditController, ClinicController
 from shared.crypto import IdentifierCipher
@@ -38,9 +39,10 @@ def create_app(
         settings=settings,
         db=db,
         redis=redis,
-        root_handlers=[twilio_status],
+        root_handlers=[twilio_status, aliyun_report, tencent_status],
         extra_state={
             "cipher": cipher or load_cipher(),
             "receipts": ReceiptConfig.from_environment(),
+            "sms_push": PushConfig.from_environment(),
         },
     )

@@ -12,7 +12,7 @@ the queue for it, with the provider's reason; only when none is left does it fai
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -66,34 +66,48 @@ async def apply_receipt(
     """Record a receipt; returns what happened (for the metric). `now` (default: the
     clock) decides whether the message's window is still open for another channel."""
     async with db.transaction() as session:
-        query = select(Message).with_for_update()
-        if update.message_id:
-            query = query.where(Message.id == update.message_id)
+        return await _apply(session, update, provider, now or datetime.now(UTC))
+
+
+async def apply_receipts(
+    db: Database, updates: Sequence[StatusUpdate], provider: str, now: datetime | None = None
+) -> list[str]:
+    """A vendor's batch of receipts (Aliyun, Tencent push arrays), in one transaction: each
+    by the rules of `apply_receipt`; what happened to each, in order."""
+    async with db.transaction() as session:
+        return [await _apply(session, u, provider, now or datetime.now(UTC)) for u in updates]
+
+
+async def _apply(session: AsyncSession, update: StatusUpdate, provider: str, now: datetime) -> str:
+    query = select(Message).with_for_update()
+    if update.message_id:
+        query = query.where(Message.id == update.message_id)
+    elif update.provider_id:
+        query = query.where(Message.provider_id == update.provider_id)
+    else:
+        return "unknown_message"  # nothing to match it by
+    message = (await session.execute(query)).scalar_one_or_none()
+    if message is None or (message.provider_id not in (None, update.provider_id)):
+        return "unknown_message"
+    if message.state in _FINAL:
+        return "already_final"
+    if update.state is ReceiptState.DELIVERED:
+        message.state, message.reason = "delivered", None
+    elif update.state in (ReceiptState.UNDELIVERED, ReceiptState.FAILED):
+        reason = f"{provider} {update.state.value}" + (
+            f" (error {update.error_code})" if update.error_code else ""
+        )
+        later = await _later_channel(session, message, update, now)
+        if later is not None:
+            message.state, message.reason = "queued", f"{reason}: trying {later}"
+            add_to_outbox(session, Outbox, SendMessage(message_id=message.id))
         else:
-            query = query.where(Message.provider_id == update.provider_id)
-        message = (await session.execute(query)).scalar_one_or_none()
-        if message is None or (message.provider_id not in (None, update.provider_id)):
-            return "unknown_message"
-        if message.state in _FINAL:
-            return "already_final"
-        now = now or datetime.now(UTC)
-        if update.state is ReceiptState.DELIVERED:
-            message.state, message.reason = "delivered", None
-        elif update.state in (ReceiptState.UNDELIVERED, ReceiptState.FAILED):
-            reason = f"{provider} {update.state.value}" + (
-                f" (error {update.error_code})" if update.error_code else ""
-            )
-            later = await _later_channel(session, message, update, now)
-            if later is not None:
-                message.state, message.reason = "queued", f"{reason}: trying {later}"
-                add_to_outbox(session, Outbox, SendMessage(message_id=message.id))
-            else:
-                message.state, message.reason = "failed", reason
-        else:
-            message.state = "sent"
-        message.provider_id = update.provider_id
-        message.updated_at = now
-        return update.state.value
+            message.state, message.reason = "failed", reason
+    else:
+        message.state = "sent"
+    message.provider_id = update.provider_id
+    message.updated_at = now
+    return update.state.value
 
 
 async def _later_channel(

@@ -7,12 +7,49 @@ start-up and refuses a vendor that is selected or half-configured but missing a 
 
 from __future__ import annotations
 
-from typing import Literal
+import ipaddress
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _COMMON = SettingsConfigDict(env_file=None, env_ignore_empty=True, extra="ignore", frozen=True)
+# Aliyun's and Tencent's pushes (receipts, replies) carry no signature: a secret in the
+# path they are configured with stands in for one. Long enough not to be guessed.
+MIN_PUSH_TOKEN = 16
+
+
+def check_cidrs(value: str) -> str:
+    """A comma-separated list of CIDRs (a bare address is one host); refused at start-up
+    with the bad item named, not discovered when a push is refused."""
+    for item in (part.strip() for part in value.split(",")):
+        if item:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not an address or CIDR: {item!r}") from exc
+    return value
+
+
+def push_token(vendor: str, receipts: str, replies: str) -> Any:
+    """The path token field of a vendor's pushes (receipts at the scheduler, replies at
+    the feedback service), e.g. push_token("aliyun", "report", "up")."""
+    return Field(
+        default=None,
+        repr=False,
+        min_length=MIN_PUSH_TOKEN,
+        description=f"Secret path token (16+ characters) of {vendor}'s unsigned pushes: "
+        f"receipts to {{SCHEDULER_PUBLIC_URL}}/webhooks/{vendor}/{{token}}/{receipts}, replies "
+        f"to {{FEEDBACK_PUBLIC_URL}}/webhooks/{vendor}/{{token}}/{replies}. Unset: both 404.",
+    )
+
+
+def push_cidrs(vendor: str) -> Any:
+    return Field(
+        default="",
+        description=f"Comma-separated addresses or CIDRs {vendor}'s pushes may come from (the "
+        "peer address as the service sees it); empty: any address with the token.",
+    )
 
 
 class ChannelSettings(BaseSettings):
@@ -58,6 +95,12 @@ class ChannelSettings(BaseSettings):
         ge=0,
         description="How long a send waits for its provider's rate (TWILIO_RATE, ...) before "
         "it is handed back to be rescheduled.",
+    )
+    sms_push_max_body_bytes: int = Field(
+        default=262_144,
+        ge=1_024,
+        description="Largest Aliyun or Tencent push (a batch of receipts or replies) "
+        "accepted; a larger one gets 413 and is not read further.",
     )
 
     @property
@@ -196,6 +239,10 @@ class TencentSmsSettings(BaseSettings):
         description="SendSms calls per period for the application, shared by every worker; "
         "empty: not paced.",
     )
+    tencent_sms_push_token: SecretStr | None = push_token("tencent", "status", "reply")
+    tencent_sms_push_cidrs: str = push_cidrs("tencent")
+
+    _cidrs = field_validator("tencent_sms_push_cidrs")(check_cidrs)
 
 
 class AliyunSmsTemplate(BaseModel):
@@ -238,6 +285,10 @@ class AliyunSmsSettings(BaseSettings):
         description="SendSms calls per period for the account, shared by every worker; "
         "empty: not paced.",
     )
+    aliyun_sms_push_token: SecretStr | None = push_token("aliyun", "report", "up")
+    aliyun_sms_push_cidrs: str = push_cidrs("aliyun")
+
+    _cidrs = field_validator("aliyun_sms_push_cidrs")(check_cidrs)
 
 
 class ChannelsConfig:

@@ -320,6 +320,11 @@ def test_redact_event_dict_handles_top_level_and_leaves_input_containers_alone()
             "GET /v1/send?to=13812345678&body=hi&page=2",
             "GET /v1/send?to=[redacted]&body=[redacted]&page=2",
         ),
+        (  # the secret path token of an unsigned vendor push, in an access log line
+            '"POST /webhooks/aliyun/s3cret-push-token-0001/report HTTP/1.1" 200',
+            '"POST /webhooks/aliyun/[redacted]/report HTTP/1.1" 200',
+        ),
+        ("/webhooks/tencent/tok/reply?x=1", "/webhooks/tencent/[redacted]/reply?x=1"),
     ],
 )
 def test_redact_text_masks(text: str, expected: str) -> None:
