@@ -10,7 +10,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, JSONBody
 
-from services.scheduler import doses, patients, reports
+from services.scheduler import doses, patients, reports, roster
 from services.scheduler.binding import BindingOut, create_binding
 from services.scheduler.patients import Scheduler
 from services.scheduler.schemas import (
@@ -267,6 +267,21 @@ class ClinicActivityController(Controller):
         on: FromQuery[date | None] = None,
     ) -> reports.ClinicDay:
         return await reports.clinic_day(ctx, principal_of(request), clinic_id, on)
+
+    @get(
+        "/roster",
+        opt=policy(*CARE, resource="clinic"),
+        summary="The day's active patients, each with the dose recorded, if any",
+    )
+    async def day_roster(
+        self,
+        ctx: NamedDependency[Scheduler],
+        request: Req,
+        clinic_id: RowId,
+        on: FromQuery[date | None] = None,
+        limit: Limit = 1000,
+    ) -> roster.Roster:
+        return await roster.clinic_roster(ctx, principal_of(request), clinic_id, on, limit)
 
     @get("/messages", opt=policy(*CARE, resource="clinic"), summary="A day's messages")
     async def messages(

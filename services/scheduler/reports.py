@@ -18,7 +18,7 @@ from shared.errors import Conflict, InvalidInput, NotFound
 _CLINIC_ZONE = select(Clinic.time_zone).where(Clinic.id == bindparam("clinic_id"))
 
 
-async def _clinic_today(ctx: Scheduler, clinic_id: int) -> date:
+async def clinic_today(ctx: Scheduler, clinic_id: int) -> date:
     """ "Today" as the clinic counts it (a server in UTC is a day behind Beijing at 07:00)."""
     async with ctx.access_db.autocommit() as conn:
         zone = (await conn.execute(_CLINIC_ZONE, {"clinic_id": clinic_id})).scalar_one_or_none()
@@ -241,7 +241,7 @@ async def clinic_day(
 ) -> ClinicDay:
     if not principal.can_access_clinic(clinic_id):
         raise NotFound(f"no clinic {clinic_id}")
-    day = day or await _clinic_today(ctx, clinic_id)
+    day = day or await clinic_today(ctx, clinic_id)
     params = {"clinic_id": clinic_id, "day": day}
     async with ctx.db.autocommit() as conn:
         states = {row[0]: row[1] for row in await conn.execute(_DAY_STATES, params)}
@@ -267,7 +267,7 @@ async def clinic_messages(
         raise NotFound(f"no clinic {clinic_id}")
     if not 1 <= limit <= 1000:
         raise InvalidInput("limit must be between 1 and 1000")
-    day = day or await _clinic_today(ctx, clinic_id)
+    day = day or await clinic_today(ctx, clinic_id)
     query = (
         select(Message)
         .where(Message.clinic_id == clinic_id, Message.local_date == day)
