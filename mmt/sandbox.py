@@ -21,6 +21,7 @@ from typing import Protocol
 
 import typer
 
+from shared.channels.wechat_fields import SUGGESTED_DATA
 from shared.net import free_port, wait_for_port
 from shared.settings import ServiceSettings
 
@@ -58,9 +59,7 @@ def start_fakes(
     feedback_url = f"http://{shown}:{service.port('feedback')}"
     ports = {name: free_port() for name in ("twilio", "wechat")}
     fakes = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    templates = {
-        kind: {"template_id": f"sandbox-{kind}", "data": {"first": "first"}} for kind in KINDS
-    }
+    templates = {kind: {"template_id": f"sandbox-{kind}", "data": SUGGESTED_DATA} for kind in KINDS}
     sandbox = {
         "CHANNEL_SMS": "twilio",
         "TWILIO_ACCOUNT_SID": SID,

@@ -1,18 +1,22 @@
-"""A fake WeChat official-account API: tokens, template and customer-service messages.
+"""A fake WeChat official-account API: tokens, template messages, subscription notices and
+customer-service messages.
 
     python -m deploy.fakes.wechat --port 9102 [--app-id wx... --app-secret ...]
         [--token-ttl 7200] [--unfollowed o1,o2] [--window-closed o3] [--invalid o4]
+        [--refusing o5] [--template-ids t1,t2]
         [--quota-exhausted] [--busy-rate 0.1] [--error-rate 0.1 --rate-limit-rate 0.1]
         [--server-url https://mmt.example.org/webhooks/wechat --server-token ...]
 
 `GET /cgi-bin/token` issues a new token (the previous ones stay valid `grace_s`, as WeChat
 keeps an old token for five minutes); `POST /_fake/expire-tokens` expires every token now.
-`POST /cgi-bin/message/template/send` and `/cgi-bin/message/custom/send` answer HTTP 200
-with WeChat's errcodes: 40001 (unknown token), 42001 (expired), 40003 (invalid openid,
-quoting it), 40037 (bad template id), 43004 (not following), 45009 (daily quota), 45015
-(customer-service window closed), -1 (system busy). A template send repeating an openid's
-`client_msg_id` gets the first msgid back and is counted under `duplicates_dropped` (what
-we assume WeChat's de-duplication does). Chaos: HTTP 503 and 429 (as a gateway would).
+`POST /cgi-bin/message/template/send`, `/cgi-bin/message/subscribe/bizsend` and
+`/cgi-bin/message/custom/send` answer HTTP 200 with WeChat's errcodes: 40001 (unknown
+token), 42001 (expired), 40003 (invalid openid, quoting it), 40037 (a template id not in
+`template_ids`, when that is set), 43004 (not following), 43101 (a `refusing` openid
+refused or cancelled the subscription notices), 45009 (daily quota), 45015
+(customer-service window closed), 47003 (a keyword field breaking its type's rule), -1
+(system busy). Keyword fields, `client_msg_id` and `GET /_fake/cards` (what patients were
+shown): `wechat_notices.py`. Chaos: HTTP 503 and 429 (as a gateway would).
 
 `POST /_fake/inbound` with JSON `{"openid": "o...", "text": "1"}` (or `"event": "subscribe"`
 and an optional `"event_key"`, e.g. `qrscene_bind:<code>` for a binding QR code) is a
@@ -38,6 +42,7 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
+from deploy.fakes import wechat_notices
 from deploy.fakes.common import (
     STATE,
     Chaos,
@@ -52,7 +57,6 @@ from deploy.fakes.common import (
 )
 
 TOKENS: web.AppKey[dict[str, float]] = web.AppKey("tokens")  # token -> expiry (monotonic)
-SENT_IDS: web.AppKey[dict[tuple[str, str], int]] = web.AppKey("client_msg_ids")
 CLIENT: web.AppKey[aiohttp.ClientSession] = web.AppKey("server_client")
 
 
@@ -65,6 +69,10 @@ class WeChatKnobs:
     unfollowed: set[str] = field(default_factory=set)  # 43004
     window_closed: set[str] = field(default_factory=set)  # 45015 on custom send
     invalid: set[str] = field(default_factory=set)  # 40003
+    refusing: set[str] = field(default_factory=set)  # 43101 on subscription notices
+    template_ids: set[str] = field(default_factory=set)  # others: 40037; empty: any id
+    dedupe_s: float = 600.0  # how long WeChat remembers an openid's client_msg_id
+    slow_answer_ms: float = 0.0  # answer a taken send this late (a lost answer)
     quota_exhausted: bool = False  # 45009
     busy_rate: float = 0.0  # errcode -1
     server_url: str | None = None  # the account's server URL (followers' messages)
@@ -152,26 +160,17 @@ async def _common(request: web.Request) -> tuple[dict[str, Any], web.Response | 
 
 
 async def template_send(request: web.Request) -> web.Response:
-    state: FakeState[WeChatKnobs] = request.app[STATE]
     body, refused = await _common(request)
     if refused is not None:
         return refused
-    if not body.get("template_id") or not isinstance(body.get("data"), dict):
-        return _err(40037, "invalid template_id")
-    openid = str(body["touser"])
-    client_msg_id = str(body.get("client_msg_id", ""))
-    sent = request.app[SENT_IDS]
-    if client_msg_id and (openid, client_msg_id) in sent:
-        state.counters["duplicates_dropped"] += 1
-        return web.json_response(
-            {"errcode": 0, "errmsg": "ok", "msgid": sent[(openid, client_msg_id)]}
-        )
-    msgid = random.randint(10**15, 10**16)  # noqa: S311
-    if client_msg_id:
-        sent[(openid, client_msg_id)] = msgid
-    state.accepted[openid] += 1
-    state.counters["template_sent"] += 1
-    return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": msgid})
+    return await wechat_notices.template_send(request, body)
+
+
+async def subscribe_send(request: web.Request) -> web.Response:
+    body, refused = await _common(request)
+    if refused is not None:
+        return refused
+    return await wechat_notices.subscribe_send(request, body)
 
 
 async def qrcode_create(request: web.Request) -> web.Response:
@@ -304,15 +303,17 @@ def create_app(knobs: WeChatKnobs) -> web.Application:
     state = FakeState.start(knobs)
     app = new_app(state)
     app[TOKENS] = {}
-    app[SENT_IDS] = {}
+    wechat_notices.install(app)
 
     def reset_extra() -> None:
         app[TOKENS].clear()
-        app[SENT_IDS].clear()
+        app[wechat_notices.SENT_IDS].clear()
+        app[wechat_notices.CARDS].clear()
 
     state.on_reset = reset_extra
     app.router.add_get("/cgi-bin/token", token)
     app.router.add_post("/cgi-bin/message/template/send", template_send)
+    app.router.add_post("/cgi-bin/message/subscribe/bizsend", subscribe_send)
     app.router.add_post("/cgi-bin/message/custom/send", custom_send)
     app.router.add_post("/cgi-bin/qrcode/create", qrcode_create)
     app.router.add_post("/_fake/expire-tokens", expire_tokens)
@@ -330,6 +331,10 @@ def main(argv: list[str] | None = None) -> None:
     cli.add_argument("--unfollowed", default=env("FAKE_WECHAT_UNFOLLOWED", ""), help="43004")
     cli.add_argument("--window-closed", default=env("FAKE_WECHAT_WINDOW_CLOSED", ""), help="45015")
     cli.add_argument("--invalid", default=env("FAKE_WECHAT_INVALID", ""), help="40003")
+    cli.add_argument("--refusing", default=env("FAKE_WECHAT_REFUSING", ""), help="43101")
+    cli.add_argument(
+        "--template-ids", default=env("FAKE_WECHAT_TEMPLATE_IDS", ""), help="others: 40037"
+    )
     cli.add_argument(
         "--quota-exhausted",
         action="store_true",
@@ -355,6 +360,8 @@ def main(argv: list[str] | None = None) -> None:
         unfollowed=listed(args.unfollowed),
         window_closed=listed(args.window_closed),
         invalid=listed(args.invalid),
+        refusing=listed(args.refusing),
+        template_ids=listed(args.template_ids),
         quota_exhausted=args.quota_exhausted,
         busy_rate=args.busy_rate,
         server_url=args.server_url,

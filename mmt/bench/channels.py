@@ -26,6 +26,7 @@ import warnings
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -51,6 +52,7 @@ from mmt.bench.common import (
     wechat_channel,
 )
 from shared.channels.base import FailureKind, OutboundMessage, SendFailed
+from shared.channels.message_fields import message_fields
 from shared.channels.support import new_session
 from shared.channels.twilio_sms import encode_form
 from shared.channels.webhook import WebhookChannel, WebhookConfig
@@ -105,8 +107,12 @@ async def drive(send: Send, base: int, n: int, in_flight: int, fake: RunningFake
     }
 
 
+# The fields the renderer gives a dose reminder (the WeChat template's keywords read them).
+FIELDS = message_fields("dose", "zh-CN", summary=BODY, name="L.W.", local=datetime(2026, 12, 3, 8))
+
+
 def _message(i: int, address: str) -> OutboundMessage:
-    return OutboundMessage(f"bench-{i}", address, BODY, "dose", {"first": BODY})
+    return OutboundMessage(f"bench-{i}", address, BODY, "dose", FIELDS)
 
 
 async def _adapters(

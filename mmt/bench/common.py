@@ -27,6 +27,7 @@ from services.scheduler.models import Occurrence, Patient
 from shared.channels.settings import WeChatTemplate
 from shared.channels.twilio_sms import TwilioConfig, TwilioSmsChannel
 from shared.channels.wechat import WeChatChannel, WeChatConfig
+from shared.channels.wechat_fields import SUGGESTED_DATA
 from shared.crypto import IdentifierCipher, decode_hmac_key, generate_keys
 from shared.db import Database
 
@@ -249,7 +250,7 @@ def wechat_channel(url: str, redis: Redis, key_prefix: str) -> WeChatChannel:
             WECHAT_ID,
             WECHAT_SECRET,
             api_base_url=url,
-            templates={"dose": WeChatTemplate(template_id="TPL-BENCH-DOSE")},
+            templates={"dose": WeChatTemplate(template_id="TPL-BENCH-DOSE", data=SUGGESTED_DATA)},
             key_prefix=key_prefix,
         ),
         redis,

@@ -7,6 +7,9 @@ family or an employer. Texts are short enough for one SMS segment before a name 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from shared.channels.message_fields import message_fields
 
 _TEXTS: dict[tuple[str, str], dict[str, str]] = {
     ("dose", "discreet"): {
@@ -87,7 +90,9 @@ def _record_text(record: Record, language: str, explicit: bool, name: str) -> st
 @dataclass(frozen=True)
 class Rendered:
     text: str
-    fields: dict[str, str]  # for template channels (WeChat): same content, by field
+    # For template channels (WeChat): the same content by name, plus a title and the local
+    # time (shared/channels/message_fields.py), all discreet.
+    fields: dict[str, str]
 
 
 def render(
@@ -100,25 +105,31 @@ def render(
     link: str | None = None,
     record: Record | None = None,
     survey_text: str | None = None,
+    local: datetime | None = None,
 ) -> Rendered:
+    """`local` is the moment of sending in the patient's time zone (default: now, UTC)."""
+    at = local if local is not None else datetime.now(UTC)
+
+    def rendered(text: str, summary: str, url: str | None = None) -> Rendered:
+        fields = message_fields(kind, language, summary=summary, name=name, local=at, url=url)
+        return Rendered(text, fields)
+
     if kind == "lesson":
         if lesson_notification is None or link is None:
             raise ValueError("a lesson message needs its notification and link")
-        return Rendered(
-            f"{lesson_notification} {link}", {"first": lesson_notification, "url": link}
-        )
+        return rendered(f"{lesson_notification} {link}", lesson_notification, link)
     if kind == "survey":
         if not survey_text:
             raise ValueError("a survey message needs its question")
-        return Rendered(survey_text, {"first": survey_text})
+        return rendered(survey_text, survey_text)
     if kind == "record_reply":
         if record is None:
             raise ValueError("a record reply needs the record")
         text = _record_text(record, language, explicit, name)
-        return Rendered(text, {"first": text})
+        return rendered(text, text)
     wording = "explicit" if explicit else "discreet"
     texts = _TEXTS.get((kind, wording))
     if texts is None:
         raise ValueError(f"no text for {kind} messages")
     text = texts.get(language, texts["zh-CN"]).format(name=name)
-    return Rendered(text, {"first": text})
+    return rendered(text, text)

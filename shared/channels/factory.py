@@ -24,6 +24,7 @@ from shared.channels.tencent_sms import TencentSmsChannel, TencentSmsConfig
 from shared.channels.twilio_sms import TwilioConfig, TwilioSmsChannel
 from shared.channels.webhook import WebhookChannel, WebhookConfig
 from shared.channels.wechat import WeChatChannel, WeChatConfig
+from shared.channels.wechat_fields import mapping_problems
 from shared.logging import get_logger
 from shared.sms import segments
 
@@ -60,6 +61,7 @@ def check_config(config: ChannelsConfig) -> list[str]:
     problems += _missing(
         "wechat", "CHANNEL_WECHAT=wechat", selected.channel_wechat == "wechat", wechat_vars
     )
+    problems += mapping_problems(wechat.wechat_templates)
     webhook_vars = {
         "WEBHOOK_URL": bool(webhook.webhook_url),
         "WEBHOOK_SECRET": webhook.webhook_secret is not None,
@@ -298,6 +300,7 @@ def _wechat_channel(redis: Redis, config: ChannelsConfig, prefix: str) -> WeChat
             app_secret=settings.wechat_app_secret.get_secret_value(),
             api_base_url=settings.wechat_api_base_url,
             templates=settings.wechat_templates,
+            send_mode=settings.wechat_send_mode,
             token_margin_s=settings.wechat_token_margin_s,
             timeout_s=common.channel_timeout_s,
             max_connections=common.channel_max_connections,

@@ -142,14 +142,16 @@ class TwilioSettings(BaseSettings):
 
 
 class WeChatTemplate(BaseModel):
-    """How one message kind becomes a template message."""
+    """How one message kind becomes a template message or a subscription notice."""
 
     model_config = {"frozen": True, "extra": "forbid"}
 
     template_id: str
-    # template field -> source: a field of the message ("first"), "text" for the whole text,
-    # or "=literal" for a fixed value (a title such as "=门诊提醒").
-    data: dict[str, str] = Field(default_factory=lambda: {"first": "first"})
+    # typed keyword field (thing1, time2, phrase3, ...) -> source: a field of the message
+    # ("title", "local_time", ...), "text" for the whole text, or "=literal" for a fixed
+    # value. No default: an empty mapping would show an empty card, and start-up refuses it
+    # (shared/channels/wechat_fields.py checks every field against WeChat's rules).
+    data: dict[str, str] = Field(default_factory=dict)
 
 
 class WeChatSettings(BaseSettings):
@@ -167,9 +169,19 @@ class WeChatSettings(BaseSettings):
     )
     wechat_templates: dict[str, WeChatTemplate] = Field(
         default_factory=dict,
-        description='JSON: message kind -> {"template_id", "data": {template field: source}}; '
-        'source is a message field ("first"), "text", or "=literal". A kind without a '
-        "template is a permanent failure on WeChat (the dispatcher falls back to SMS).",
+        description='JSON: message kind -> {"template_id", "data": {keyword field: source}}; '
+        "a keyword field is typed by its prefix (thing1, time2, phrase3, character_string4, "
+        'number5, ...); a source is a message field ("title", "summary", "name", '
+        '"local_time", "local_date"), "text", or "=literal". Checked at start-up against '
+        "WeChat's rules; first and remark are refused. A kind without a template is a "
+        "permanent failure on WeChat (the dispatcher falls back to the next channel).",
+    )
+    wechat_send_mode: Literal["template", "subscribe"] = Field(
+        default="template",
+        description="How scheduled messages go: template (template messages, category "
+        "templates) or subscribe (long-term subscription notices, /subscribe/bizsend; 43101, "
+        "a patient who refused or cancelled, falls back to the next channel). "
+        "WECHAT_TEMPLATES then holds that way's template ids.",
     )
     wechat_rate: str = Field(
         default="", description="Template messages per period for the account; empty: not paced."

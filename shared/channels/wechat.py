@@ -1,9 +1,16 @@
-"""WeChat official (service) account: template messages, and free text inside the window.
+"""WeChat official (service) account: template messages or subscription notices, and free
+text inside the window.
 
-Scheduled pushes are *template messages*; free-text *customer-service messages* are allowed
-only within 48 hours after the patient wrote to the account, which the caller says with
-`OutboundMessage.reply_window_open`; when WeChat says the window closed after all (45015),
-the message goes as a template instead.
+Scheduled pushes go one of two ways, as the account is configured (`send_mode`): *template
+messages* (category templates, 类目模板) or *long-term subscription notices* (订阅通知,
+`/cgi-bin/message/subscribe/bizsend`), which WeChat opens to medical and public services
+for repeated sends once the patient subscribed; 43101 there means the patient refused or
+cancelled, a permanent failure of this way, and the dispatcher tries the next channel.
+Either way a message kind maps to a template and its typed keyword fields, filled and
+checked as WeChat checks them before anything is sent (`wechat_fields.py`). Free-text
+*customer-service messages* are allowed only within 48 hours after the patient wrote to the
+account, which the caller says with `OutboundMessage.reply_window_open`; when WeChat says
+the window closed after all (45015), the message goes as a template or notice instead.
 
 The access token is shared by every worker through Redis, and only one of them refreshes it,
 behind a Redis lock (`SET NX PX`): each call to /cgi-bin/token issues a new token and counts
@@ -27,7 +34,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 from redis.asyncio import Redis
@@ -47,18 +54,22 @@ from shared.channels.support import (
     new_session,
     retry_after_seconds,
     safe_reason,
-    template_source,
     transport_failure,
 )
+from shared.channels.wechat_fields import keyword_values
 
 TOKEN_INVALID = frozenset({40001, 40014, 42001})  # invalid, malformed, expired
 NOT_FOLLOWING = 43004
+SUBSCRIPTION_REFUSED = 43101  # the patient refused or cancelled the subscription notices
 DAILY_QUOTA = 45009
 MINUTE_QUOTA = 45011
 WINDOW_CLOSED = frozenset({45015, 45047})  # past 48 hours / too many replies in the window
 SYSTEM_BUSY = -1
 QUOTA_RETRY_S = 3600.0  # the daily quota resets at midnight Beijing time; look again hourly
 MEMO_S = 60.0  # how long a process uses a token without asking Redis again
+TEMPLATE_SEND = "/cgi-bin/message/template/send"
+SUBSCRIBE_SEND = "/cgi-bin/message/subscribe/bizsend"
+SendMode = Literal["template", "subscribe"]
 
 # Compare-and-delete: only the lock's owner releases it (it may have expired and moved on).
 _RELEASE = """
@@ -80,6 +91,7 @@ class WeChatConfig:
     app_secret: str = field(repr=False)
     api_base_url: str = "https://api.weixin.qq.com"
     templates: Mapping[str, WeChatTemplate] = field(default_factory=dict)
+    send_mode: SendMode = "template"  # template messages, or subscription notices
     token_margin_s: int = 300
     timeout_s: float = 10.0
     max_connections: int = 100
@@ -197,8 +209,9 @@ class WeChatChannel:
                 f"wechat: no template for {message.kind} messages (WECHAT_TEMPLATES)",
                 code="no_template",
             )
-        payload = _template(message, template)
-        return await self._call("/cgi-bin/message/template/send", payload, message)
+        if self.config.send_mode == "subscribe":
+            return await self._call(SUBSCRIBE_SEND, _subscription(message, template), message)
+        return await self._call(TEMPLATE_SEND, _template(message, template), message)
 
     async def create_binding_qr(self, scene: str, expire_seconds: int) -> BindingQr:
         """A temporary parametric QR code: scanning it (or following through it) sends our
@@ -287,20 +300,33 @@ def _custom(message: OutboundMessage) -> dict[str, Any]:
     return {"touser": message.address, "msgtype": "text", "text": {"content": message.text}}
 
 
+def _data(message: OutboundMessage, template: WeChatTemplate) -> dict[str, dict[str, str]]:
+    return {name: {"value": value} for name, value in keyword_values(message, template).items()}
+
+
 def _template(message: OutboundMessage, template: WeChatTemplate) -> dict[str, Any]:
-    data: dict[str, dict[str, str]] = {}
-    for name, source in template.data.items():
-        data[name] = {"value": template_source("wechat", message, f"field {name}", source)}
     payload: dict[str, Any] = {
         "touser": message.address,
         "template_id": template.template_id,
-        "data": data,
+        "data": _data(message, template),
         # WeChat drops a second send with the same openid and client_msg_id (10 minutes),
         # so a retry after a lost answer does not push the reminder twice.
         "client_msg_id": message.message_id,
     }
     if url := message.fields.get("url"):
         payload["url"] = url
+    return payload
+
+
+def _subscription(message: OutboundMessage, template: WeChatTemplate) -> dict[str, Any]:
+    # bizsend documents no client_msg_id: WeChat does not de-duplicate these notices.
+    payload: dict[str, Any] = {
+        "touser": message.address,
+        "template_id": template.template_id,
+        "data": _data(message, template),
+    }
+    if url := message.fields.get("url"):
+        payload["page"] = url  # the web page the notice opens
     return payload
 
 
@@ -338,6 +364,12 @@ def _failure(
         return SendFailed(
             FailureKind.PERMANENT,
             f"wechat {code}: not following the official account",
+            code=code,
+        )
+    if errcode == SUBSCRIPTION_REFUSED:
+        return SendFailed(
+            FailureKind.PERMANENT,
+            f"wechat {code}: the patient refused or cancelled the subscription notices",
             code=code,
         )
     if errcode == DAILY_QUOTA:

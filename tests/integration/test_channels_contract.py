@@ -27,7 +27,15 @@ from shared.channels.webhook import WebhookChannel, WebhookConfig
 from shared.channels.wechat import WeChatChannel, WeChatConfig
 from shared.net import free_port
 
-ADAPTERS = ["twilio_sms", "wechat", "webhook", "tencent_sms", "aliyun_sms", "console"]
+ADAPTERS = [
+    "twilio_sms",
+    "wechat",
+    "wechat_subscribe",
+    "webhook",
+    "tencent_sms",
+    "aliyun_sms",
+    "console",
+]
 TWILIO_SID, TWILIO_TOKEN = "AC" + "1" * 32, "contract-auth-token"
 WECHAT_ID, WECHAT_SECRET = "wxcontract00000001", "contract-app-secret"
 WEBHOOK_SECRET = "contract-webhook-secret-0123456789abcdef"
@@ -110,14 +118,16 @@ def build(name: str, fakes: Fakes, redis: Redis, prefix: str, base: str | None =
         return Harness(
             name, TwilioSmsChannel(config), fakes.twilio, phone, phone(9001), phone(9002)
         )
-    if name == "wechat":
+    if name in ("wechat", "wechat_subscribe"):
         fakes.wechat.reset()
         fakes.wechat.configure(invalid=[openid(9002)])
         config_wx = WeChatConfig(
             WECHAT_ID,
             WECHAT_SECRET,
             api_base_url=base or fakes.wechat.url,
-            templates={"dose": WeChatTemplate(template_id="TPL-DOSE")},
+            # `first`: the message field holding this harness's text (a keyword's source).
+            templates={"dose": WeChatTemplate(template_id="TPL-DOSE", data={"thing1": "first"})},
+            send_mode="subscribe" if name == "wechat_subscribe" else "template",
             key_prefix=prefix,
         )
         channel = WeChatChannel(config_wx, redis)
@@ -162,7 +172,8 @@ def build(name: str, fakes: Fakes, redis: Redis, prefix: str, base: str | None =
 # Behaviours only a real provider has (the console has none; WeChat, Tencent SMS and Aliyun
 # SMS have no opt-out at send time).
 PROVIDERS = [name for name in ADAPTERS if name != "console"]
-WITH_OPT_OUT = [name for name in PROVIDERS if name not in ("wechat", "tencent_sms", "aliyun_sms")]
+NO_OPT_OUT = ("wechat", "wechat_subscribe", "tencent_sms", "aliyun_sms")  # 43101 is not one
+WITH_OPT_OUT = [name for name in PROVIDERS if name not in NO_OPT_OUT]
 with_provider = pytest.mark.parametrize("harness", PROVIDERS, indirect=True)
 
 

@@ -19,8 +19,8 @@ from shared.channels.wechat import QUOTA_RETRY_S, AccessTokens, WeChatChannel, W
 APP_ID, SECRET = "wxtokentest0000001", "token-test-app-secret"
 OPENID = "oTOKENTEST00000000000000001"
 TEMPLATES = {
-    "dose": WeChatTemplate(template_id="TPL-DOSE", data={"first": "first", "keyword1": "=门诊"}),
-    "lesson": WeChatTemplate(template_id="TPL-LESSON"),
+    "dose": WeChatTemplate(template_id="TPL-DOSE", data={"thing1": "summary", "thing2": "=门诊"}),
+    "lesson": WeChatTemplate(template_id="TPL-LESSON", data={"thing1": "summary"}),
 }
 
 
@@ -46,7 +46,7 @@ async def workers(
 
 def dose(message_id: str = "m-1", *, window: bool = False, openid: str = OPENID) -> OutboundMessage:
     text = "今天记得按时来门诊。"
-    return OutboundMessage(message_id, openid, text, "dose", {"first": text}, window)
+    return OutboundMessage(message_id, openid, text, "dose", {"summary": text}, window)
 
 
 async def test_workers_starting_together_fetch_one_token(
@@ -129,7 +129,7 @@ async def test_free_text_inside_the_window_and_a_template_once_it_closed(
 
 
 async def test_a_kind_without_a_template_is_permanent(workers: list[WeChatChannel]) -> None:
-    survey = OutboundMessage("m-s", OPENID, "How was your week?", "survey", {"first": "x"})
+    survey = OutboundMessage("m-s", OPENID, "How was your week?", "survey", {"summary": "x"})
     with pytest.raises(SendFailed) as caught:
         await workers[0].send(survey)
     assert caught.value.kind is FailureKind.PERMANENT

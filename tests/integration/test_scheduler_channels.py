@@ -147,7 +147,7 @@ async def test_a_qr_code_binds_the_patients_wechat_once(
         "WECHAT_APP_ID": "wxbindingtest000001",
         "WECHAT_APP_SECRET": "s3cret",
         "WECHAT_API_BASE_URL": fake_wechat.url,
-        "WECHAT_TEMPLATES": '{"dose": {"template_id": "t", "data": {}}}',
+        "WECHAT_TEMPLATES": '{"dose": {"template_id": "t", "data": {"thing1": "title"}}}',
     }.items():
         monkeypatch.setenv(name, value)
     ctx = context(scheduler_db, access_db)

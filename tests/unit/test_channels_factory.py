@@ -37,8 +37,8 @@ WECHAT = {
     "WECHAT_APP_SECRET": "the-app-secret-value",
     "WECHAT_TEMPLATES": json.dumps(
         {
-            "dose": {"template_id": "TPL1"},
-            "lesson": {"template_id": "TPL2", "data": {"first": "first"}},
+            "dose": {"template_id": "TPL1", "data": {"thing1": "title", "time2": "local_time"}},
+            "lesson": {"template_id": "TPL2", "data": {"thing1": "summary"}},
         }
     ),
 }
@@ -152,6 +152,20 @@ async def test_sms_can_go_through_aliyun(monkeypatch: pytest.MonkeyPatch, redis:
             "needs TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID",
         ),
         ({"CHANNEL_WECHAT": "wechat", **WECHAT, "WECHAT_TEMPLATES": "{}"}, "WECHAT_TEMPLATES"),
+        (
+            {
+                **WECHAT,
+                "WECHAT_TEMPLATES": '{"dose": {"template_id": "T", "data": {"first": "title"}}}',
+            },
+            "WECHAT_TEMPLATES dose field first: WeChat no longer shows first or remark",
+        ),
+        (
+            {
+                **WECHAT,
+                "WECHAT_TEMPLATES": '{"dose": {"template_id": "T", "data": {"phrase1": "text"}}}',
+            },
+            "WECHAT_TEMPLATES dose field phrase1: source 'text' cannot keep the rule of a phrase",
+        ),
         ({"CHANNEL_SMS": "webhook"}, "CHANNEL_SMS=webhook needs WEBHOOK_SECRET"),
         ({"TWILIO_ACCOUNT_SID": "AC1"}, "twilio is half-configured: set TWILIO_AUTH_TOKEN"),
         ({"WECHAT_APP_SECRET": "x"}, "wechat is half-configured: set WECHAT_APP_ID"),

@@ -6,45 +6,63 @@ import pytest
 
 from shared.channels import FailureKind, OutboundMessage, SendFailed
 from shared.channels.settings import WeChatTemplate
-from shared.channels.wechat import QUOTA_RETRY_S, _failure, _template
+from shared.channels.wechat import QUOTA_RETRY_S, _failure, _subscription, _template
 
 OPENID = "oABCDEFGHIJKLMNOPQRSTUVWXYZ0"
 
 
 def lesson() -> OutboundMessage:
-    fields = {"first": "新的一课：睡个好觉", "url": "https://mmt.example.org/lessons/t0k"}
+    fields = {
+        "title": "新的小课",
+        "summary": "新的一课：睡个好觉",
+        "local_time": "2026年12月3日 08:30",
+        "url": "https://mmt.example.org/lessons/t0k",
+    }
     return OutboundMessage("m-7", OPENID, "新的一课 https://...", "lesson", fields)
 
 
-def test_a_template_maps_fields_texts_and_literals() -> None:
-    template = WeChatTemplate(
-        template_id="TPL", data={"first": "first", "keyword1": "=门诊提醒", "remark": "text"}
-    )
-    payload = _template(lesson(), template)
-    assert payload == {
+LESSON = WeChatTemplate(
+    template_id="TPL",
+    data={"phrase1": "title", "thing2": "summary", "time3": "local_time", "thing4": "=门诊"},
+)
+SHOWN = {
+    "phrase1": {"value": "新的小课"},
+    "thing2": {"value": "新的一课：睡个好觉"},
+    "time3": {"value": "2026年12月3日 08:30"},
+    "thing4": {"value": "门诊"},
+}
+
+
+def test_a_template_message_carries_keyword_fields_our_id_and_the_link() -> None:
+    assert _template(lesson(), LESSON) == {
         "touser": OPENID,
         "template_id": "TPL",
-        "data": {
-            "first": {"value": "新的一课：睡个好觉"},
-            "keyword1": {"value": "门诊提醒"},
-            "remark": {"value": "新的一课 https://..."},
-        },
-        "client_msg_id": "m-7",
+        "data": SHOWN,
+        "client_msg_id": "m-7",  # WeChat drops a repeat within 10 minutes
         "url": "https://mmt.example.org/lessons/t0k",
     }
 
 
-def test_the_default_mapping_is_first_and_no_url_without_one() -> None:
-    message = OutboundMessage("m-1", OPENID, "hi", "dose", {"first": "hi"})
-    payload = _template(message, WeChatTemplate(template_id="TPL"))
-    assert payload["data"] == {"first": {"value": "hi"}}
-    assert "url" not in payload
+def test_a_subscription_notice_carries_the_same_fields_and_the_link_as_its_page() -> None:
+    assert _subscription(lesson(), LESSON) == {
+        "touser": OPENID,
+        "template_id": "TPL",
+        "data": SHOWN,
+        "page": "https://mmt.example.org/lessons/t0k",
+    }
+
+
+def test_no_link_without_one() -> None:
+    message = OutboundMessage("m-1", OPENID, "hi", "dose", {"title": "今日提醒"})
+    template = WeChatTemplate(template_id="TPL", data={"thing1": "title"})
+    assert "url" not in _template(message, template)
+    assert "page" not in _subscription(message, template)
 
 
 def test_a_template_needing_a_field_the_message_lacks_is_permanent() -> None:
     message = OutboundMessage("m-1", OPENID, "hi", "dose", {})
     with pytest.raises(SendFailed) as caught:
-        _template(message, WeChatTemplate(template_id="TPL"))
+        _template(message, WeChatTemplate(template_id="TPL", data={"thing1": "title"}))
     assert caught.value.kind is FailureKind.PERMANENT
     assert caught.value.code == "template_field"
 
@@ -56,6 +74,8 @@ PERMANENT, LIMITED, RETRY = FailureKind.PERMANENT, FailureKind.RATE_LIMITED, Fai
     ("status", "body", "kind", "code", "wait"),
     [
         (200, {"errcode": 43004, "errmsg": "require subscribe"}, PERMANENT, "43004", None),
+        (200, {"errcode": 43101, "errmsg": "user refuse to accept"}, PERMANENT, "43101", None),
+        (200, {"errcode": 47003, "errmsg": "data.thing1.value invalid"}, PERMANENT, "47003", None),
         (
             200,
             {"errcode": 45009, "errmsg": "reach max daily quota"},
@@ -83,3 +103,10 @@ def test_errcodes_map_to_what_the_dispatcher_does(
 def test_not_following_says_so() -> None:
     failure = _failure(200, {"errcode": 43004, "errmsg": "require subscribe"}, None)
     assert failure.reason == "wechat 43004: not following the official account"
+
+
+def test_a_refused_subscription_says_so() -> None:
+    failure = _failure(200, {"errcode": 43101, "errmsg": "user refuse to accept the msg"}, None)
+    assert failure.reason == (
+        "wechat 43101: the patient refused or cancelled the subscription notices"
+    )

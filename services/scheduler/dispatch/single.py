@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -220,6 +221,8 @@ class Dispatcher:
             link=link,
             record=record,
             survey_text=survey_text,
+            # A card's time field shows the patient's own clock.
+            local=self.clock().astimezone(ZoneInfo(patient.time_zone)),
         )
 
     def _crashed(

@@ -1,0 +1,76 @@
+"""The named fields a rendered message carries besides its text, for template channels.
+
+The scheduler's renderer fills them for every message it sends, and the content service's
+preview fills them the same way for a lesson, so that an editor sees what a patient's card
+shows. A provider template (WECHAT_TEMPLATES, ...) takes its values from these names, from
+`text` (the whole message) or from a "=literal"; `provided(kind)` is what a mapping may
+name, checked at start-up.
+
+Every field is discreet whatever the patient's wording: a card's title and time show on a
+lock screen. There is no clinic name, because a clinic's registered name often names its
+treatment; an account that wants one shows it as a literal it chose.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+TITLE = "title"  # a short title of the kind of message, at most 5 Chinese characters
+SUMMARY = "summary"  # the message's text without its link
+NAME = "name"  # the patient's display name, as the text addresses them
+LOCAL_TIME = "local_time"  # when it is sent, in the patient's time zone: 2026年12月3日 08:30
+LOCAL_DATE = "local_date"  # that day: 2026年12月3日
+URL = "url"  # a lesson's link (template messages open it; subscription notices as `page`)
+FIRST = "first"  # SUMMARY under its older name, still read by SMS templates
+TEXT = "text"  # not a field: the whole text, a source every template may name
+
+_TITLES: dict[str, dict[str, str]] = {
+    "dose": {"zh-CN": "今日提醒", "en": "Reminder"},
+    "missed_dose": {"zh-CN": "门诊问候", "en": "Checking in"},
+    "urine_test": {"zh-CN": "检查提醒", "en": "Check-up"},
+    "appointment": {"zh-CN": "预约提醒", "en": "Appointment"},
+    "lesson": {"zh-CN": "新的小课", "en": "New lesson"},
+    "survey": {"zh-CN": "小问卷", "en": "A question"},
+    "record_reply": {"zh-CN": "我的记录", "en": "Your record"},
+}
+KINDS: tuple[str, ...] = tuple(_TITLES)
+_EVERY_KIND = frozenset({TITLE, SUMMARY, NAME, LOCAL_TIME, LOCAL_DATE, FIRST, TEXT})
+
+
+def provided(kind: str) -> frozenset[str]:
+    """The sources a template for `kind` messages may name: the renderer fills them all."""
+    return _EVERY_KIND | {URL} if kind == "lesson" else _EVERY_KIND
+
+
+def title(kind: str, language: str) -> str:
+    titles = _TITLES.get(kind, _TITLES["dose"])
+    return titles["en"] if language == "en" else titles["zh-CN"]
+
+
+def local_date_text(local: datetime) -> str:
+    # WeChat's own form of a date (its `date` and `time` fields take it), in every language.
+    return f"{local.year}年{local.month}月{local.day}日"
+
+
+def message_fields(
+    kind: str,
+    language: str,
+    *,
+    summary: str,
+    name: str,
+    local: datetime,
+    url: str | None = None,
+) -> dict[str, str]:
+    """The fields of one message; `local` is the moment of sending in the patient's zone."""
+    day = local_date_text(local)
+    fields = {
+        TITLE: title(kind, language),
+        SUMMARY: summary,
+        FIRST: summary,
+        NAME: name,
+        LOCAL_TIME: f"{day} {local:%H:%M}",
+        LOCAL_DATE: day,
+    }
+    if url is not None:
+        fields[URL] = url
+    return fields
