@@ -21,6 +21,8 @@ import aiohttp
 from aiohttp import web
 
 STATE: web.AppKey[FakeState[Any]] = web.AppKey("fake_state")
+# What a captive portal or a misconfigured proxy answers in the provider's place.
+GARBAGE = "<html><head><title>Gateway</title></head><body>Please sign in</body></html>"
 
 
 @dataclass
@@ -29,8 +31,9 @@ class Chaos:
 
     error_rate: float = 0.0  # answer 503
     rate_limit_rate: float = 0.0  # answer 429 with Retry-After
-    retry_after_s: int = 2
+    retry_after_s: int | None = 2  # None: the 429 carries no Retry-After
     latency_ms: float = 0.0
+    garbage_rate: float = 0.0  # answer 200 with an HTML page (a proxy's or a portal's)
 
 
 K = TypeVar("K")
@@ -77,10 +80,16 @@ async def chaos_answer(
         await asyncio.sleep(chaos.latency_ms / 1000)
     if chaos.rate_limit_rate and random.random() < chaos.rate_limit_rate:  # noqa: S311
         state.counters["rate_limited"] += 1
-        return too_many(chaos.retry_after_s)
+        answer = too_many(chaos.retry_after_s or 0)
+        if chaos.retry_after_s is None:
+            answer.headers.popall("Retry-After", None)
+        return answer
     if chaos.error_rate and random.random() < chaos.error_rate:  # noqa: S311
         state.counters["server_errors"] += 1
         return busy()
+    if chaos.garbage_rate and random.random() < chaos.garbage_rate:  # noqa: S311
+        state.counters["garbage"] += 1
+        return web.Response(status=200, text=GARBAGE, content_type="text/html")
     return None
 
 

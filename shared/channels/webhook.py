@@ -6,8 +6,10 @@ headers `X-MMT-Timestamp: <unix seconds>` and `X-MMT-Signature: sha256=<hex>`, a
 HMAC-SHA256 under WEBHOOK_SECRET of `<timestamp>.<body>`: signing the timestamp with the
 body lets a receiver refuse replays of an old request (`verify_webhook_signature`).
 
-Answers: 2xx sent (a JSON `{"id": ...}` becomes the provider id); 410 the recipient opted
-out; 429 and 5xx later (Retry-After honoured); any other 4xx permanent.
+Answers: 2xx with an empty or JSON body sent (a JSON `{"id": ...}` becomes the provider
+id); a 2xx with any other body (a proxy's or captive portal's HTML page) is not the
+receiver's answer: retried later, never counted as sent; 410 the recipient opted out; 429
+and 5xx later (Retry-After honoured); any other 4xx permanent.
 """
 
 from __future__ import annotations
@@ -124,7 +126,14 @@ class WebhookChannel:
         except TRANSPORT_ERRORS as exc:
             raise transport_failure("webhook", exc) from None
         if 200 <= status < 300:
-            return SendResult(Delivery.SENT, provider_id=_provider_id(answer, message.message_id))
+            provider_id = _provider_id(answer, message.message_id)
+            if provider_id is None:
+                # Whether the receiver got it is unknown; a retry risks a duplicate (it carries
+                # the same message_id), silence risks a lost dose.
+                raise SendFailed(
+                    FailureKind.RETRYABLE, "webhook: unreadable answer", code="unreadable"
+                )
+            return SendResult(Delivery.SENT, provider_id=provider_id)
         detail = safe_reason(_error_text(answer), message.address)
         reason = f"webhook: HTTP {status}" + (f": {detail}" if detail else "")
         if status == 410:
@@ -137,11 +146,14 @@ class WebhookChannel:
             self._session = None
 
 
-def _provider_id(answer: str, fallback: str) -> str:
+def _provider_id(answer: str, fallback: str) -> str | None:
+    """The receiver's id, `fallback` when it gives none, None when the body is not JSON."""
+    if not answer.strip():
+        return fallback
     try:
         parsed = json.loads(answer)
     except ValueError:
-        return fallback
+        return None
     found = parsed.get("id") if isinstance(parsed, dict) else None
     return str(found) if found else fallback
 

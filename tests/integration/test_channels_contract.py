@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -280,3 +281,70 @@ async def test_two_hundred_sends_fifty_in_flight_all_arrive_once(harness: Harnes
         assert stats["total_accepted"] == 200
         assert stats["duplicates"] == {}
         assert set(stats["accepted"]) == {harness.address(i) for i in range(200)}
+
+
+# A provider that misbehaves: slow, garbled, throttling without saying for how long.
+
+
+def shortened(harness: Harness, timeout_s: float) -> Harness:
+    """The adapter with a shorter whole-request timeout than its default ten seconds. Set
+    before the first send: every adapter opens its HTTP session lazily, from `config`."""
+    channel: Any = harness.channel
+    channel.config = replace(channel.config, timeout_s=timeout_s)
+    return harness
+
+
+@with_provider
+async def test_a_provider_slower_than_the_timeout_is_retryable(harness: Harness) -> None:
+    harness.needs_fake().configure(latency_ms=3000)
+    assert harness.bad is not None
+    # An address the fake refuses: its late answer, still on its way after this test has
+    # ended, then counts nothing the next test reads.
+    failure = await failure_of(shortened(harness, 0.3), harness.bad)
+    assert failure.kind is FailureKind.RETRYABLE
+    assert failure.code == "network"
+    assert "timed out" in failure.reason
+
+
+@with_provider
+async def test_a_garbled_answer_is_retryable_never_counted_as_sent(harness: Harness) -> None:
+    """A 200 whose body is an HTML page (a proxy's, a captive portal's) is not the provider's
+    answer: whether it has the message is unknown. Every adapter retries rather than count it
+    sent: a rare duplicate (WeChat even drops it by client_msg_id) beats a lost dose."""
+    harness.needs_fake().configure(garbage_rate=1.0)
+    failure = await failure_of(harness, harness.address(6))
+    assert failure.kind is FailureKind.RETRYABLE
+    assert failure.code == "unreadable"
+    assert harness.needs_fake().stats()["garbage"] >= 1
+
+
+@with_provider
+async def test_too_many_requests_without_retry_after_leaves_the_wait_to_the_dispatcher(
+    harness: Harness,
+) -> None:
+    """No Retry-After: the adapter invents no wait, and the dispatcher's own backoff applies
+    (services/scheduler/dispatch/single.py `_retry`): 10 s after the first attempt, doubling
+    to at most 300 s, each times a jitter of 1 to 1.5."""
+    harness.needs_fake().configure(rate_limit_rate=1.0, retry_after_s=None)
+    failure = await failure_of(harness, harness.address(7))
+    assert failure.kind is FailureKind.RATE_LIMITED
+    assert failure.retry_after_s is None
+
+
+@pytest.mark.parametrize("harness", ["tencent_sms", "aliyun_sms"], indirect=True)
+async def test_the_providers_daily_limit_for_a_number_is_slow_down_not_permanent(
+    harness: Harness,
+) -> None:
+    """Tencent answers it inside a 200, Aliyun as isv.BUSINESS_LIMIT_CONTROL: the number is
+    fine, only today is spent (shared/channels/daily_cap.py keeps the suite below it)."""
+    harness.needs_fake().configure(daily_cap=1)
+    first = harness.message(harness.address(8))
+    await harness.channel.send(first)
+    other = "明天也记得按时来门诊。"  # other content: Tencent's 30-second repeat rule aside
+    with pytest.raises(SendFailed) as caught:
+        await harness.channel.send(
+            replace(first, message_id="m-2", text=other, fields={"first": other})
+        )
+    assert caught.value.kind is FailureKind.RATE_LIMITED
+    assert caught.value.retry_after_s
+    assert caught.value.retry_after_s > 0
