@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.scheduler import patients
+from sqlalchemy import delete, select
+
+from services.scheduler import patients, planner
+from services.scheduler.dispatch import Dispatcher
+from services.scheduler.models import Occurrence, Outbox
 from services.scheduler.patients import Scheduler
 from services.scheduler.schemas import Consent, PatientIn, PatientOut
+from services.scheduler.settings import SchedulerSettings
 from shared.access.clinics import ClinicIn, create_clinic
 from shared.access.tokens import Principal, Role
+from shared.bus import decode
 from shared.crypto import IdentifierCipher, IdentifierSettings
 from shared.db import Database
 
@@ -50,3 +56,34 @@ def patient_in(clinic_id: int, number: str, **changes: Any) -> PatientIn:
 
 async def enrol(ctx: Scheduler, clinic_id: int, number: str, **changes: Any) -> PatientOut:
     return await patients.enrol(ctx, ADMIN, patient_in(clinic_id, number, **changes))
+
+
+async def due_now(db: Database, patient_id: int, now: datetime, kind: str = "dose") -> int:
+    """The patient's only occurrence, due at `now` and open for an hour; its id."""
+    async with db.transaction() as session:
+        await session.execute(delete(Occurrence))
+        session.add(
+            due := Occurrence(
+                patient_id=patient_id,
+                kind=kind,
+                local_date=now.date(),
+                slot="now",
+                due_at=now,
+                expires_at=now + timedelta(hours=1),
+                state="planned",
+            )
+        )
+    return due.id
+
+
+async def dispatch_due(db: Database, dispatcher: Dispatcher, now: datetime) -> None:
+    """Release what is due and hand its one SendMessage command to `dispatcher`."""
+    await planner.release_due(db, SchedulerSettings(), now)
+    async with db.sessions() as session:
+        [row] = (
+            (await session.execute(select(Outbox).where(Outbox.message_name == "SendMessage")))
+            .scalars()
+            .all()
+        )
+    async with db.transaction() as session:
+        await dispatcher.handle(decode({"m": row.payload}), session)  # type: ignore[arg-type]

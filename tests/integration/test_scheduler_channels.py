@@ -4,28 +4,25 @@ signed delivery-receipt route that completes a message."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import pytest
 from litestar.testing import AsyncTestClient
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
 from deploy.fakes.process import RunningFake, running_fake
-from services.scheduler import planner
 from services.scheduler.binding import bind_channel
 from services.scheduler.dispatch import Dispatcher
-from services.scheduler.models import Message, Occurrence, Outbox, Patient
-from services.scheduler.settings import SchedulerSettings
-from shared.bus import decode
+from services.scheduler.models import Message, Patient
 from shared.channels import ChannelRegistry
 from shared.channels.twilio_sms import TwilioConfig, TwilioSmsChannel
 from shared.db import Database
 from shared.messages import ChannelBound
 from shared.settings import Settings
 from tests.conftest import TokenFactory, build_service_app
-from tests.integration.schedutil import clinic, context, enrol
+from tests.integration.schedutil import clinic, context, dispatch_due, due_now, enrol
 
 SID, TOKEN = "AC" + "0" * 32, "twilio-test-token"
 PUBLIC = "https://mmt.example.org"
@@ -49,36 +46,16 @@ async def test_a_reminder_goes_out_through_twilio_and_its_receipt_completes_it(
     yx = await clinic(access_db)
     patient = await enrol(ctx, yx, "0001")
     now = datetime.now(UTC)
-    async with scheduler_db.transaction() as session:
-        await session.execute(delete(Occurrence))
-        session.add(
-            due := Occurrence(
-                patient_id=patient.id,
-                kind="dose",
-                local_date=now.date(),
-                slot="now",
-                due_at=now,
-                expires_at=now + timedelta(hours=1),
-                state="planned",
-            )
-        )
+    due_id = await due_now(scheduler_db, patient.id, now)
     sms = TwilioSmsChannel(
         TwilioConfig(SID, TOKEN, from_number="+15005550006", api_base_url=fake_twilio.url)
     )
     dispatcher = Dispatcher(scheduler_db, ctx.cipher, ChannelRegistry([sms]), None)
-    await planner.release_due(scheduler_db, SchedulerSettings(), now)
-    async with scheduler_db.sessions() as session:
-        [row] = (
-            (await session.execute(select(Outbox).where(Outbox.message_name == "SendMessage")))
-            .scalars()
-            .all()
-        )
-    async with scheduler_db.transaction() as session:
-        await dispatcher.handle(decode({"m": row.payload}), session)  # type: ignore[arg-type]
+    await dispatch_due(scheduler_db, dispatcher, now)
     await sms.aclose()
     async with scheduler_db.sessions() as session:
         message = (
-            await session.execute(select(Message).where(Message.occurrence_id == due.id))
+            await session.execute(select(Message).where(Message.occurrence_id == due_id))
         ).scalar_one()
     assert (message.state, message.channel) == ("sent", "sms"), message.reason
     assert message.provider_id
