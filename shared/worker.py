@@ -27,9 +27,11 @@ from redis.asyncio import Redis
 
 from shared.bus import BusKeys, Inbox, OutboxRelay, StreamConsumer, trim_stream
 from shared.bus.connect import connect_redis
+from shared.bus.gauges import sample_backlog
 from shared.db import Database
 from shared.heap import freeze_startup_heap
 from shared.logging import configure_logging, get_logger, redact_text
+from shared.metrics import WORKER_HEARTBEAT
 from shared.service import PeriodicJob, ServiceDefinition, WorkerParts
 from shared.settings import Settings
 
@@ -133,6 +135,17 @@ class Worker:
     def beat(self) -> None:
         self.heartbeat.parent.mkdir(parents=True, exist_ok=True)
         self.heartbeat.touch()
+        WORKER_HEARTBEAT.labels(self.definition.name).set_to_current_time()
+
+    async def gauges_tick(self) -> None:
+        if self.consumer is None:
+            return
+        try:
+            await sample_backlog(self.redis, self.keys, self.consumer.streams, self.consumer.group)
+        except Exception as exc:  # a gauge left stale for one tick; the next samples again
+            log.warning(
+                "worker.gauges_failed", service=self.definition.name, error=type(exc).__name__
+            )
 
     async def beat_tick(self) -> None:
         self.beat()
@@ -192,6 +205,9 @@ class Worker:
         )
         scheduler.add_job(
             self._tracked("heartbeat", self.beat_tick), "interval", id="heartbeat", seconds=5
+        )
+        scheduler.add_job(
+            self._tracked("bus-gauges", self.gauges_tick), "interval", id="bus-gauges", seconds=15
         )
         for job in self.parts.jobs:
             scheduler.add_job(

@@ -32,6 +32,7 @@ from shared.channels.settings import ChannelSettings, TwilioSettings
 from shared.channels.twilio_sms import parse_twilio_status, verify_twilio_signature
 from shared.db import Database
 from shared.messages import SendMessage
+from shared.metrics import DELIVERY_RECEIPT_DELAY
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,8 @@ async def _apply(session: AsyncSession, update: StatusUpdate, provider: str, now
         return "unknown_message"
     if message.state in _FINAL:
         return "already_final"
+    if message.state == "sent" and update.state is not ReceiptState.SENT:
+        _observe_delay(provider, message.updated_at, now)
     if update.state is ReceiptState.DELIVERED:
         message.state, message.reason = "delivered", None
     elif update.state in (ReceiptState.UNDELIVERED, ReceiptState.FAILED):
@@ -108,6 +111,13 @@ async def _apply(session: AsyncSession, update: StatusUpdate, provider: str, now
     message.provider_id = update.provider_id
     message.updated_at = now
     return update.state.value
+
+
+def _observe_delay(provider: str, sent_at: datetime, now: datetime) -> None:
+    """How long after its send a receipt came (the alert on late receipts reads it)."""
+    if sent_at.tzinfo is None:  # SQLite hands back naive UTC
+        sent_at = sent_at.replace(tzinfo=UTC)
+    DELIVERY_RECEIPT_DELAY.labels(provider).observe(max(0.0, (now - sent_at).total_seconds()))
 
 
 async def _later_channel(

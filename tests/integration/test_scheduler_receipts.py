@@ -84,3 +84,25 @@ async def test_a_receipt_for_another_send_or_no_message_changes_nothing(
     stranger = StatusUpdate("SM-none", ReceiptState.DELIVERED)
     assert await apply_receipt(scheduler_db, stranger, "twilio") == "unknown_message"
     assert await _row(scheduler_db, message_id) == ("sent", None, "SM4")
+
+
+async def test_a_final_receipt_records_how_long_after_the_send_it_came(
+    scheduler_db: Database, access_db: Database
+) -> None:
+    from datetime import timedelta
+
+    from prometheus_client import REGISTRY
+
+    def observed(bucket: str) -> float:
+        labels = {"provider": "delay-test", "le": bucket}
+        return REGISTRY.get_sample_value("mmt_delivery_receipt_delay_seconds_bucket", labels) or 0
+
+    sent_at = NOW - timedelta(seconds=90)
+    message_id = await _message(
+        scheduler_db, access_db, state="sent", provider_id="SM9", updated_at=sent_at
+    )
+    before = observed("60.0"), observed("120.0")
+    delivered = StatusUpdate("SM9", ReceiptState.DELIVERED, message_id=message_id)
+    await apply_receipt(scheduler_db, delivered, "delay-test", now=NOW)
+    # 90 s: above the 60 s bucket, within the 120 s one.
+    assert (observed("60.0"), observed("120.0")) == (before[0], before[1] + 1)
