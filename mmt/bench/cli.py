@@ -56,7 +56,8 @@ def dispatch(
         str,
         typer.Option(
             help="sms: the Twilio adapter to the fake Twilio; wechat: the WeChat adapter "
-            "(template messages) to the fake WeChat, without the yardsticks."
+            "(template messages) to the fake WeChat; aliyun, tencent: that SMS adapter to its "
+            "fake. All but sms without the yardsticks."
         ),
     ] = "sms",
 ) -> None:

@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 from sqlalchemy import insert, select, text
 
 from deploy.fakes.process import RunningFake, running_fake
+from mmt.bench.cn_sms import CN_SMS
 from services.scheduler.models import Occurrence, Patient
 from shared.channels.settings import WeChatTemplate
 from shared.channels.twilio_sms import TwilioConfig, TwilioSmsChannel
@@ -239,7 +240,10 @@ def fake_wechat() -> Iterator[RunningFake]:
 
 
 def fake_provider(channel: str) -> AbstractContextManager[RunningFake]:
-    """The fake behind a bench channel: Twilio for `sms`, WeChat for `wechat`."""
+    """The fake behind a bench channel: Twilio for `sms`, WeChat for `wechat`, Aliyun or
+    Tencent for `aliyun` and `tencent` (which serve the `sms` code)."""
+    if channel in CN_SMS:
+        return CN_SMS[channel][0]()
     return fake_wechat() if channel == "wechat" else fake_twilio()
 
 

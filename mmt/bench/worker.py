@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 
+from mmt.bench.cn_sms import CN_SMS
 from mmt.bench.common import peak_rss_mb, twilio_channel, wechat_channel
 from mmt.registry import load_service
 from services.scheduler import planner
@@ -51,15 +52,18 @@ async def run_worker(
     batch: bool = True,
     channel_code: str = "sms",
 ) -> None:
-    """Release, relay and dispatch until `stop` is set, through the Twilio adapter (`sms`)
-    or the WeChat one (`wechat`; the access token shared in Redis, as deployed)."""
+    """Release, relay and dispatch until `stop` is set, through the Twilio adapter (`sms`),
+    the WeChat one (`wechat`; the access token shared in Redis, as deployed), or Aliyun's or
+    Tencent's (`aliyun`, `tencent`: serving the `sms` code)."""
     definition = load_service("scheduler")
     config, bus = SchedulerSettings(), BusSettings()
-    channel: Channel = (
-        wechat_channel(provider_url, redis, bus_prefix)
-        if channel_code == "wechat"
-        else twilio_channel(provider_url)
-    )
+    channel: Channel
+    if channel_code in CN_SMS:
+        channel = CN_SMS[channel_code][1](provider_url)
+    elif channel_code == "wechat":
+        channel = wechat_channel(provider_url, redis, bus_prefix)
+    else:
+        channel = twilio_channel(provider_url)
     dispatcher = Dispatcher(db, cipher, ChannelRegistry([channel]), None)
     keys = BusKeys(bus_prefix)
     consumer = StreamConsumer(
