@@ -18,6 +18,8 @@ import pytest
 import yaml
 from jsonschema import Draft7Validator
 
+from tests.readme_settings import readme_settings
+
 REPO_ROOT = Path(__file__).parents[2]
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 SCHEMA_FILE = REPO_ROOT / "tests" / "data" / "compose-spec.json"
@@ -216,6 +218,18 @@ def test_app_service_environment(services: dict[str, dict[str, Any]], name: str)
     assert env.get("REDIS_URL", "").startswith("redis://redis:6379")
     assert env.get("SERVICE_HOST") == "0.0.0.0"
     assert {env.get(f"{d.upper()}_PORT") for d in DOMAINS} == {str(p) for p in API_PORTS.values()}
+
+
+@pytest.mark.parametrize("name", ["migrate", *APP_SERVICES])
+def test_every_readme_setting_reaches_every_app_container(
+    services: dict[str, dict[str, Any]], name: str
+) -> None:
+    # BUS_CONSUMER_NAME stays per container (its host name and pid): one name shared by
+    # several scaled workers would make them a single consumer.
+    env = _environment(services[name])
+    missing = [s for s in readme_settings() if s not in env and s != "BUS_CONSUMER_NAME"]
+    assert missing == []
+    assert "BUS_CONSUMER_NAME" not in env
 
 
 @pytest.mark.parametrize(("name", "port"), list(API_PORTS.items()))

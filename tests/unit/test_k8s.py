@@ -21,6 +21,7 @@ import yaml
 
 from shared.bus import BusKeys
 from shared.messages import SendMessage
+from tests.readme_settings import readme_settings
 
 ROOT = Path(__file__).parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -62,12 +63,6 @@ def pod_specs(overlay: str) -> list[tuple[str, dict[str, Any]]]:
         (doc["metadata"]["name"], doc["spec"]["template"]["spec"])
         for doc in of_kind(overlay, "Deployment", "Job")
     ]
-
-
-def readme_settings() -> list[str]:
-    text = (ROOT / "README.md").read_text()
-    section = text.split("## Configuration", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \|", section, flags=re.MULTILINE)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
