@@ -104,7 +104,7 @@ class TrackController(Controller):
         language: FromQuery[Literal["zh-CN", "en"]] = "zh-CN",
     ) -> PreviewOut:
         return await reading.preview(
-            state.db, state.sample_links, track, version, key, channel, language
+            state.db, state.sample_links, track, version, key, channel, language, state.wechat
         )
 
     @post(DRAFT, opt=EDIT, summary="Start a draft copied from the newest published version")

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from services.content.api import TrackController
 from services.content.definition import SERVICE
 from services.content.pages import lesson_page, lesson_quiz
+from shared.channels.settings import WeChatSettings
 from shared.db import Database
 from shared.lesson_links import LessonLinks, LessonLinkSettings
 from shared.logging import get_logger
@@ -25,8 +26,10 @@ def create_app(
     redis: Redis | None = None,
     links: LessonLinks | None = None,
     link_settings: LessonLinkSettings | None = None,
+    wechat: WeChatSettings | None = None,
 ) -> Litestar:
     """`links` verify lesson-page links; by default built from LESSON_LINK_SECRET.
+    `wechat` (WECHAT_TEMPLATES, WECHAT_SEND_MODE) shapes the WeChat preview.
 
     Without a secret the API still works, and lesson pages answer 503 saying why.
     """
@@ -46,7 +49,11 @@ def create_app(
         description="Curriculum and cadence: tracks, modules, lessons, versions and lesson pages.",
         api_handlers=[TrackController],
         root_handlers=[lesson_page, lesson_quiz],
-        extra_state={"lesson_links": links, "sample_links": sample_links},
+        extra_state={
+            "lesson_links": links,
+            "sample_links": sample_links,
+            "wechat": wechat or WeChatSettings(),
+        },
         settings=settings,
         db=db,
         redis=redis,

@@ -183,7 +183,10 @@ class PreviewOut(msgspec.Struct, kw_only=True):
     """What a channel would carry for a lesson, in one language.
 
     sms: `text` is the whole message (notification, a space, the link) and `segments` /
-    `encoding` are its cost. wechat: `fields` are the template message's fields and
+    `encoding` are its cost. wechat: `fields` are the keyword fields exactly as the
+    account's lesson template (WECHAT_TEMPLATES, sent as `send_mode`) will carry them, a
+    long `thing` cut as WeChat requires, for a sample patient now; `problem` says why the
+    lesson would not go by WeChat instead (no template, a field that cannot keep its rule);
     `segments` / `encoding` are of the notification alone (what an SMS fallback costs
     before the link). `notification_segments` is what validation limits to two.
     """
@@ -193,6 +196,9 @@ class PreviewOut(msgspec.Struct, kw_only=True):
     link: str  # a sample lesson-page link of real length
     text: str | None = None
     fields: dict[str, str] | None = None
+    template_id: str | None = None
+    send_mode: str | None = None
+    problem: str | None = None
     segments: int
     encoding: str
     notification_segments: int

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from services.content.service.importer import import_files
 from shared import sms
 from shared.access.clinics import ClinicIn, create_clinic
 from shared.bus import decode
+from shared.channels.settings import WeChatSettings, WeChatTemplate
 from shared.db import Database
 from shared.lesson_links import LessonLinks, LessonLinkSettings
 from shared.messages import CurriculumPublished, Message
@@ -286,11 +288,11 @@ async def test_preview_shows_what_each_channel_carries(
     wechat = (
         await client.get(path, params={"channel": "wechat", "language": "en"}, headers=editor)
     ).json()
-    assert wechat["fields"] == {
-        "title": "Every day, on time",
-        "notification": "Your health lesson for today is ready.",
-        "url": wechat["link"],
-    }
+    # No lesson template configured: nothing would show on WeChat, and the preview says so.
+    assert (wechat["fields"], wechat["template_id"]) == ({}, None)
+    assert wechat["problem"] == (
+        "WECHAT_TEMPLATES has no lesson template: lessons go by the next channel"
+    )
     assert wechat["text"] is None
     only_zh = "/api/v1/tracks/core/versions/1/lessons/sleep-well/preview"
     fallback = await client.get(only_zh, params={"language": "en"}, headers=editor)
@@ -305,6 +307,79 @@ async def test_preview_shows_what_each_channel_carries(
     assert page.status_code == 200
     assert "每天按时服药" in page.text
     assert len(await events(content_db)) == 2  # the two CurriculumPublished
+
+
+async def wechat_preview(
+    content_db: Database,
+    app_settings: Settings,
+    headers: dict[str, str],
+    tmp_path: Path,
+    wechat: WeChatSettings,
+    languages: tuple[str, ...],
+) -> list[dict[str, Any]]:
+    """The daily-dose lesson's WeChat preview in each language, under `wechat`."""
+    write(tmp_path, "core.yaml", CORE)
+    write(tmp_path, "maintenance.yaml", MAINTENANCE)
+    await import_files(content_db, [tmp_path], publish=True)
+    path = "/api/v1/tracks/core/versions/1/lessons/daily-dose/preview"
+    app = create_app(settings=app_settings, links=LINKS, wechat=wechat)
+    async with AsyncTestClient(app=app) as client:
+        return [
+            (
+                await client.get(
+                    path, params={"channel": "wechat", "language": language}, headers=headers
+                )
+            ).json()
+            for language in languages
+        ]
+
+
+async def test_the_wechat_preview_shows_the_keyword_fields_as_they_will_be_sent(
+    content_db: Database,
+    app_settings: Settings,
+    tokens: dict[str, dict[str, str]],
+    tmp_path: Path,
+) -> None:
+    lesson_card = {"phrase1": "title", "thing2": "summary", "time3": "local_time"}
+    wechat = WeChatSettings(
+        wechat_templates={"lesson": WeChatTemplate(template_id="TPL-LESSON", data=lesson_card)},
+        wechat_send_mode="subscribe",
+    )
+    shown, refused = await wechat_preview(
+        content_db, app_settings, tokens["researcher"], tmp_path, wechat, ("zh-CN", "en")
+    )
+    assert (shown["template_id"], shown["send_mode"], shown["problem"]) == (
+        "TPL-LESSON",
+        "subscribe",
+        None,
+    )
+    assert set(shown["fields"]) == {"phrase1", "thing2", "time3"}
+    assert shown["fields"]["phrase1"] == "新的小课"
+    assert shown["fields"]["thing2"] == "今天的健康小课已准备好，点开看看。"
+    assert re.fullmatch(r"\d{4}年\d{1,2}月\d{1,2}日 \d{2}:\d{2}", shown["fields"]["time3"])
+    # In English the title cannot be a phrase (Chinese only): the send would not go by
+    # WeChat, and the editor reads why, naming the field and the rule.
+    assert refused["fields"] == {}
+    assert refused["problem"] == (
+        "wechat: the lesson template's phrase1 (phrase: at most 5 Chinese characters)"
+    )
+
+
+async def test_the_wechat_preview_cuts_a_long_notification_as_wechat_requires(
+    content_db: Database,
+    app_settings: Settings,
+    tokens: dict[str, dict[str, str]],
+    tmp_path: Path,
+) -> None:
+    wechat = WeChatSettings(
+        wechat_templates={"lesson": WeChatTemplate(template_id="T", data={"thing1": "summary"})}
+    )
+    [shown] = await wechat_preview(
+        content_db, app_settings, tokens["researcher"], tmp_path, wechat, ("en",)
+    )
+    # "Your health lesson for today is ready." is 38 characters; a thing holds 20.
+    assert shown["fields"] == {"thing1": "Your health lesson …"}
+    assert shown["problem"] is None
 
 
 async def test_export_round_trips_through_the_importer(

@@ -18,8 +18,10 @@ from sqlalchemy.orm import selectinload
 from services.content.models import Lesson, Outbox
 from services.content.schemas import LANGUAGES, ZH_CN, Channel, PreviewOut, Quiz
 from services.content.service import store
+from services.content.service.wechat_preview import wechat_card
 from shared import sms
 from shared.bus import add_to_outbox
+from shared.channels.settings import WeChatSettings
 from shared.db import Database
 from shared.errors import InvalidInput, NotFound
 from shared.lesson_links import LessonLink, LessonLinks
@@ -130,8 +132,10 @@ async def preview(
     key: str,
     channel: Channel,
     language: str,
+    wechat: WeChatSettings,
 ) -> PreviewOut:
-    """What `channel` would carry for the lesson in `language` (else zh-CN, as sent)."""
+    """What `channel` would carry for the lesson in `language` (else zh-CN, as sent); for
+    WeChat, the account's lesson template as it will be filled (`wechat`)."""
     if language not in LANGUAGES:
         raise InvalidInput(f"language must be one of {', '.join(LANGUAGES)}")
     async with db.sessions() as session:
@@ -156,11 +160,15 @@ async def preview(
             encoding=sms.encoding(text),
             notification_segments=sms.segments(notification),
         )
+    card = wechat_card(wechat, shown, notification, link, PREVIEW_READER)
     return PreviewOut(
         channel=channel,
         language=shown,
         link=link,
-        fields={"title": translation.title, "notification": notification, "url": link},
+        fields=card.fields,
+        template_id=card.template_id,
+        send_mode=card.send_mode,
+        problem=card.problem,
         segments=sms.segments(notification),
         encoding=sms.encoding(notification),
         notification_segments=sms.segments(notification),
