@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import traceback
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -152,8 +152,10 @@ def build_app(
     settings: Settings | None = None,
     db: Database | None = None,
     redis: Redis | None = None,
+    on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> Litestar:
-    """One service's app; pass `db` / `redis` to share or fake them, else built at start-up."""
+    """One service's app; pass `db` / `redis` to share or fake them, else built at start-up.
+    `on_shutdown`: what the app's own parts close (HTTP pools), before its Redis and DB."""
     settings = settings or get_settings()
     configure_logging(definition.name, settings.log.log_level, settings.log.log_format)
 
@@ -178,6 +180,8 @@ def build_app(
         try:
             yield
         finally:
+            for close in on_shutdown:
+                await close()
             if own_redis:
                 await app.state.redis.aclose()
             if own_db:

@@ -7,15 +7,20 @@ is answered before anything is read past the cap or stored.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
-from litestar import Request
-from litestar.exceptions import HTTPException
+from litestar import Request, post
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException, PermissionDeniedException
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import PathParameter
 
-from shared.channels.sms_push import PushGuard, PushRefused
+from shared.access.web import OPEN
+from shared.channels.sms_push import PushGuard, PushRefused, SmsPushConfig
 
 Req = Request[Any, Any, Any]
+T = TypeVar("T")
 # The secret in a push URL; any text may be tried, only the configured one is read further.
 PathToken = Annotated[
     str, PathParameter(max_length=200, description="The secret token set in the vendor console")
@@ -49,3 +54,58 @@ async def read_push(request: Req, guard: PushGuard, path_token: str, limit: int)
     except PushRefused as exc:
         raise refused(exc) from None
     return await read_capped(request, limit)
+
+
+async def read_items(
+    request: Req,
+    config: SmsPushConfig,
+    vendor: str,
+    path_token: str,
+    parse: Callable[[bytes], list[T]],
+    count: Callable[[str], None],
+) -> list[T]:
+    """A vendor's push as its parsed items; a refusal (`refused`: token, address, size) or
+    a body that is not the vendor's shape (`garbled`) is counted and raised, nothing parsed
+    half-way."""
+    try:
+        raw = await read_push(request, config.guard(vendor), path_token, config.max_body_bytes)
+    except HTTPException:
+        count("refused")
+        raise
+    try:
+        return parse(raw)
+    except PushRefused as exc:
+        count("garbled")
+        raise refused(exc) from None
+
+
+def push_route(
+    vendor: str,
+    path: str,
+    summary: str,
+    parse: Callable[[bytes], list[T]],
+    handle: Callable[[State, str, list[T]], Awaitable[None]],
+    count: Callable[[str, str], None],
+    answer: dict[str, Any],
+) -> HTTPRouteHandler:
+    """An open POST route for a vendor's unsigned push (its path token authenticates):
+    guarded, read, parsed whole (`count(vendor, "refused" | "garbled")` when not), handed to
+    `handle(state, vendor, items)`, answered with what the vendor expects."""
+
+    async def receive(request: Req, state: State, token: PathToken) -> dict[str, Any]:
+        def counted(outcome: str) -> None:
+            count(vendor, outcome)
+
+        items = await read_items(request, state.sms_push, vendor, token, parse, counted)
+        await handle(state, vendor, items)
+        return answer
+
+    receive.__name__ = f"{vendor}_{path.rsplit('/', 1)[-1]}"
+    return post(
+        path,
+        opt=OPEN,
+        tags=["webhooks"],
+        status_code=200,
+        summary=summary,
+        raises=[PermissionDeniedException],
+    )(receive)

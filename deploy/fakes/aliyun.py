@@ -22,6 +22,10 @@ isv.INVALID_JSON_PARAM, isv.TEMPLATE_MISSING_PARAMETERS, isv.AMOUNT_NOT_ENOUGH
 (`amount_not_enough`), isv.BUSINESS_LIMIT_CONTROL (more than `daily_cap` messages to one
 number with one signature and template in 24 hours), isp.SYSTEM_ERROR (`busy_rate`).
 Chaos: HTTP 503 (ServiceUnavailable) and 429 (Throttling.User, with Retry-After).
+
+Pushes (deploy/fakes/cn_push.py): `--report-url` gets an SmsReport array for each accepted
+send (`success` false with err_code MK:0001 for `undeliverable` numbers); `--up-url` gets an
+SmsUp array for each `POST /_fake/inbound`.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from urllib.parse import quote, unquote
 
 from aiohttp import web
 
+from deploy.fakes import cn_push
 from deploy.fakes.common import (
     STATE,
     Chaos,
@@ -84,6 +89,10 @@ class AliyunKnobs:
     amount_not_enough: bool = False
     daily_cap: int = 50  # per number + signature + template, rolling 24 h
     busy_rate: float = 0.0  # isp.SYSTEM_ERROR in a 200
+    report_url: str | None = None  # SmsReport push (the scheduler's receipts)
+    up_url: str | None = None  # SmsUp push (the feedback service's replies)
+    undeliverable: set[str] = field(default_factory=set)  # receipt: success false
+    callback_delay_s: float = 0.2
     chaos: Chaos = field(default_factory=Chaos)
 
 
@@ -296,6 +305,17 @@ async def send_sms(request: web.Request) -> web.Response:
     state.accepted[f"+86{number}"] += 1
     state.counters["out_ids"] += 1 if params.get("OutId") else 0
     biz_id = f"{secrets.randbelow(10**18):018d}^0"
+    cn_push.record_text(request.app, f"+86{number}", " ".join(str(v) for v in values.values()))
+    cn_push.push_later(
+        request.app,
+        knobs.report_url,
+        [
+            cn_push.aliyun_report(
+                number, biz_id, params.get("OutId", ""), _listed(number, knobs.undeliverable)
+            )
+        ],
+        knobs.callback_delay_s,
+    )
     return _answer("OK", "OK", biz_id)
 
 
@@ -310,6 +330,7 @@ def create_app(knobs: AliyunKnobs) -> web.Application:
         app[SENT].clear()
 
     state.on_reset = forget
+    cn_push.enable(app, cn_push.inbound_route(lambda k: k.up_url, cn_push.aliyun_up, "--up-url"))
     app.router.add_post("/", send_sms)
     app.router.add_get("/", send_sms)
     return app
@@ -341,6 +362,12 @@ def main(argv: list[str] | None = None) -> None:
     cli.add_argument("--illegal", default=env("FAKE_ALIYUN_ILLEGAL", ""), help="numbers")
     cli.add_argument("--blacklisted", default=env("FAKE_ALIYUN_BLACKLISTED", ""), help="numbers")
     cli.add_argument("--daily-cap", type=int, default=int(env("FAKE_ALIYUN_DAILY_CAP", "50") or 50))
+    cli.add_argument("--report-url", default=env("FAKE_ALIYUN_REPORT_URL") or None)
+    cli.add_argument("--up-url", default=env("FAKE_ALIYUN_UP_URL") or None)
+    cli.add_argument("--undeliverable", default=env("FAKE_ALIYUN_UNDELIVERABLE", ""))
+    cli.add_argument(
+        "--callback-delay", type=float, default=float(env("FAKE_ALIYUN_CALLBACK_DELAY", "0.2"))
+    )
     args = cli.parse_args(argv)
     knobs = AliyunKnobs(
         access_key_id=args.access_key_id,
@@ -350,6 +377,10 @@ def main(argv: list[str] | None = None) -> None:
         illegal=listed(args.illegal),
         blacklisted=listed(args.blacklisted),
         daily_cap=args.daily_cap,
+        report_url=args.report_url,
+        up_url=args.up_url,
+        undeliverable=listed(args.undeliverable),
+        callback_delay_s=args.callback_delay,
         chaos=chaos_from(args),
     )
     run(create_app(knobs), args, "aliyun")

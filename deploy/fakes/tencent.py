@@ -16,6 +16,10 @@ module's own code) differs, `AuthFailure.SecretIdNotFound`, `AuthFailure.Signatu
 (a timestamp over five minutes off), `FailedOperation.SignatureIncorrectOrUnapproved`,
 `FailedOperation.TemplateIncorrectOrUnapproved`, `FailedOperation.InsufficientBalanceInSmsPackage`
 (`insufficient_balance`). Chaos: HTTP 503 and 429 with Retry-After (as a gateway would).
+
+Callbacks (deploy/fakes/cn_push.py): `--status-url` gets a status array for each number sent
+(`report_status` FAIL for `undeliverable` numbers); `--reply-url` gets a reply callback for
+each `POST /_fake/inbound`.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Any
 
 from aiohttp import web
 
+from deploy.fakes import cn_push
 from deploy.fakes.common import (
     STATE,
     Chaos,
@@ -67,6 +72,10 @@ class TencentKnobs:
     invalid: set[str] = field(default_factory=set)  # IncorrectPhoneNumber
     insufficient_balance: bool = False
     daily_cap: int = 10  # Tencent's default per number and day; 0: none
+    status_url: str | None = None  # status callbacks (the scheduler's receipts)
+    reply_url: str | None = None  # reply callbacks (the feedback service's replies)
+    undeliverable: set[str] = field(default_factory=set)  # status: FAIL
+    callback_delay_s: float = 0.2
     chaos: Chaos = field(default_factory=Chaos)
 
 
@@ -198,6 +207,13 @@ async def send_sms(request: web.Request) -> web.Response:
         )
     text = f"【{sign}】" + " ".join(values)
     statuses = [_one(state, request.app[LEDGER], number, text, context) for number in numbers]
+    for sent in statuses:
+        if sent["Code"] == "Ok":
+            number = sent["PhoneNumber"]
+            cn_push.record_text(request.app, number, " ".join(values))
+            undelivered = number in knobs.undeliverable
+            report = cn_push.tencent_status(number[3:], sent["SerialNo"], undelivered)
+            cn_push.push_later(request.app, knobs.status_url, [report], knobs.callback_delay_s)
     return _answer({"SendStatusSet": statuses})
 
 
@@ -255,6 +271,9 @@ def create_app(knobs: TencentKnobs) -> web.Application:
     state.on_reset = ledger.clear
     app = new_app(state)
     app[LEDGER] = ledger
+    cn_push.enable(
+        app, cn_push.inbound_route(lambda k: k.reply_url, cn_push.tencent_reply, "--reply-url")
+    )
     app.router.add_post("/", send_sms)
     return app
 
@@ -278,6 +297,12 @@ def main(argv: list[str] | None = None) -> None:
     cli.add_argument(
         "--daily-cap", type=int, default=int(env("FAKE_TENCENT_DAILY_CAP", "10")), help="0: none"
     )
+    cli.add_argument("--status-url", default=env("FAKE_TENCENT_STATUS_URL") or None)
+    cli.add_argument("--reply-url", default=env("FAKE_TENCENT_REPLY_URL") or None)
+    cli.add_argument("--undeliverable", default=env("FAKE_TENCENT_UNDELIVERABLE", ""))
+    cli.add_argument(
+        "--callback-delay", type=float, default=float(env("FAKE_TENCENT_CALLBACK_DELAY", "0.2"))
+    )
     args = cli.parse_args(argv)
     knobs = TencentKnobs(
         secret_id=args.secret_id,
@@ -288,6 +313,10 @@ def main(argv: list[str] | None = None) -> None:
         blacklisted=listed(args.blacklisted),
         invalid=listed(args.invalid),
         daily_cap=args.daily_cap,
+        status_url=args.status_url,
+        reply_url=args.reply_url,
+        undeliverable=listed(args.undeliverable),
+        callback_delay_s=args.callback_delay,
         chaos=chaos_from(args),
     )
     run(create_app(knobs), args, "tencent")

@@ -27,7 +27,6 @@ import hmac
 import os
 import secrets
 import xml.etree.ElementTree as ElementTree
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -36,6 +35,7 @@ import aiohttp
 from aiohttp import encode_basic_auth, web
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
+from deploy.fakes.cn_push import CLIENT, TASKS, http_lifecycle
 from deploy.fakes.common import (
     STATE,
     Chaos,
@@ -49,9 +49,6 @@ from deploy.fakes.common import (
     run,
 )
 from shared.sms import segments
-
-TASKS: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("callback_tasks")
-CLIENT: web.AppKey[aiohttp.ClientSession] = web.AppKey("callback_client")
 
 
 @dataclass
@@ -227,22 +224,11 @@ async def inbound(request: web.Request) -> web.Response:
     )
 
 
-async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
-    tasks: set[asyncio.Task[None]] = set()
-    app[TASKS] = tasks
-    app[CLIENT] = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
-    yield
-    for task in list(tasks):
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    await app[CLIENT].close()
-
-
 def create_app(knobs: TwilioKnobs) -> web.Application:
     app = new_app(FakeState.start(knobs))
     app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", create_message)
     app.router.add_post("/_fake/inbound", inbound)
-    app.cleanup_ctx.append(_lifecycle)
+    app.cleanup_ctx.append(http_lifecycle)
     return app
 
 

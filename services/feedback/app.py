@@ -8,9 +8,12 @@ from redis.asyncio import Redis
 from services.feedback.api import FeedbackController, NeedController
 from services.feedback.definition import SERVICE
 from services.feedback.reports.api import ExportController, ReportController
+from services.feedback.sms_answers import SmsAnswers
 from services.feedback.surveys.api import ClinicSurveyController, SurveyController
 from services.feedback.webhooks import WebhookConfig, twilio_sms
+from services.feedback.webhooks_cn import aliyun_up, tencent_reply
 from services.feedback.wechat_webhook import wechat_message, wechat_verify
+from shared.channels.sms_push import SmsPushConfig
 from shared.crypto import ConfigurationError, IdentifierCipher, IdentifierSettings
 from shared.db import Database
 from shared.logging import get_logger
@@ -36,6 +39,7 @@ def create_app(
     cipher: IdentifierCipher | None = None,
 ) -> Litestar:
     cipher = cipher or load_cipher()
+    answers = SmsAnswers()  # answers to Aliyun's and Tencent's pushed texts, by SMS
     return build_app(
         SERVICE,
         title="MMT feedback service",
@@ -49,8 +53,14 @@ def create_app(
             ReportController,
             ExportController,
         ],
-        root_handlers=[twilio_sms, wechat_verify, wechat_message],
-        extra_state={"webhooks": WebhookConfig.from_environment(cipher), "cipher": cipher},
+        root_handlers=[twilio_sms, wechat_verify, wechat_message, aliyun_up, tencent_reply],
+        extra_state={
+            "webhooks": WebhookConfig.from_environment(cipher),
+            "cipher": cipher,
+            "sms_push": SmsPushConfig.from_environment(),
+            "sms_answers": answers,
+        },
+        on_shutdown=[answers.aclose],
         settings=settings,
         db=db,
         redis=redis,

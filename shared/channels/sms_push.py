@@ -17,7 +17,6 @@ is refused as a whole (400) instead of half-applied.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ipaddress
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ import msgspec
 from pydantic import SecretStr
 
 from shared.channels.base import ReceiptState, StatusUpdate
+from shared.channels.settings import AliyunSmsSettings, ChannelSettings, TencentSmsSettings
 
 ALIYUN_OK: dict[str, Any] = {"code": 0, "msg": "接收成功"}
 TENCENT_OK: dict[str, Any] = {"result": 0, "errmsg": "OK"}
@@ -84,6 +84,38 @@ class PushGuard:
         return any(address in network for network in self.networks)
 
 
+@dataclass(frozen=True)
+class SmsPushConfig:
+    """Both vendors' guards and the body cap, read once when an app is built (the scheduler
+    for receipts, the feedback service for replies)."""
+
+    aliyun: PushGuard
+    tencent: PushGuard
+    max_body_bytes: int
+
+    @classmethod
+    def from_environment(cls) -> SmsPushConfig:
+        aliyun, tencent = AliyunSmsSettings(), TencentSmsSettings()
+        return cls(
+            aliyun=PushGuard.of(
+                "aliyun",
+                "ALIYUN_SMS_PUSH_TOKEN",
+                aliyun.aliyun_sms_push_token,
+                aliyun.aliyun_sms_push_cidrs,
+            ),
+            tencent=PushGuard.of(
+                "tencent",
+                "TENCENT_SMS_PUSH_TOKEN",
+                tencent.tencent_sms_push_token,
+                tencent.tencent_sms_push_cidrs,
+            ),
+            max_body_bytes=ChannelSettings().sms_push_max_body_bytes,
+        )
+
+    def guard(self, vendor: str) -> PushGuard:
+        return self.aliyun if vendor == "aliyun" else self.tencent
+
+
 def decode(raw: bytes, kind: Any, what: str) -> Any:
     """`raw` as `kind`, strictly; PushRefused(400) saying why not (msgspec's messages name
     the path and type, never a value)."""
@@ -99,7 +131,10 @@ def decode(raw: bytes, kind: Any, what: str) -> Any:
 class PushedReply:
     """A patient's text pushed by a vendor, as the feedback service takes it."""
 
-    provider_id: str  # the same on the vendor's retries of this push
+    # What identifies the message across the vendor's retries of the push (Aliyun's
+    # sequence_id; Tencent sends none: its sender, time and text). The service stores a
+    # keyed hash of it, never the key: Tencent's holds the patient's words.
+    key: str
     phone: str  # E.164, for the sender's look-up hash and the answer; never stored or logged
     text: str
 
@@ -224,6 +259,5 @@ def tencent_replies(raw: bytes) -> list[PushedReply]:
     result = []
     for reply in replies:
         phone = e164(reply.nationcode, reply.mobile)
-        digest = hashlib.sha256(f"{phone}|{reply.time}|{reply.text}".encode()).hexdigest()
-        result.append(PushedReply(f"tencent:{digest[:40]}", phone, reply.text))
+        result.append(PushedReply(f"tencent:{phone}|{reply.time}|{reply.text}", phone, reply.text))
     return result
