@@ -49,8 +49,10 @@ class Database:
         schema_prefix: str = "",
         pool_size: int = 10,
         echo: bool = False,
+        pgbouncer: bool = False,
     ) -> None:
         self.service = service
+        self.pgbouncer = pgbouncer
         # Settings normalise DATABASE_URL already; a URL given directly gets the same rule.
         self.url: URL = make_url(normalise_database_url(url))
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
@@ -73,6 +75,7 @@ class Database:
             schema_prefix=settings.database_schema_prefix,
             pool_size=settings.database_pool_size,
             echo=settings.database_echo,
+            pgbouncer=settings.database_pgbouncer,
         )
 
     @staticmethod
@@ -113,6 +116,7 @@ class Database:
                 echo=echo,
                 pool_size=pool_size,
                 max_overflow=pool_size,
+                connect_args=PGBOUNCER_CONNECT_ARGS if self.pgbouncer else {},
             )
             event.listen(engine.sync_engine, "checkout", _ping_on_checkout)
         # Disposing must reach the real pool; the schema-translating proxy shares it.
@@ -135,7 +139,14 @@ class Database:
         map (the coordinator reads and the audit log: docs/benchmarks.md).
         """
         async with self.engine.connect() as conn:
-            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+            if self.pgbouncer:
+                # Behind PgBouncer's transaction mode a statement outside a transaction may
+                # be parsed on one server connection and executed on another: pay the
+                # BEGIN and COMMIT instead.
+                async with conn.begin():
+                    yield conn
+            else:
+                yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
     async def warm(self, connections: int) -> int:
         """Open up to `connections` of the pool's connections now, at once, and keep them.
@@ -181,6 +192,20 @@ class Database:
 
     async def dispose(self) -> None:
         await self._base_engine.dispose()
+
+
+# PgBouncer in transaction mode hands each transaction whichever server connection is
+# free, so a named prepared statement (asyncpg caches them per connection, SQLAlchemy too)
+# may be missing on the next server or collide with another client's of the same name.
+# Unnamed statements live only until the next one on their connection: asyncpg prepares
+# and runs each statement unnamed within its transaction, and nothing accumulates on the
+# servers. PgBouncer 1.21+ can track named statements (max_prepared_statements), but
+# Debian 12 ships 1.18, and hosted platforms vary.
+PGBOUNCER_CONNECT_ARGS: dict[str, Any] = {
+    "statement_cache_size": 0,  # asyncpg's own cache
+    "prepared_statement_cache_size": 0,  # SQLAlchemy's asyncpg adapter's cache
+    "prepared_statement_name_func": lambda: "",  # "" is PostgreSQL's unnamed statement
+}
 
 
 def _ping_on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:

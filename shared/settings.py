@@ -87,6 +87,13 @@ class DatabaseSettings(BaseSettings):
         ),
     )
     database_echo: bool = Field(default=False, description="Log SQL (never in production).")
+    database_pgbouncer: bool = Field(
+        default=False,
+        description=(
+            "DATABASE_URL points at PgBouncer in transaction mode: no prepared statement "
+            "outlives its statement, and every statement runs inside a transaction."
+        ),
+    )
 
     @field_validator("database_url")
     @classmethod
