@@ -37,7 +37,8 @@ async def clinic(access_db: Database) -> str:
     return "YX"
 
 
-async def _coordinator(access_db: Database, login: str = "li.na") -> int:
+async def coordinator(access_db: Database, login: str = "li.na") -> int:
+    """A coordinator of clinic YX with PASSWORD; its staff id."""
     made = await create_staff(
         access_db,
         login=login,
@@ -52,7 +53,7 @@ async def _coordinator(access_db: Database, login: str = "li.na") -> int:
 async def test_five_wrong_passwords_lock_the_account_and_even_the_right_one_waits(
     access_db: Database, clinic: str
 ) -> None:
-    await _coordinator(access_db)
+    await coordinator(access_db)
     now = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
     for attempt in range(1, 6):
         with pytest.raises(SignInRefused) as refused:
@@ -73,7 +74,7 @@ async def test_five_wrong_passwords_lock_the_account_and_even_the_right_one_wait
 async def test_unknown_logins_and_disabled_accounts_are_refused_alike(
     access_db: Database, clinic: str
 ) -> None:
-    await _coordinator(access_db)
+    await coordinator(access_db)
     with pytest.raises(SignInRefused) as unknown:
         await authenticate(access_db, "nobody", PASSWORD)
     assert unknown.value.reason == "invalid"
@@ -88,7 +89,7 @@ async def test_unknown_logins_and_disabled_accounts_are_refused_alike(
 async def test_a_minted_token_names_the_person_and_sign_out_everywhere_revokes_it(
     access_db: Database, clinic: str
 ) -> None:
-    staff_id = await _coordinator(access_db)
+    staff_id = await coordinator(access_db)
     person = await authenticate(access_db, "li.na", PASSWORD)
     token = await mint_staff_token(access_db, person, timedelta(hours=1))
     verifier = TokenVerifier(access_db, cache_seconds=0)
@@ -108,7 +109,7 @@ async def test_a_minted_token_names_the_person_and_sign_out_everywhere_revokes_i
 async def test_reset_password_clears_the_lockout_and_refuses_a_short_one(
     access_db: Database, clinic: str
 ) -> None:
-    await _coordinator(access_db)
+    await coordinator(access_db)
     for _ in range(5):
         with pytest.raises(SignInRefused):
             await authenticate(access_db, "li.na", "not the password")

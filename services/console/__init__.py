@@ -1,0 +1,1 @@
+"""The coordinator console: server-rendered pages over the services' HTTP APIs."""

@@ -1,0 +1,129 @@
+"""The console's one way to the data: the services' public HTTP APIs, called with the
+signed-in person's token over one pooled client, so every call is audited under their name.
+
+The console never opens another service's tables; whatever it shows, the API can show.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import httpx
+import msgspec
+
+
+class ApiError(Exception):
+    """An API answered something the page cannot show (the message names which)."""
+
+
+class SessionRevoked(ApiError):
+    """The API refused the session's token (401): revoked, expired or unknown."""
+
+
+class ApiNotFound(ApiError):
+    """404: the resource does not exist or is not this person's to see."""
+
+
+class Clinic(msgspec.Struct, kw_only=True):
+    id: int
+    code: str
+    name: str
+    time_zone: str
+
+
+class RosterEntry(msgspec.Struct, kw_only=True):
+    patient_id: int
+    clinic_number: str
+    display_name: str
+    dose_time: str
+    dosed_at: datetime | None
+    mg: float | None
+
+
+class Roster(msgspec.Struct, kw_only=True):
+    clinic_id: int
+    local_date: str
+    patients: list[RosterEntry]
+    truncated: bool
+
+
+class Alert(msgspec.Struct, kw_only=True):
+    id: int
+    patient_id: int
+    kind: str
+    raised_on: str
+    details: dict[str, Any]
+
+
+class Need(msgspec.Struct, kw_only=True):
+    id: int
+    patient_id: int
+    text: str
+    category: str
+    urgent: bool
+    status: str
+    created_at: datetime
+
+
+class ServicesClient:
+    """Typed calls to the scheduler and feedback APIs; one `httpx.AsyncClient` for all."""
+
+    def __init__(self, http: httpx.AsyncClient, scheduler_url: str, feedback_url: str) -> None:
+        self.http = http
+        self.scheduler = scheduler_url.rstrip("/")
+        self.feedback = feedback_url.rstrip("/")
+
+    async def _call(
+        self,
+        token: str,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+    ) -> bytes:
+        try:
+            response = await self.http.request(
+                method,
+                url,
+                params=params,
+                json=json,
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        except httpx.HTTPError as exc:
+            # The kind of failure and the service, never the URL (it holds ids).
+            raise ApiError(f"{type(exc).__name__} calling {url.split('/api/')[0]}") from None
+        if response.status_code == 401:
+            raise SessionRevoked("the API refused the session's token")
+        if response.status_code == 404:
+            raise ApiNotFound("not found")
+        if response.status_code >= 400:
+            raise ApiError(f"HTTP {response.status_code}")
+        return response.content
+
+    async def clinics(self, token: str) -> list[Clinic]:
+        body = await self._call(token, "GET", f"{self.scheduler}/api/v1/clinics")
+        return msgspec.json.decode(body, type=list[Clinic])
+
+    async def roster(self, token: str, clinic_id: int) -> Roster:
+        url = f"{self.scheduler}/api/v1/clinics/{clinic_id}/roster"
+        return msgspec.json.decode(await self._call(token, "GET", url), type=Roster)
+
+    async def open_alerts(self, token: str, clinic_id: int) -> list[Alert]:
+        params = {"clinic_id": clinic_id, "status": "open"}
+        body = await self._call(token, "GET", f"{self.scheduler}/api/v1/alerts", params=params)
+        return msgspec.json.decode(body, type=list[Alert])
+
+    async def open_needs(self, token: str, clinic_id: int) -> list[Need]:
+        """Needs not yet resolved: new and in progress, urgent first then newest."""
+        found: list[Need] = []
+        for status in ("new", "in_progress"):
+            params = {"clinic_id": clinic_id, "status": status, "limit": 100}
+            body = await self._call(token, "GET", f"{self.feedback}/api/v1/needs", params=params)
+            found += msgspec.json.decode(body, type=list[Need])
+        return sorted(found, key=lambda n: (not n.urgent, -n.created_at.timestamp()))
+
+    async def record_dose(self, token: str, patient_id: int, taken_at: datetime) -> None:
+        url = f"{self.scheduler}/api/v1/patients/{patient_id}/doses"
+        await self._call(token, "POST", url, json={"taken_at": taken_at.isoformat()})

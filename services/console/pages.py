@@ -1,0 +1,171 @@
+"""The console's pages: thin handlers over services/console/auth.py and the API client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import Cookie
+from litestar.exceptions import NotFoundException
+from litestar.params import URLEncodedBody
+from litestar.response import Redirect, Template
+
+from services.console.api_client import ApiNotFound, Clinic
+from services.console.auth import SESSION_COOKIE, Console
+from services.console.i18n import LANGUAGES, current_language
+from services.console.sessions import SessionData
+from services.console.settings import ConsoleSettings
+from services.console.today import dosed_time, load_today
+from shared.access.staff import SignInRefused
+from shared.params import RowId
+
+Req = Request[Any, Any, Any]
+LANGUAGE_COOKIE = "console_lang"
+
+
+class SignInForm(msgspec.Struct):
+    login: str = ""
+    password: str = ""
+
+
+class LanguageForm(msgspec.Struct):
+    lang: str = ""
+    next: str = "/"
+
+
+def page(request: Req, name: str, status_code: int = 200, **context: Any) -> Template:
+    """A template with what every page shows: the language, the person, the path."""
+    return Template(
+        template_name=name,
+        status_code=status_code,
+        context={
+            "lang": current_language.get(),
+            "languages": LANGUAGES,
+            "path": request.url.path,
+            "session": request.scope.get("console_session"),
+            "dosed_time": dosed_time,
+            **context,
+        },
+    )
+
+
+def _console(request: Req) -> Console:
+    console: Console = request.app.state.console
+    return console
+
+
+def _settings(request: Req) -> ConsoleSettings:
+    settings: ConsoleSettings = request.app.state.console_settings
+    return settings
+
+
+def _cookie(request: Req, key: str, value: str, max_age: int | None) -> Cookie:
+    return Cookie(
+        key=key,
+        value=value,
+        path="/",
+        max_age=max_age,
+        httponly=True,
+        samesite="strict",
+        secure=_settings(request).console_secure_cookies,
+    )
+
+
+async def signed_in(request: Req) -> SessionData:
+    """The live session, or NotSignedIn (the app sends the person to sign in)."""
+    data = await _console(request).current(request.cookies.get(SESSION_COOKIE))
+    request.scope["console_session"] = data  # type: ignore[typeddict-unknown-key]
+    return data
+
+
+def clinic_of(data: SessionData, clinic_id: int) -> Clinic:
+    """The clinic if this person may see it; 404 before any API call names it."""
+    clinic = data.clinic(clinic_id)
+    if clinic is None:
+        raise NotFoundException("no such clinic")
+    return clinic
+
+
+def _safe_next(target: str) -> str:
+    # Only a path of this site: never an open redirect to another host.
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+class Pages(Controller):
+    @get("/signin")
+    async def signin_page(self, request: Req) -> Template:
+        return page(request, "signin.html", login="", error=None)
+
+    @post("/signin", status_code=303)
+    async def sign_in(self, request: Req, data: URLEncodedBody[SignInForm]) -> Response[Any]:
+        try:
+            session_id = await _console(request).sign_in(data.login, data.password)
+        except SignInRefused as refused:
+            return page(
+                request,
+                "signin.html",
+                status_code=400,
+                login=data.login,
+                error=refused.reason,
+                locked_until=refused.locked_until,
+            )
+        lifetime = int(_console(request).sessions.lifetimes.absolute.total_seconds())
+        return Redirect(
+            "/", status_code=303, cookies=[_cookie(request, SESSION_COOKIE, session_id, lifetime)]
+        )
+
+    @post("/signout", status_code=303)
+    async def sign_out(self, request: Req) -> Redirect:
+        await _console(request).sign_out(request.cookies.get(SESSION_COOKIE))
+        return Redirect(
+            "/signin", status_code=303, cookies=[_cookie(request, SESSION_COOKIE, "", 0)]
+        )
+
+    @post("/signout/everywhere", status_code=303)
+    async def sign_out_everywhere(self, request: Req) -> Redirect:
+        await _console(request).sign_out_everywhere(request.cookies.get(SESSION_COOKIE))
+        return Redirect(
+            "/signin", status_code=303, cookies=[_cookie(request, SESSION_COOKIE, "", 0)]
+        )
+
+    @post("/language", status_code=303)
+    async def language(self, request: Req, data: URLEncodedBody[LanguageForm]) -> Redirect:
+        lang = data.lang if data.lang in LANGUAGES else "zh-CN"
+        cookie = _cookie(request, LANGUAGE_COOKIE, lang, 365 * 86_400)
+        return Redirect(_safe_next(data.next), status_code=303, cookies=[cookie])
+
+    @get("/")
+    async def home(self, request: Req) -> Response[Any]:
+        data = await signed_in(request)
+        if not data.clinics:
+            return page(request, "no_clinics.html")
+        return Redirect(f"/clinics/{data.clinics[0].id}/today", status_code=303)
+
+    @get("/clinics/{clinic_id:int}/today")
+    async def today(self, request: Req, clinic_id: RowId) -> Template:
+        data = await signed_in(request)
+        clinic = clinic_of(data, clinic_id)
+        view = await load_today(
+            _console(request).api, data.token, clinic, _console(request).clock()
+        )
+        name = "_board.html" if request.headers.get("hx-request") else "today.html"
+        return page(request, name, view=view)
+
+    @post("/clinics/{clinic_id:int}/patients/{patient_id:int}/dose", status_code=303)
+    async def record_dose(self, request: Req, clinic_id: RowId, patient_id: RowId) -> Response[Any]:
+        data = await signed_in(request)
+        clinic = clinic_of(data, clinic_id)
+        console = _console(request)
+        try:
+            await console.api.record_dose(data.token, patient_id, console.clock())
+        except ApiNotFound:
+            raise NotFoundException("no such patient") from None
+        if request.headers.get("hx-request"):
+            view = await load_today(console.api, data.token, clinic, console.clock())
+            return page(request, "_board.html", view=view)
+        return Redirect(f"/clinics/{clinic_id}/today", status_code=303)
+
+    @get("/health", sync_to_thread=False)
+    def health(self) -> dict[str, str]:
+        return {"status": "ok"}
