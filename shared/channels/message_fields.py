@@ -68,7 +68,8 @@ def message_fields(
         SUMMARY: summary,
         FIRST: summary,
         NAME: name,
-        LOCAL_TIME: f"{day} {local:%H:%M}",
+        # Not strftime: a burst renders 200,000 of these, and it costs three times as much.
+        LOCAL_TIME: f"{day} {local.hour:02d}:{local.minute:02d}",
         LOCAL_DATE: day,
     }
     if url is not None:
