@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from mmt.bench.cli import bench
 from mmt.chaos.cli import chaos
+from mmt.console_cli import console
 from mmt.doctor import doctor
 from mmt.healthcheck import check_api, check_worker
 from mmt.keys import keys
@@ -38,6 +39,7 @@ app.add_typer(content_cli, name="content")
 app.add_typer(bench, name="bench")
 app.add_typer(sandbox, name="sandbox")
 app.command(help=chaos.__doc__)(chaos)
+app.command(help=console.__doc__)(console)
 
 ServiceArg = Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICES)}.")]
 

@@ -21,6 +21,7 @@ from typing import Protocol
 
 import typer
 
+from mmt import sandbox_cn
 from shared.channels.wechat_fields import SUGGESTED_DATA
 from shared.net import free_port, wait_for_port
 from shared.settings import ServiceSettings
@@ -57,17 +58,27 @@ def start_fakes(
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     scheduler_url = f"http://{shown}:{service.port('scheduler')}"
     feedback_url = f"http://{shown}:{service.port('feedback')}"
-    ports = {name: free_port() for name in ("twilio", "wechat")}
+    # CHANNEL_SMS=aliyun or tencent: that vendor's fake instead of Twilio's (mmt/sandbox_cn.py).
+    chosen = env.get("CHANNEL_SMS", "")
+    sms = chosen if chosen in sandbox_cn.DOMESTIC else "twilio"
+    ports = {name: free_port() for name in (sms, "wechat")}
     fakes = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    sms_settings = (
+        {
+            "TWILIO_ACCOUNT_SID": SID,
+            "TWILIO_AUTH_TOKEN": TOKEN,
+            "TWILIO_FROM_NUMBER": NUMBER,
+            "TWILIO_API_BASE_URL": fakes["twilio"],
+            "TWILIO_RATE": "50/second",
+        }
+        if sms == "twilio"
+        else sandbox_cn.settings(sms, fakes[sms])
+    )
     templates = {kind: {"template_id": f"sandbox-{kind}", "data": SUGGESTED_DATA} for kind in KINDS}
     sandbox = {
         "CHANNEL_SMS": "twilio",
-        "TWILIO_ACCOUNT_SID": SID,
-        "TWILIO_AUTH_TOKEN": TOKEN,
-        "TWILIO_FROM_NUMBER": NUMBER,
-        "TWILIO_API_BASE_URL": fakes["twilio"],
-        "TWILIO_RATE": "50/second",
-        "SCHEDULER_PUBLIC_URL": scheduler_url,  # where the fake Twilio posts its receipts
+        **sms_settings,
+        "SCHEDULER_PUBLIC_URL": scheduler_url,  # where the fake SMS provider posts receipts
         "FEEDBACK_PUBLIC_URL": feedback_url,  # where the fakes post patients' replies
         "CHANNEL_WECHAT": "wechat",
         "WECHAT_APP_ID": APP_ID,
@@ -81,25 +92,30 @@ def start_fakes(
             env[name] = value
     replies_to = env["FEEDBACK_PUBLIC_URL"].rstrip("/")
     python = sys.executable
-    supervisor.start(
-        "fake-twilio",
-        [
-            python,
-            "-m",
-            "deploy.fakes.twilio",
-            "--port",
-            str(ports["twilio"]),
-            "--account-sid",
-            env["TWILIO_ACCOUNT_SID"],
-            "--auth-token",
-            env["TWILIO_AUTH_TOKEN"],
-            "--number",
-            env.get("TWILIO_FROM_NUMBER") or NUMBER,
-            "--sms-url",
-            f"{replies_to}/webhooks/twilio/sms",
-        ],
-        cwd=ROOT,
-    )
+    if sms != "twilio":
+        receipts_to = env["SCHEDULER_PUBLIC_URL"].rstrip("/")
+        argv = sandbox_cn.fake_argv(sms, ports[sms], env, receipts_to, replies_to)
+        supervisor.start(f"fake-{sms}", argv, cwd=ROOT)
+    else:
+        supervisor.start(
+            "fake-twilio",
+            [
+                python,
+                "-m",
+                "deploy.fakes.twilio",
+                "--port",
+                str(ports["twilio"]),
+                "--account-sid",
+                env["TWILIO_ACCOUNT_SID"],
+                "--auth-token",
+                env["TWILIO_AUTH_TOKEN"],
+                "--number",
+                env.get("TWILIO_FROM_NUMBER") or NUMBER,
+                "--sms-url",
+                f"{replies_to}/webhooks/twilio/sms",
+            ],
+            cwd=ROOT,
+        )
     supervisor.start(
         "fake-wechat",
         [
@@ -123,10 +139,12 @@ def start_fakes(
         wait_for_port(port, 20)
     path = sandbox_file(service)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({**fakes, "feedback": feedback_url}, indent=2) + "\n")
+    # "sms": the fake `mmt sandbox reply --phone` posts through, whichever CHANNEL_SMS is.
+    where = {**fakes, "sms": fakes[sms], "feedback": feedback_url}
+    path.write_text(json.dumps(where, indent=2) + "\n")
     atexit.register(path.unlink, missing_ok=True)
     typer.echo(
-        f"sandbox: fake Twilio at {fakes['twilio']}, fake WeChat at {fakes['wechat']} "
+        f"sandbox: fake {sms.title()} at {fakes[sms]}, fake WeChat at {fakes['wechat']} "
         "(GET /_fake/stats on each)"
     )
     typer.echo(

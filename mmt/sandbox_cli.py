@@ -1,8 +1,9 @@
 """`mmt sandbox reply`: be a patient of `mmt up --sandbox` and answer by SMS or WeChat.
 
 The reply goes the way a real one does: to the fake provider, which posts it to the
-feedback service signed as Twilio (or WeChat) signs it; what feedback answers is what the
-patient's phone would show.
+feedback service signed as Twilio (or WeChat) signs it, or pushed as Aliyun or Tencent push
+it (CHANNEL_SMS=aliyun|tencent, answered by SMS through that fake); what feedback answers is
+what the patient's phone would show.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ def _e164(phone: str) -> str:
 def reply(
     text: Annotated[str, typer.Argument(help="What the patient writes: 1-5, STOP, HELP, ...")],
     phone: Annotated[
-        str | None, typer.Option(help="The patient's mobile number: an SMS via the fake Twilio.")
+        str | None,
+        typer.Option(help="The patient's mobile number: an SMS via the fake of CHANNEL_SMS."),
     ] = None,
     openid: Annotated[
         str | None, typer.Option(help="The patient's WeChat openid: via the fake WeChat.")
@@ -89,7 +91,9 @@ def reply(
         raise typer.Exit(2)
     fakes = _fakes()
     if phone is not None:
-        answer = _post(f"{fakes['twilio']}/_fake/inbound", {"from": _e164(phone), "body": text})
+        # The fake SMS provider of CHANNEL_SMS (Twilio, Aliyun or Tencent); older files: Twilio.
+        sms = fakes.get("sms") or fakes["twilio"]
+        answer = _post(f"{sms}/_fake/inbound", {"from": _e164(phone), "body": text})
     else:
         answer = _post(f"{fakes['wechat']}/_fake/inbound", {"openid": openid, "text": text})
     if answer["status"] != 200:

@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from mmt.processes import Supervisor, private_redis_argv
 from mmt.registry import migrate_all
 from mmt.sandbox import start_fakes
+from services.console.settings import ConsoleSettings
 from shared.bus.connect import connect_redis
 from shared.bus.keys import BusKeys
 from shared.bus.outbox import mark_fresh_private_redis
@@ -210,8 +211,8 @@ def up(
     ] = False,
     startup_timeout: Annotated[float, typer.Option(help="Seconds to wait for health.")] = 60.0,
 ) -> None:
-    """Start the three services and their workers locally (SQLite, a private Redis if
-    REDIS_URL is unset). Ctrl-C stops every process."""
+    """Start the three services, their workers and the console locally (SQLite, a private
+    Redis if REDIS_URL is unset). Ctrl-C stops every process."""
     settings = get_settings()
     env = dict(os.environ)
     supervisor = Supervisor(env)  # what the services use: the private Redis, the fakes
@@ -266,13 +267,21 @@ def up(
         seeded = asyncio.run(_seed_curriculum())
         if seeded:
             typer.echo(f"curriculum: published the starter tracks ({', '.join(seeded)})")
-        for name in SERVICES:
-            suite.start(f"{name}-api", [sys.executable, "-m", "mmt", "serve", name])
-            suite.start(f"{name}-worker", [sys.executable, "-m", "mmt", "worker", name])
         host = settings.service.service_host
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         for name in SERVICES:
-            base = f"http://{shown}:{settings.service.port(name)}"
+            suite.start(f"{name}-api", [sys.executable, "-m", "mmt", "serve", name])
+            suite.start(f"{name}-worker", [sys.executable, "-m", "mmt", "worker", name])
+        # The console calls the APIs where this run serves them, unless told otherwise.
+        port = settings.service.port
+        env.setdefault("CONSOLE_SCHEDULER_BASE_URL", f"http://{shown}:{port('scheduler')}")
+        env.setdefault("CONSOLE_FEEDBACK_BASE_URL", f"http://{shown}:{port('feedback')}")
+        suite.start("console", [sys.executable, "-m", "mmt", "console"])
+        bases: list[tuple[str, str]] = [
+            (name, f"http://{shown}:{settings.service.port(name)}") for name in SERVICES
+        ]
+        bases.append(("console", f"http://{shown}:{ConsoleSettings().console_port}"))
+        for name, base in bases:
             if not _wait_healthy(f"{base}/health", first_exited, startup_timeout, lambda: stopping):
                 if stopping:  # Ctrl-C while starting (the children got it too): no error
                     return
@@ -281,7 +290,10 @@ def up(
                 typer.echo(f"error: {name} did not become healthy ({why})", err=True)
                 code = 1
                 return
-            typer.echo(f"{name:<10} {base}   docs: {base}/schema")
+            where = (
+                "staff sign in (mmt staff create)" if name == "console" else f"docs: {base}/schema"
+            )
+            typer.echo(f"{name:<10} {base}   {where}")
         typer.echo("ready; press Ctrl-C to stop")
         while not stopping:
             failed = first_exited()

@@ -135,7 +135,9 @@ def create_app(
         app.state.console = Console(
             access_db=db,
             sessions=SessionStore(store_redis, settings.bus.bus_prefix, lifetimes, clock),
-            api=ServicesClient(http, config.console_scheduler_url, config.console_feedback_url),
+            api=ServicesClient(
+                http, config.console_scheduler_base_url, config.console_feedback_base_url
+            ),
             clock=clock,
         )
         try:

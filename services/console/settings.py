@@ -15,10 +15,10 @@ class ConsoleSettings(BaseSettings):
     )
 
     console_port: int = Field(default=8000, description="The console's HTTP port.")
-    console_scheduler_url: str = Field(
+    console_scheduler_base_url: str = Field(
         default="http://127.0.0.1:8002", description="The scheduler API the console calls."
     )
-    console_feedback_url: str = Field(
+    console_feedback_base_url: str = Field(
         default="http://127.0.0.1:8003", description="The feedback API the console calls."
     )
     console_secure_cookies: bool = Field(

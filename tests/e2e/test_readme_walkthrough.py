@@ -11,6 +11,7 @@ letter for letter while `var/` is a temporary folder.
 from __future__ import annotations
 
 import asyncio
+import json
 import queue
 import re
 import shutil
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,10 +45,10 @@ class Step:
     expected: str | None  # the ```text block that follows, if any
 
 
-def walkthrough(text: str) -> list[Step]:
-    assert text.count(BEGIN) == 1, "the walk-through's begin marker"
-    assert text.count(END) == 1, "the walk-through's end marker"
-    section = text.split(BEGIN, 1)[1].split(END, 1)[0]
+def walkthrough(text: str, begin: str = BEGIN, end: str = END) -> list[Step]:
+    assert text.count(begin) == 1, "the walk-through's begin marker"
+    assert text.count(end) == 1, "the walk-through's end marker"
+    section = text.split(begin, 1)[1].split(end, 1)[0]
     steps: list[Step] = []
     for kind, body in BLOCK.findall(section):
         if kind == "sh":
@@ -136,10 +138,24 @@ def test_the_walkthrough_parses_into_commands_and_their_answers() -> None:
 def test_the_readme_walkthrough_runs_as_written(
     tmp_path: Path, backends: Backends, isolation: str
 ) -> None:
+    run_walkthrough(walkthrough(README.read_text()), {}, tmp_path, backends, isolation)
+
+
+def run_walkthrough(
+    steps: list[Step],
+    settings: dict[str, str],
+    tmp_path: Path,
+    backends: Backends,
+    isolation: str,
+    then: Callable[[dict[str, str]], None] = lambda _fakes: None,
+) -> None:
+    """`steps` in one shell beside `mmt up --sandbox` run with `settings` added to its
+    environment (CHANNEL_SMS=aliyun, ...), each step's answer checked; then `then(where the
+    fakes are)` while the sandbox still runs."""
     for tool in ("bash", "curl"):
         assert shutil.which(tool), f"the walk-through needs {tool} on the PATH"
-    steps = walkthrough(README.read_text())
     _ports, env = _suite_env(tmp_path)  # SCHEDULER_PORT, ...: the shell has them too
+    env.update(settings)
     env["DATABASE_URL"] = backends.database_url
     env["DATABASE_SCHEMA_PREFIX"] = isolation
     # REDIS_URL unset: `mmt up` brings its own, as on a newcomer's laptop.
@@ -164,6 +180,7 @@ def test_the_readme_walkthrough_runs_as_written(
                         assert answers(step.expected, output), (
                             f"{step.command}\nanswered\n{output}\nnot\n{step.expected}"
                         )
+                then(json.loads((tmp_path / "sandbox.json").read_text()))
             finally:
                 shell.close()
     finally:

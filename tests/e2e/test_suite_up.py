@@ -93,6 +93,7 @@ def _suite_env(tmp_path: Path) -> tuple[dict[str, int], dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update({f"{name.upper()}_PORT": str(port) for name, port in ports.items()})
     env["WORKER_HEARTBEAT_DIR"] = str(tmp_path / "run")
+    env["CONSOLE_PORT"] = str(free_port())  # not 8000: runs side by side must not collide
     return ports, env
 
 

@@ -145,7 +145,7 @@ async def console_world(
     scheduler_app = build_service_app("scheduler", app_settings)
     feedback_app = build_service_app("feedback", app_settings)
     settings = console_settings or ConsoleSettings(
-        console_scheduler_url="http://scheduler", console_feedback_url="http://feedback"
+        console_scheduler_base_url="http://scheduler", console_feedback_base_url="http://feedback"
     )
     services = Services({"scheduler": scheduler_app, "feedback": feedback_app})
     clock = Clock()

@@ -40,8 +40,8 @@ async def world(
     make_token: TokenFactory,
 ) -> AsyncIterator[World]:
     settings = ConsoleSettings(
-        console_scheduler_url="http://scheduler",
-        console_feedback_url="http://feedback",
+        console_scheduler_base_url="http://scheduler",
+        console_feedback_base_url="http://feedback",
         console_idle_minutes=30,
         console_absolute_hours=1,
     )

@@ -137,6 +137,21 @@ def test_expected_services_exist(services: dict[str, dict[str, Any]]) -> None:
     assert not missing, f"missing services: {sorted(missing)}"
 
 
+def test_the_console_runs_from_the_app_image_on_8000_and_calls_the_apis_by_name(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    console = services["console"]
+    assert _as_argv(console["command"]) == ["console"]
+    assert console["image"] == APP_IMAGE
+    assert (8000, 8000) in _published_ports(console)
+    assert console["restart"] == "unless-stopped"
+    assert "http://127.0.0.1:8000/health" in " ".join(_as_argv(console["healthcheck"]["test"]))
+    env = _environment(console)
+    assert env["CONSOLE_SCHEDULER_BASE_URL"] == "http://scheduler:8002"
+    assert env["CONSOLE_FEEDBACK_BASE_URL"] == "http://feedback:8003"
+    assert set(console["depends_on"]) == {"postgres", "redis", "migrate"}
+
+
 # --- health checks and restarts -----------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from services.console.settings import ConsoleSettings
 from services.feedback.settings import FeedbackSettings
 from services.scheduler.settings import SchedulerSettings
 from shared.channels.settings import CHANNEL_SETTINGS_CLASSES
@@ -63,6 +64,7 @@ def test_every_setting_is_documented_in_the_readme() -> None:
         StigmaSettings,
         *CHANNEL_SETTINGS_CLASSES,
         FeedbackSettings,
+        ConsoleSettings,
     ):
         for name, field in cls.model_fields.items():
             assert f"`{name.upper()}`" in readme, f"{name.upper()} missing from README"
