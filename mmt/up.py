@@ -206,7 +206,8 @@ def up(
     sandbox: Annotated[
         bool,
         typer.Option(
-            help="Send through local fake Twilio and WeChat providers with the real adapters."
+            help="Send through local fake SMS (Twilio, or CHANNEL_SMS=aliyun|tencent's) and "
+            "WeChat providers with the real adapters."
         ),
     ] = False,
     startup_timeout: Annotated[float, typer.Option(help="Seconds to wait for health.")] = 60.0,
