@@ -165,9 +165,12 @@ def test_up_serves_all_three_relays_events_and_stops_cleanly(
             status, schema = _get(f"{base}/schema/openapi.json")
             assert status == 200
             assert schema["info"]["title"] == f"MMT {name} service"
+        console = f"http://127.0.0.1:{env['CONSOLE_PORT']}"
+        _wait_for(lambda: _get(f"{console}/health")[0] == 200, 60, "console healthy")
+        _wait_for(lambda: f"console    {console}" in "".join(lines), 10, "console listed")
         assert time.monotonic() - started < 60
         processes = _descendants(up.pid)
-        assert len(processes) >= 7  # redis + 3 APIs + 3 workers
+        assert len(processes) >= 8  # redis + 3 APIs + 3 workers + the console
 
         admin = _mmt(env, "token", "create", "--role", "admin", "--label", "e2e").splitlines()[0]
         url = f"http://127.0.0.1:{ports['content']}/api/v1/bus-probes"
