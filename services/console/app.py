@@ -16,7 +16,11 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Litestar, Request, Response
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import ResponseHeader, State
-from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.exceptions import (
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
@@ -168,6 +172,8 @@ def create_app(
         exception_handlers={
             NotSignedIn: _to_sign_in,
             NotFoundException: _not_found,
+            # An id out of range in a path (/clinics/0/today) names nothing: the same page.
+            ValidationException: _not_found,
             PermissionDeniedException: _refused,
             ApiError: _api_failed,
         },

@@ -7,7 +7,7 @@ from datetime import datetime
 import msgspec
 from sqlalchemy import select
 
-from shared.access.models import AuditEntry
+from shared.access.models import ApiToken, AuditEntry, Staff
 from shared.db import Database
 from shared.errors import InvalidInput
 
@@ -36,12 +36,20 @@ class AuditOut(msgspec.Struct, kw_only=True):
     clinic_id: int | None
     resource_type: str | None
     resource_id: str | None
+    # The person, when the token was minted by a console sign-in (shared/access/staff.py).
+    staff_login: str | None = None
 
 
 async def query_audit(db: Database, where: AuditFilter) -> list[AuditOut]:
     if not 1 <= where.limit <= 1000:
         raise InvalidInput("limit must be between 1 and 1000")
-    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(where.limit)
+    query = (
+        select(AuditEntry, Staff.login)
+        .outerjoin(ApiToken, ApiToken.id == AuditEntry.token_id)
+        .outerjoin(Staff, Staff.id == ApiToken.staff_id)
+        .order_by(AuditEntry.id.desc())
+        .limit(where.limit)
+    )
     filters = {
         AuditEntry.token_id: where.token_id,
         AuditEntry.clinic_id: where.clinic_id,
@@ -58,7 +66,7 @@ async def query_audit(db: Database, where: AuditFilter) -> list[AuditOut]:
     if where.before_id is not None:
         query = query.where(AuditEntry.id < where.before_id)
     async with db.sessions() as session:
-        rows = (await session.execute(query)).scalars()
+        rows = (await session.execute(query)).all()
         return [
             AuditOut(
                 id=r.id,
@@ -73,6 +81,7 @@ async def query_audit(db: Database, where: AuditFilter) -> list[AuditOut]:
                 clinic_id=r.clinic_id,
                 resource_type=r.resource_type,
                 resource_id=r.resource_id,
+                staff_login=login,
             )
-            for r in rows
+            for r, login in rows
         ]

@@ -13,6 +13,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
 from services.console.settings import ConsoleSettings
+from shared.access.audit import AuditFilter, query_audit
 from shared.access.models import ApiToken, AuditEntry, Staff
 from shared.db import Database
 from shared.settings import Settings
@@ -104,6 +105,10 @@ async def test_sign_in_shows_today_and_one_click_records_a_dose_audited_as_the_p
             )
         ).all()
     assert audited == [("/api/v1/patients/{patient_id}/doses", LOGIN)]
+    logged = await query_audit(access_db, AuditFilter(limit=1000))
+    assert {e.staff_login for e in logged if e.route.endswith("/doses")} == {LOGIN}
+    assert {e.staff_login for e in logged if e.route == "/api/v1/patients"} == {None}  # admin
+    assert all(e.staff_login == LOGIN for e in logged if e.route.endswith("/roster"))
 
 
 async def test_five_wrong_passwords_lock_the_account(client: Client) -> None:
@@ -176,6 +181,7 @@ async def test_another_clinic_is_a_404_page_and_its_id_never_reaches_an_api(
     other = await client.get(f"/clinics/{world.km}/today")
     assert other.status_code == 404
     assert "未找到" in other.text
+    assert (await client.get("/clinics/0/today")).status_code == 404
     page = await client.get(f"/clinics/{world.yx}/today")
     posted = await client.post(
         f"/clinics/{world.km}/patients/1/dose", data={"_csrf_token": csrf_of(page.text)}
