@@ -193,7 +193,7 @@ class DailyCappedChannel:
             )
             raise SendFailed(
                 FailureKind.PERMANENT,
-                f"{self.code}: daily cap for this number reached ({which})",
+                f"daily cap for this number reached ({which})",  # the dispatcher adds the code
                 code="daily_cap",
             )
         try:

@@ -106,7 +106,7 @@ async def test_a_refusal_is_permanent_with_a_reason_for_coordinators(
     assert refused.value.kind is FailureKind.PERMANENT
     assert refused.value.code == "daily_cap"
     assert refused.value.reason == (
-        "sms: daily cap for this number reached (lesson messages stop at 2 of 3 a day)"
+        "daily cap for this number reached (lesson messages stop at 2 of 3 a day)"
     )
     assert NUMBER not in refused.value.reason
     assert len(inner.sent) == 2
