@@ -6,7 +6,8 @@ machine had shown httpx's AsyncClient far behind aiohttp at 64 requests in fligh
 runs, in one process and one sitting:
 
 - **adapters**: the real Twilio SMS, WeChat (template messages, its access token cached in
-  Redis) and webhook adapters, each sending N distinct messages to its own fake with K in
+  Redis), webhook, Aliyun SMS and Tencent SMS adapters (the last two signing every request,
+  their fakes checking it), each sending N distinct messages to its own fake with K in
   flight: sends a second, latency p50/p99, the CPU this process and the fake spent per send,
   and what the fake accepted (every send, none twice);
 - **clients**: Twilio's exact request (URL, headers, form) posted N times with K in flight
@@ -35,6 +36,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient  # type: ignore[
 from twilio.rest import Client  # type: ignore[import-untyped]
 
 from deploy.fakes.process import RunningFake, running_fake
+from mmt.bench.cn_sms import CN_SMS
 from mmt.bench.common import (
     BODY,
     TWILIO_FROM,
@@ -51,7 +53,7 @@ from mmt.bench.common import (
     twilio_channel,
     wechat_channel,
 )
-from shared.channels.base import FailureKind, OutboundMessage, SendFailed
+from shared.channels.base import Channel, FailureKind, OutboundMessage, SendFailed
 from shared.channels.message_fields import message_fields
 from shared.channels.support import new_session
 from shared.channels.twilio_sms import encode_form
@@ -115,6 +117,10 @@ def _message(i: int, address: str) -> OutboundMessage:
     return OutboundMessage(f"bench-{i}", address, BODY, "dose", FIELDS)
 
 
+def _to_phones(channel: Channel) -> Send:
+    return lambda i: channel.send(_message(i, phone(i)))
+
+
 async def _adapters(
     fakes: dict[str, RunningFake], redis: Redis, prefix: str, n: int, k: int
 ) -> dict[str, Any]:
@@ -132,6 +138,12 @@ async def _adapters(
         out["webhook"] = await drive(
             lambda i: webhook.send(_message(i, phone(i))), 0, n, k, fakes["webhook"]
         )
+        for name, (_fake, adapter) in CN_SMS.items():  # Aliyun, Tencent: signed requests
+            sms = adapter(fakes[name].url)
+            try:
+                out[f"{name}_sms"] = await drive(_to_phones(sms), 0, n, k, fakes[name])
+            finally:
+                await sms.aclose()
     finally:
         for channel in (twilio, wechat, webhook):
             await channel.aclose()
@@ -199,6 +211,7 @@ async def bench_channels(
                 "twilio": stack.enter_context(fake_twilio()),
                 "wechat": stack.enter_context(fake_wechat()),
                 "webhook": stack.enter_context(running_fake("webhook", "--secret", WEBHOOK_SECRET)),
+                **{name: stack.enter_context(fake()) for name, (fake, _) in CN_SMS.items()},
             }
             adapters = await _adapters(fakes, place.redis, place.bus, sends, in_flight)
             clients = await _clients(fakes["twilio"], sends, in_flight)

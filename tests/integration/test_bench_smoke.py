@@ -129,7 +129,13 @@ def test_bench_refuses_without_postgresql(monkeypatch: pytest.MonkeyPatch) -> No
 def test_bench_channels(backends: Backends, monkeypatch: pytest.MonkeyPatch) -> None:
     figures = _bench(backends, monkeypatch, "channels", "--sends", "40", "--in-flight", "4")
     lanes = {**figures["adapters"], **figures["clients"]}
-    assert set(figures["adapters"]) == {"twilio_sms", "wechat", "webhook"}
+    assert set(figures["adapters"]) == {
+        "twilio_sms",
+        "wechat",
+        "webhook",
+        "aliyun_sms",
+        "tencent_sms",
+    }
     assert set(figures["clients"]) == {"aiohttp", "httpx", "twilio_sdk_async"}
     for name, lane in lanes.items():
         assert lane["errors"] == {}, name
