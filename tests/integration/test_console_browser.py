@@ -1,8 +1,9 @@
 """The console in a real browser: Playwright driving Debian's Chromium (/usr/bin/chromium;
 `.ci/run` installs it, Playwright's own browser download is not used). Sign in, see Today,
 record a dose with one click (htmx), switch to English, sign out; a screenshot of each
-page goes to test-output/browser/ (ignored by git), and the page must log no error (a
-script or style refused by the Content-Security-Policy would)."""
+page goes to test-output/browser/ (ignored by git), each page passes axe-core's WCAG 2 A/AA
+rules (tests/data/axe-core/), and the page logs no error (a script or style refused by the
+Content-Security-Policy would)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 OUTPUT = Path(__file__).parents[2] / "test-output" / "browser"
+AXE = Path(__file__).parents[1] / "data" / "axe-core" / "axe.min.js"
+WCAG_A_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 
 
 @pytest.fixture
@@ -57,8 +60,22 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 async def shot(page: Page, name: str) -> None:
+    """A screenshot of the page, and axe-core's WCAG A/AA check of it (no violation)."""
     OUTPUT.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(OUTPUT / f"{name}.png"), full_page=True)
+    # Evaluated through the DevTools protocol, which the page's CSP does not govern: the
+    # page itself still allows no script but its own.
+    if not await page.evaluate("typeof axe !== 'undefined'"):
+        await page.evaluate(AXE.read_text() + "\n;0")
+    found = await page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG_A_AA
+    )
+    violations = [
+        f"{v['id']}: {v['help']} ({', '.join(n['target'][0] for n in v['nodes'])})"
+        for v in found["violations"]
+    ]
+    assert violations == [], f"{name}: {violations}"
+    assert len(found["passes"]) >= 10, "axe-core checked (almost) nothing"
 
 
 async def test_sign_in_record_a_dose_switch_to_english_and_sign_out(
