@@ -8,14 +8,14 @@ import os
 import time
 import urllib.error
 import urllib.request
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 
 from mmt.registry import migration_targets
 from shared.bus import BusKeys
-from shared.bus.connect import connect_redis
+from shared.bus.connect import connect_redis, redis_version
 from shared.channels.factory import check_config
 from shared.channels.settings import ChannelsConfig
 from shared.crypto import ConfigurationError, IdentifierCipher, IdentifierSettings
@@ -73,8 +73,7 @@ async def _check_redis(settings: Settings, report: Report) -> None:
     redis = connect_redis(settings.bus.redis_url)
     try:
         async with asyncio.timeout(5):
-            info: dict[str, Any] = await redis.info("server")
-        version = str(info.get("redis_version", "0"))
+            version = await redis_version(redis)
         if tuple(int(p) for p in version.split(".")[:2]) < (6, 2):
             report.bad("redis", f"version {version}; the bus needs 6.2 or newer (XAUTOCLAIM)")
         else:

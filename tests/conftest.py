@@ -126,7 +126,8 @@ def postgres_conninfo(database_url: str) -> str:
 
 
 def left_behind(found: Backends, prefix: str) -> list[str]:
-    """Schemas and Redis keys under `prefix` (keys under its bus form, `prefix` minus `_`)."""
+    """Schemas and Redis keys under `prefix` (keys under its bus form, `prefix` minus `_`,
+    bare or as a hash tag)."""
     with psycopg.connect(postgres_conninfo(found.database_url), autocommit=True) as conn:
         rows = conn.execute(
             "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, %s) ORDER BY 1",
@@ -134,8 +135,14 @@ def left_behind(found: Backends, prefix: str) -> list[str]:
         ).fetchall()
     client = sync_redis.Redis.from_url(found.redis_url)
     try:
-        match = f"{prefix.rstrip('_')}*"
-        keys = sorted(k.decode() for k in client.scan_iter(match=match, count=1000))
+        bus = prefix.rstrip("_")
+        # Bus keys start with their prefix as a hash tag ("{t1234_:stream:..."); others
+        # (pacing, caps) with the bare prefix. Braces are plain characters to SCAN's MATCH.
+        keys = sorted(
+            k.decode()
+            for match in (f"{bus}*", f"{{{bus}*")
+            for k in client.scan_iter(match=match, count=1000)
+        )
     finally:
         client.close()
     return [f"schema {row[0]}" for row in rows] + [f"key {key}" for key in keys]

@@ -25,6 +25,7 @@ from sqlalchemy import insert, select, text
 from deploy.fakes.process import RunningFake, running_fake
 from mmt.bench.cn_sms import CN_SMS
 from services.scheduler.models import Occurrence, Patient
+from shared.bus.connect import connect_redis, redis_version
 from shared.channels.settings import WeChatTemplate
 from shared.channels.twilio_sms import TwilioConfig, TwilioSmsChannel
 from shared.channels.wechat import WeChatChannel, WeChatConfig
@@ -64,14 +65,18 @@ class Place:
 
     async def forget_redis(self) -> None:
         """Every key under the prefix: the bus's streams and what workers or servers wrote."""
-        keys = [key async for key in self.redis.scan_iter(match=f"{self.bus}*", count=1000)]
+        keys = [
+            key
+            for match in (f"{self.bus}*", f"{{{self.bus}*")  # channels' keys, the bus's
+            async for key in self.redis.scan_iter(match=match, count=1000)
+        ]
         for start in range(0, len(keys), 1000):
             await self.redis.unlink(*keys[start : start + 1000])
 
 
 @asynccontextmanager
 async def throwaway(redis_url: str) -> AsyncIterator[Place]:
-    redis = Redis.from_url(redis_url)
+    redis = connect_redis(redis_url)
     place = Place(f"bench{uuid.uuid4().hex[:8]}_", redis)
     try:
         yield place
@@ -320,11 +325,11 @@ async def machine(db: Database, redis: Redis) -> dict[str, Any]:
     """The facts a reader needs to compare figures between machines."""
     async with db.engine.connect() as conn:
         postgres = (await conn.execute(text("SHOW server_version"))).scalar_one()
-    info: Any = await redis.info("server")
+    version = await redis_version(redis)
     return {
         "cores": os.cpu_count(),
         "python": platform.python_version(),
-        "redis": info.get("redis_version"),
+        "redis": version,
         "postgresql": str(postgres).split()[0],
         "platform": platform.platform(terse=True),
         # Other work on the machine skews every figure: a load near the core count at the

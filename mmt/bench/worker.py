@@ -29,6 +29,7 @@ from services.scheduler import planner
 from services.scheduler.dispatch import BatchDispatcher, Dispatcher
 from services.scheduler.settings import SchedulerSettings
 from shared.bus import BusKeys, Inbox, OutboxRelay, Publisher, StateGuarded, StreamConsumer
+from shared.bus.connect import connect_redis
 from shared.channels import Channel, ChannelRegistry
 from shared.crypto import IdentifierCipher, IdentifierSettings
 from shared.db import Database
@@ -119,7 +120,7 @@ async def _child(
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     db = Database(database_url, "scheduler", schema_prefix=prefix, pool_size=20)
-    redis = Redis.from_url(redis_url)
+    redis = connect_redis(redis_url)
     cipher = IdentifierCipher.from_settings(IdentifierSettings())
     try:
         await run_worker(

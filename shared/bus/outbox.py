@@ -36,7 +36,7 @@ log = get_logger(__name__)
 
 def fresh_private_redis_key(keys: BusKeys) -> str:
     """Present in a Redis that `mmt up` started empty, for its own run."""
-    return f"{keys.prefix}:fresh-private-redis"
+    return f"{keys.tag}:fresh-private-redis"  # the epoch's slot: read beside it
 
 
 async def mark_fresh_private_redis(redis: Redis, keys: BusKeys, started_by: str) -> None:

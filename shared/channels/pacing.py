@@ -17,11 +17,12 @@ import asyncio
 import random
 import time
 from collections.abc import Callable
+from typing import Any
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import RedisStorage
+from limits.aio.storage import RedisClusterStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
 
 from shared.channels.base import (
@@ -46,6 +47,35 @@ def parse_rate(text: str) -> RateLimitItem | None:
         raise ValueError(f"not a rate: {text!r} (write e.g. 1/second or 600/minute)") from exc
 
 
+def _storage(redis: Redis, key: str) -> RedisStorage:
+    """`limits`' storage on the application's own Redis client: one more pool per adapter
+    would be waste. A single server's connection pool is handed over as limits documents.
+    A cluster client has a pool per node, which limits cannot take: its cluster storage is
+    made, then given our client in place of the one it made (never used, never connected),
+    because ours learns the cluster before its first command (shared/bus/connect.py) and
+    a fresh redis-py cluster client does not. The moving window's script touches one key,
+    so any slot will do. tests/integration/test_redis_cluster.py runs pacing on a cluster.
+    """
+    if isinstance(redis, RedisCluster):
+        node = next(iter(redis.nodes_manager.startup_nodes.values()))
+        storage = RedisClusterStorage(
+            f"async+redis+cluster://{node.host}:{node.port}",
+            implementation="redispy",
+            key_prefix=key,
+        )
+        bridge: Any = storage.bridge
+        bridge.storage = redis
+        bridge.register_scripts()
+        return storage
+    return RedisStorage(
+        "async+redis://",
+        implementation="redispy",
+        # limits documents `connection_pool` but types its options as scalars
+        connection_pool=redis.connection_pool,  # type: ignore[arg-type]
+        key_prefix=key,
+    )
+
+
 class Pacer:
     """One rate (e.g. one Twilio sender) shared through Redis under `key`."""
 
@@ -57,15 +87,7 @@ class Pacer:
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        # Reuse the application's connection pool: one more pool per adapter is waste.
-        storage = RedisStorage(
-            "async+redis://",
-            implementation="redispy",
-            # limits documents `connection_pool` but types its options as scalars
-            connection_pool=redis.connection_pool,  # type: ignore[arg-type]
-            key_prefix=key,
-        )
-        self._limiter = MovingWindowRateLimiter(storage)
+        self._limiter = MovingWindowRateLimiter(_storage(redis, key))
         self.rate = rate
         self._clock = clock
 

@@ -8,18 +8,18 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mmt.registry import load_service
 from shared.bus import BusKeys
+from shared.bus.connect import connect_redis
 from shared.db import Database
 from shared.messages import BusProbeSent
 from tests.integration.busutil import make_consumer
 
 
 async def main(redis_url: str, prefix: str, database_url: str, schema_prefix: str) -> None:
-    redis = Redis.from_url(redis_url)
+    redis = connect_redis(redis_url)
     db = Database(database_url, "scheduler", schema_prefix=schema_prefix)
 
     async def hang(_event: BusProbeSent, _session: AsyncSession) -> None:

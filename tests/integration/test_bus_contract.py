@@ -31,6 +31,7 @@ from shared.bus import (
     replay_dead_letter,
     trim_stream,
 )
+from shared.bus.connect import connect_redis
 from shared.db import Database
 from shared.diagnostics import probe_handler
 from shared.messages import BusProbeSent
@@ -329,7 +330,7 @@ async def test_outbox_is_published_again_after_redis_loses_everything(
     content: ServiceDefinition,
     scheduler: ServiceDefinition,
 ) -> None:
-    redis = Redis.from_url(wipeable_redis_url)
+    redis = connect_redis(wipeable_redis_url)
     keys = BusKeys(isolation.rstrip("_"))
     try:
         first = await stage_probes(content_db, content, 10)

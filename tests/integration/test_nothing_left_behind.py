@@ -14,6 +14,7 @@ from psycopg import sql
 from redis.asyncio import Redis
 
 from services.feedback.wechat_webhook import REPLAY_WINDOW_S
+from shared.bus import BusKeys
 from tests.conftest import (
     THROWAWAY_PREFIX,
     Backends,
@@ -41,10 +42,10 @@ async def test_a_signed_wechat_call_is_remembered_under_the_apps_prefix_and_expi
     assert response.status_code == 200, response.text
     call = "|".join((params["signature"], params["timestamp"], params["nonce"]))
     digest = hashlib.sha256(call.encode()).hexdigest()
-    key = f"{isolation.rstrip('_')}:wechat:signed:{digest}"
+    key = BusKeys(isolation.rstrip("_")).signed_call("wechat", digest)
     assert await redis.exists(key)
     assert 0 < await redis.ttl(key) <= 2 * REPLAY_WINDOW_S
-    assert not await redis.exists(f"mmt:wechat:signed:{digest}")  # not the default prefix
+    assert not await redis.exists(BusKeys().signed_call("wechat", digest))  # not the default
 
 
 def _make(backends: Backends, prefix: str) -> None:
@@ -55,9 +56,9 @@ def _make(backends: Backends, prefix: str) -> None:
             conn.execute(sql.SQL("CREATE TABLE {}.t (id int)").format(schema))
     keys = sync_redis.Redis.from_url(backends.redis_url)
     try:
-        bus = prefix.rstrip("_")
-        keys.xadd(f"{bus}:stream:SendMessage", {"m": "1"})
-        keys.set(f"{bus}:outbox-epoch:content", "1")
+        bus = BusKeys(prefix.rstrip("_"))
+        keys.xadd(bus.stream("SendMessage"), {"m": "1"})  # a bus key: "{prefix}:..."
+        keys.set(f"{bus.prefix}:pace:twilio", "1")  # a channel's: "prefix:..."
     finally:
         keys.close()
 
@@ -69,12 +70,12 @@ def test_removing_a_prefix_takes_its_schemas_and_keys_and_nothing_else(
     try:
         _make(backends, isolation)
         _make(backends, neighbour)
-        bus = isolation.rstrip("_")
+        bus = BusKeys(isolation.rstrip("_"))
         expected = [
             f"schema {isolation}access",
             f"schema {isolation}content",
-            f"key {bus}:outbox-epoch:content",
-            f"key {bus}:stream:SendMessage",
+            f"key {bus.prefix}:pace:twilio",
+            f"key {bus.stream('SendMessage')}",
         ]
         assert left_behind(backends, isolation) == expected
         assert remove_prefix(backends, isolation) == expected

@@ -19,7 +19,7 @@ from tests.integration.busutil import make_relay, stage_probes
 
 async def _wipe(redis: Redis, keys: BusKeys) -> None:
     """What a flush or a restart without persistence does to this bus's keys."""
-    found = [key async for key in redis.scan_iter(match=f"{keys.prefix}:*", count=1000)]
+    found = [key async for key in redis.scan_iter(match=f"{keys.tag}:*", count=1000)]
     if found:
         await redis.delete(*found)
 
