@@ -21,7 +21,8 @@ from typing import Protocol
 
 import typer
 
-from mmt import sandbox_cn
+from mmt.sandbox_cn import DOMESTIC, fake_argv
+from mmt.sandbox_cn import settings as domestic_settings
 from shared.channels.wechat_fields import SUGGESTED_DATA
 from shared.net import free_port, wait_for_port
 from shared.settings import ServiceSettings
@@ -60,7 +61,7 @@ def start_fakes(
     feedback_url = f"http://{shown}:{service.port('feedback')}"
     # CHANNEL_SMS=aliyun or tencent: that vendor's fake instead of Twilio's (mmt/sandbox_cn.py).
     chosen = env.get("CHANNEL_SMS", "")
-    sms = chosen if chosen in sandbox_cn.DOMESTIC else "twilio"
+    sms = chosen if chosen in DOMESTIC else "twilio"
     ports = {name: free_port() for name in (sms, "wechat")}
     fakes = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     sms_settings = (
@@ -72,7 +73,7 @@ def start_fakes(
             "TWILIO_RATE": "50/second",
         }
         if sms == "twilio"
-        else sandbox_cn.settings(sms, fakes[sms])
+        else domestic_settings(sms, fakes[sms])
     )
     templates = {kind: {"template_id": f"sandbox-{kind}", "data": SUGGESTED_DATA} for kind in KINDS}
     sandbox = {
@@ -94,7 +95,7 @@ def start_fakes(
     python = sys.executable
     if sms != "twilio":
         receipts_to = env["SCHEDULER_PUBLIC_URL"].rstrip("/")
-        argv = sandbox_cn.fake_argv(sms, ports[sms], env, receipts_to, replies_to)
+        argv = fake_argv(sms, ports[sms], env, receipts_to, replies_to)
         supervisor.start(f"fake-{sms}", argv, cwd=ROOT)
     else:
         supervisor.start(
