@@ -16,6 +16,10 @@ import msgspec
 class ApiError(Exception):
     """An API answered something the page cannot show (the message names which)."""
 
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
 
 class SessionRevoked(ApiError):
     """The API refused the session's token (401): revoked, expired or unknown."""
@@ -99,7 +103,7 @@ class ServicesClient:
         if response.status_code == 404:
             raise ApiNotFound("not found")
         if response.status_code >= 400:
-            raise ApiError(f"HTTP {response.status_code}")
+            raise ApiError(f"HTTP {response.status_code}", response.status_code)
         return response.content
 
     async def clinics(self, token: str) -> list[Clinic]:
@@ -123,6 +127,15 @@ class ServicesClient:
             body = await self._call(token, "GET", f"{self.feedback}/api/v1/needs", params=params)
             found += msgspec.json.decode(body, type=list[Need])
         return sorted(found, key=lambda n: (not n.urgent, -n.created_at.timestamp()))
+
+    async def acknowledge_alert(self, token: str, alert_id: int) -> None:
+        """Acknowledged, by this person or, a moment before, by a colleague (409)."""
+        url = f"{self.scheduler}/api/v1/alerts/{alert_id}/acknowledge"
+        try:
+            await self._call(token, "POST", url)
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
 
     async def record_dose(self, token: str, patient_id: int, taken_at: datetime) -> None:
         url = f"{self.scheduler}/api/v1/patients/{patient_id}/doses"

@@ -92,6 +92,15 @@ def _safe_next(target: str) -> str:
     return target if target.startswith("/") and not target.startswith("//") else "/"
 
 
+async def _board_or_today(request: Req, token: str, clinic: Clinic) -> Response[Any]:
+    """After a change: htmx swaps the board in place; without script, back to the page."""
+    if request.headers.get("hx-request"):
+        console = _console(request)
+        view = await load_today(console.api, token, clinic, console.clock())
+        return page(request, "_board.html", view=view)
+    return Redirect(f"/clinics/{clinic.id}/today", status_code=303)
+
+
 class Pages(Controller):
     @get("/signin")
     async def signin_page(self, request: Req) -> Template:
@@ -161,10 +170,20 @@ class Pages(Controller):
             await console.api.record_dose(data.token, patient_id, console.clock())
         except ApiNotFound:
             raise NotFoundException("no such patient") from None
-        if request.headers.get("hx-request"):
-            view = await load_today(console.api, data.token, clinic, console.clock())
-            return page(request, "_board.html", view=view)
-        return Redirect(f"/clinics/{clinic_id}/today", status_code=303)
+        return await _board_or_today(request, data.token, clinic)
+
+    @post("/clinics/{clinic_id:int}/alerts/{alert_id:int}/acknowledge", status_code=303)
+    async def acknowledge_alert(
+        self, request: Req, clinic_id: RowId, alert_id: RowId
+    ) -> Response[Any]:
+        data = await signed_in(request)
+        clinic = clinic_of(data, clinic_id)
+        console = _console(request)
+        try:
+            await console.api.acknowledge_alert(data.token, alert_id)
+        except ApiNotFound:
+            raise NotFoundException("no such alert") from None
+        return await _board_or_today(request, data.token, clinic)
 
     @get("/health", sync_to_thread=False)
     def health(self) -> dict[str, str]:

@@ -5,7 +5,7 @@ and no patient data in the logs."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from litestar import Litestar
@@ -13,6 +13,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
 from services.console.settings import ConsoleSettings
+from services.scheduler.models import Alert
 from shared.access.audit import AuditFilter, query_audit
 from shared.access.models import ApiToken, AuditEntry, Staff
 from shared.db import Database
@@ -190,6 +191,45 @@ async def test_another_clinic_is_a_404_page_and_its_id_never_reaches_an_api(
     assert world.services.seen  # the page of YX did call the APIs
     assert not [c for c in world.services.seen if f"/clinics/{world.km}/" in c]
     assert not [c for c in world.services.seen if f"clinic_id={world.km}" in c]
+
+
+async def test_a_dropout_alert_is_acknowledged_in_one_click_once(
+    world: World, client: Client, scheduler_db: Database, access_db: Database
+) -> None:
+    async with scheduler_db.transaction() as session:
+        alert = Alert(
+            patient_id=world.patient_ids["YX-001"],
+            clinic_id=world.yx,
+            kind="dropout_risk",
+            raised_on=date.today(),
+            details={"missed_days": 3},
+            state="open",
+        )
+        session.add(alert)
+    await sign_in(client)
+    today = await client.get(f"/clinics/{world.yx}/today")
+    assert "脱失风险" in today.text
+    path = f"/clinics/{world.yx}/alerts/{alert.id}/acknowledge"
+    board = await client.post(
+        path, data={"_csrf_token": csrf_of(today.text)}, headers={"HX-Request": "true"}
+    )
+    assert board.status_code == 200
+    assert "脱失风险" not in board.text
+    again = await client.post(path, data={"_csrf_token": csrf_of(today.text)})
+    assert again.status_code == 200  # a colleague was quicker (409): the page, no error
+    async with scheduler_db.sessions() as session:
+        stored = await session.get(Alert, alert.id)
+    assert stored is not None
+    assert stored.state == "acknowledged"
+    async with access_db.sessions() as session:
+        by = (
+            await session.execute(
+                select(Staff.login)
+                .join(ApiToken, ApiToken.staff_id == Staff.id)
+                .where(ApiToken.id == stored.acknowledged_by)
+            )
+        ).scalar_one()
+    assert by == LOGIN
 
 
 async def test_a_patients_words_are_shown_escaped(world: World, client: Client) -> None:
