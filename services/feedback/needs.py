@@ -205,6 +205,7 @@ async def list_feedback(
             track=m.track,
             lesson_key=m.lesson_key,
             text=m.text,
+            answer=m.answer,
         )
         for m in rows
     ]

@@ -59,6 +59,9 @@ class FeedbackOut(msgspec.Struct, kw_only=True):
     track: str | None
     lesson_key: str | None
     text: str | None
+    # A text pushed by Aliyun or Tencent is answered by SMS: "sent", or "not sent: <reason>"
+    # (e.g. no reply template); None for the others.
+    answer: str | None = None
 
 
 class RatingSummary(msgspec.Struct, kw_only=True):

@@ -7,7 +7,8 @@ route is guarded by a secret token in its path and an optional address allow-lis
 vendor takes an answer in the response either, so the Receiver's answer goes out as an SMS
 through the configured adapter (`sms_answers`), after the message is stored. A retry of the
 same push is recognised by the message's key (Aliyun's sequence_id; Tencent's sender, time
-and text), stored only as a keyed hash: stored once, answered once.
+and text), stored only as a keyed hash: stored once, answered once; how the answer went is
+stored beside the text (`answer`: "sent" or "not sent: <reason>").
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 
 from services.feedback.inbound import INBOUND, Inbound
-from services.feedback.sms_answers import SmsAnswers
+from services.feedback.sms_answers import SmsAnswers, record_answer
 from services.feedback.webhooks import WebhookConfig, receiver
 from shared.channels.sms_push import (
     ALIYUN_OK,
@@ -51,7 +52,7 @@ async def receive(state: State, vendor: str, replies: list[PushedReply]) -> None
                 text=reply.text,
             )
         )
-        await answers.answer(
+        said = await answers.answer(
             vendor,
             provider_id,
             reply.phone,
@@ -59,6 +60,8 @@ async def receive(state: State, vendor: str, replies: list[PushedReply]) -> None
             redis=state.redis,
             key_prefix=settings.bus.bus_prefix,
         )
+        if said is not None:
+            await record_answer(state.db, provider_id, said)
 
 
 aliyun_up = push_route(

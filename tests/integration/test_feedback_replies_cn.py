@@ -15,6 +15,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY
+from sqlalchemy import select
 
 from deploy.fakes.process import RunningFake, running_fake
 from services.feedback.models import InboundMessage
@@ -103,6 +104,13 @@ def push(vendor: str, text: str, sender: str = PHONE, key: int = 1) -> Any:
     }
 
 
+async def answered(db: Database) -> list[str | None]:
+    """How each stored text's answer went, in order (what GET /feedback shows)."""
+    async with db.sessions() as session:
+        found = await session.scalars(select(InboundMessage.answer).order_by(InboundMessage.id))
+    return list(found.all())
+
+
 def answers(vendor: str, outcome: str) -> float:
     labels = {"vendor": vendor, "outcome": outcome}
     return REGISTRY.get_sample_value("mmt_feedback_sms_answers_total", labels) or 0.0
@@ -172,6 +180,7 @@ async def test_a_redelivered_push_is_stored_and_answered_once(
         other = await client.post(PATHS[env.vendor], json=push(env.vendor, "帮助", key=8))
         assert other.status_code == 200
     assert await kinds(feedback_db) == [("sms", "rating"), ("sms", "help")]
+    assert await answered(feedback_db) == ["sent", "sent"]
     assert env.fake.stats()["accepted"] == {PHONE: 2}
 
 
@@ -183,6 +192,7 @@ async def test_without_a_reply_template_the_text_is_stored_and_the_answer_counte
     answer = await env.post(push(env.vendor, "TD"))
     assert answer.status_code == 200
     assert await kinds(feedback_db) == [("sms", "opt_out")]
+    assert await answered(feedback_db) == ["not sent: no reply template"]
     assert answers(env.vendor, "not_sent:no_template") == before + 1
     assert env.fake.stats()["total_accepted"] == 0
 
