@@ -10,13 +10,14 @@ from sqlalchemy import delete, select
 
 from services.scheduler import patients, planner
 from services.scheduler.dispatch import Dispatcher
-from services.scheduler.models import Occurrence, Outbox
+from services.scheduler.models import Attempt, Message, Occurrence, Outbox
 from services.scheduler.patients import Scheduler
 from services.scheduler.schemas import Consent, PatientIn, PatientOut
 from services.scheduler.settings import SchedulerSettings
 from shared.access.clinics import ClinicIn, create_clinic
 from shared.access.tokens import Principal, Role
 from shared.bus import decode
+from shared.channels import ChannelRegistry
 from shared.crypto import IdentifierCipher, IdentifierSettings
 from shared.db import Database
 
@@ -87,3 +88,25 @@ async def dispatch_due(db: Database, dispatcher: Dispatcher, now: datetime) -> N
         )
     async with db.transaction() as session:
         await dispatcher.handle(decode({"m": row.payload}), session)  # type: ignore[arg-type]
+
+
+async def dispatch_one(
+    db: Database, access_db: Database, registry: ChannelRegistry, **patient: Any
+) -> tuple[Message, list[Attempt]]:
+    """Enrol patient 0001 (`patient`: its fields), make a dose reminder due now and send it
+    through `registry`: the message as recorded, and its attempts in order."""
+    ctx = context(db, access_db)
+    enrolled = await enrol(ctx, await clinic(access_db), "0001", **patient)
+    now = datetime.now(UTC)
+    due_id = await due_now(db, enrolled.id, now)
+    await dispatch_due(db, Dispatcher(db, ctx.cipher, registry, None), now)
+    async with db.sessions() as session:
+        message = (
+            await session.execute(select(Message).where(Message.occurrence_id == due_id))
+        ).scalar_one()
+        attempts = (
+            await session.execute(
+                select(Attempt).where(Attempt.message_id == message.id).order_by(Attempt.id)
+            )
+        ).scalars()
+        return message, list(attempts)

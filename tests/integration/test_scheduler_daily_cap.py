@@ -3,19 +3,14 @@ the patient's next channel, or ends the message failed with the cap as its reaso
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import select
 
-from services.scheduler.dispatch import Dispatcher
-from services.scheduler.models import Attempt, Message
 from shared.channels import ChannelRegistry, OutboundMessage
 from shared.channels.console import ConsoleChannel
 from shared.channels.daily_cap import DailyCap, DailyCappedChannel, number_key
 from shared.db import Database
-from tests.integration.schedutil import clinic, context, dispatch_due, due_now, enrol
+from tests.integration.schedutil import dispatch_one
 
 PHONE = "+8613800130001"  # what schedutil enrols for clinic number "0001"
 
@@ -46,36 +41,19 @@ async def test_a_reminder_the_cap_refuses_falls_back_or_fails_visibly(
     order: list[str],
     outcome: tuple[str, str | None],
 ) -> None:
-    ctx = context(scheduler_db, access_db)
-    patient = await enrol(
-        ctx,
-        await clinic(access_db),
-        "0001",
+    sms, console = await capped_sms(redis, isolation)
+    wechat = ConsoleChannel("wechat")
+    message, attempts = await dispatch_one(
+        scheduler_db,
+        access_db,
+        ChannelRegistry([sms, wechat]),
         channel_order=order,
         wechat_openid="o6_bmjrPTlm6_2sgVt7hMZOPfL2M",
     )
-    now = datetime.now(UTC)
-    due_id = await due_now(scheduler_db, patient.id, now)
-    sms, console = await capped_sms(redis, isolation)
-    wechat = ConsoleChannel("wechat")
-    dispatcher = Dispatcher(scheduler_db, ctx.cipher, ChannelRegistry([sms, wechat]), None)
-    await dispatch_due(scheduler_db, dispatcher, now)
-    async with scheduler_db.sessions() as session:
-        message = (
-            await session.execute(select(Message).where(Message.occurrence_id == due_id))
-        ).scalar_one()
-        attempts = (
-            await session.execute(
-                select(Attempt.channel, Attempt.outcome, Attempt.error).where(
-                    Attempt.message_id == message.id
-                )
-            )
-        ).all()
     assert (message.state, message.channel) == outcome
     assert not console.sent  # the provider was never called
-    assert ("sms", "permanent") in {(row.channel, row.outcome) for row in attempts}
     cap_reason = "daily cap for this number reached (1 a day)"
-    assert cap_reason in {row.error for row in attempts}
+    assert ("sms", "permanent", cap_reason) in {(a.channel, a.outcome, a.error) for a in attempts}
     if outcome[0] == "failed":
         assert message.reason == f"sms: {cap_reason}"  # what a coordinator sees
     else:

@@ -10,17 +10,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import select
 
 from deploy.fakes.process import RunningFake, running_fake
-from services.scheduler.dispatch import Dispatcher
 from services.scheduler.models import Attempt, Message
 from shared.channels import ChannelRegistry
 from shared.channels.console import ConsoleChannel
 from shared.channels.settings import WeChatTemplate
 from shared.channels.wechat import SendMode, WeChatChannel, WeChatConfig
 from shared.db import Database
-from tests.integration.schedutil import clinic, context, dispatch_due, due_now, enrol
+from tests.integration.schedutil import dispatch_one
 
 APP_ID, SECRET = "wxfallbacktest0001", "fallback-test-app-secret"
 REFUSING = "oFALLBACK000000000000000001"
@@ -64,32 +62,14 @@ async def dispatched(
     openid: str,
     **patient: str,
 ) -> tuple[Message, list[Attempt]]:
-    ctx = context(scheduler_db, access_db)
-    enrolled = await enrol(
-        ctx,
-        await clinic(access_db),
-        "0001",
+    return await dispatch_one(
+        scheduler_db,
+        access_db,
+        registry,
         wechat_openid=openid,
         channel_order=["wechat", "sms"],
         **patient,
     )
-    now = datetime.now(UTC)
-    due_id = await due_now(scheduler_db, enrolled.id, now)
-    await dispatch_due(scheduler_db, Dispatcher(scheduler_db, ctx.cipher, registry, None), now)
-    async with scheduler_db.sessions() as session:
-        message = (
-            await session.execute(select(Message).where(Message.occurrence_id == due_id))
-        ).scalar_one()
-        attempts = (
-            (
-                await session.execute(
-                    select(Attempt).where(Attempt.message_id == message.id).order_by(Attempt.id)
-                )
-            )
-            .scalars()
-            .all()
-        )
-    return message, list(attempts)
 
 
 @pytest.mark.usefixtures("secrets_env")
