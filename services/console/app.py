@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -74,9 +75,18 @@ async def _language_hook(request: Request[Any, Any, Any]) -> None:
 
 
 def _to_sign_in(request: Request[Any, Any, Any], _exc: Exception) -> Response[Any]:
-    response: Response[Any] = Redirect("/signin", status_code=303)
+    """To sign-in, saying the session ended (if there was one) and coming back after it:
+    to the page asked for, or after a form, to that clinic's Today page."""
+    clinic_id = request.scope.get("path_params", {}).get("clinic_id")
+    if request.method == "GET":
+        back = request.url.path
+    else:
+        back = f"/clinics/{clinic_id}/today" if isinstance(clinic_id, int) else "/"
+    query = {"next": back, **({"expired": "1"} if SESSION_COOKIE in request.cookies else {})}
+    target = f"/signin?{urlencode(query)}"
+    response: Response[Any] = Redirect(target, status_code=303)
     if request.headers.get("hx-request"):  # htmx follows a redirect in place: go whole-page
-        response = Response(content=b"", status_code=200, headers={"HX-Redirect": "/signin"})
+        response = Response(content=b"", status_code=200, headers={"HX-Redirect": target})
     response.delete_cookie(SESSION_COOKIE)
     return response
 

@@ -8,7 +8,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.exceptions import NotFoundException
-from litestar.params import URLEncodedBody
+from litestar.params import FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from services.console.api_client import ApiNotFound, Clinic
@@ -27,6 +27,7 @@ LANGUAGE_COOKIE = "console_lang"
 class SignInForm(msgspec.Struct):
     login: str = ""
     password: str = ""
+    next: str = "/"
 
 
 class LanguageForm(msgspec.Struct):
@@ -88,8 +89,10 @@ def clinic_of(data: SessionData, clinic_id: int) -> Clinic:
 
 
 def _safe_next(target: str) -> str:
-    # Only a path of this site: never an open redirect to another host.
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+    # Only a path of this site: never an open redirect to another host ("//host" and
+    # "/\\host" are other hosts to a browser).
+    local = target.startswith("/") and not target.startswith(("//", "/\\"))
+    return target if local else "/"
 
 
 async def _board_or_today(request: Req, token: str, clinic: Clinic) -> Response[Any]:
@@ -103,8 +106,12 @@ async def _board_or_today(request: Req, token: str, clinic: Clinic) -> Response[
 
 class Pages(Controller):
     @get("/signin")
-    async def signin_page(self, request: Req) -> Template:
-        return page(request, "signin.html", login="", error=None)
+    async def signin_page(
+        self, request: Req, next: FromQuery[str] = "/", expired: FromQuery[bool] = False
+    ) -> Template:
+        return page(
+            request, "signin.html", login="", error=None, next=_safe_next(next), expired=expired
+        )
 
     @post("/signin", status_code=303)
     async def sign_in(self, request: Req, data: URLEncodedBody[SignInForm]) -> Response[Any]:
@@ -118,10 +125,13 @@ class Pages(Controller):
                 login=data.login,
                 error=refused.reason,
                 locked_until=refused.locked_until,
+                next=_safe_next(data.next),
             )
         lifetime = int(_console(request).sessions.lifetimes.absolute.total_seconds())
         return Redirect(
-            "/", status_code=303, cookies=[_cookie(request, SESSION_COOKIE, session_id, lifetime)]
+            _safe_next(data.next),
+            status_code=303,
+            cookies=[_cookie(request, SESSION_COOKIE, session_id, lifetime)],
         )
 
     @post("/signout", status_code=303)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
+from urllib.parse import urlencode
 
 import pytest
 from litestar import Litestar
@@ -55,6 +56,11 @@ async def world(
 async def client(world: World) -> AsyncIterator[Client]:
     async with client_of(world.console, world.portal) as test_client:
         yield test_client
+
+
+def ended_at(path: str) -> str:
+    """Where an ended session sends the person: sign-in, saying so, then back to `path`."""
+    return f"/signin?{urlencode({'next': path, 'expired': '1'})}"
 
 
 async def sign_in(client: Client, password: str = PASSWORD) -> tuple[int, str]:
@@ -146,7 +152,20 @@ async def test_an_idle_session_ends_and_its_token_is_revoked(
     assert (await client.get(today)).status_code == 200
     world.clock.advance(timedelta(minutes=31))
     ended = await client.get(today, follow_redirects=False)
-    assert (ended.status_code, ended.headers["location"]) == (303, "/signin")
+    assert (ended.status_code, ended.headers["location"]) == (303, ended_at(today))
+    form = await client.get(ended.headers["location"])
+    assert "登录已过期" in form.text
+    back = await client.post(
+        "/signin",
+        data={
+            "login": LOGIN,
+            "password": PASSWORD,
+            "next": today,
+            "_csrf_token": csrf_of(form.text),
+        },
+        follow_redirects=False,
+    )
+    assert back.headers["location"] == today
     async with access_db.sessions() as session:
         tokens = (
             (
@@ -157,8 +176,8 @@ async def test_an_idle_session_ends_and_its_token_is_revoked(
             .scalars()
             .all()
         )
-    assert len(tokens) == 1
-    assert tokens[0] is not None
+    assert len(tokens) == 2  # the idle session's, and the new one's
+    assert sum(revoked is not None for revoked in tokens) == 1
 
 
 async def test_a_session_in_use_still_ends_at_its_absolute_limit(
@@ -168,10 +187,23 @@ async def test_a_session_in_use_still_ends_at_its_absolute_limit(
     today = f"/clinics/{world.yx}/today"
     for _ in range(3):  # 3 x 20 minutes: never idle, an hour old
         world.clock.advance(timedelta(minutes=20))
-        assert (await client.get(today, follow_redirects=False)).status_code == 200
+        page = await client.get(today, follow_redirects=False)
+        assert page.status_code == 200
     world.clock.advance(timedelta(minutes=1))
+    # A click on the open page (htmx): the whole page goes to sign-in, nothing recorded.
+    pid = world.patient_ids["YX-001"]
+    clicked = await client.post(
+        f"/clinics/{world.yx}/patients/{pid}/dose",
+        data={"_csrf_token": csrf_of(page.text)},
+        headers={"HX-Request": "true"},
+    )
+    assert (clicked.status_code, clicked.headers["hx-redirect"]) == (200, ended_at(today))
+    assert not [call for call in world.services.seen if call.startswith("POST")]
     ended = await client.get(today, follow_redirects=False)
-    assert (ended.status_code, ended.headers["location"]) == (303, "/signin")
+    assert (ended.status_code, ended.headers["location"]) == (
+        303,
+        "/signin?next=" + today.replace("/", "%2F"),
+    )
 
 
 async def test_another_clinic_is_a_404_page_and_its_id_never_reaches_an_api(
@@ -262,8 +294,15 @@ async def test_english_by_switch_and_sign_out_everywhere_ends_other_sessions(
     await client.post("/signout/everywhere", data={"_csrf_token": csrf_of(switched.text)})
     assert "console_session" not in client.cookies
     client.cookies.set("console_session", first_desk)
-    ended = await client.get(f"/clinics/{world.yx}/today", follow_redirects=False)
-    assert (ended.status_code, ended.headers["location"]) == (303, "/signin")
+    today_path = f"/clinics/{world.yx}/today"
+    ended = await client.get(today_path, follow_redirects=False)
+    assert (ended.status_code, ended.headers["location"]) == (303, ended_at(today_path))
+    elsewhere = await client.post(
+        "/language",
+        data={"lang": "en", "next": "//evil.example/", "_csrf_token": csrf_of(switched.text)},
+        follow_redirects=False,
+    )
+    assert elsewhere.headers["location"] == "/"  # never another site
 
 
 async def test_no_patient_data_reaches_the_logs(

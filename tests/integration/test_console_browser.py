@@ -89,7 +89,7 @@ async def test_sign_in_record_a_dose_switch_to_english_and_sign_out(
     page.on("pageerror", lambda e: errors.append(str(e)))
 
     await page.goto(f"{console_url}/")
-    await expect(page).to_have_url(f"{console_url}/signin")
+    await expect(page).to_have_url(f"{console_url}/signin?next=%2F")
     await expect(page.get_by_role("heading", name="登录")).to_be_visible()
     await shot(page, "1-sign-in")
 
@@ -123,7 +123,7 @@ async def test_sign_in_record_a_dose_switch_to_english_and_sign_out(
     await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     await shot(page, "5-signed-out")
     await page.goto(f"{console_url}/clinics/{world.yx}/today")
-    await expect(page).to_have_url(f"{console_url}/signin")
+    await expect(page).to_have_url(f"{console_url}/signin?next=%2Fclinics%2F{world.yx}%2Ftoday")
     assert errors == []
     await context.close()
     for name in ("1-sign-in", "2-today", "3-dose-recorded", "4-today-english", "5-signed-out"):
