@@ -8,9 +8,10 @@ from redis.asyncio import Redis
 from services.scheduler.api import AlertController, ClinicActivityController, PatientController
 from services.scheduler.definition import SERVICE
 from services.scheduler.receipts import ReceiptConfig, twilio_status
-from services.scheduler.receipts_cn import PushConfig, aliyun_report, tencent_status
+from services.scheduler.receipts_cn import aliyun_report, tencent_status
 from services.scheduler.worker import load_cipher
 from shared.access.api import AuditController, ClinicController
+from shared.channels.sms_push import SmsPushConfig
 from shared.crypto import IdentifierCipher
 from shared.db import Database
 from shared.settings import Settings
@@ -43,6 +44,6 @@ def create_app(
         extra_state={
             "cipher": cipher or load_cipher(),
             "receipts": ReceiptConfig.from_environment(),
-            "sms_push": PushConfig.from_environment(),
+            "sms_push": SmsPushConfig.from_environment(),
         },
     )
