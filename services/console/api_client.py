@@ -60,14 +60,23 @@ class Alert(msgspec.Struct, kw_only=True):
     details: dict[str, Any]
 
 
+class Note(msgspec.Struct, kw_only=True):
+    id: int
+    author: str  # the token id of the writer
+    text: str
+    created_at: datetime
+
+
 class Need(msgspec.Struct, kw_only=True):
     id: int
     patient_id: int
+    clinic_id: int
     text: str
     category: str
     urgent: bool
     status: str
     created_at: datetime
+    notes: list[Note] | None = None  # in the detail only
 
 
 class ServicesClient:
@@ -127,6 +136,18 @@ class ServicesClient:
             body = await self._call(token, "GET", f"{self.feedback}/api/v1/needs", params=params)
             found += msgspec.json.decode(body, type=list[Need])
         return sorted(found, key=lambda n: (not n.urgent, -n.created_at.timestamp()))
+
+    async def need(self, token: str, need_id: int) -> Need:
+        url = f"{self.feedback}/api/v1/needs/{need_id}"
+        return msgspec.json.decode(await self._call(token, "GET", url), type=Need)
+
+    async def move_need(self, token: str, need_id: int, status: str) -> None:
+        url = f"{self.feedback}/api/v1/needs/{need_id}"
+        await self._call(token, "PATCH", url, json={"status": status})
+
+    async def add_need_note(self, token: str, need_id: int, text: str) -> None:
+        url = f"{self.feedback}/api/v1/needs/{need_id}/notes"
+        await self._call(token, "POST", url, json={"text": text})
 
     async def acknowledge_alert(self, token: str, alert_id: int) -> None:
         """Acknowledged, by this person or, a moment before, by a colleague (409)."""

@@ -31,6 +31,7 @@ from redis.asyncio import Redis
 from services.console.api_client import ApiError, ServicesClient, SessionRevoked
 from services.console.auth import SESSION_COOKIE, Console, NotSignedIn
 from services.console.i18n import chosen_language, current_language, install, load_catalogs
+from services.console.needs import NeedPages
 from services.console.pages import LANGUAGE_COOKIE, Pages, page
 from services.console.sessions import Clock, Lifetimes, SessionStore, utc_now
 from services.console.settings import ConsoleSettings
@@ -166,6 +167,7 @@ def create_app(
     return Litestar(
         route_handlers=[
             Pages,
+            NeedPages,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
         lifespan=[lifespan],

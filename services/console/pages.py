@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
@@ -46,12 +47,13 @@ def page(request: Req, name: str, status_code: int = 200, **context: Any) -> Tem
             "path": request.url.path,
             "session": request.scope.get("console_session"),
             "dosed_time": dosed_time,
+            "zone": ZoneInfo,
             **context,
         },
     )
 
 
-def _console(request: Req) -> Console:
+def console_of(request: Req) -> Console:
     console: Console = request.app.state.console
     return console
 
@@ -75,7 +77,7 @@ def _cookie(request: Req, key: str, value: str, max_age: int | None) -> Cookie:
 
 async def signed_in(request: Req) -> SessionData:
     """The live session, or NotSignedIn (the app sends the person to sign in)."""
-    data = await _console(request).current(request.cookies.get(SESSION_COOKIE))
+    data = await console_of(request).current(request.cookies.get(SESSION_COOKIE))
     request.scope["console_session"] = data  # type: ignore[typeddict-unknown-key]
     return data
 
@@ -98,7 +100,7 @@ def _safe_next(target: str) -> str:
 async def _board_or_today(request: Req, token: str, clinic: Clinic) -> Response[Any]:
     """After a change: htmx swaps the board in place; without script, back to the page."""
     if request.headers.get("hx-request"):
-        console = _console(request)
+        console = console_of(request)
         view = await load_today(console.api, token, clinic, console.clock())
         return page(request, "_board.html", view=view)
     return Redirect(f"/clinics/{clinic.id}/today", status_code=303)
@@ -116,7 +118,7 @@ class Pages(Controller):
     @post("/signin", status_code=303)
     async def sign_in(self, request: Req, data: URLEncodedBody[SignInForm]) -> Response[Any]:
         try:
-            session_id = await _console(request).sign_in(data.login, data.password)
+            session_id = await console_of(request).sign_in(data.login, data.password)
         except SignInRefused as refused:
             return page(
                 request,
@@ -127,7 +129,7 @@ class Pages(Controller):
                 locked_until=refused.locked_until,
                 next=_safe_next(data.next),
             )
-        lifetime = int(_console(request).sessions.lifetimes.absolute.total_seconds())
+        lifetime = int(console_of(request).sessions.lifetimes.absolute.total_seconds())
         return Redirect(
             _safe_next(data.next),
             status_code=303,
@@ -136,14 +138,14 @@ class Pages(Controller):
 
     @post("/signout", status_code=303)
     async def sign_out(self, request: Req) -> Redirect:
-        await _console(request).sign_out(request.cookies.get(SESSION_COOKIE))
+        await console_of(request).sign_out(request.cookies.get(SESSION_COOKIE))
         return Redirect(
             "/signin", status_code=303, cookies=[_cookie(request, SESSION_COOKIE, "", 0)]
         )
 
     @post("/signout/everywhere", status_code=303)
     async def sign_out_everywhere(self, request: Req) -> Redirect:
-        await _console(request).sign_out_everywhere(request.cookies.get(SESSION_COOKIE))
+        await console_of(request).sign_out_everywhere(request.cookies.get(SESSION_COOKIE))
         return Redirect(
             "/signin", status_code=303, cookies=[_cookie(request, SESSION_COOKIE, "", 0)]
         )
@@ -166,7 +168,7 @@ class Pages(Controller):
         data = await signed_in(request)
         clinic = clinic_of(data, clinic_id)
         view = await load_today(
-            _console(request).api, data.token, clinic, _console(request).clock()
+            console_of(request).api, data.token, clinic, console_of(request).clock()
         )
         name = "_board.html" if request.headers.get("hx-request") else "today.html"
         return page(request, name, view=view)
@@ -175,7 +177,7 @@ class Pages(Controller):
     async def record_dose(self, request: Req, clinic_id: RowId, patient_id: RowId) -> Response[Any]:
         data = await signed_in(request)
         clinic = clinic_of(data, clinic_id)
-        console = _console(request)
+        console = console_of(request)
         try:
             await console.api.record_dose(data.token, patient_id, console.clock())
         except ApiNotFound:
@@ -188,7 +190,7 @@ class Pages(Controller):
     ) -> Response[Any]:
         data = await signed_in(request)
         clinic = clinic_of(data, clinic_id)
-        console = _console(request)
+        console = console_of(request)
         try:
             await console.api.acknowledge_alert(data.token, alert_id)
         except ApiNotFound:

@@ -1,12 +1,14 @@
 """The console in a real browser: Playwright driving Debian's Chromium (/usr/bin/chromium;
 `.ci/run` installs it, Playwright's own browser download is not used). Sign in, see Today,
-record a dose with one click (htmx), switch to English, sign out; a screenshot of each
+record a dose with one click (htmx), triage the urgent need with a note, switch to
+English, sign out; a screenshot of each
 page goes to test-output/browser/ (ignored by git), each page passes axe-core's WCAG 2 A/AA
 rules (tests/data/axe-core/), and the page logs no error (a script or style refused by the
 Content-Security-Policy would)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -113,18 +115,27 @@ async def test_sign_in_record_a_dose_switch_to_english_and_sign_out(
     await expect(waiting).not_to_contain_text("王芳")
     await shot(page, "3-dose-recorded")
 
+    await page.locator("li.urgent a").click()
+    await expect(page.get_by_role("heading", name=re.compile("紧急"))).to_be_visible()
+    await page.get_by_label("状态").select_option("in_progress")
+    await page.get_by_role("textbox", name="新的跟进记录").fill("已电话联系，今天下午面谈")
+    await page.get_by_role("button", name="保存").click()
+    await expect(page.locator("ol.notes")).to_contain_text("已电话联系，今天下午面谈")
+    await shot(page, "4-need-triaged")
+    await page.get_by_role("link", name="返回今日").click()
+
     await page.get_by_role("button", name="English").click()
     await expect(page.locator("html")).to_have_attribute("lang", "en")
     await expect(page.get_by_role("heading", name="Not yet come")).to_be_visible()
-    await shot(page, "4-today-english")
+    await shot(page, "5-today-english")
 
     await page.get_by_role("button", name="Sign out", exact=True).click()
     await expect(page).to_have_url(f"{console_url}/signin")
     await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-    await shot(page, "5-signed-out")
+    await shot(page, "6-signed-out")
     await page.goto(f"{console_url}/clinics/{world.yx}/today")
     await expect(page).to_have_url(f"{console_url}/signin?next=%2Fclinics%2F{world.yx}%2Ftoday")
     assert errors == []
     await context.close()
-    for name in ("1-sign-in", "2-today", "3-dose-recorded", "4-today-english", "5-signed-out"):
+    for name in ("1-sign-in", "2-today", "3-dose-recorded", "5-today-english", "6-signed-out"):
         assert (OUTPUT / f"{name}.png").stat().st_size > 0
