@@ -103,10 +103,11 @@ def test_the_overlays_are_one_replica_and_several() -> None:
         return {d["metadata"]["name"]: d["spec"]["replicas"] for d in deployments}
 
     clinic = replicas("clinic")
-    assert len(clinic) == 6
+    assert len(clinic) == 7  # an API and a worker per service, and the console
     assert set(clinic.values()) == {1}
     assert of_kind("clinic", "ScaledObject", "HorizontalPodAutoscaler", "PrometheusRule") == []
     national = replicas("national")
+    assert national["console"] > 1
     assert national["scheduler-api"] > 1
     assert national["scheduler-worker"] > 1
 
@@ -126,14 +127,15 @@ def test_every_pod_is_unprivileged_limited_and_probed(overlay: str) -> None:
                 assert set(container["resources"][bound]) == {"cpu", "memory"}, where
     for deployment in of_kind(overlay, "Deployment"):
         name = deployment["metadata"]["name"]
+        component = deployment["metadata"]["labels"]["app.kubernetes.io/component"]
         [app] = deployment["spec"]["template"]["spec"]["containers"]
         probes = {"startupProbe", "livenessProbe"} | (
-            {"readinessProbe"} if name.endswith("-api") else set()
+            {"readinessProbe"} if component in ("api", "console") else set()
         )
         assert probes <= set(app), f"{name} lacks {probes - set(app)}"
-        if name.endswith("-api"):
+        if component == "api":
             assert app["readinessProbe"]["httpGet"]["path"] == "/ready"
-        else:
+        elif component == "worker":
             command = app["livenessProbe"]["exec"]["command"]
             assert command[-3:] == ["healthcheck", "worker", name.removesuffix("-worker")]
 
@@ -195,3 +197,21 @@ def test_every_alert_reads_a_metric_the_suite_exposes() -> None:
     used = {m for expr in expressions for m in re.findall(r"\bmmt_[a-z_]+", expr)}
     assert used
     assert used <= exposed, f"not exposed: {sorted(used - exposed)}"
+
+
+def test_the_consoles_api_addresses_are_services_of_the_overlay() -> None:
+    [config] = of_kind("national", "ConfigMap")
+    services = {
+        (s["metadata"]["name"], port["port"])
+        for s in of_kind("national", "Service")
+        for port in s["spec"]["ports"]
+    }
+    addresses = {
+        key: re.fullmatch(r"http://([a-z0-9-]+):(\d+)", value)
+        for key, value in config["data"].items()
+        if key.startswith("CONSOLE_") and key.endswith("_BASE_URL")
+    }
+    assert addresses
+    for key, found in addresses.items():
+        assert found, f"{key} is not http://<service>:<port>"
+        assert (found[1], int(found[2])) in services, f"{key}: no such Service and port"
