@@ -16,9 +16,7 @@ from typing import Any
 import msgspec
 
 from services.content.schemas import (
-    LANGUAGES,
     WEEKDAYS,
-    ZH_CN,
     LessonDoc,
     ModuleDoc,
     Quiz,
@@ -29,6 +27,7 @@ from services.content.schemas import (
 from services.content.service.problems import Path, Problem, Source
 from shared import sms
 from shared.stigma import StigmaList, find_stigma
+from shared.yaml_checks import MISSING, Checker
 
 TRACK_CODE = re.compile(r"[a-z0-9-]{2,40}")
 MODULE_CODE = TRACK_CODE
@@ -36,95 +35,16 @@ LESSON_KEY = re.compile(r"[a-z0-9-]{2,60}")
 _HHMM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 
 MAX_NOTIFICATION_SEGMENTS = 2
-# A required field that is absent: `mapping` reports it once, the field checks stay quiet.
-MISSING: Any = object()
 _LIMITS = {"title": 120, "body": 20_000, "question": 300, "option": 120, "tag": 40}
 
 
-class _Checker:
+class _Checker(Checker):
     def __init__(self, source: Source, stigma: StigmaList | None) -> None:
-        self.source = source
+        super().__init__(source)
         self.stigma = stigma
-        self.problems: list[Problem] = []
-
-    def fail(self, path: Path, message: str) -> None:
-        self.problems.append(self.source.problem(path, message))
-
-    def mapping(
-        self, value: Any, path: Path, required: Collection[str], optional: Collection[str] = ()
-    ) -> dict[str, Any] | None:
-        if value is MISSING:
-            return None
-        if not isinstance(value, dict):
-            self.fail(path, f"must be a mapping with {', '.join(required)}")
-            return None
-        allowed = [*required, *optional]
-        for key in value:
-            if key not in allowed:
-                self.fail((*path, str(key)), f"unknown field (expected {', '.join(allowed)})")
-        for key in required:
-            if key not in value:
-                self.fail((*path, key), "missing")
-        return value
-
-    def text(self, value: Any, path: Path, limit: int) -> str | None:
-        if value is MISSING:
-            return None
-        if not isinstance(value, str):
-            hint = ""
-            if isinstance(value, bool | int | float) or value is None:
-                hint = f" (YAML read {value!r}: put the text in quotes)"
-            self.fail(path, f"must be text{hint}")
-            return None
-        cleaned = value.replace("\r\n", "\n").strip()
-        if not cleaned:
-            self.fail(path, "must not be empty")
-            return None
-        if len(cleaned) > limit:
-            self.fail(path, f"is {len(cleaned)} characters long (max {limit})")
-        return cleaned
-
-    def code(self, value: Any, path: Path, pattern: re.Pattern[str], what: str) -> str | None:
-        if value is MISSING:
-            return None
-        if not isinstance(value, str) or not pattern.fullmatch(value):
-            self.fail(path, f"{value!r} is not a valid {what} ({pattern.pattern})")
-            return None
-        return value
-
-    def integer(self, value: Any, path: Path) -> int | None:
-        if value is MISSING:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(path, f"must be a whole number, not {value!r}")
-            return None
-        return value
-
-    def languages(self, value: Any, path: Path) -> dict[str, Any] | None:
-        if value is MISSING:
-            return None
-        if not isinstance(value, dict):
-            self.fail(path, f"must be a mapping by language ({', '.join(LANGUAGES)})")
-            return None
-        for language in value:
-            if language not in LANGUAGES:
-                self.fail(
-                    (*path, str(language)),
-                    f"unknown language {language!r} (use {', '.join(LANGUAGES)})",
-                )
-        if ZH_CN not in value:
-            self.fail((*path, ZH_CN), "missing: every text needs a zh-CN version")
-        return {k: v for k, v in value.items() if k in LANGUAGES}
 
     def titles(self, value: Any, path: Path) -> dict[str, str] | None:
-        by_language = self.languages(value, path)
-        if by_language is None:
-            return None
-        titles = {
-            lang: self.text(title, (*path, lang), _LIMITS["title"])
-            for lang, title in by_language.items()
-        }
-        return {lang: t for lang, t in titles.items() if t is not None}
+        return self.texts(value, path, _LIMITS["title"])
 
     # --- the document ----------------------------------------------------------------
 
