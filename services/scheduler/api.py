@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, get, patch, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromQuery, JSONBody
+from litestar.openapi.spec import Example
+from litestar.params import FromQuery, JSONBody, QueryParameter
 
-from services.scheduler import doses, patients, reports, roster
+from services.scheduler import doses, monthly, patients, reports, roster
 from services.scheduler.binding import BindingOut, create_binding
 from services.scheduler.patients import Scheduler
 from services.scheduler.schemas import (
@@ -46,6 +47,14 @@ MessageState = Literal[
     "skipped",
 ]
 AlertState = Literal["open", "acknowledged"]
+Month = Annotated[
+    str | None,
+    QueryParameter(
+        pattern=monthly.MONTH_PATTERN,
+        description="YYYY-MM; the patient's present month when unset",
+        examples=[Example(value="2026-11")],
+    ),
+]
 
 
 def provide_scheduler(state: State) -> Scheduler:
@@ -233,6 +242,20 @@ class PatientController(Controller):
         days: Days = 30,
     ) -> reports.Adherence:
         return await reports.adherence(ctx, principal_of(request), patient_id, days)
+
+    @get(
+        "/{patient_id:int}/calendar",
+        opt=policy(*CARE, resource="patient"),
+        summary="A month day by day: dosed, missed, paused or discharged",
+    )
+    async def calendar(
+        self,
+        ctx: NamedDependency[Scheduler],
+        request: Req,
+        patient_id: RowId,
+        month: Month = None,
+    ) -> monthly.MonthCalendar:
+        return await monthly.month_calendar(ctx, principal_of(request), patient_id, month)
 
 
 class ClinicActivityController(Controller):

@@ -90,6 +90,18 @@ class Patient(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class PatientStateChange(Base):
+    """When a patient became active, paused or discharged: what the adherence calendar
+    reads to tell a paused day from a missed one (the patient row holds only the present)."""
+
+    __tablename__ = "patient_states"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("scheduler.patients.id"), index=True)
+    state: Mapped[str] = mapped_column(String(20))  # active, paused, discharged
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class Occurrence(Base):
     """One planned reminder: unique per (patient, kind, local date, slot), so planning twice
     or in two replicas can never plan it twice."""

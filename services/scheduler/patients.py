@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scheduler import planner
 from services.scheduler.events import updated_event
+from services.scheduler.history import note_state
 from services.scheduler.models import Alert, Message, Occurrence, Outbox, Patient
 from services.scheduler.schemas import PatientIn, PatientOut, PatientPatch, PauseIn, TransferIn
 from services.scheduler.settings import SchedulerSettings
@@ -116,6 +117,7 @@ def to_out(patient: Patient | Row[Any], cipher: IdentifierCipher | None) -> Pati
         resume_on=patient.resume_on,
         opted_out=patient.opted_out_at is not None,
         consent_version=patient.consent_version,
+        consent_given_at=patient.consent_at,
         enrolled_at=patient.enrolled_at,
     )
 
@@ -204,6 +206,7 @@ async def enrol(ctx: Scheduler, principal: Principal, data: PatientIn) -> Patien
         async with ctx.db.transaction() as session:
             session.add(patient)
             await session.flush()
+            note_state(session, patient, now)
             add_to_outbox(
                 session,
                 Outbox,
@@ -320,8 +323,11 @@ async def _transition(
 ) -> PatientOut:
     async with ctx.db.transaction() as session:
         patient = await load_patient(session, principal, patient_id, lock=True)
+        before = patient.state
         change(patient)
         patient.updated_at = datetime.now(UTC)
+        if patient.state != before:
+            note_state(session, patient, patient.updated_at)
         add_to_outbox(session, Outbox, updated_event(patient))
         if patient.state != "active":
             await _forget_plans(session, patient.id)

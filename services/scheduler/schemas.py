@@ -130,6 +130,7 @@ class PatientOut(msgspec.Struct, kw_only=True):
     resume_on: date | None
     opted_out: bool
     consent_version: str
+    consent_given_at: datetime
     enrolled_at: datetime
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 
 from services.scheduler.events import updated_event
+from services.scheduler.history import note_state
 from services.scheduler.models import Message, Outbox, Patient
 from services.scheduler.timeplan import local_today
 from shared.bus import add_to_outbox
@@ -63,6 +64,7 @@ async def resume_due(db: Database, now: datetime) -> int:
             for patient in due:
                 patient.state, patient.pause_reason, patient.resume_on = "active", None, None
                 patient.updated_at = now
+                note_state(session, patient, now)
                 add_to_outbox(session, Outbox, updated_event(patient))
             resumed += len(due)
     return resumed
