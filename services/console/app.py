@@ -29,12 +29,16 @@ from litestar.template.config import TemplateConfig
 from redis.asyncio import Redis
 
 from services.console.api_client import ApiError, ServicesClient, SessionRevoked
+from services.console.audit import AuditPage
 from services.console.auth import SESSION_COOKIE, Console, NotSignedIn
 from services.console.i18n import chosen_language, current_language, install, load_catalogs
 from services.console.needs import NeedPages
+from services.console.needs_inbox import NeedsInbox
 from services.console.pages import LANGUAGE_COOKIE, Pages, page
+from services.console.reports import ReportPages
 from services.console.sessions import Clock, Lifetimes, SessionStore, utc_now
 from services.console.settings import ConsoleSettings
+from services.console.struggling import StrugglingPage
 from shared.bus.connect import connect_redis
 from shared.db import Database
 from shared.logging import configure_logging, get_logger
@@ -168,6 +172,10 @@ def create_app(
         route_handlers=[
             Pages,
             NeedPages,
+            NeedsInbox,
+            StrugglingPage,
+            ReportPages,
+            AuditPage,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
         lifespan=[lifespan],
