@@ -249,6 +249,27 @@ class SendMessage(Command, frozen=True, kw_only=True, tag="SendMessage.v1"):
     message_id: str
 
 
+# --- delivery receipts (scheduler's webhooks -> scheduler's worker) -----------------------
+
+
+class ReceiptUpdate(msgspec.Struct, frozen=True, kw_only=True):
+    """One provider receipt as parsed at the webhook: ids and a state, never a number."""
+
+    provider_id: str
+    state: str  # shared.channels.base.ReceiptState's values: sent, delivered, undelivered, failed
+    error_code: str | None = None
+    message_id: str | None = None  # ours, when the provider echoes it back
+
+
+class ReceiptsReceived(Event, frozen=True, kw_only=True, tag="ReceiptsReceived.v1"):
+    """What one webhook call brought (one Twilio callback, or an Aliyun/Tencent array),
+    accepted and answered at once; the worker applies receipts in batches. `occurred_at` is
+    when it arrived."""
+
+    provider: str
+    receipts: list[ReceiptUpdate]
+
+
 # Add each new message type here: the decoder only knows what is listed.
 AnyMessage: TypeAlias = (
     BusProbeSent
@@ -269,6 +290,7 @@ AnyMessage: TypeAlias = (
     | RatingGiven
     | NeedRaised
     | UrgentNeedRaised
+    | ReceiptsReceived
 )
 MESSAGE_TYPES: tuple[type[Message], ...] = (
     BusProbeSent,
@@ -289,4 +311,5 @@ MESSAGE_TYPES: tuple[type[Message], ...] = (
     RatingGiven,
     NeedRaised,
     UrgentNeedRaised,
+    ReceiptsReceived,
 )

@@ -1,38 +1,33 @@
-"""Delivery receipts from providers: move a sent message to delivered or failed.
+"""Delivery receipts from providers: accepted here, applied by the worker.
 
 The route is open (providers cannot hold our tokens) and authenticated by the provider's
 signature instead: a request that is unsigned or wrongly signed gets 403 and changes
-nothing. A receipt for a message we do not know gets 200, so the provider stops retrying,
-and is counted. Receipts can arrive out of order: a final state is never undone.
-
-A failed receipt is treated like a missing one (`sweeps.fall_back_without_receipt`): while
-the message's window is open and the patient has a later channel, the message goes back in
-the queue for it, with the provider's reason; only when none is left does it fail.
+nothing. A signed receipt is parsed (ids and a state, never the number), appended to the
+receipts stream (`receipt_stream.enqueue`) and answered 200 at once, whether or not we know
+its message, so the provider stops retrying. The worker applies it with the others of its
+batch (`receipt_rules.py`: matched by our id or the provider's, a final state never undone,
+a failure falling back to the patient's next channel while the window is open). If Redis
+cannot take it, 503: nothing is answered as accepted that is not kept.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from litestar import Request, Response, post
 from litestar.datastructures import State
 from litestar.enums import MediaType
 from litestar.openapi.datastructures import ResponseSpec
 from prometheus_client import Counter
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from redis.exceptions import RedisError
 
-from services.scheduler.models import Message, Outbox, Patient
+from services.scheduler.receipt_stream import enqueue
 from shared.access.web import OPEN
-from shared.bus import add_to_outbox
-from shared.channels.base import ReceiptState, StatusUpdate
+from shared.bus import BusKeys, Publisher
+from shared.channels.base import StatusUpdate
 from shared.channels.settings import ChannelSettings, TwilioSettings
 from shared.channels.twilio_sms import parse_twilio_status, verify_twilio_signature
-from shared.db import Database
-from shared.messages import SendMessage
-from shared.metrics import DELIVERY_RECEIPT_DELAY
 
 
 @dataclass(frozen=True)
@@ -52,92 +47,37 @@ class ReceiptConfig:
 
 RECEIPTS = Counter(
     "mmt_delivery_receipts_total",
-    "Provider delivery receipts, by outcome.",
+    "Provider delivery receipts, by outcome: `accepted` at the webhook, then what applying "
+    "them did (`delivered`, `already_final`, `unknown_message`, ...).",
     ["provider", "outcome"],
 )
-_FINAL = ("delivered", "failed", "expired", "opted_out", "suppressed", "skipped")
-# A failed receipt with one of these codes ends the message without trying another channel:
-# Twilio 21610, the patient replied STOP to us (the domain's rule: never send past an opt-out).
-_NO_FALLBACK_CODES = frozenset({"21610"})
 
 
-async def apply_receipt(
-    db: Database, update: StatusUpdate, provider: str, now: datetime | None = None
-) -> str:
-    """Record a receipt; returns what happened (for the metric). `now` (default: the
-    clock) decides whether the message's window is still open for another channel."""
-    async with db.transaction() as session:
-        return await _apply(session, update, provider, now or datetime.now(UTC))
+class NotAccepted(Exception):
+    """The bus could not take the receipts: the route answers 503."""
 
 
-async def apply_receipts(
-    db: Database, updates: Sequence[StatusUpdate], provider: str, now: datetime | None = None
-) -> list[str]:
-    """A vendor's batch of receipts (Aliyun, Tencent push arrays), in one transaction: each
-    by the rules of `apply_receipt`; what happened to each, in order."""
-    async with db.transaction() as session:
-        return [await _apply(session, u, provider, now or datetime.now(UTC)) for u in updates]
-
-
-async def _apply(session: AsyncSession, update: StatusUpdate, provider: str, now: datetime) -> str:
-    query = select(Message).with_for_update()
-    if update.message_id:
-        query = query.where(Message.id == update.message_id)
-    elif update.provider_id:
-        query = query.where(Message.provider_id == update.provider_id)
-    else:
-        return "unknown_message"  # nothing to match it by
-    message = (await session.execute(query)).scalar_one_or_none()
-    if message is None or (message.provider_id not in (None, update.provider_id)):
-        return "unknown_message"
-    if message.state in _FINAL:
-        return "already_final"
-    if message.state == "sent" and update.state is not ReceiptState.SENT:
-        _observe_delay(provider, message.updated_at, now)
-    if update.state is ReceiptState.DELIVERED:
-        message.state, message.reason = "delivered", None
-    elif update.state in (ReceiptState.UNDELIVERED, ReceiptState.FAILED):
-        reason = f"{provider} {update.state.value}" + (
-            f" (error {update.error_code})" if update.error_code else ""
+def receipt_publisher(state: State) -> Publisher:
+    """The app's publisher onto the receipts stream, made once (its Redis client is made
+    in the app's lifespan, after the app)."""
+    publisher: Publisher | None = getattr(state, "receipt_publisher", None)
+    if publisher is None:
+        bus = state.settings.bus
+        publisher = Publisher(
+            state.redis, BusKeys(bus.bus_prefix), stream_maxlen=bus.bus_stream_maxlen
         )
-        later = await _later_channel(session, message, update, now)
-        if later is not None:
-            message.state, message.reason = "queued", f"{reason}: trying {later}"
-            add_to_outbox(session, Outbox, SendMessage(message_id=message.id))
-        else:
-            message.state, message.reason = "failed", reason
-    else:
-        message.state = "sent"
-    message.provider_id = update.provider_id
-    message.updated_at = now
-    return update.state.value
+        state.receipt_publisher = publisher
+    return publisher
 
 
-def _observe_delay(provider: str, sent_at: datetime, now: datetime) -> None:
-    """How long after its send a receipt came (the alert on late receipts reads it)."""
-    if sent_at.tzinfo is None:  # SQLite hands back naive UTC
-        sent_at = sent_at.replace(tzinfo=UTC)
-    DELIVERY_RECEIPT_DELAY.labels(provider).observe(max(0.0, (now - sent_at).total_seconds()))
-
-
-async def _later_channel(
-    session: AsyncSession, message: Message, update: StatusUpdate, now: datetime
-) -> str | None:
-    """The patient's next channel after the one that failed, if the message may still use it.
-
-    Only a message whose send was recorded (`sent`): its attempt on this channel is then on
-    file, so the dispatcher skips that channel on the next try. A receipt that overtakes the
-    send's own outcome (`sending`) fails the message as before; the send never undoes it."""
-    if message.state != "sent" or message.expires_at <= now:
-        return None
-    if update.error_code in _NO_FALLBACK_CODES:
-        return None
-    patient = await session.get(Patient, message.patient_id)
-    order = patient.channel_order if patient is not None else []
-    if message.channel not in order:
-        return None
-    later = order[order.index(message.channel) + 1 :]
-    return later[0] if later else None
+async def accept(state: State, provider: str, updates: Sequence[StatusUpdate]) -> None:
+    """Append one call's receipts to the stream; NotAccepted if Redis cannot take them."""
+    try:
+        await enqueue(receipt_publisher(state), provider, updates)
+    except (RedisError, OSError) as exc:
+        RECEIPTS.labels(provider, "not_accepted").inc(len(updates))
+        raise NotAccepted from exc
+    RECEIPTS.labels(provider, "accepted").inc(len(updates))
 
 
 @post(
@@ -150,6 +90,7 @@ async def _later_channel(
     responses={
         403: ResponseSpec(str, media_type=MediaType.TEXT, description="Signature does not match"),
         404: ResponseSpec(str, media_type=MediaType.TEXT, description="Receipts not configured"),
+        503: ResponseSpec(str, media_type=MediaType.TEXT, description="The bus cannot take it"),
     },
 )
 async def twilio_status(request: Request[object, object, State], state: State) -> Response[str]:
@@ -175,6 +116,11 @@ async def twilio_status(request: Request[object, object, State], state: State) -
         update = parse_twilio_status(params, request.query_params.get("message_id"))
     except ValueError as exc:
         return Response(str(exc), status_code=400)
-    outcome = "ignored" if update is None else await apply_receipt(state.db, update, "twilio")
-    RECEIPTS.labels("twilio", outcome).inc()
+    if update is None:
+        RECEIPTS.labels("twilio", "ignored").inc()
+        return Response("", status_code=200)
+    try:
+        await accept(state, "twilio", [update])
+    except NotAccepted:
+        return Response("receipts cannot be accepted now: the bus is down", status_code=503)
     return Response("", status_code=200)

@@ -2,18 +2,19 @@
 
 Neither vendor signs its pushes, so the route is guarded by a secret token in its path and
 an optional list of addresses (`shared.channels.sms_push.PushGuard`): anything else is 403
-and nothing is read past the guard. A push is a JSON array; the whole array is applied in
-one transaction by the rules of Twilio's receipts (`receipts.apply_receipts`: matched by
-our message id or the provider's, a final state never undone, a failure falls back to the
-patient's next channel), and each item's outcome is counted. A receipt for a message we do
-not know is answered 200 like the rest, so the vendor stops pushing it.
+and nothing is read past the guard. A push is a JSON array: parsed whole, appended to the
+receipts stream as one entry and answered, as Twilio's receipts are (`receipts.accept`);
+the worker applies it by the same rules. A receipt for a message we do not know is
+answered like the rest, so the vendor stops pushing it. If Redis cannot take the push,
+503: the vendor pushes it again later.
 """
 
 from __future__ import annotations
 
 from litestar.datastructures import State
+from litestar.exceptions import HTTPException
 
-from services.scheduler.receipts import RECEIPTS, apply_receipts
+from services.scheduler.receipts import RECEIPTS, NotAccepted, accept
 from shared.channels.base import StatusUpdate
 from shared.channels.sms_push import ALIYUN_OK, TENCENT_OK, aliyun_receipts, tencent_receipts
 from shared.web_push import push_route
@@ -24,9 +25,11 @@ def count(vendor: str, outcome: str) -> None:
 
 
 async def apply(state: State, vendor: str, updates: list[StatusUpdate]) -> None:
-    """The whole array in one transaction; each item's outcome counted."""
-    for outcome in await apply_receipts(state.db, updates, vendor):
-        count(vendor, outcome)
+    """The whole array onto the receipts stream, as one entry."""
+    try:
+        await accept(state, vendor, updates)
+    except NotAccepted:
+        raise HTTPException(status_code=503, detail="receipts cannot be accepted now") from None
 
 
 aliyun_report = push_route(

@@ -125,10 +125,21 @@ async def rescue_stalled(db: Database, now: datetime, limit: int = 2000) -> int:
 
 
 async def fall_back_without_receipt(
-    db: Database, now: datetime, wait: timedelta, receipt_channels: tuple[str, ...] = ("sms",)
+    db: Database,
+    now: datetime,
+    wait: timedelta,
+    receipt_channels: tuple[str, ...] = ("sms",),
+    receipts_applied_until: datetime | None = None,
 ) -> int:
     """Messages `sent` on a channel that sends receipts, with none after `wait`, are
-    tried on the patient's next channel (if any, and while their window is open)."""
+    tried on the patient's next channel (if any, and while their window is open).
+
+    Receipts are applied from a stream (`receipt_stream.py`), and in a burst the worker may
+    be behind: a receipt that arrived may still wait there. `receipts_applied_until` is the
+    moment up to which every arrived receipt has been applied; a message counts as without
+    a receipt only if its whole `wait` ended before it. So a backlog holds the fallback back
+    (by its age) instead of sending a second reminder to a patient who got the first."""
+    horizon = min(now, receipts_applied_until or now)
     async with db.transaction() as session:
         rows = (
             await session.execute(
@@ -137,7 +148,7 @@ async def fall_back_without_receipt(
                 .where(
                     Message.state == "sent",
                     Message.channel.in_(receipt_channels),
-                    Message.updated_at < now - wait,
+                    Message.updated_at < horizon - wait,
                     Message.expires_at > now,
                 )
                 .limit(2000)

@@ -16,6 +16,8 @@ from services.scheduler.readmodel import (
     record_lesson_opened,
     store_curriculum,
 )
+from services.scheduler.receipt_stream import applied_until
+from services.scheduler.receipt_worker import ReceiptApplier
 from services.scheduler.settings import SchedulerSettings
 from services.scheduler.sweeps import (
     fall_back_without_receipt,
@@ -37,6 +39,7 @@ from shared.messages import (
     LessonOpened,
     OptInRequested,
     OptOutRequested,
+    ReceiptsReceived,
     RecordRequested,
     SendMessage,
     SurveyRequested,
@@ -72,9 +75,9 @@ async def setup(db: Database, settings: Settings) -> WorkerParts:
     # A half-configured vendor stops the worker here, with the variable to set.
     channels = build_registry(redis, ChannelsConfig(), key_prefix=settings.bus.bus_prefix)
     dispatcher = Dispatcher(db, load_cipher(), channels, load_links())
-    publisher = Publisher(
-        redis, BusKeys(settings.bus.bus_prefix), stream_maxlen=settings.bus.bus_stream_maxlen
-    )
+    keys = BusKeys(settings.bus.bus_prefix)
+    publisher = Publisher(redis, keys, stream_maxlen=settings.bus.bus_stream_maxlen)
+    receipts = ReceiptApplier(db, redis, keys)
 
     async def all_delivered() -> bool:
         return await publisher.all_delivered(SendMessage, group="scheduler")
@@ -96,7 +99,12 @@ async def setup(db: Database, settings: Settings) -> WorkerParts:
         await requeue_retries(db, now)
         await requeue_unsent(db, now, all_delivered)
         await rescue_stalled(db, now)
-        await fall_back_without_receipt(db, now, timedelta(minutes=config.receipt_timeout_minutes))
+        await fall_back_without_receipt(
+            db,
+            now,
+            timedelta(minutes=config.receipt_timeout_minutes),
+            receipts_applied_until=await applied_until(redis, keys, now),
+        )
         await planner.fail_stale(db, now)
 
     access_db = Database.from_settings(settings.database, "access")
@@ -120,13 +128,19 @@ async def setup(db: Database, settings: Settings) -> WorkerParts:
             OptInRequested: opt_in,
             ChannelBound: bind_channel,
             WeChatMessageReceived: note_wechat_message,
+            ReceiptsReceived: receipts.handle,
         },
-        batch_handlers={SendMessage: StateGuarded(BatchDispatcher(dispatcher).handle)},
+        batch_handlers={
+            SendMessage: StateGuarded(BatchDispatcher(dispatcher).handle),
+            # With the inbox: a failed receipt applied twice would undo its own fallback.
+            ReceiptsReceived: receipts.handle_batch,
+        },
         jobs=[
             PeriodicJob("release-due", config.planner_interval_s, release),
             PeriodicJob("plan-ahead", 300, plan),
             PeriodicJob("retries-and-stale", 5, housekeeping),
             PeriodicJob("missed-doses", 600, missed),
+            PeriodicJob("receipts-waiting", 1, receipts.retry_waiting),
         ],
         aclose=aclose,
     )

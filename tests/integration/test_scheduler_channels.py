@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 import pytest
 from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
@@ -22,6 +23,7 @@ from shared.db import Database
 from shared.messages import ChannelBound
 from shared.settings import Settings
 from tests.conftest import TokenFactory, build_service_app
+from tests.integration.receiptutil import apply_waiting
 from tests.integration.schedutil import clinic, context, dispatch_due, due_now, enrol
 
 SID, TOKEN = "AC" + "0" * 32, "twilio-test-token"
@@ -41,6 +43,8 @@ async def test_a_reminder_goes_out_through_twilio_and_its_receipt_completes_it(
     fake_twilio: RunningFake,
     app_settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
+    redis: Redis,
+    isolation: str,
 ) -> None:
     ctx = context(scheduler_db, access_db)
     yx = await clinic(access_db)
@@ -99,6 +103,7 @@ async def test_a_reminder_goes_out_through_twilio_and_its_receipt_completes_it(
             headers={**headers, "X-Twilio-Signature": signed},
         )
         assert malformed.status_code == 400
+    await apply_waiting(redis, isolation, scheduler_db)  # the worker applies what was accepted
     async with scheduler_db.sessions() as session:
         assert (await session.get(Message, message.id)).state == "delivered"  # type: ignore[union-attr]
 

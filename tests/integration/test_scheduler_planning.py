@@ -14,7 +14,7 @@ from services.scheduler.dispatch import BatchDispatcher, Dispatcher, InFlightEls
 from services.scheduler.models import Alert, Attempt, Message, Occurrence, Outbox, Patient
 from services.scheduler.patients import Scheduler
 from services.scheduler.readmodel import answer_record_request, opt_out, store_curriculum
-from services.scheduler.receipts import apply_receipt
+from services.scheduler.receipt_rules import apply_receipt
 from services.scheduler.schemas import DoseIn, PauseIn, UrineTestIn
 from services.scheduler.settings import SchedulerSettings
 from services.scheduler.sweeps import fall_back_without_receipt, requeue_retries

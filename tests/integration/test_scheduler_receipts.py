@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from services.scheduler import planner
 from services.scheduler.models import Message
-from services.scheduler.receipts import apply_receipt
+from services.scheduler.receipt_rules import apply_receipt
 from services.scheduler.settings import SchedulerSettings
 from shared.channels.base import ReceiptState, StatusUpdate
 from shared.db import Database
@@ -80,7 +80,7 @@ async def test_a_receipt_for_another_send_or_no_message_changes_nothing(
 ) -> None:
     message_id = await _message(scheduler_db, access_db, state="sent", provider_id="SM4")
     other = StatusUpdate("SM-other", ReceiptState.DELIVERED, message_id=message_id)
-    assert await apply_receipt(scheduler_db, other, "twilio") == "unknown_message"
+    assert await apply_receipt(scheduler_db, other, "twilio") == "another_send"
     stranger = StatusUpdate("SM-none", ReceiptState.DELIVERED)
     assert await apply_receipt(scheduler_db, stranger, "twilio") == "unknown_message"
     assert await _row(scheduler_db, message_id) == ("sent", None, "SM4")

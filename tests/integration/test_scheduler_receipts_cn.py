@@ -12,6 +12,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY
+from redis.asyncio import Redis
 from sqlalchemy import select, update
 
 from services.scheduler import planner
@@ -20,6 +21,7 @@ from services.scheduler.settings import SchedulerSettings
 from shared.db import Database
 from shared.settings import Settings
 from tests.conftest import build_service_app
+from tests.integration.receiptutil import apply_waiting
 from tests.integration.schedutil import clinic, context, enrol
 
 TOKEN = "receipts-push-token-0123456789"
@@ -113,7 +115,7 @@ def tencent_report(sid: str, success: bool, ext: str | None = None) -> Any:
 
 
 async def test_an_aliyun_array_is_applied_whole_by_out_id_and_biz_id(
-    client: Client, scheduler_db: Database, access_db: Database
+    client: Client, scheduler_db: Database, access_db: Database, redis: Redis, isolation: str
 ) -> None:
     first, second, third = await sent_messages(scheduler_db, access_db, 3)
     before, queued = counted("aliyun", "unknown_message"), await resends(scheduler_db)
@@ -126,6 +128,8 @@ async def test_an_aliyun_array_is_applied_whole_by_out_id_and_biz_id(
     answer = await client.post(f"/webhooks/aliyun/{TOKEN}/report", json=push)
     assert answer.status_code == 200
     assert answer.json() == {"code": 0, "msg": "接收成功"}
+    assert await rows(scheduler_db) == [("sent", None)] * 3  # accepted, not yet applied
+    await apply_waiting(redis, isolation, scheduler_db)
     assert await rows(scheduler_db) == [
         ("delivered", None),
         ("delivered", None),
@@ -136,6 +140,7 @@ async def test_an_aliyun_array_is_applied_whole_by_out_id_and_biz_id(
     # The same push again (Aliyun retries until answered): final states stay.
     again = await client.post(f"/webhooks/aliyun/{TOKEN}/report", json=push[:2])
     assert again.status_code == 200
+    await apply_waiting(redis, isolation, scheduler_db)
     assert await rows(scheduler_db) == [
         ("delivered", None),
         ("delivered", None),
@@ -145,13 +150,14 @@ async def test_an_aliyun_array_is_applied_whole_by_out_id_and_biz_id(
 
 
 async def test_a_tencent_array_is_applied_by_sid_and_session_context(
-    client: Client, scheduler_db: Database, access_db: Database
+    client: Client, scheduler_db: Database, access_db: Database, redis: Redis, isolation: str
 ) -> None:
     first, _second = await sent_messages(scheduler_db, access_db, 2)
     push = [tencent_report("P0", True, ext=first), tencent_report("P1", False)]
     answer = await client.post(f"/webhooks/tencent/{TOKEN}/status", json=push)
     assert answer.status_code == 200
     assert answer.json() == {"result": 0, "errmsg": "OK"}
+    await apply_waiting(redis, isolation, scheduler_db)
     assert await rows(scheduler_db) == [
         ("delivered", None),
         ("queued", "tencent failed (error MK:0001): trying wechat"),

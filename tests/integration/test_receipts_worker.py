@@ -1,0 +1,180 @@
+"""Receipts applied by the worker from the stream: the batch rules are the single rules, a
+receipt that comes before its send is kept and applied once the send is recorded, an
+unknown one is dead-lettered after its bound, a redelivered batch changes nothing, and the
+missing-receipt fallback waits for a backlog."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import select, update
+
+from services.scheduler.models import Message
+from services.scheduler.receipt_rules import Receipt, apply_in, apply_receipt
+from services.scheduler.receipt_stream import applied_until, enqueue
+from services.scheduler.receipt_waiting import WaitingReceipts
+from services.scheduler.sweeps import fall_back_without_receipt
+from shared.bus import BusKeys, Publisher, list_dead_letters
+from shared.channels.base import ReceiptState, StatusUpdate
+from shared.db import Database
+from tests.integration.receiptutil import apply_waiting, receipt_consumer
+from tests.integration.test_scheduler_receipts_cn import resends, rows, sent_messages
+
+pytestmark = pytest.mark.usefixtures("secrets_env")
+
+DELIVERED, SENT, FAILED = ReceiptState.DELIVERED, ReceiptState.SENT, ReceiptState.UNDELIVERED
+
+
+def publisher(redis: Redis, isolation: str) -> Publisher:
+    return Publisher(redis, BusKeys(isolation.rstrip("_")))
+
+
+def scenario(ids: list[str], first: int) -> list[StatusUpdate]:
+    """Receipts for the five messages from `first` on (provider ids P<first>, ...), one of
+    each rule: by our id, by the provider's id after an intermediate `sent`, a failure that
+    falls back, a STOP failure that does not, a late one for a final message, and one
+    naming another send."""
+    m = ids[first : first + 5]
+    p = [f"P{first + n}" for n in range(5)]
+    return [
+        StatusUpdate(p[0], DELIVERED, message_id=m[0]),
+        StatusUpdate(p[1], SENT),
+        StatusUpdate(p[1], DELIVERED),
+        StatusUpdate(p[2], FAILED, "30003", message_id=m[2]),
+        StatusUpdate(p[3], FAILED, "21610", message_id=m[3]),
+        StatusUpdate(p[4], DELIVERED, message_id=m[4]),
+        StatusUpdate(p[4], FAILED, message_id=m[4]),  # after a final state: nothing
+        StatusUpdate("P-other", DELIVERED, message_id=m[0]),  # another send's
+    ]
+
+
+async def test_a_batch_applies_the_rules_of_one_receipt_at_a_time(
+    scheduler_db: Database, access_db: Database
+) -> None:
+    ids = await sent_messages(scheduler_db, access_db, 10)
+    now = datetime.now(UTC)
+    async with scheduler_db.transaction() as session:
+        batch = await apply_in(session, [Receipt("twilio", u) for u in scenario(ids, 0)], now)
+    one_by_one = [await apply_receipt(scheduler_db, u, "twilio", now) for u in scenario(ids, 5)]
+    assert batch == one_by_one
+    assert batch == [
+        "delivered",
+        "sent",
+        "delivered",
+        "undelivered",
+        "undelivered",
+        "delivered",
+        "already_final",
+        "another_send",
+    ]
+    found = await rows(scheduler_db)
+    assert found[:5] == found[5:]
+    assert found[:5] == [
+        ("delivered", None),
+        ("delivered", None),
+        ("queued", "twilio undelivered (error 30003): trying wechat"),
+        ("failed", "twilio undelivered (error 21610)"),
+        ("delivered", None),
+    ]
+
+
+async def test_a_receipt_before_its_send_is_recorded_is_kept_then_applied(
+    scheduler_db: Database, access_db: Database, redis: Redis, isolation: str
+) -> None:
+    [message_id] = await sent_messages(scheduler_db, access_db, 1)
+    async with scheduler_db.transaction() as session:  # Twilio answered; not recorded yet
+        await session.execute(update(Message).values(state="sending", provider_id=None))
+    # Twilio's receipt by its own id only: it matches nothing yet.
+    await enqueue(publisher(redis, isolation), "twilio", [StatusUpdate("SM-early", DELIVERED)])
+    consumer, applier = receipt_consumer(redis, isolation, scheduler_db)
+    await apply_waiting(redis, isolation, scheduler_db)
+    assert await applier.waiting.count() == 1
+    await applier.retry_waiting()  # still nothing to match: kept
+    assert (await applier.waiting.count(), await rows(scheduler_db)) == (1, [("sending", None)])
+    async with scheduler_db.transaction() as session:  # the dispatcher records the send
+        await session.execute(
+            update(Message)
+            .where(Message.id == message_id)
+            .values(state="sent", provider_id="SM-early")
+        )
+    await applier.retry_waiting()
+    assert (await applier.waiting.count(), await rows(scheduler_db)) == (0, [("delivered", None)])
+    assert consumer.group == "scheduler"
+
+
+async def test_an_unknown_receipt_is_dead_lettered_after_its_bound(
+    scheduler_db: Database, access_db: Database, redis: Redis, isolation: str
+) -> None:
+    await sent_messages(scheduler_db, access_db, 1)
+    stranger = StatusUpdate("SM-nobody", DELIVERED, message_id="no-such-message")
+    await enqueue(publisher(redis, isolation), "twilio", [stranger])
+    later = datetime.now(UTC) + timedelta(minutes=6)
+    _, applier = receipt_consumer(redis, isolation, scheduler_db, clock=lambda: later)
+    await apply_waiting(redis, isolation, scheduler_db)
+    keys = BusKeys(isolation.rstrip("_"))
+    assert await list_dead_letters(redis, keys) == []  # kept first, not dropped
+    waiting = WaitingReceipts(redis, keys, timedelta(minutes=5))
+    assert await waiting.count() == 1
+    await applier.retry_waiting()  # six minutes on: past the five-minute bound
+    [dead] = await list_dead_letters(redis, keys)
+    assert dead.reason == "no message matches this twilio receipt after 300 s"
+    assert dead.type == "ReceiptsReceived.v1"
+    assert await waiting.count() == 0
+    assert await rows(scheduler_db) == [("sent", None)]
+
+
+async def test_a_redelivered_batch_changes_nothing(
+    scheduler_db: Database, access_db: Database, redis: Redis, isolation: str
+) -> None:
+    [message_id] = await sent_messages(scheduler_db, access_db, 1)
+    failed = StatusUpdate("P0", FAILED, "30003", message_id=message_id)
+    await enqueue(publisher(redis, isolation), "twilio", [failed])
+    stream = BusKeys(isolation.rstrip("_")).stream("ReceiptsReceived")
+    [(_entry, fields)] = await redis.xrange(stream)
+    before = await resends(scheduler_db)
+    await apply_waiting(redis, isolation, scheduler_db)
+    applied = await rows(scheduler_db)
+    assert applied == [("queued", "twilio undelivered (error 30003): trying wechat")]
+    await redis.xadd(stream, fields)  # the same bus message again, as a redelivery brings it
+    await apply_waiting(redis, isolation, scheduler_db)
+    assert await rows(scheduler_db) == applied  # not failed by its own receipt's second copy
+    assert await resends(scheduler_db) == before + 1
+
+
+async def test_the_fallback_waits_for_receipts_still_in_the_stream(
+    scheduler_db: Database, access_db: Database, redis: Redis, isolation: str
+) -> None:
+    [message_id] = await sent_messages(scheduler_db, access_db, 1)
+    keys = BusKeys(isolation.rstrip("_"))
+    start = datetime.now(UTC)
+    async with scheduler_db.transaction() as session:
+        await session.execute(
+            update(Message).values(
+                updated_at=start - timedelta(minutes=1), expires_at=start + timedelta(hours=2)
+            )
+        )
+    # Its receipt came a minute after the send; the worker then stalled for half an hour.
+    delivered = StatusUpdate("P0", DELIVERED, message_id=message_id)
+    await enqueue(publisher(redis, isolation), "twilio", [delivered])
+    stalled = start + timedelta(minutes=31)
+    until = await applied_until(redis, keys, stalled)
+    assert start - timedelta(seconds=5) <= until <= datetime.now(UTC)
+    wait = timedelta(minutes=30)
+    moved = await fall_back_without_receipt(
+        scheduler_db, stalled, wait, receipts_applied_until=until
+    )
+    assert (moved, await rows(scheduler_db)) == (0, [("sent", None)])
+    await apply_waiting(redis, isolation, scheduler_db)
+    assert await rows(scheduler_db) == [("delivered", None)]
+    # With nothing waiting, a message with no receipt does fall back.
+    async with scheduler_db.transaction() as session:
+        await session.execute(update(Message).values(state="sent"))
+    assert await applied_until(redis, keys, stalled) == stalled
+    moved = await fall_back_without_receipt(
+        scheduler_db, stalled, wait, receipts_applied_until=stalled
+    )
+    assert moved == 1
+    async with scheduler_db.sessions() as session:
+        assert (await session.scalar(select(Message.state))) == "queued"
