@@ -23,6 +23,7 @@ from mmt.staff import staff
 from mmt.tokens import token
 from mmt.up import up
 from services.content.cli import content_cli
+from services.scheduler.risk_cli import risk_cli
 from shared.bus import BusKeys, list_dead_letters, replay_dead_letter
 from shared.bus.connect import connect_redis
 from shared.settings import SERVICES, ServiceName, Settings, get_settings
@@ -36,6 +37,7 @@ app.add_typer(token, name="token")
 app.add_typer(staff, name="staff")
 app.add_typer(keys, name="keys")
 app.add_typer(content_cli, name="content")
+app.add_typer(risk_cli, name="risk")
 app.add_typer(bench, name="bench")
 app.add_typer(sandbox, name="sandbox")
 app.command(help=chaos.__doc__)(chaos)

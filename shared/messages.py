@@ -157,6 +157,18 @@ class DropoutRiskRaised(Event, frozen=True, kw_only=True, tag="DropoutRiskRaised
     last_dose_on: str | None  # ISO date, or None if never dosed since enrolment
 
 
+class RiskAlertRaised(Event, frozen=True, kw_only=True, tag="RiskAlertRaised.v1"):
+    """A risk assessment put a patient in a higher band than their last one with the same
+    instrument: a coordinator should follow up (the alert `alert_id`)."""
+
+    alert_id: int
+    patient_id: int
+    clinic_id: int
+    instrument: str
+    from_band: str  # low, medium
+    to_band: str  # medium, high
+
+
 # --- from feedback (patients' replies) ----------------------------------------------------
 
 
@@ -280,6 +292,7 @@ AnyMessage: TypeAlias = (
     | PatientUpdated
     | SendMessage
     | DropoutRiskRaised
+    | RiskAlertRaised
     | LessonSent
     | RecordRequested
     | SurveyRequested
@@ -301,6 +314,7 @@ MESSAGE_TYPES: tuple[type[Message], ...] = (
     PatientUpdated,
     SendMessage,
     DropoutRiskRaised,
+    RiskAlertRaised,
     LessonSent,
     RecordRequested,
     SurveyRequested,

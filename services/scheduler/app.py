@@ -9,6 +9,7 @@ from services.scheduler.api import AlertController, ClinicActivityController, Pa
 from services.scheduler.definition import SERVICE
 from services.scheduler.receipts import ReceiptConfig, twilio_status
 from services.scheduler.receipts_cn import aliyun_report, tencent_status
+from services.scheduler.risk_api import RiskAssessmentController, RiskInstrumentController
 from services.scheduler.worker import load_cipher
 from shared.access.api import AuditController, ClinicController
 from shared.channels.sms_push import SmsPushConfig
@@ -36,6 +37,8 @@ def create_app(
             PatientController,
             ClinicActivityController,
             AlertController,
+            RiskAssessmentController,
+            RiskInstrumentController,
         ],
         settings=settings,
         db=db,

@@ -1,0 +1,52 @@
+"""The scheduler's risk-assessment tables (beside models.py, whose Base they share): the
+instruments clinics loaded, and each assessment staff recorded for a patient."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from services.scheduler.models import Base
+from shared.db import UTCDateTime
+
+_ID = BigInteger().with_variant(Integer(), "sqlite")
+EVERY_CLINIC = 0  # RiskInstrument.owner of an instrument every clinic may use
+
+
+class RiskInstrument(Base):
+    """One version of an instrument definition, validated (risk_definition.Instrument)."""
+
+    __tablename__ = "risk_instruments"
+    __table_args__ = (UniqueConstraint("owner", "code", "version"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    owner: Mapped[int] = mapped_column(Integer)  # a clinic id, or EVERY_CLINIC
+    code: Mapped[str] = mapped_column(String(40))
+    version: Mapped[int] = mapped_column(Integer)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    loaded_by: Mapped[str] = mapped_column(String(16))  # token id, or "cli"
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RiskAssessment(Base):
+    """One assessment: unique per patient, instrument and moment, so that a request sent
+    twice records it once (and raises at most one alert)."""
+
+    __tablename__ = "risk_assessments"
+    __table_args__ = (UniqueConstraint("patient_id", "instrument_code", "assessed_at"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("scheduler.patients.id"), index=True)
+    clinic_id: Mapped[int] = mapped_column(Integer)
+    instrument_code: Mapped[str] = mapped_column(String(40))
+    instrument_version: Mapped[int] = mapped_column(Integer)
+    answers: Mapped[dict[str, str]] = mapped_column(JSON)
+    total: Mapped[int] = mapped_column(Integer)
+    band: Mapped[str] = mapped_column(String(10))  # low, medium, high
+    assessed_by: Mapped[str] = mapped_column(String(80))  # the staff member's name
+    assessed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    recorded_by: Mapped[str] = mapped_column(String(16))  # token id
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
