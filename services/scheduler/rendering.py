@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from services.scheduler.record_reply import Record, record_text
 from shared.channels.message_fields import message_fields
+
+__all__ = ["Record", "Rendered", "render"]
 
 _TEXTS: dict[tuple[str, str], dict[str, str]] = {
     ("dose", "discreet"): {
@@ -45,46 +48,6 @@ _TEXTS: dict[tuple[str, str], dict[str, str]] = {
         "en": "{name}, you missed your methadone dose yesterday. Please come today. Reply HELP.",
     },
 }
-
-
-@dataclass(frozen=True)
-class Record:
-    """A patient's own record, as a reply: counts and dates, discreetly worded."""
-
-    days: int
-    days_dosed: int
-    last_test_on: str | None  # ISO date
-    last_test_result: str | None  # negative, positive, invalid
-
-
-_RESULT = {
-    "zh-CN": {"negative": "结果正常", "positive": "请找医生聊一聊", "invalid": "需要重新检查"},
-    "en": {
-        "negative": "all clear",
-        "positive": "please talk to your doctor",
-        "invalid": "needs to be redone",
-    },
-}
-
-
-def _record_text(record: Record, language: str, explicit: bool, name: str) -> str:
-    lang = "en" if language == "en" else "zh-CN"
-    result = _RESULT[lang].get(record.last_test_result or "", "")
-    if lang == "en":
-        visits = "doses" if explicit else "visits"
-        test = (
-            f" Last check-up {record.last_test_on}: {result}."
-            if record.last_test_on
-            else " No check-up recorded yet."
-        )
-        return f"{name}, last {record.days} days: {record.days_dosed} {visits}.{test}"
-    visits = "服药" if explicit else "到门诊"
-    test = (
-        f"最近一次检查（{record.last_test_on}）：{result}。"
-        if record.last_test_on
-        else "暂无检查记录。"
-    )
-    return f"{name}，过去{record.days}天你{visits}{record.days_dosed}天。{test}"
 
 
 @dataclass(frozen=True)
@@ -125,8 +88,9 @@ def render(
     if kind == "record_reply":
         if record is None:
             raise ValueError("a record reply needs the record")
-        text = _record_text(record, language, explicit, name)
-        return rendered(text, text)
+        text, _cut = record_text(record, language, explicit, name)
+        summary = text.removesuffix(f" {record.link}") if record.link else text
+        return rendered(text, summary)
     wording = "explicit" if explicit else "discreet"
     texts = _TEXTS.get((kind, wording))
     if texts is None:

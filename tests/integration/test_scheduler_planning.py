@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import delete, func, select
@@ -365,7 +366,10 @@ async def test_a_record_request_is_answered_with_the_patients_own_record(
     await _dispatch_all(ctx, dispatcher)
     [reply] = list(console.sent)
     assert reply.kind == "record_reply"
-    assert reply.text.startswith("L.W.，过去7天你到门诊1天。最近一次检查")
+    today = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")).date()
+    assert reply.text.startswith(
+        f"L.W.，过去7天你到门诊1天（{today.month}/{today.day}）。最近一次检查"
+    )
     assert "结果正常" in reply.text
     assert "尿" not in reply.text  # discreet: no "urine" on a lock screen
 

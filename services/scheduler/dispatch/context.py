@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scheduler.lessons import LessonChoice
 from services.scheduler.models import Dose, Message, Occurrence, Patient, UrineTest
 from services.scheduler.rendering import Record
+from services.scheduler.risk_models import RiskAssessment
 from services.scheduler.timeplan import local_today
 
 Extra = LessonChoice | Record | str | None  # str: a survey question's text
@@ -27,15 +28,17 @@ async def survey_question(session: AsyncSession, message: Message) -> str | None
 async def patient_record(
     session: AsyncSession, patient: Patient, now: datetime, days: int = 7
 ) -> Record:
-    """The last `days` days of observed doses and the latest urine test, for a reply."""
+    """The last `days` days of observed doses (their dates), the latest urine test, the
+    current risk band and the next appointment, for a reply."""
     today = local_today(now, patient.time_zone)
     dosed = (
         await session.execute(
-            select(func.count())
-            .select_from(Dose)
+            select(Dose.local_date)
             .where(Dose.patient_id == patient.id, Dose.local_date > today - timedelta(days=days))
+            .order_by(Dose.local_date)
         )
-    ).scalar_one()
+    ).scalars()
+    dates = tuple(dosed)
     test = (
         await session.execute(
             select(UrineTest)
@@ -44,9 +47,34 @@ async def patient_record(
             .limit(1)
         )
     ).scalar_one_or_none()
+    band = (
+        await session.execute(
+            select(RiskAssessment.band)
+            .where(RiskAssessment.patient_id == patient.id)
+            .order_by(RiskAssessment.assessed_at.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    # An appointment is an appointment reminder (POST .../reminders): its day and time.
+    appointment = (
+        await session.execute(
+            select(Occurrence.local_date, Occurrence.slot)
+            .where(
+                Occurrence.patient_id == patient.id,
+                Occurrence.kind == "appointment",
+                Occurrence.local_date >= today,
+                Occurrence.state.in_(("planned", "queued")),
+            )
+            .order_by(Occurrence.local_date, Occurrence.slot)
+            .limit(1)
+        )
+    ).first()
     return Record(
         days=days,
-        days_dosed=int(dosed),
+        days_dosed=len(dates),
         last_test_on=test.taken_on.isoformat() if test else None,
         last_test_result=test.result if test else None,
+        dose_dates=dates,
+        band=band,
+        next_appointment=(appointment[0], appointment[1]) if appointment else None,
     )
