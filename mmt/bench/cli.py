@@ -155,6 +155,35 @@ def api(
     _print(bench_api(url, redis_url, rps, seconds, patients, profile, processes, warmup, mix))
 
 
+@bench.command("console")
+def console(
+    patients: Annotated[int, typer.Option(min=1, max=100_000)] = 500,
+    days: Annotated[int, typer.Option(min=1, max=366, help="Days of history.")] = 30,
+    sessions: Annotated[int, typer.Option(min=1, max=500, help="Staff at once.")] = 20,
+    rounds: Annotated[int, typer.Option(min=1, max=10_000, help="Pages each asks for.")] = 20,
+    pages: Annotated[
+        str, typer.Option(help="Comma-separated: today, needs, struggling.")
+    ] = "today,needs",
+    think: Annotated[
+        float,
+        typer.Option(
+            min=0, max=600, help="Seconds a person reads a page before the next (0: none)."
+        ),
+    ] = 2.0,
+) -> None:
+    """The console's day board and needs inbox for one clinic under concurrent staff
+    sessions (console, scheduler and feedback in this process): p50/p95 per page."""
+    from mmt.bench.console import PAGES, bench_console
+
+    chosen = tuple(p.strip() for p in pages.split(",") if p.strip())
+    unknown = [p for p in chosen if p not in PAGES]
+    if unknown or not chosen:
+        typer.echo(f"error: --pages takes {', '.join(PAGES)}, not {pages!r}", err=True)
+        raise typer.Exit(2)
+    url, redis_url = _backends()
+    _print(bench_console(url, redis_url, patients, days, sessions, rounds, chosen, think))
+
+
 @bench.command("channels")
 def channels(
     sends: Annotated[int, typer.Option(min=1, max=1_000_000, help="Timed sends per lane.")] = 5_000,

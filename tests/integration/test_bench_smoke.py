@@ -175,3 +175,19 @@ def test_bench_dispatch_refuses_what_it_cannot_measure(
     result = CliRunner().invoke(app, ["bench", "dispatch", "--reminders", "10", *args])
     assert result.exit_code == 2
     assert says in result.output
+
+
+def test_bench_console(backends: Backends, monkeypatch: pytest.MonkeyPatch) -> None:
+    args = ("--patients", "30", "--days", "8", "--sessions", "3", "--rounds", "3", "--think", "0")
+    figures = _bench(backends, monkeypatch, "console", *args, "--pages", "today,needs,struggling")
+    assert figures["errors"] == 0  # every page answered 200 under its session
+    assert figures["requests"] == 3 * 3
+    assert set(figures["pages"]) == {"today", "needs", "struggling"}
+    for name, page in figures["pages"].items():
+        assert 0 < page["p50"] <= page["p95"], name
+
+
+def test_bench_console_refuses_an_unknown_page() -> None:
+    result = CliRunner().invoke(app, ["bench", "console", "--pages", "today,patient"])
+    assert result.exit_code == 2
+    assert "--pages" in result.output
