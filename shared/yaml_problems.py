@@ -10,8 +10,9 @@ and the scheduler (risk instruments) both read such files.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path as FilePath
 from typing import Any
 
 import yaml  # type: ignore[import-untyped]
@@ -117,3 +118,42 @@ def load_yaml(text: str, file: str) -> tuple[Any, Source, list[Problem]]:
     finally:
         loader.dispose()
     return data, Source(file, lines), problems
+
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def yaml_files(paths: Iterable[FilePath]) -> list[FilePath]:
+    """Files named, and the YAML files in folders named (sorted), each once."""
+    found: list[FilePath] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.iterdir() if p.suffix in YAML_SUFFIXES))
+        else:
+            found.append(path)
+    return list(dict.fromkeys(found))
+
+
+Loaded = tuple[str, Any, Source]  # a file's name, its data and its lines
+
+
+def read_yaml_files(paths: Iterable[FilePath]) -> tuple[list[Loaded], list[Problem]]:
+    """Each YAML file's name, data and lines, and the problems of those that cannot be read
+    (a file or folder naming no YAML file is one)."""
+    files = yaml_files(paths)
+    problems: list[Problem] = []
+    if not files:
+        problems.append(Problem(None, None, "", "no YAML files found"))
+    loaded: list[Loaded] = []
+    for path in files:
+        name = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(Problem(name, None, "", f"cannot read: {exc}"))
+            continue
+        data, source, unreadable = load_yaml(text, name)
+        problems.extend(unreadable)
+        if data is not None and not unreadable:
+            loaded.append((name, data, source))
+    return loaded, problems

@@ -24,13 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.content.models import DRAFT, Track, TrackVersion
 from services.content.schemas import TrackDocument
 from services.content.service import store
-from services.content.service.problems import ContentInvalid, Problem, load_yaml
+from services.content.service.problems import ContentInvalid, Problem
 from services.content.service.validation import validate_document
 from services.content.service.versions import publish_draft
 from shared.db import Database
 from shared.stigma import StigmaList
-
-YAML_SUFFIXES = (".yaml", ".yml")
+from shared.yaml_problems import read_yaml_files
 
 
 @dataclass(frozen=True)
@@ -51,17 +50,6 @@ class ImportOutcome:
         return f"{self.track}: {what} version {self.version}{published} from {self.file}"
 
 
-def yaml_files(paths: Iterable[Path]) -> list[Path]:
-    """Files named, and the YAML files in folders named (sorted), each once."""
-    found: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found.extend(sorted(p for p in path.iterdir() if p.suffix in YAML_SUFFIXES))
-        else:
-            found.append(path)
-    return list(dict.fromkeys(found))
-
-
 def read_documents(
     paths: Sequence[Path],
     known_tracks: Iterable[str] | None = None,
@@ -72,22 +60,7 @@ def read_documents(
     Without `known_tracks` (no database to ask, as in `mmt content check`), `next` is
     not checked against anything.
     """
-    files = yaml_files(paths)
-    problems: list[Problem] = []
-    if not files:
-        problems.append(Problem(None, None, "", "no YAML files found"))
-    loaded: list[tuple[str, Any, Any]] = []
-    for path in files:
-        name = str(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(Problem(name, None, "", f"cannot read: {exc}"))
-            continue
-        data, source, unreadable = load_yaml(text, name)
-        problems.extend(unreadable)
-        if data is not None and not unreadable:
-            loaded.append((name, data, source))
+    loaded, problems = read_yaml_files(paths)
     codes = _codes(loaded)
     known = None if known_tracks is None else {*known_tracks, *codes.values()}
     documents: list[tuple[str, TrackDocument]] = []
