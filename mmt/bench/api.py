@@ -10,8 +10,12 @@ the clinic's day summary, with an admin token, as a coordinator's screen would. 
 started, the rest its steady state.
 
 `--mix receipts` sends Twilio's signed status callbacks instead (each a different message
-turning `delivered`, the route's full work): a morning burst brings one or more for every
-reminder it sent, as fast as the provider delivers them.
+turning from `sent` to `delivered`): a morning burst brings one or more for every reminder
+it sent, as fast as the provider delivers them. The API accepts them onto the receipts
+stream and the scheduler worker's receipt consumer applies them, in a process of its own
+(`receipts_lag.py`); the bench reports how long after the load stops the last one is
+applied, and the consumer's CPU and memory. Callbacks are signed before the clock starts,
+so the load generator's own CPU is mostly HTTP.
 """
 
 from __future__ import annotations
@@ -31,9 +35,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from sqlalchemy import func, select
+from sqlalchemy import select
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
+from mmt.bench import receipts_lag
 from mmt.bench.common import (
     ROOT,
     TWILIO_SID,
@@ -89,6 +94,8 @@ async def bench_api(
         access = Database(database_url, "access", schema_prefix=place.prefix)
         db = Database(database_url, "scheduler", schema_prefix=place.prefix)
         server: subprocess.Popen[bytes] | None = None
+        worker: subprocess.Popen[bytes] | None = None
+        worker_peak: float | None = None
         try:
             await migrate(access, ACCESS_MIGRATIONS)
             await migrate(db, load_service("scheduler").migrations)
@@ -103,6 +110,8 @@ async def bench_api(
             await seed_due(db, patients, cipher, now - timedelta(minutes=1), clinic_id=clinic.id)
             while (await planner.release_due(db, SchedulerSettings(), now)).queued:
                 pass  # a day of messages for the timelines and the day summary
+            if mix == "receipts":
+                await receipts_lag.mark_sent(db)
             token = (await issue_token(access, Role.ADMIN, label="bench")).token
             port = free_port()
             server = _serve(database_url, redis_url, place.prefix, port, keys, profile, processes)
@@ -116,14 +125,29 @@ async def bench_api(
                 "clinic_day": lambda _: Call("GET", f"{base}/clinics/{clinic.id}/day"),
             }
             if mix == "receipts":  # the message ids are read only when receipts are sent
-                calls["receipt"] = _receipts(await _message_ids(db), f"http://127.0.0.1:{port}")
+                count = 20 * processes + int(rps * (warmup + seconds))
+                public = f"http://127.0.0.1:{port}"
+                calls["receipt"] = _receipts(await _message_ids(db), public, count)
+                env = {**os.environ, "DATABASE_SCHEMA_PREFIX": place.prefix}
+                worker = await receipts_lag.start_worker(database_url, redis_url, place.prefix, env)
+                worker_cpu = receipts_lag.worker_cpu_s(worker)
             figures = await _load(calls, kinds, token, rps, seconds, server.pid, processes, warmup)
-            if mix == "receipts":  # each answered 200 only if it was applied: check
-                figures["messages_delivered"] = await _delivered(db)
+            if worker is not None:  # each accepted one applied: how long after the load
+                figures["receipts_applied_s_after_load"] = await receipts_lag.settle(
+                    place.redis, place.prefix
+                )
+                figures["messages_delivered"] = await receipts_lag.delivered(db)
+                figures["worker_cpu_ms_per_receipt"] = round(
+                    (receipts_lag.worker_cpu_s(worker) - worker_cpu) * 1000 / count, 3
+                )
+                worker_peak = receipts_lag.stop_worker(worker)
+                worker = None
             serving = _serving_pids(server.pid)
             server_rss = [peak_rss_mb(pid) for pid in serving]
             facts = await machine(db, place.redis)
         finally:
+            if worker is not None:  # the run failed before the worker was stopped
+                receipts_lag.stop_worker(worker)
             if server is not None:
                 # SIGINT: uvicorn shuts down cleanly, so a profiler can write its report.
                 server.send_signal(signal.SIGINT)
@@ -143,6 +167,7 @@ async def bench_api(
             "api": max((mb for mb in server_rss if mb is not None), default=None),
             "api_each": server_rss,
             "load": peak_rss_mb(),
+            **({"receipts_worker": worker_peak} if mix == "receipts" else {}),
         },
         "machine": facts,
     }
@@ -185,17 +210,12 @@ async def _message_ids(db: Database) -> list[str]:
         return list((await session.scalars(select(Message.id).order_by(Message.id))).all())
 
 
-async def _delivered(db: Database) -> int:
-    async with db.sessions() as session:
-        query = select(func.count()).where(Message.state == "delivered")
-        return int(await session.scalar(query) or 0)
-
-
-def _receipts(message_ids: list[str], public: str) -> Callable[[int], Call]:
-    """Twilio's `delivered` callback for the i-th message, signed as Twilio signs it."""
+def _receipts(message_ids: list[str], public: str, count: int) -> Callable[[int], Call]:
+    """Twilio's `delivered` callback for the i-th message, signed as Twilio signs it; the
+    `count` the run sends are signed now, before the clock starts."""
     validator = RequestValidator(TWILIO_TOKEN)
 
-    def call(i: int) -> Call:
+    def build(i: int) -> Call:
         url = f"{public}/webhooks/twilio/status?message_id={message_ids[i % len(message_ids)]}"
         form = {
             "AccountSid": TWILIO_SID,
@@ -206,7 +226,8 @@ def _receipts(message_ids: list[str], public: str) -> Callable[[int], Call]:
         signature = validator.compute_signature(url, form)
         return Call("POST", url, form, {"X-Twilio-Signature": signature})
 
-    return call
+    signed = [build(i) for i in range(count)]
+    return lambda i: signed[i] if i < count else build(i)
 
 
 async def _load(

@@ -16,13 +16,13 @@ where an executemany outside one would commit row by row.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from sqlalchemy import Table, insert
 
 from shared.access.models import AuditEntry
 from shared.db import Database
+from shared.group_commit import GroupCommit
 
 MAX_BATCH = 500  # bounded statement size; the rest wait for the next commit
 _AUDIT: Table = AuditEntry.__table__  # type: ignore[assignment]
@@ -32,30 +32,12 @@ _INSERT = insert(_AUDIT)  # Core: no unit of work, compiled once
 class AuditWriter:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._group = GroupCommit(self._insert, MAX_BATCH)
 
     async def write(self, entry: dict[str, Any]) -> None:
-        """Returns once `entry` is committed; raises what the commit raised."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((entry, done))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
-        await done
-
-    async def _flush(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-            try:
-                await self._insert([entry for entry, _ in batch])
-            except Exception as exc:  # every waiter learns it; each answers 503
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
-            else:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_result(None)
+        """Returns once `entry` is committed; raises what the commit raised (each request
+        then answers 503)."""
+        await self._group.submit(entry)
 
     async def _insert(self, entries: list[dict[str, Any]]) -> None:
         if self.db.is_sqlite:

@@ -19,6 +19,7 @@ from services.scheduler import planner
 from services.scheduler.models import Message, Outbox
 from services.scheduler.settings import SchedulerSettings
 from shared.db import Database
+from shared.net import free_port
 from shared.settings import Settings
 from tests.conftest import build_service_app
 from tests.integration.receiptutil import apply_waiting
@@ -216,4 +217,34 @@ async def test_an_address_outside_the_allow_list_is_refused_with_the_right_token
         missing = await test_client.post(f"/webhooks/tencent/{TOKEN}/status", json=[])
         assert missing.status_code == 404
         assert "TENCENT_SMS_PUSH_TOKEN" in missing.json()["detail"]
+    assert await rows(scheduler_db) == [("sent", None)]
+
+
+async def test_a_push_the_bus_cannot_take_is_answered_503_so_it_comes_again(
+    app_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    scheduler_db: Database,
+    access_db: Database,
+) -> None:
+    """Receipts are only accepted once Redis holds them: with Redis unreachable the vendor
+    is told to push again later, rather than answered 200 for receipts nobody will apply."""
+    monkeypatch.setenv("TENCENT_SMS_PUSH_TOKEN", TOKEN)
+    [message_id] = await sent_messages(scheduler_db, access_db, 1)
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"
+    settings = Settings(
+        database=app_settings.database,
+        bus=app_settings.bus.model_copy(update={"redis_url": nowhere}),
+        service=app_settings.service,
+        access=app_settings.access,
+    )
+    before = counted("tencent", "not_accepted")
+    async with AsyncTestClient(app=build_service_app("scheduler", settings)) as test_client:
+        answer = await test_client.post(
+            f"/webhooks/tencent/{TOKEN}/status", json=[tencent_report("P0", True, ext=message_id)]
+        )
+    assert (answer.status_code, answer.json()["detail"]) == (
+        503,
+        "receipts cannot be accepted now",
+    )
+    assert counted("tencent", "not_accepted") == before + 1
     assert await rows(scheduler_db) == [("sent", None)]
