@@ -20,6 +20,7 @@ from litestar.params import FromPath
 from services.content.service.reading import LessonPage, NoSuchChoice, answer_quiz, open_lesson
 from shared.access.web import OPEN
 from shared.errors import NotFound
+from shared.html_page import document
 from shared.lesson_links import LessonLink, LessonLinks, LinkExpired, LinkInvalid
 
 _UI = {
@@ -47,13 +48,6 @@ _NOT_VALID = ("此链接无效", "this link is not valid")
 _EXPIRED = ("此链接已过期", "this link has expired")
 _UNCONFIGURED = ("暂时无法打开课程", "lesson links are not configured")
 
-_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Robots-Tag": "noindex",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
-}
 _STYLE = (
     "body{margin:0;font:20px/1.6 system-ui,-apple-system,'PingFang SC','Microsoft YaHei',"
     "sans-serif;color:#222;background:#fafaf7}main{max-width:36em;margin:0 auto;padding:1em}"
@@ -67,13 +61,7 @@ _STYLE = (
 
 
 def _document(language: str, title: str, content: str, status: int) -> Response[str]:
-    html = (
-        f'<!doctype html><html lang="{escape(language)}"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
-        f"<body><main>{content}</main></body></html>"
-    )
-    return Response(html, status_code=status, media_type=MediaType.HTML, headers=_HEADERS)
+    return document(language, title, _STYLE, content, status)
 
 
 def _notice(message: tuple[str, str], status: int) -> Response[str]:

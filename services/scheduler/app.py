@@ -9,7 +9,13 @@ from services.scheduler.api import AlertController, ClinicActivityController, Pa
 from services.scheduler.definition import SERVICE
 from services.scheduler.receipts import ReceiptConfig, twilio_status
 from services.scheduler.receipts_cn import aliyun_report, tencent_status
-from services.scheduler.risk_api import RiskAssessmentController, RiskInstrumentController
+from services.scheduler.record_html import record_page
+from services.scheduler.record_links import RecordLinks
+from services.scheduler.risk_api import (
+    RecordViewController,
+    RiskAssessmentController,
+    RiskInstrumentController,
+)
 from services.scheduler.worker import load_cipher
 from shared.access.api import AuditController, ClinicController
 from shared.channels.sms_push import SmsPushConfig
@@ -39,14 +45,16 @@ def create_app(
             AlertController,
             RiskAssessmentController,
             RiskInstrumentController,
+            RecordViewController,
         ],
         settings=settings,
         db=db,
         redis=redis,
-        root_handlers=[twilio_status, aliyun_report, tencent_status],
+        root_handlers=[twilio_status, aliyun_report, tencent_status, record_page],
         extra_state={
             "cipher": cipher or load_cipher(),
             "receipts": ReceiptConfig.from_environment(),
             "sms_push": SmsPushConfig.from_environment(),
+            "record_links": RecordLinks.from_environment(),
         },
     )

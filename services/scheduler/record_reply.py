@@ -39,7 +39,7 @@ class Record:
     test_cut: bool = False  # the urine result left out to fit
 
 
-_RESULT = {
+RESULT_WORDS = {
     "zh-CN": {"negative": "结果正常", "positive": "请找医生聊一聊", "invalid": "需要重新检查"},
     "en": {
         "negative": "all clear",
@@ -47,24 +47,25 @@ _RESULT = {
         "invalid": "needs to be redone",
     },
 }
-_BAND = {
-    ("zh-CN", False): {
-        "low": "门诊评估：良好",
-        "medium": "门诊评估：多留意",
-        "high": "门诊评估：请找医生聊聊",
-    },
-    ("zh-CN", True): {"low": "风险评估：低", "medium": "风险评估：中", "high": "风险评估：高"},
-    ("en", False): {
-        "low": "Check-in: doing well",
-        "medium": "Check-in: take care",
-        "high": "Check-in: please talk to us",
-    },
-    ("en", True): {
-        "low": "Risk level: low",
-        "medium": "Risk level: medium",
-        "high": "Risk level: high",
-    },
+# What a band is called, and its words, by (language, explicit wording).
+BAND_LABEL = {
+    ("zh-CN", False): "门诊评估",
+    ("zh-CN", True): "风险评估",
+    ("en", False): "Check-in",
+    ("en", True): "Risk level",
 }
+BAND_WORDS = {
+    ("zh-CN", False): {"low": "良好", "medium": "多留意", "high": "请找医生聊聊"},
+    ("zh-CN", True): {"low": "低", "medium": "中", "high": "高"},
+    ("en", False): {"low": "doing well", "medium": "take care", "high": "please talk to us"},
+    ("en", True): {"low": "low", "medium": "medium", "high": "high"},
+}
+
+
+def band_text(band: str, language: str, explicit: bool) -> str:
+    key = ("en" if language == "en" else "zh-CN", explicit)
+    word = BAND_WORDS[key].get(band, band)
+    return f"{BAND_LABEL[key]}: {word}" if language == "en" else f"{BAND_LABEL[key]}：{word}"
 
 
 def _zh_dates(dates: tuple[date, ...]) -> str:
@@ -90,14 +91,14 @@ def _zh(record: Record, explicit: bool, name: str) -> str:
     greeting = f"{name}，" if name else ""
     parts = [f"{greeting}过去{record.days}天你{visits}{record.days_dosed}天{dates}。"]
     if record.last_test_on is not None and not record.test_cut:
-        result = _RESULT["zh-CN"].get(record.last_test_result or "", "")
+        result = RESULT_WORDS["zh-CN"].get(record.last_test_result or "", "")
         test = "尿检" if explicit else "检查"
         on = date.fromisoformat(record.last_test_on)
         parts.append(f"最近一次{test}（{on.month}/{on.day}）：{result}。")
     elif not record.test_cut:
         parts.append("暂无检查记录。")
     if record.band is not None:
-        parts.append(_BAND[("zh-CN", explicit)][record.band] + "。")
+        parts.append(band_text(record.band, "zh-CN", explicit) + "。")
     if record.next_appointment is not None:
         day, at = record.next_appointment
         parts.append(f"下次预约：{day.month}/{day.day} {at}。")
@@ -111,13 +112,13 @@ def _en(record: Record, explicit: bool, name: str) -> str:
     parts = [f"{last} {record.days} days: {record.days_dosed} {visits}{dates}."]
     test = "urine test" if explicit else "check-up"
     if record.last_test_on is not None and not record.test_cut:
-        result = _RESULT["en"].get(record.last_test_result or "", "")
+        result = RESULT_WORDS["en"].get(record.last_test_result or "", "")
         on = _en_date(date.fromisoformat(record.last_test_on))
         parts.append(f"Last {test} {on}: {result}.")
     elif not record.test_cut:
         parts.append(f"No {test} recorded yet.")
     if record.band is not None:
-        parts.append(_BAND[("en", explicit)][record.band] + ".")
+        parts.append(band_text(record.band, "en", explicit) + ".")
     if record.next_appointment is not None:
         day, at = record.next_appointment
         parts.append(f"Next appointment: {_en_date(day)} {at}.")

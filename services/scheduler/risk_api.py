@@ -1,4 +1,5 @@
-"""Routes for risk assessments and instruments: thin handlers over services.scheduler.risk.
+"""Routes for risk assessments and instruments (services.scheduler.risk) and the openings
+of patients' record pages (services.scheduler.record_page): thin handlers.
 
 Clinic scope: a patient of another clinic is a 404, as everywhere; every request is
 audited by the app-wide audit middleware (who, route, patient, outcome).
@@ -13,7 +14,7 @@ from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
-from services.scheduler import risk
+from services.scheduler import record_page, risk
 from services.scheduler.api import CARE, DEPENDENCIES
 from services.scheduler.patients import Scheduler
 from shared.access.web import policy, principal_of
@@ -75,3 +76,19 @@ class RiskInstrumentController(Controller):
         self, ctx: NamedDependency[Scheduler], request: Req, clinic_id: QueryRowId = None
     ) -> list[risk.InstrumentOut]:
         return await risk.list_instruments(ctx, principal_of(request), clinic_id)
+
+
+class RecordViewController(Controller):
+    path = "/patients/{patient_id:int}/record-views"
+    tags = ["risk"]
+    dependencies = DEPENDENCIES
+
+    @get(
+        "/",
+        opt=policy(*CARE, resource="patient"),
+        summary="Every opening of the patient's record page links, newest first",
+    )
+    async def views(
+        self, ctx: NamedDependency[Scheduler], request: Req, patient_id: RowId
+    ) -> list[record_page.RecordViewOut]:
+        return await record_page.list_views(ctx, principal_of(request), patient_id)

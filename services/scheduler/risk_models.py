@@ -1,5 +1,6 @@
-"""The scheduler's risk-assessment tables (beside models.py, whose Base they share): the
-instruments clinics loaded, and each assessment staff recorded for a patient."""
+"""The scheduler's tables for issue 20 (beside models.py, whose Base they share): the risk
+instruments clinics loaded, each assessment staff recorded for a patient, and each opening
+of a patient's record page."""
 
 from __future__ import annotations
 
@@ -50,3 +51,17 @@ class RiskAssessment(Base):
     assessed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     recorded_by: Mapped[str] = mapped_column(String(16))  # token id
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RecordView(Base):
+    """One opening of a record page link: whose, when, and what it showed (`shown`, or
+    `expired` / `withdrawn` when it showed nothing). A tampered link names no one and is
+    not recorded here."""
+
+    __tablename__ = "record_views"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("scheduler.patients.id"), index=True)
+    reader: Mapped[str] = mapped_column(String(36))  # the reply message that carried the link
+    outcome: Mapped[str] = mapped_column(String(20))  # shown, expired, withdrawn
+    viewed_at: Mapped[datetime] = mapped_column(UTCDateTime())

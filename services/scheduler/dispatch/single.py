@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -37,6 +38,7 @@ from services.scheduler.dispatch.rules import (
 from services.scheduler.events import updated_event
 from services.scheduler.lessons import LessonChoice, choose_lesson
 from services.scheduler.models import Attempt, LessonProgress, Message, Outbox, Patient
+from services.scheduler.record_links import RecordLink, RecordLinks
 from services.scheduler.rendering import Record, Rendered, render
 from shared.bus import add_to_outbox
 from shared.channels import ChannelRegistry, OutboundMessage, SendFailed
@@ -59,12 +61,15 @@ class Dispatcher:
         channels: ChannelRegistry,
         links: LessonLinks | None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        record_links: RecordLinks | None = None,
     ) -> None:
         self.clock = clock  # injectable, so tests can stand at a fixed moment
         self.db = db
         self.cipher = cipher
         self.channels = channels
         self.links = links
+        # Record replies link to the record page when configured (record_links.py).
+        self.record_links = record_links or RecordLinks.from_environment()
 
     async def handle(self, command: SendMessage, session: AsyncSession) -> None:
         claimed = await self._claim(command.message_id)
@@ -99,6 +104,9 @@ class Dispatcher:
             extra: Extra = None
             if final is None and message.kind == "record_reply":
                 extra = await patient_record(session, patient, now)
+                if self.record_links is not None:
+                    link = RecordLink(message.id, patient.language)
+                    extra = replace(extra, link=self.record_links.url(link))
             if final is None and message.kind == "survey":
                 extra = await survey_question(session, message)
                 if extra is None:

@@ -1,0 +1,145 @@
+"""The record page's HTML, and its route `GET /r/{token}` (open: the link's signature is the
+authentication). Discreet words unless the patient's wording is explicit; every text
+escaped. A link that cannot be trusted gets a page in both languages and nothing more."""
+
+from __future__ import annotations
+
+from html import escape
+
+from litestar import Response, get
+from litestar.datastructures import State
+from litestar.enums import MediaType
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath
+
+from services.scheduler.api import provide_scheduler
+from services.scheduler.record_links import LinkInvalid, RecordLinkExpired, RecordLinks
+from services.scheduler.record_page import Gone, RecordPage, open_record
+from services.scheduler.record_reply import BAND_LABEL, BAND_WORDS, RESULT_WORDS
+from shared.access.web import OPEN
+from shared.errors import NotFound
+from shared.html_page import document
+
+_UI = {
+    ("zh-CN", False): {"title": "我的记录", "month": "本月到门诊", "tests": "检查记录"},
+    ("zh-CN", True): {"title": "我的记录", "month": "本月服药", "tests": "尿检记录"},
+    ("en", False): {"title": "My record", "month": "Visits this month", "tests": "Check-ups"},
+    ("en", True): {"title": "My record", "month": "Doses this month", "tests": "Urine tests"},
+}
+_COMMON = {
+    "zh-CN": {
+        "none": "暂无记录",
+        "phone": "门诊电话",
+        "hours": "开放时间",
+        "weekdays": "一二三四五六日",
+        "dosed": "已到",
+        "missed": "未到",
+        "paused": "暂停",
+        "due": "今天",
+    },
+    "en": {
+        "none": "Nothing yet",
+        "phone": "Clinic phone",
+        "hours": "Opening hours",
+        "weekdays": "MTWTFSS",
+        "dosed": "came",
+        "missed": "missed",
+        "paused": "away",
+        "due": "today",
+    },
+}
+_MARKS = {"dosed": "✓", "missed": "✗", "paused": "–", "due": "•"}
+_NOT_VALID = ("此链接无效", "this link is not valid")
+_GONE = ("此页面已无法查看", "this page is no longer available")
+_UNCONFIGURED = ("暂时无法查看记录", "record pages are not configured")
+_STYLE = (
+    "body{margin:0;font:19px/1.5 system-ui,-apple-system,'PingFang SC','Microsoft YaHei',"
+    "sans-serif;color:#222;background:#fafaf7}main{max-width:36em;margin:0 auto;padding:1em}"
+    "h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.4em}table{border-collapse:collapse;"
+    "width:100%}td,th{text-align:center;padding:.35em 0;border:1px solid #ddd}"
+    "td small{display:block;font-size:.8em}.dosed{background:#e3f2e9}.missed{background:#fbe9e7}"
+    ".paused{background:#eee}ul{padding-left:1.2em}"
+)
+
+
+def _notice(message: tuple[str, str], status: int) -> Response[str]:
+    zh, en = message
+    content = f"<h1>{escape(zh)}</h1><p lang='en'>{escape(en.capitalize())}.</p>"
+    return document("zh-CN", f"{zh} / {en}", _STYLE, content, status)
+
+
+def _calendar(page: RecordPage, words: dict[str, str]) -> str:
+    head = "".join(f"<th>{escape(day)}</th>" for day in words["weekdays"])
+    cells = ["<td></td>"] * page.calendar.days[0].day.weekday()
+    for entry in page.calendar.days:
+        mark = _MARKS.get(entry.state, "")
+        label = words.get(entry.state, "")
+        note = f"<small>{mark} {escape(label)}</small>" if mark else ""
+        cells.append(f'<td class="{entry.state}">{entry.day.day}{note}</td>')
+    cells += ["<td></td>"] * (-len(cells) % 7)
+    rows = "".join("<tr>" + "".join(cells[i : i + 7]) + "</tr>" for i in range(0, len(cells), 7))
+    return f"<table><tr>{head}</tr>{rows}</table>"
+
+
+def _list(items: list[str], empty: str) -> str:
+    if not items:
+        return f"<p>{escape(empty)}</p>"
+    return "<ul>" + "".join(f"<li>{escape(item)}</li>" for item in items) + "</ul>"
+
+
+def render_record(page: RecordPage) -> Response[str]:
+    language = "en" if page.language == "en" else "zh-CN"
+    key = (language, page.explicit)
+    ui, words = _UI[key], _COMMON[language]
+    results = RESULT_WORDS[language]
+    tests = [f"{day.isoformat()}: {results.get(result, '')}" for day, result in page.urine_tests]
+    bands = [f"{day.isoformat()}: {BAND_WORDS[key].get(b, b)}" for day, b in page.assessments]
+    clinic = page.clinic
+    content = (
+        f"<h1>{escape(ui['title'])}</h1>"
+        f"<h2>{escape(ui['month'])} ({escape(page.calendar.month)})</h2>"
+        f"{_calendar(page, words)}"
+        f"<h2>{escape(ui['tests'])}</h2>{_list(tests, words['none'])}"
+        f"<h2>{escape(BAND_LABEL[key])}</h2>{_list(bands, words['none'])}"
+        f"<h2>{escape(words['phone'])}</h2>"
+        f'<p><a href="tel:{escape(clinic.help_phone)}">{escape(clinic.help_phone)}</a></p>'
+        f"<h2>{escape(words['hours'])}</h2>"
+        f"<p>{escape(clinic.opens_at)}-{escape(clinic.closes_at)}</p>"
+    )
+    return document(language, ui["title"], _STYLE, content, 200)
+
+
+def _page(description: str) -> ResponseSpec:
+    return ResponseSpec(str, media_type=MediaType.HTML, description=description)
+
+
+@get(
+    "/r/{token:str}",
+    opt=OPEN,
+    tags=["record pages"],
+    summary="A patient's own record, opened through the signed link of a record reply",
+    media_type=MediaType.HTML,
+    responses={
+        404: _page("The link is not valid"),
+        410: _page("The link has expired, or the record is no longer shown"),
+        503: _page("Record links are not configured"),
+    },
+)
+async def record_page(state: State, token: FromPath[str]) -> Response[str]:
+    links: RecordLinks | None = state.get("record_links")
+    if links is None:
+        return _notice(_UNCONFIGURED, 503)
+    expired = False
+    try:
+        link = links.read(token)
+    except RecordLinkExpired as exc:
+        link, expired = exc.link, True
+    except LinkInvalid:
+        return _notice(_NOT_VALID, 404)
+    try:
+        page = await open_record(provide_scheduler(state), link, expired=expired)
+    except NotFound:
+        return _notice(_NOT_VALID, 404)
+    except Gone:
+        return _notice(_GONE, 410)
+    return render_record(page)
