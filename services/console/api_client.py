@@ -14,11 +14,39 @@ import msgspec
 
 
 class ApiError(Exception):
-    """An API answered something the page cannot show (the message names which)."""
+    """An API answered something the page cannot show (the message names which).
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    For a refusal (400, 409), `detail` is the API's reason and `fields` the fields it names
+    (the parser's `extra` keys, or the first word of the reason, which the services start
+    with the field): a form shows the error beside them. Neither goes into the message,
+    which is logged: a reason can quote what was typed."""
+
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        detail: str = "",
+        fields: tuple[str, ...] = (),
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.detail = detail
+        self.fields = fields
+
+
+class _Refusal(msgspec.Struct):
+    detail: str = ""
+    extra: list[dict[str, Any]] | None = None
+
+
+def _refusal(body: bytes) -> tuple[str, tuple[str, ...]]:
+    try:
+        refusal = msgspec.json.decode(body, type=_Refusal)
+    except msgspec.DecodeError:  # not the services' error shape (a proxy's page)
+        return "", ()
+    keys = tuple(str(e["key"]) for e in refusal.extra or () if isinstance(e, dict) and "key" in e)
+    words = refusal.detail.split(" ", 1)
+    return refusal.detail, keys or ((words[0],) if words[0] else ())
 
 
 class SessionRevoked(ApiError):
@@ -76,6 +104,7 @@ class Need(msgspec.Struct, kw_only=True):
     urgent: bool
     status: str
     created_at: datetime
+    assignee: str | None = None  # the staff login following it up
     notes: list[Note] | None = None  # in the detail only
 
 
@@ -111,6 +140,9 @@ class ServicesClient:
             raise SessionRevoked("the API refused the session's token")
         if response.status_code == 404:
             raise ApiNotFound("not found")
+        if response.status_code in (400, 409):
+            detail, fields = _refusal(response.content)
+            raise ApiError(f"HTTP {response.status_code}", response.status_code, detail, fields)
         if response.status_code >= 400:
             raise ApiError(f"HTTP {response.status_code}", response.status_code)
         return response.content

@@ -31,10 +31,12 @@ from redis.asyncio import Redis
 from services.console.api_client import ApiError, ServicesClient, SessionRevoked
 from services.console.audit import AuditPage
 from services.console.auth import SESSION_COOKIE, Console, NotSignedIn
+from services.console.enrol import EnrolPage
 from services.console.i18n import chosen_language, current_language, install, load_catalogs
 from services.console.needs import NeedPages
 from services.console.needs_inbox import NeedsInbox
 from services.console.pages import LANGUAGE_COOKIE, Pages, page
+from services.console.patients import PatientPages
 from services.console.reports import ReportPages
 from services.console.sessions import Clock, Lifetimes, SessionStore, utc_now
 from services.console.settings import ConsoleSettings
@@ -172,6 +174,8 @@ def create_app(
         route_handlers=[
             Pages,
             NeedPages,
+            PatientPages,
+            EnrolPage,
             NeedsInbox,
             StrugglingPage,
             ReportPages,
