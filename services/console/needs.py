@@ -14,6 +14,7 @@ from litestar.response import Redirect, Template
 
 from services.console.api_client import ApiError, ApiNotFound, Clinic, Need
 from services.console.pages import clinic_of, console_of, page, signed_in
+from services.console.programme_api import ProgrammeApi
 from services.console.sessions import SessionData
 from shared.params import RowId
 
@@ -24,6 +25,7 @@ STATUSES = ("new", "in_progress", "resolved")
 class NeedForm(msgspec.Struct):
     status: str = ""
     note: str = ""
+    assignee: str | None = None  # None: the form had no such field (unchanged)
 
 
 async def _need(request: Req, data: SessionData, clinic: Clinic, need_id: int) -> Need:
@@ -37,7 +39,13 @@ async def _need(request: Req, data: SessionData, clinic: Clinic, need_id: int) -
 
 
 def _need_page(
-    request: Req, clinic: Clinic, need: Need, *, note: str = "", problem: str | None = None
+    request: Req,
+    clinic: Clinic,
+    need: Need,
+    *,
+    note: str = "",
+    problem: str | None = None,
+    assignee: str | None = None,
 ) -> Template:
     return page(
         request,
@@ -48,7 +56,21 @@ def _need_page(
         statuses=STATUSES,
         note=note,
         problem=problem,
+        assignee=(need.assignee or "") if assignee is None else assignee,
     )
+
+
+class _AssigneeRefused(ApiError):
+    """The API refused the login typed as the need's assignee."""
+
+
+async def _assign(api: ProgrammeApi, token: str, need_id: int, login: str | None) -> None:
+    try:
+        await api.assign_need(token, need_id, login)
+    except ApiError as exc:
+        if exc.status != 400:
+            raise
+        raise _AssigneeRefused("assignee refused", 400) from None
 
 
 class NeedPages(Controller):
@@ -68,7 +90,10 @@ class NeedPages(Controller):
         clinic = clinic_of(session, clinic_id)
         need = await _need(request, session, clinic, need_id)
         api, note = console_of(request).api, data.note.strip()
+        assignee = None if data.assignee is None else data.assignee.strip().lower()
         try:
+            if assignee is not None and assignee != (need.assignee or ""):
+                await _assign(ProgrammeApi(api), session.token, need_id, assignee or None)
             if data.status and data.status != need.status:
                 await api.move_need(session.token, need_id, data.status)
             if note:
@@ -77,5 +102,8 @@ class NeedPages(Controller):
             if exc.status not in (400, 409):  # refused as asked: say so on the form
                 raise
             fresh = await _need(request, session, clinic, need_id)
-            return _need_page(request, clinic, fresh, note=data.note, problem="refused")
+            problem = "assignee" if isinstance(exc, _AssigneeRefused) else "refused"
+            return _need_page(
+                request, clinic, fresh, note=data.note, problem=problem, assignee=data.assignee
+            )
         return Redirect(f"/clinics/{clinic_id}/needs/{need_id}", status_code=303)

@@ -151,6 +151,11 @@ class ProgrammeApi:
             params["survey"] = "yuxi_evaluation"
         return await self._get(token, url, params)
 
+    async def assign_need(self, token: str, need_id: int, login: str | None) -> None:
+        """Assign the need to a staff login (None: to nobody); the API checks the login."""
+        url = f"{self.api.feedback}/api/v1/needs/{need_id}"
+        await self.api._call(token, "PATCH", url, json={"assignee": login})
+
     async def audit(self, token: str, filters: dict[str, Any]) -> list[AuditEntry]:
         params = {k: v for k, v in filters.items() if v not in (None, "")}
         body = await self._get(token, f"{self.api.scheduler}/api/v1/audit", params)

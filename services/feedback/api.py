@@ -13,6 +13,7 @@ from services.feedback import needs
 from services.feedback.schemas import (
     Category,
     FeedbackOut,
+    Login,
     NeedOut,
     NeedPatch,
     NeedStatus,
@@ -65,6 +66,7 @@ class NeedController(Controller):
         urgent: FromQuery[bool | None] = None,
         category: FromQuery[Category | None] = None,
         patient_id: QueryRowId = None,
+        assignee: FromQuery[Login | None] = None,
         since: QueryInstant = None,
         until: QueryInstant = None,
         before_id: QueryRowId = None,
@@ -78,6 +80,7 @@ class NeedController(Controller):
             urgent=urgent,
             category=category,
             patient_id=patient_id,
+            assignee=assignee,
             since=instant(since, "since"),
             until=instant(until, "until"),
             before_id=before_id,
@@ -98,11 +101,13 @@ class NeedController(Controller):
     async def update_need(
         self,
         db: NamedDependency[Database],
+        state: State,
         request: Req,
         need_id: RowId,
         data: JSONBody[NeedPatch],
     ) -> NeedOut:
-        return await needs.update_need(db, principal_of(request), need_id, data)
+        access_db: Database = state.access_db  # staff accounts: whom a need may go to
+        return await needs.update_need(db, access_db, principal_of(request), need_id, data)
 
     @post(
         "/{need_id:int}/notes",

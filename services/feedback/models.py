@@ -129,6 +129,8 @@ class Need(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_by: Mapped[str | None] = mapped_column(String(16))  # token id
+    # The staff member following it up (a login: shared/access/staff.py), or nobody yet.
+    assignee: Mapped[str | None] = mapped_column(String(64))
 
 
 class NeedNote(Base):

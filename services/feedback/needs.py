@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import ColumnElement, func, select
 
 from services.feedback.models import InboundMessage, Need, NeedNote
@@ -20,6 +21,7 @@ from services.feedback.schemas import (
     NoteOut,
     RatingSummary,
 )
+from shared.access.staff import assignable_login
 from shared.access.tokens import Principal
 from shared.db import Database
 from shared.errors import Conflict, InvalidInput, NotFound
@@ -75,6 +77,7 @@ def _need_out(need: Need, inbound: InboundMessage, notes: list[NeedNote] | None 
         created_at=need.created_at,
         updated_at=need.updated_at,
         updated_by=need.updated_by,
+        assignee=need.assignee,
         notes=None
         if notes is None
         else [
@@ -92,6 +95,7 @@ async def list_needs(
     urgent: bool | None = None,
     category: str | None = None,
     patient_id: int | None = None,
+    assignee: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     before_id: int | None = None,
@@ -116,6 +120,8 @@ async def list_needs(
         query = query.where(Need.category == category)
     if patient_id is not None:
         query = query.where(Need.patient_id == patient_id)
+    if assignee is not None:
+        query = query.where(Need.assignee == assignee.strip().lower())
     query = time_window(query, Need.created_at, since, until)
     if before_id is not None:
         query = query.where(Need.id < before_id)
@@ -142,7 +148,9 @@ async def get_need(db: Database, principal: Principal, need_id: int) -> NeedOut:
         return _need_out(need, inbound, list(notes))
 
 
-async def update_need(db: Database, principal: Principal, need_id: int, data: NeedPatch) -> NeedOut:
+async def update_need(
+    db: Database, access_db: Database, principal: Principal, need_id: int, data: NeedPatch
+) -> NeedOut:
     async with db.transaction() as session:
         need = await _load(session, principal, need_id, lock=True)
         if data.status is not None and data.status != need.status:
@@ -151,8 +159,21 @@ async def update_need(db: Database, principal: Principal, need_id: int, data: Ne
             need.status = data.status
         if data.category is not None:
             need.category = data.category
+        if data.assignee is not msgspec.UNSET:
+            need.assignee = await _assignee(access_db, data.assignee, need.clinic_id)
         need.updated_at, need.updated_by = datetime.now(UTC), principal.token_id
     return await get_need(db, principal, need_id)
+
+
+async def _assignee(access_db: Database, login: str | None, clinic_id: int) -> str | None:
+    """The login to store, or a 400: the same answer for a login that does not exist and
+    one of another clinic, so a coordinator learns nothing about other clinics' staff."""
+    if login is None:
+        return None
+    found = await assignable_login(access_db, login, clinic_id)
+    if found is None:
+        raise InvalidInput(f"assignee: no active staff member of this clinic has login {login!r}")
+    return found
 
 
 async def add_note(db: Database, principal: Principal, need_id: int, data: NoteIn) -> NoteOut:

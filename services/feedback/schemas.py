@@ -24,11 +24,20 @@ class NoteOut(msgspec.Struct, kw_only=True):
     created_at: datetime
 
 
+Login = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
 class NeedPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     status: NeedStatus | None = None
     category: Category | None = None
+    # A staff login to assign the need to; null takes the assignment away; absent: unchanged.
+    assignee: Login | msgspec.UnsetType | None = msgspec.UNSET
 
-    openapi_example: ClassVar[dict[str, Any]] = {"status": "in_progress", "category": "legal"}
+    openapi_example: ClassVar[dict[str, Any]] = {
+        "status": "in_progress",
+        "category": "legal",
+        "assignee": "li.na",
+    }
 
 
 class NeedOut(msgspec.Struct, kw_only=True):
@@ -43,6 +52,7 @@ class NeedOut(msgspec.Struct, kw_only=True):
     created_at: datetime
     updated_at: datetime
     updated_by: str | None
+    assignee: str | None = None  # the staff login following it up
     notes: list[NoteOut] | None = None  # in the detail only
 
 

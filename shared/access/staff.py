@@ -177,6 +177,20 @@ async def get_staff(db: Database, staff_id: int) -> StaffInfo | None:
     return _info(row) if row is not None else None
 
 
+async def assignable_login(db: Database, login: str, clinic_id: int) -> str | None:
+    """The login of an active account that may follow up work at this clinic (an admin, or
+    a coordinator of it), or None."""
+    async with db.sessions() as session:
+        row = (
+            await session.execute(select(Staff).where(Staff.login == login.strip().lower()))
+        ).scalar_one_or_none()
+    if row is None or row.disabled_at is not None:
+        return None
+    if row.role == Role.ADMIN.value or clinic_id in row.clinic_ids:
+        return row.login
+    return None
+
+
 async def _end_sessions(session: AsyncSession, row: Staff, now: datetime) -> None:
     """Every console session and every token of this person end now."""
     row.session_generation += 1

@@ -19,7 +19,7 @@ from shared.access.staff import create_staff
 from shared.access.tokens import Role
 from shared.db import Database
 from shared.messages import PatientEnrolled
-from tests.integration.consoleutil import PASSWORD, World, csrf_of
+from tests.integration.consoleutil import LOGIN, PASSWORD, World, csrf_of
 from tests.integration.test_console import Client, sign_in
 from tests.integration.test_console import client as client  # the fixtures
 from tests.integration.test_console import world as world
@@ -218,3 +218,28 @@ async def test_the_audit_log_is_for_admins_and_names_the_person_who_looked(
     bad = await client.get("/audit?day=yesterday")
     assert bad.status_code == 400
     assert "day" in bad.text
+
+
+async def test_a_need_is_assigned_on_its_page_and_the_inbox_says_to_whom(
+    world: World, client: Client
+) -> None:
+    await sign_in(client)
+    inbox = await client.get(f"/clinics/{world.yx}/needs")
+    path = inbox.text.split('class="urgent"')[1].split('href="')[1].split('"')[0]
+    shown = await client.get(path)
+    assert '<label for="assignee">' in shown.text
+    token = csrf_of(shown.text)
+    refused = await client.post(
+        path, data={"assignee": "nobody.here", "note": "先记下来", "_csrf_token": token}
+    )
+    assert refused.status_code == 400
+    assert "本门诊没有使用该登录名的在职工作人员" in refused.text
+    assert ">先记下来</textarea>" in refused.text
+    assert 'value="nobody.here"' in refused.text
+    saved = await client.post(
+        path, data={"assignee": LOGIN.upper(), "_csrf_token": token}, follow_redirects=False
+    )
+    assert saved.status_code == 303
+    assert "<dd>li.na</dd>" in (await client.get(path)).text
+    row = (await client.get(f"/clinics/{world.yx}/needs")).text.split('class="urgent"')[1]
+    assert "<td>li.na</td>" in row.split("</tr>")[0]
