@@ -56,6 +56,9 @@ class RunningFake:
     def post(self, path: str, body: Any = None) -> Any:
         return self._call("POST", path, body if body is not None else {})
 
+    def get(self, path: str) -> Any:
+        return self._call("GET", path)
+
 
 @contextmanager
 def running_fake(name: str, *flags: str, timeout_s: float = 20.0) -> Iterator[RunningFake]:

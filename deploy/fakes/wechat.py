@@ -16,7 +16,8 @@ token), 42001 (expired), 40003 (invalid openid, quoting it), 40037 (a template i
 refused or cancelled the subscription notices), 45009 (daily quota), 45015
 (customer-service window closed), 47003 (a keyword field breaking its type's rule), -1
 (system busy). Keyword fields, `client_msg_id` and `GET /_fake/cards` (what patients were
-shown): `wechat_notices.py`. Chaos: HTTP 503 and 429 (as a gateway would).
+shown): `wechat_notices.py`. The custom menu (`/cgi-bin/menu/create`, `GET /_fake/menu`):
+`wechat_menu.py`. Chaos: HTTP 503 and 429 (as a gateway would).
 
 `POST /_fake/inbound` with JSON `{"openid": "o...", "text": "1"}` (or `"event": "subscribe"`
 and an optional `"event_key"`, e.g. `qrscene_bind:<code>` for a binding QR code) is a
@@ -42,7 +43,7 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
-from deploy.fakes import wechat_notices
+from deploy.fakes import wechat_menu, wechat_notices
 from deploy.fakes.common import (
     STATE,
     Chaos,
@@ -304,11 +305,13 @@ def create_app(knobs: WeChatKnobs) -> web.Application:
     app = new_app(state)
     app[TOKENS] = {}
     wechat_notices.install(app)
+    wechat_menu.install(app, _check_token)
 
     def reset_extra() -> None:
         app[TOKENS].clear()
         app[wechat_notices.SENT_IDS].clear()
         app[wechat_notices.CARDS].clear()
+        wechat_menu.reset(app)
 
     state.on_reset = reset_extra
     app.router.add_get("/cgi-bin/token", token)

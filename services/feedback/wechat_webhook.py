@@ -4,7 +4,8 @@ Every call is signed with WECHAT_SERVER_TOKEN (`signature` over token, timestamp
 safe mode adds `msg_signature` over the encrypted body. A wrong signature is 403 and nothing
 is stored; XML with a DOCTYPE or entity is 400. Text messages go through the reply grammar;
 subscribe/unsubscribe are recorded for known patients; a scan of a binding QR code
-(scene `bind:<code>`) publishes ChannelBound with the openid encrypted, for the scheduler.
+(scene `bind:<code>`) publishes ChannelBound with the openid encrypted, for the scheduler;
+a click on a menu button (`MY_RECORD`, `HELP`) is answered as the keyword it stands for.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from shared.settings import Settings
 
 PATH = "/webhooks/wechat"
 _BIND = "bind:"
+# The keys of the menu's click buttons (wechat/menu.json, `mmt wechat menu`) and the reply
+# keyword each stands for: a click is answered as that keyword would be.
+MENU_KEYWORDS = {"MY_RECORD": "RECORD", "HELP": "HELP"}
 
 
 REPLAY_WINDOW_S = 300  # WeChat retries within seconds; clocks may differ a little
@@ -176,6 +180,17 @@ async def wechat_message(request: Req, state: State) -> Response[str]:
         await _bind(state.db, config.cipher, openid, scene)
         INBOUND.labels("wechat", "binding").inc()
         reply = reply_text("subscribe", "zh-CN")
+    elif event == "click" and fields.get("EventKey", "") in MENU_KEYWORDS:
+        # A menu button (wechat/menu.json) is the keyword the patient could have typed.
+        # No MsgId either: a retry repeats sender, CreateTime and the button's key.
+        key = fields.get("EventKey", "")
+        clicked = Inbound(
+            channel="wechat",
+            provider_id=f"{sender_hash[:24]}:{fields.get('CreateTime')}:click:{key}",
+            sender_hash=sender_hash,
+            text=MENU_KEYWORDS[key],
+        )
+        reply = (await receiver(state).receive(clicked)).reply
     elif kind == "text" or event in (SUBSCRIBE, UNSUBSCRIBE):
         # Events have no MsgId: WeChat's retries repeat sender and CreateTime (no openid kept).
         provider_id = fields.get("MsgId") or f"{sender_hash[:24]}:{fields.get('CreateTime')}"

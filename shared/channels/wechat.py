@@ -221,19 +221,40 @@ class WeChatChannel:
             "action_name": "QR_STR_SCENE",
             "action_info": {"scene": {"scene_str": scene}},
         }
+        body = await self._account_call(
+            "/cgi-bin/qrcode/create", payload, lambda answer: bool(answer.get("ticket")), scene
+        )
+        return BindingQr(
+            str(body["ticket"]),
+            str(body.get("url", "")),
+            int(body.get("expire_seconds", expire_seconds)),
+        )
+
+    async def create_menu(self, menu: Mapping[str, Any]) -> None:
+        """Publish the account's custom menu (`/cgi-bin/menu/create`), replacing the last;
+        refused with WeChat's errcode and message (e.g. 40018: a button name too long)."""
+        await self._account_call(
+            "/cgi-bin/menu/create", dict(menu), lambda answer: _errcode(answer) == 0
+        )
+
+    async def _account_call(
+        self,
+        path: str,
+        payload: dict[str, Any],
+        succeeded: Callable[[dict[str, Any]], bool],
+        *hidden: str,
+    ) -> dict[str, Any]:
+        """One call of the account's API, the token refreshed once if WeChat says it is
+        stale; `SendFailed` (with `hidden` kept out of its reason) otherwise."""
         token = await self.tokens.get()
         for first_try in (True, False):
-            status, body, retry_after = await self._post("/cgi-bin/qrcode/create", token, payload)
+            status, body, retry_after = await self._post(path, token, payload)
             if status == 200 and _errcode(body) in TOKEN_INVALID and first_try:
                 token = await self.tokens.refresh(stale=token)
                 continue
-            if status == 200 and body.get("ticket"):
-                return BindingQr(
-                    str(body["ticket"]),
-                    str(body.get("url", "")),
-                    int(body.get("expire_seconds", expire_seconds)),
-                )
-            raise _failure(status, body, retry_after, scene)
+            if status == 200 and succeeded(body):
+                return body
+            raise _failure(status, body, retry_after, *hidden)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _call(
