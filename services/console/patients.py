@@ -10,6 +10,7 @@ kept."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import msgspec
@@ -107,6 +108,7 @@ async def _page(
         other_clinics=[c for c in data.clinics if c.id != clinic.id],
         urine_results=URINE_RESULTS,
         today=view.calendar.today.isoformat(),
+        tomorrow=(view.calendar.today + timedelta(days=1)).isoformat(),
         form=form,
         typed=typed or {},
         errors=errors or {},
