@@ -17,6 +17,7 @@ from litestar.response import Template
 
 from services.console.pages import console_of, page, signed_in
 from services.console.programme_api import ProgrammeApi
+from services.console.sessions import SessionData
 
 Req = Request[Any, Any, Any]
 RESOURCE_TYPES = ("", "patient", "need", "feedback", "clinic", "alert", "report", "survey")
@@ -52,6 +53,12 @@ def _filters(
     return filters, None
 
 
+def admin_only(data: SessionData) -> None:
+    """The not-found page for anyone but an admin, before any API call."""
+    if data.role != "admin":
+        raise NotFoundException("admins only")
+
+
 class AuditPage(Controller):
     @get("/audit")
     async def audit(
@@ -64,8 +71,7 @@ class AuditPage(Controller):
         before: FromQuery[str] = "",
     ) -> Template:
         data = await signed_in(request)
-        if data.role != "admin":
-            raise NotFoundException("admins only")
+        admin_only(data)
         form = {
             "clinic": clinic,
             "resource_type": resource_type,
@@ -86,3 +92,10 @@ class AuditPage(Controller):
             resource_types=RESOURCE_TYPES,
             page_size=PAGE_SIZE,
         )
+
+    @get("/dead-letters")
+    async def dead_letters(self, request: Req) -> Template:
+        data = await signed_in(request)
+        admin_only(data)
+        letters = await ProgrammeApi(console_of(request).api).dead_letters(data.token, 100)
+        return page(request, "dead_letters.html", letters=letters)

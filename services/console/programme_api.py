@@ -79,9 +79,14 @@ class AuditEntry(msgspec.Struct, kw_only=True):
     staff_login: str | None = None
 
 
-class ExportFile(msgspec.Struct, frozen=True):
-    body: bytes
-    media_type: str
+class DeadLetter(msgspec.Struct, kw_only=True):
+    id: str
+    stream: str
+    group: str
+    type: str
+    reason: str
+    deliveries: int
+    at: str
 
 
 PAGE = 500  # the patients search's largest page
@@ -155,6 +160,11 @@ class ProgrammeApi:
         """Assign the need to a staff login (None: to nobody); the API checks the login."""
         url = f"{self.api.feedback}/api/v1/needs/{need_id}"
         await self.api._call(token, "PATCH", url, json={"assignee": login})
+
+    async def dead_letters(self, token: str, limit: int) -> list[DeadLetter]:
+        url = f"{self.api.scheduler}/api/v1/dead-letters"
+        body = await self._get(token, url, {"limit": limit})
+        return msgspec.json.decode(body, type=list[DeadLetter])
 
     async def audit(self, token: str, filters: dict[str, Any]) -> list[AuditEntry]:
         params = {k: v for k, v in filters.items() if v not in (None, "")}

@@ -6,6 +6,7 @@ from litestar import Litestar
 from redis.asyncio import Redis
 
 from services.scheduler.api import AlertController, ClinicActivityController, PatientController
+from services.scheduler.dead_letters import DeadLetterController
 from services.scheduler.definition import SERVICE
 from services.scheduler.receipts import ReceiptConfig, twilio_status
 from services.scheduler.receipts_cn import aliyun_report, tencent_status
@@ -18,10 +19,11 @@ from services.scheduler.risk_api import (
 )
 from services.scheduler.worker import load_cipher
 from shared.access.api import AuditController, ClinicController
+from shared.bus import BusKeys
 from shared.channels.sms_push import SmsPushConfig
 from shared.crypto import IdentifierCipher
 from shared.db import Database
-from shared.settings import Settings
+from shared.settings import Settings, get_settings
 from shared.web import build_app
 
 
@@ -46,6 +48,7 @@ def create_app(
             RiskAssessmentController,
             RiskInstrumentController,
             RecordViewController,
+            DeadLetterController,
         ],
         settings=settings,
         db=db,
@@ -56,5 +59,6 @@ def create_app(
             "receipts": ReceiptConfig.from_environment(),
             "sms_push": SmsPushConfig.from_environment(),
             "record_links": RecordLinks.from_environment(),
+            "bus_keys": BusKeys((settings or get_settings()).bus.bus_prefix),
         },
     )

@@ -88,5 +88,9 @@ async def test_each_programme_page_is_reached_from_today_and_passes_axe_at_phone
     await expect(page.locator("table.audit")).to_contain_text(LOGIN)
     await _fits_the_phone(page)
     await shot(page, "p4-audit")
+    await page.get_by_role("navigation", name="页面").get_by_role("link", name="死信").click()
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("死信")
+    await _fits_the_phone(page)
+    await shot(page, "p5-dead-letters")
     assert errors == []
     await context.close()
