@@ -22,7 +22,8 @@ from shared.db import Database
 from tests.integration.receiptutil import apply_waiting, receipt_consumer
 from tests.integration.test_scheduler_receipts_cn import resends, rows, sent_messages
 
-pytestmark = pytest.mark.usefixtures("secrets_env")
+# On each test, not the module: the cluster module runs some of them again.
+SECRETS = pytest.mark.usefixtures("secrets_env")
 
 DELIVERED, SENT, FAILED = ReceiptState.DELIVERED, ReceiptState.SENT, ReceiptState.UNDELIVERED
 
@@ -50,6 +51,7 @@ def scenario(ids: list[str], first: int) -> list[StatusUpdate]:
     ]
 
 
+@SECRETS
 async def test_a_batch_applies_the_rules_of_one_receipt_at_a_time(
     scheduler_db: Database, access_db: Database
 ) -> None:
@@ -80,6 +82,7 @@ async def test_a_batch_applies_the_rules_of_one_receipt_at_a_time(
     ]
 
 
+@SECRETS
 async def test_a_receipt_before_its_send_is_recorded_is_kept_then_applied(
     scheduler_db: Database, access_db: Database, redis: Redis, isolation: str
 ) -> None:
@@ -104,6 +107,7 @@ async def test_a_receipt_before_its_send_is_recorded_is_kept_then_applied(
     assert consumer.group == "scheduler"
 
 
+@SECRETS
 async def test_an_unknown_receipt_is_dead_lettered_after_its_bound(
     scheduler_db: Database, access_db: Database, redis: Redis, isolation: str
 ) -> None:
@@ -125,6 +129,7 @@ async def test_an_unknown_receipt_is_dead_lettered_after_its_bound(
     assert await rows(scheduler_db) == [("sent", None)]
 
 
+@SECRETS
 async def test_a_redelivered_batch_changes_nothing(
     scheduler_db: Database, access_db: Database, redis: Redis, isolation: str
 ) -> None:
@@ -143,6 +148,7 @@ async def test_a_redelivered_batch_changes_nothing(
     assert await resends(scheduler_db) == before + 1
 
 
+@SECRETS
 async def test_the_fallback_waits_for_receipts_still_in_the_stream(
     scheduler_db: Database, access_db: Database, redis: Redis, isolation: str
 ) -> None:

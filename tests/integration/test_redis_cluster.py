@@ -47,6 +47,11 @@ from tests.integration.test_channels_pacing import (
     test_a_paced_channel_sends_within_the_rate_and_hands_back_the_rest,
     test_workers_sharing_a_rate_get_exactly_its_amount,
 )
+from tests.integration.test_receipts_worker import (
+    test_a_receipt_before_its_send_is_recorded_is_kept_then_applied,
+    test_an_unknown_receipt_is_dead_lettered_after_its_bound,
+    test_the_fallback_waits_for_receipts_still_in_the_stream,
+)
 
 __all__ = [  # collected here too, with this module's fixtures: on the cluster
     "keys",
@@ -54,8 +59,10 @@ __all__ = [  # collected here too, with this module's fixtures: on the cluster
     "test_a_cost_takes_that_many_units",
     "test_a_failed_handler_is_retried_and_its_partial_work_rolled_back",
     "test_a_paced_channel_sends_within_the_rate_and_hands_back_the_rest",
+    "test_a_receipt_before_its_send_is_recorded_is_kept_then_applied",
     "test_a_send_the_provider_surely_refused_gives_its_unit_back",
     "test_a_state_guarded_batch_handler_runs_without_the_inbox",
+    "test_an_unknown_receipt_is_dead_lettered_after_its_bound",
     "test_entries_of_a_consumer_killed_with_sigkill_are_reclaimed",
     "test_every_outbox_event_reaches_the_other_service",
     "test_garbled_and_unknown_payloads_are_dead_lettered_without_blocking_the_rest",
@@ -63,6 +70,7 @@ __all__ = [  # collected here too, with this module's fixtures: on the cluster
     "test_poison_messages_go_to_dead_letters_with_the_reason_and_can_be_replayed",
     "test_redelivered_and_duplicated_messages_take_effect_once",
     "test_replaying_an_unknown_or_malformed_dead_letter_says_so",
+    "test_the_fallback_waits_for_receipts_still_in_the_stream",
     "test_trimming_keeps_pending_and_undelivered_entries",
     "test_two_workers_share_one_count_per_number",
     "test_workers_sharing_a_rate_get_exactly_its_amount",
