@@ -162,8 +162,8 @@ def console(
     sessions: Annotated[int, typer.Option(min=1, max=500, help="Staff at once.")] = 20,
     rounds: Annotated[int, typer.Option(min=1, max=10_000, help="Pages each asks for.")] = 20,
     pages: Annotated[
-        str, typer.Option(help="Comma-separated: today, needs, struggling.")
-    ] = "today,needs",
+        str, typer.Option(help="Comma-separated: today, patient, needs, struggling.")
+    ] = "today,patient",
     think: Annotated[
         float,
         typer.Option(
@@ -171,8 +171,9 @@ def console(
         ),
     ] = 2.0,
 ) -> None:
-    """The console's day board and needs inbox for one clinic under concurrent staff
-    sessions (console, scheduler and feedback in this process): p50/p95 per page."""
+    """The console's day board and patient page (or the needs inbox, who is struggling)
+    for one clinic under concurrent staff sessions (console, scheduler and feedback in
+    this process): p50/p95 per page."""
     from mmt.bench.console import PAGES, bench_console
 
     chosen = tuple(p.strip() for p in pages.split(",") if p.strip())

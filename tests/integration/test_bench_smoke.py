@@ -178,16 +178,17 @@ def test_bench_dispatch_refuses_what_it_cannot_measure(
 
 
 def test_bench_console(backends: Backends, monkeypatch: pytest.MonkeyPatch) -> None:
-    args = ("--patients", "30", "--days", "8", "--sessions", "3", "--rounds", "3", "--think", "0")
-    figures = _bench(backends, monkeypatch, "console", *args, "--pages", "today,needs,struggling")
+    args = ("--patients", "30", "--days", "8", "--sessions", "3", "--rounds", "4", "--think", "0")
+    pages = ("--pages", "today,patient,needs,struggling")
+    figures = _bench(backends, monkeypatch, "console", *args, *pages)
     assert figures["errors"] == 0  # every page answered 200 under its session
-    assert figures["requests"] == 3 * 3
-    assert set(figures["pages"]) == {"today", "needs", "struggling"}
+    assert figures["requests"] == 3 * 4
+    assert set(figures["pages"]) == {"today", "patient", "needs", "struggling"}
     for name, page in figures["pages"].items():
         assert 0 < page["p50"] <= page["p95"], name
 
 
 def test_bench_console_refuses_an_unknown_page() -> None:
-    result = CliRunner().invoke(app, ["bench", "console", "--pages", "today,patient"])
+    result = CliRunner().invoke(app, ["bench", "console", "--pages", "today,calendar"])
     assert result.exit_code == 2
     assert "--pages" in result.output
