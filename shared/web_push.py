@@ -12,7 +12,11 @@ from typing import Annotated, Any, TypeVar
 
 from litestar import Request, post
 from litestar.datastructures import State
-from litestar.exceptions import HTTPException, PermissionDeniedException
+from litestar.exceptions import (
+    HTTPException,
+    PermissionDeniedException,
+    ServiceUnavailableException,
+)
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import PathParameter
 
@@ -107,5 +111,7 @@ def push_route(
         tags=["webhooks"],
         status_code=200,
         summary=summary,
-        raises=[PermissionDeniedException],
+        # 503: what the push needs (the database, or Redis for receipts) is down; the
+        # vendors push again later.
+        raises=[PermissionDeniedException, ServiceUnavailableException],
     )(receive)

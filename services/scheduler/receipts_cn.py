@@ -12,7 +12,7 @@ answered like the rest, so the vendor stops pushing it. If Redis cannot take the
 from __future__ import annotations
 
 from litestar.datastructures import State
-from litestar.exceptions import HTTPException
+from litestar.exceptions import ServiceUnavailableException
 
 from services.scheduler.receipts import RECEIPTS, NotAccepted, accept
 from shared.channels.base import StatusUpdate
@@ -29,7 +29,7 @@ async def apply(state: State, vendor: str, updates: list[StatusUpdate]) -> None:
     try:
         await accept(state, vendor, updates)
     except NotAccepted:
-        raise HTTPException(status_code=503, detail="receipts cannot be accepted now") from None
+        raise ServiceUnavailableException(detail="receipts cannot be accepted now") from None
 
 
 aliyun_report = push_route(
