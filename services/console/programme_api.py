@@ -12,16 +12,24 @@ from typing import Any
 
 import msgspec
 
-from services.console.api_client import Need, Roster, ServicesClient
+from services.console.api_client import Need, ServicesClient
 
 
-class PatientBrief(msgspec.Struct, kw_only=True):
-    id: int
+class PatientSignals(msgspec.Struct, kw_only=True):
+    patient_id: int
     clinic_number: str
     display_name: str
-    state: str
+    days: int
+    missed_days: int
+    failed_messages: int
+    reached_messages: int
     opted_out: bool
-    enrolled_at: datetime
+
+
+class ClinicSignals(msgspec.Struct, kw_only=True):
+    first_day: date
+    last_day: date
+    patients: list[PatientSignals]
 
 
 class Message(msgspec.Struct, kw_only=True):
@@ -89,7 +97,6 @@ class DeadLetter(msgspec.Struct, kw_only=True):
     at: str
 
 
-PAGE = 500  # the patients search's largest page
 EXPORTS = {"replies.csv": "replies.csv", "survey-answers.csv": "survey-answers.csv"}
 
 
@@ -102,27 +109,14 @@ class ProgrammeApi:
     async def _get(self, token: str, url: str, params: dict[str, Any]) -> bytes:
         return await self.api._call(token, "GET", url, params=params)
 
-    async def roster_on(self, token: str, clinic_id: int, day: date) -> Roster:
-        url = f"{self.api.scheduler}/api/v1/clinics/{clinic_id}/roster"
-        body = await self._get(token, url, {"on": day.isoformat(), "limit": 1000})
-        return msgspec.json.decode(body, type=Roster)
+    async def signals(self, token: str, clinic_id: int, days: int) -> ClinicSignals:
+        url = f"{self.api.scheduler}/api/v1/clinics/{clinic_id}/signals"
+        return msgspec.json.decode(await self._get(token, url, {"days": days}), type=ClinicSignals)
 
     async def messages_on(self, token: str, clinic_id: int, day: date) -> list[Message]:
         url = f"{self.api.scheduler}/api/v1/clinics/{clinic_id}/messages"
         body = await self._get(token, url, {"on": day.isoformat(), "limit": 1000})
         return msgspec.json.decode(body, type=list[Message])
-
-    async def patients(self, token: str, clinic_id: int) -> list[PatientBrief]:
-        """Every active patient of the clinic, page by page (the API's most a call)."""
-        found: list[PatientBrief] = []
-        params: dict[str, Any] = {"clinic_id": clinic_id, "status": "active", "limit": PAGE}
-        while True:
-            body = await self._get(token, f"{self.api.scheduler}/api/v1/patients", params)
-            page = msgspec.json.decode(body, type=list[PatientBrief])
-            found += page
-            if len(page) < PAGE:
-                return found
-            params["after_id"] = page[-1].id
 
     async def needs(self, token: str, clinic_id: int, status: str) -> list[Need]:
         params = {"clinic_id": clinic_id, "status": status, "limit": 1000}

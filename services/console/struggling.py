@@ -1,16 +1,15 @@
 """Who is struggling at a clinic: patients ranked by concrete signals, each row saying why.
 
-Everything comes from the public APIs, one clinic per call: the last seven days' rosters
-(missed days), their messages (unreachable on every channel), open dropout alerts, open
-needs, ratings of 1-2 this week and the active patients (opted out). The ranking is a
-plain weighted count, so a coordinator can see why a person is above another: an urgent
-need outranks everything, then an alert, then the rest.
+Everything comes from the public APIs, one clinic per call: the scheduler's week of signals
+(missed days, messages failed against reached, opted out: counted in SQL), open dropout
+alerts, open needs and ratings of 1-2 this week. The ranking is a plain weighted count,
+so a coordinator can see why a person is above another: an urgent need outranks
+everything, then an alert, then the rest.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -21,15 +20,12 @@ from litestar.response import Template
 
 from services.console.api_client import Alert, Clinic, Need
 from services.console.pages import clinic_of, console_of, page, signed_in
-from services.console.programme_api import Message, PatientBrief, ProgrammeApi, Reply
+from services.console.programme_api import ClinicSignals, ProgrammeApi, Reply
 from shared.params import RowId
 
 Req = Request[Any, Any, Any]
 WEEK = 7
 MISSED_DAYS_SIGNAL = 2  # one missed day is ordinary; two in a week is worth a call
-# A message that ended without reaching the patient; "sent"/"delivered" reached a channel.
-_UNREACHED = {"failed"}
-_REACHED = {"sent", "delivered"}
 WEIGHTS = {
     "urgent_need": 100,
     "alert": 50,
@@ -74,19 +70,16 @@ class Struggling:
 class Week:
     """What the page is built from: the APIs' answers for one clinic and one week."""
 
-    days: list[date]
-    rosters: dict[date, set[int]]  # day -> patients dosed that day
-    messages: list[Message]
+    signals: ClinicSignals
     alerts: list[Alert]
     needs: list[Need]
     ratings: list[Reply]
-    patients: list[PatientBrief]
 
 
-def rank(week: Week, zone: str) -> list[Struggling]:
+def rank(week: Week) -> list[Struggling]:
     """Patients with at least one signal, highest score first (then clinic number)."""
     rows: dict[int, Struggling] = {}
-    known = {p.id: p for p in week.patients}
+    known = {p.patient_id: p for p in week.signals.patients}
 
     def row(patient_id: int) -> Struggling:
         if patient_id not in rows:
@@ -98,18 +91,13 @@ def rank(week: Week, zone: str) -> list[Struggling]:
             )
         return rows[patient_id]
 
-    tz = ZoneInfo(zone)
-    for patient in week.patients:
-        enrolled = patient.enrolled_at.astimezone(tz).date()
-        missed = sum(
-            1
-            for day in week.days
-            if day >= enrolled and patient.id not in week.rosters.get(day, set())
-        )
-        if missed >= MISSED_DAYS_SIGNAL:
-            row(patient.id).missed_days = missed
+    for patient in week.signals.patients:
+        if patient.missed_days >= MISSED_DAYS_SIGNAL:
+            row(patient.patient_id).missed_days = patient.missed_days
         if patient.opted_out:
-            row(patient.id).opted_out = True
+            row(patient.patient_id).opted_out = True
+        if patient.failed_messages and not patient.reached_messages:
+            row(patient.patient_id).unreachable = True  # nothing got through all week
     for alert in week.alerts:
         row(alert.patient_id).alerts.append(alert)
     for need in week.needs:
@@ -118,12 +106,6 @@ def rank(week: Week, zone: str) -> list[Struggling]:
     for reply in week.ratings:
         if reply.rating is not None and reply.rating <= 2:
             row(reply.patient_id).low_ratings.append(reply.rating)
-    outcomes: dict[int, set[str]] = defaultdict(set)
-    for message in week.messages:
-        outcomes[message.patient_id].add(message.state)
-    for patient_id, states in outcomes.items():
-        if states & _UNREACHED and not states & _REACHED and patient_id in known:
-            row(patient_id).unreachable = True
     found = [r for r in rows.values() if r.score > 0]
     return sorted(found, key=lambda r: (-r.score, r.clinic_number, r.patient_id))
 
@@ -135,32 +117,14 @@ def past_days(now: datetime, zone: str, count: int = WEEK) -> list[date]:
 
 
 async def load_week(api: ProgrammeApi, token: str, clinic: Clinic, now: datetime) -> Week:
-    days = past_days(now, clinic.time_zone)
-    since = now - timedelta(days=WEEK)
-    rosters, messages, rest = await asyncio.gather(
-        asyncio.gather(*(api.roster_on(token, clinic.id, day) for day in days)),
-        asyncio.gather(*(api.messages_on(token, clinic.id, day) for day in days)),
-        asyncio.gather(
-            api.api.open_alerts(token, clinic.id),
-            api.needs(token, clinic.id, "new"),
-            api.needs(token, clinic.id, "in_progress"),
-            api.ratings_since(token, clinic.id, since),
-            api.patients(token, clinic.id),
-        ),
+    signals, alerts, new, in_progress, ratings = await asyncio.gather(
+        api.signals(token, clinic.id, WEEK),
+        api.api.open_alerts(token, clinic.id),
+        api.needs(token, clinic.id, "new"),
+        api.needs(token, clinic.id, "in_progress"),
+        api.ratings_since(token, clinic.id, now - timedelta(days=WEEK)),
     )
-    alerts, new, in_progress, ratings, patients = rest
-    return Week(
-        days=days,
-        rosters={
-            day: {p.patient_id for p in roster.patients if p.dosed_at is not None}
-            for day, roster in zip(days, rosters, strict=True)
-        },
-        messages=[m for day in messages for m in day],
-        alerts=alerts,
-        needs=[*new, *in_progress],
-        ratings=ratings,
-        patients=patients,
-    )
+    return Week(signals=signals, alerts=alerts, needs=[*new, *in_progress], ratings=ratings)
 
 
 class StrugglingPage(Controller):
@@ -174,8 +138,8 @@ class StrugglingPage(Controller):
             request,
             "struggling.html",
             clinic=clinic,
-            rows=rank(week, clinic.time_zone),
-            first_day=week.days[0],
-            last_day=week.days[-1],
+            rows=rank(week),
+            first_day=week.signals.first_day,
+            last_day=week.signals.last_day,
             missed_signal=MISSED_DAYS_SIGNAL,
         )

@@ -17,6 +17,7 @@ from services.scheduler.risk_api import (
     RiskAssessmentController,
     RiskInstrumentController,
 )
+from services.scheduler.signals_api import ClinicSignalsController
 from services.scheduler.worker import load_cipher
 from shared.access.api import AuditController, ClinicController
 from shared.bus import BusKeys
@@ -49,6 +50,7 @@ def create_app(
             RiskInstrumentController,
             RecordViewController,
             DeadLetterController,
+            ClinicSignalsController,
         ],
         settings=settings,
         db=db,

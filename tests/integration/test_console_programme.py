@@ -214,7 +214,7 @@ async def test_the_audit_log_is_for_admins_and_names_the_person_who_looked(
     log = await client.get(f"/audit?clinic={world.yx}")
     assert log.status_code == 200
     assert "li.na" in log.text
-    assert "/api/v1/clinics/{clinic_id}/roster" in log.text
+    assert "/api/v1/clinics/{clinic_id}/signals" in log.text
     bad = await client.get("/audit?day=yesterday")
     assert bad.status_code == 400
     assert "day" in bad.text
