@@ -127,6 +127,7 @@ async def test_who_is_struggling_ranks_patients_by_their_signals_and_says_why(
     assert "7 / 7" in row_one
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in row_one
     assert f'href="/clinics/{world.yx}/needs/' in row_one  # the follow-up
+    assert f'href="/clinics/{world.yx}/patients/{first}"' in row_one  # and the person
     assert "脱失风险" in row_two
     assert "已退订" in row_two
     assert "紧急需求" not in row_two
@@ -225,7 +226,9 @@ async def test_a_need_is_assigned_on_its_page_and_the_inbox_says_to_whom(
 ) -> None:
     await sign_in(client)
     inbox = await client.get(f"/clinics/{world.yx}/needs")
-    path = inbox.text.split('class="urgent"')[1].split('href="')[1].split('"')[0]
+    urgent_row = inbox.text.split('class="urgent"')[1].split("</tr>")[0]
+    path = urgent_row.split(f'href="/clinics/{world.yx}/needs/')[1].split('"')[0]
+    path = f"/clinics/{world.yx}/needs/{path}"
     shown = await client.get(path)
     assert '<label for="assignee">' in shown.text
     token = csrf_of(shown.text)
