@@ -91,6 +91,9 @@ class RecordLinks:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         except (ValueError, TypeError) as exc:
             raise LinkInvalid("this link is not valid") from exc
+        if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != token:
+            # Only the one spelling we issue: another (its unused low bits changed) is not it.
+            raise LinkInvalid("this link is not valid")
         body, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
         if len(body) != _HEAD.size + 16 or not hmac.compare_digest(mac, self._mac(body)):
             raise LinkInvalid("this link is not valid")

@@ -1,13 +1,23 @@
 """The scheduler's tables for issue 20 (beside models.py, whose Base they share): the risk
 instruments clinics loaded, each assessment staff recorded for a patient, and each opening
-of a patient's record page."""
+of a patient's record page, and the special days of clinics' calendars."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    Time,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.scheduler.models import Base
@@ -65,3 +75,21 @@ class RecordView(Base):
     reader: Mapped[str] = mapped_column(String(36))  # the reply message that carried the link
     outcome: Mapped[str] = mapped_column(String(20))  # shown, expired, withdrawn
     viewed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ClinicDay(Base):
+    """A special day in a clinic's calendar (Spring Festival, a public holiday, a closure):
+    closed, or open at other hours. Dose reminders follow it (planner/ahead.py)."""
+
+    __tablename__ = "clinic_days"
+    __table_args__ = (UniqueConstraint("clinic_id", "day"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    clinic_id: Mapped[int] = mapped_column(Integer, index=True)
+    day: Mapped[date] = mapped_column(Date)  # the clinic's local date
+    closed: Mapped[bool] = mapped_column(Boolean)
+    opens_at: Mapped[time | None] = mapped_column(Time())
+    closes_at: Mapped[time | None] = mapped_column(Time())
+    note: Mapped[str | None] = mapped_column(String(80))  # staff's, e.g. 春节
+    updated_by: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -136,7 +136,11 @@ async def test_the_page_shows_the_month_tests_assessments_and_the_clinic(world: 
     assert "07:00-17:00" in html
     assert "尿" not in html  # discreet wording: nothing on the page names the test
     assert "风险" not in html
-    assert str(patient_id) not in path
+    async with world.db.sessions() as session:
+        reader = (
+            await session.execute(select(Message.id).where(Message.kind == "record_reply"))
+        ).scalar_one()
+    assert world.links.read(path.removeprefix("/r/")).reader == reader  # never a patient id
     assert await _views(world, patient_id) == ["shown"]
 
 
@@ -153,8 +157,10 @@ async def test_explicit_wording_in_english(world: World) -> None:
 async def test_a_tampered_or_foreign_link_shows_nothing_and_names_no_one(world: World) -> None:
     patient_id, path = await _reply(world)
     token = path.removeprefix("/r/")
-    flipped = token[:-1] + ("A" if token[-1] != "A" else "B")
-    for bad in (flipped, token[:-3], "x", token + "AAAA"):
+    middle = len(token) // 2
+    flipped = token[:middle] + ("A" if token[middle] != "A" else "B") + token[middle + 1 :]
+    last = token[:-1] + ("A" if token[-1] != "A" else "B")  # maybe only unused bits: refused
+    for bad in (flipped, last, token[:-3], "x", token + "AAAA"):
         refused = await world.client.get(f"/r/{bad}")
         assert refused.status_code == 404
         assert "此链接无效" in refused.text

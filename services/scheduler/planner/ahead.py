@@ -14,9 +14,10 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 import msgspec
-from sqlalchemy import Select, and_, func, literal, or_, select
+from sqlalchemy import Select, String, and_, func, literal, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from services.scheduler.clinic_calendar import dose_plan, special_days
 from services.scheduler.models import Occurrence, Patient, TrackVersion
 from services.scheduler.settings import SchedulerSettings
 from services.scheduler.timeplan import local_instant, local_today, reminder_time
@@ -70,11 +71,22 @@ async def _plan_group(
     expires: datetime,
     local_date: Any,
     who: Select[Any],
+    state: str = "planned",
+    reason: str | None = None,
 ) -> int:
     statement = (
         _insert(db)(Occurrence)
         .from_select(
-            ["patient_id", "kind", "local_date", "slot", "due_at", "expires_at", "state"],
+            [
+                "patient_id",
+                "kind",
+                "local_date",
+                "slot",
+                "due_at",
+                "expires_at",
+                "state",
+                "reason",
+            ],
             who.with_only_columns(
                 Patient.id,
                 literal(kind),
@@ -82,7 +94,8 @@ async def _plan_group(
                 literal(slot),
                 literal(due),
                 literal(expires),
-                literal("planned"),
+                literal(state),
+                literal(reason, String()),
             ),
         )
         .on_conflict_do_nothing(index_elements=["patient_id", "kind", "local_date", "slot"])
@@ -92,10 +105,14 @@ async def _plan_group(
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def _active(patient_ids: Sequence[int] | None = None) -> Select[Any]:
+def _active(
+    patient_ids: Sequence[int] | None = None, clinic_ids: Sequence[int] | None = None
+) -> Select[Any]:
     query = select(Patient.id).where(Patient.state == "active", Patient.opted_out_at.is_(None))
     if patient_ids is not None:  # planning a few patients now (enrolled, changed, resumed)
         query = query.where(Patient.id.in_(patient_ids))
+    if clinic_ids is not None:  # re-planning a clinic whose calendar changed
+        query = query.where(Patient.clinic_id.in_(clinic_ids))
     return query
 
 
@@ -105,14 +122,17 @@ async def plan_ahead(
     now: datetime,
     days: int = 2,
     patient_ids: Sequence[int] | None = None,
+    clinic_ids: Sequence[int] | None = None,
 ) -> int:
-    """Plan dose reminders and lessons for each patient's local today and the next day(s)."""
+    """Plan dose reminders and lessons for each patient's local today and the next day(s);
+    on a clinic's special day, dose reminders follow its calendar (clinic_calendar.py)."""
     planned = 0
     dose_window = timedelta(minutes=settings.dose_window_minutes)
+    special = await special_days(db, now, days)
     async with db.sessions() as session:
         groups = (
             await session.execute(
-                _active(patient_ids)
+                _active(patient_ids, clinic_ids)
                 .with_only_columns(
                     Patient.time_zone, Patient.dose_time, Patient.quiet_start, Patient.quiet_end
                 )
@@ -123,19 +143,26 @@ async def plan_ahead(
         first = local_today(now, zone)
         for offset in range(days):
             day = first + timedelta(days=offset)
-            due = reminder_time(day, dose_time, zone, quiet_start, quiet_end)
-            # The window runs from the time the patient chose, not from a time quiet
-            # hours moved it to: a dose reminder must never arrive hours late.
-            expires = local_instant(day, dose_time, zone) + dose_window
-            if expires <= now or due >= expires:
-                continue  # its window has passed: nothing to plan, nothing to send late
-            who = _active(patient_ids).where(
+            who = _active(patient_ids, clinic_ids).where(
                 Patient.time_zone == zone,
                 Patient.dose_time == dose_time,
                 Patient.quiet_start == quiet_start,
                 Patient.quiet_end == quiet_end,
             )
-            planned += await _plan_group(db, "dose", "dose", due, expires, day, who)
+            on_day = special.get(day, {})
+            # Patients of clinics with a special day that day are planned by its calendar.
+            who_else = who.where(Patient.clinic_id.not_in(list(on_day))) if on_day else who
+            for clinic_id, calendar_day in [(None, None), *on_day.items()]:
+                plan = dose_plan(day, dose_time, zone, quiet_start, quiet_end, calendar_day)
+                # The window runs from the time the patient chose (or the opening it moved
+                # to), not from a time quiet hours moved it to: never hours late.
+                expires = plan.expires(dose_window)
+                if expires <= now or (plan.state == "planned" and plan.due >= expires):
+                    continue  # its window has passed: nothing to plan, nothing to send late
+                group = who_else if clinic_id is None else who.where(Patient.clinic_id == clinic_id)
+                planned += await _plan_group(
+                    db, "dose", "dose", plan.due, expires, day, group, plan.state, plan.reason
+                )
     planned += await _plan_lessons(db, settings, now, days, patient_ids)
     return planned
 
