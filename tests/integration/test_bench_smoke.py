@@ -103,8 +103,11 @@ def test_bench_api_receipts(backends: Backends, monkeypatch: pytest.MonkeyPatch)
     assert figures["errors"] == {}
     assert figures["warmup"]["errors"] == {}
     assert list(figures["latency_ms_by_endpoint"]) == ["receipt"]
-    # Every callback, the 20 warming ones included, was signed right and applied.
+    # Every callback, the 20 warming ones included, was signed right, accepted and applied
+    # by the worker's receipt consumer, which says when.
     assert figures["messages_delivered"] == 20 + figures["warmup"]["requests"] + 20
+    assert figures["receipts_applied_s_after_load"] is not None
+    assert figures["peak_rss_mb"]["receipts_worker"] > 0
 
 
 def test_bench_api_refuses_an_unknown_mix() -> None:
