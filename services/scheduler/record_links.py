@@ -7,7 +7,8 @@ page's language and an expiry, under a 96-bit truncated HMAC-SHA256 as lesson li
 derived from LESSON_LINK_SECRET for this purpose alone, so a lesson token is never a
 record token. Both ends are the scheduler: it signs when it sends the reply and verifies
 when the page is opened. No setting of its own: without LESSON_LINK_SECRET or a public URL
-for the scheduler (SCHEDULER_PUBLIC_URL or PUBLIC_BASE_URL) the reply carries no link.
+for the scheduler (SCHEDULER_PUBLIC_URL or PUBLIC_BASE_URL) the reply carries no link
+(and without the secret the page answers 503).
 """
 
 from __future__ import annotations
@@ -53,23 +54,26 @@ class RecordLinkExpired(LinkExpired):
 
 
 class RecordLinks:
-    def __init__(self, secret: str, base_url: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, secret: str, base_url: str | None, clock: Callable[[], float] = time.time
+    ) -> None:
         if len(secret) < 32:
             raise ValueError("LESSON_LINK_SECRET must be set to 32 or more random characters")
         self._key = hashlib.sha256(b"mmt-record-link-v1" + secret.encode()).digest()
-        self._base = base_url.rstrip("/")
+        # Reading a link needs only the key; making one needs the public URL as well.
+        self.base_url = base_url.rstrip("/") if base_url else None
         self._clock = clock
 
     @classmethod
     def from_environment(cls) -> RecordLinks | None:
-        """None (replies go without a link) when the secret or the public URL is unset."""
+        """None when the secret is unset; without a public URL links are read, not made."""
         try:
             secret = LessonLinkSettings().lesson_link_secret
             base = ChannelSettings().scheduler_url
         except ValidationError as exc:
             log.warning("scheduler.no_record_links", detail=str(exc.errors()[0]["msg"]))
             return None
-        if not secret or not base:
+        if not secret or len(secret) < 32:
             return None
         return cls(secret, base)
 
@@ -82,8 +86,9 @@ class RecordLinks:
         body = _HEAD.pack(_FORMAT, language, expires) + uuid.UUID(link.reader).bytes
         return base64.urlsafe_b64encode(body + self._mac(body)).rstrip(b"=").decode()
 
-    def url(self, link: RecordLink) -> str:
-        return f"{self._base}/r/{self.token(link)}"
+    def url(self, link: RecordLink) -> str | None:
+        """The link, or None without a public URL (the reply then goes without one)."""
+        return f"{self.base_url}/r/{self.token(link)}" if self.base_url else None
 
     def read(self, token: str) -> RecordLink:
         """The link, or LinkInvalid (tampered, forged, unreadable), or RecordLinkExpired."""

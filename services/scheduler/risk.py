@@ -12,7 +12,7 @@ once and raises nothing more.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from sqlalchemy import or_, select
@@ -21,12 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.scheduler.models import Alert, Outbox, Patient
 from services.scheduler.patients import Scheduler, load_patient
 from services.scheduler.risk_definition import (
+    CODE,
     Instrument,
     band_rank,
     decode_instrument,
     validate_instrument,
 )
 from services.scheduler.risk_models import EVERY_CLINIC, RiskAssessment, RiskInstrument
+from services.scheduler.schemas import Aware
 from services.scheduler.timeplan import local_today
 from shared.access.tokens import Principal
 from shared.bus import add_to_outbox
@@ -49,10 +51,11 @@ class InstrumentOut(msgspec.Struct, kw_only=True):
 
 
 class AssessmentIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    instrument: str
-    answers: dict[str, str]  # item key -> answer value
-    assessed_by: str  # the staff member who assessed, as they sign
-    assessed_at: datetime  # RFC 3339 with its offset
+    instrument: Annotated[str, msgspec.Meta(pattern=f"^{CODE.pattern}$")]
+    answers: dict[str, Annotated[str, msgspec.Meta(max_length=40)]]  # item key -> value
+    # The staff member who assessed, as they sign.
+    assessed_by: Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
+    assessed_at: Aware
 
 
 class AssessmentOut(msgspec.Struct, kw_only=True):
