@@ -375,6 +375,12 @@ async def transfer(
     try:
         async with ctx.db.transaction() as session:
             patient = await load_patient(session, principal, patient_id, lock=True)
+            # The time zone follows the clinic, unless it was set apart from the old one's.
+            old = await _clinic(ctx, principal, patient.clinic_id)
+            rezoned = patient.time_zone == old.time_zone != target.time_zone
+            if rezoned:
+                patient.time_zone = target.time_zone
+                await _forget_plans(session, patient.id)  # planned again in the new zone
             patient.clinic_id, patient.clinic_number = target.id, data.clinic_number
             patient.updated_at = ctx.clock()
             # Open alerts and unfinished messages follow the patient: the new clinic
@@ -393,6 +399,8 @@ async def transfer(
                 .values(clinic_id=target.id)
             )
             add_to_outbox(session, Outbox, updated_event(patient))
+        if rezoned:
+            await ctx.plan(patient.id)
         return to_out(patient, ctx.cipher)
     except IntegrityError as exc:
         raise Conflict(

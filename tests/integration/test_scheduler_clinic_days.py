@@ -1,7 +1,8 @@
 """A clinic's special days: a closed day's dose reminder is planned suppressed with its
 reason, a shortened day moves a dose time outside its hours to the opening (across a DST
 change too), each change re-plans the day at once, and the API refuses what makes no sense
-and stays within the clinic."""
+and stays within the clinic. Also: a pause with a resume date resumes by itself, and a
+transferred patient's time zone follows the new clinic unless it was set apart."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from services.scheduler.clinic_calendar import CLOSED_REASON
 from services.scheduler.dispatch import Dispatcher
 from services.scheduler.models import Occurrence
 from services.scheduler.patients import Scheduler
-from services.scheduler.schemas import PauseIn
+from services.scheduler.schemas import PauseIn, TransferIn
 from shared.channels import ChannelRegistry
 from shared.channels.console import ConsoleChannel
 from shared.db import Database
@@ -192,3 +193,26 @@ async def test_a_pause_with_a_resume_date_resumes_by_itself_and_reminders_follow
     await dispatch_due(scheduler_db, dispatcher, at_dose_time)
     [sent] = list(console.sent)
     assert sent.kind == "dose"
+
+
+async def test_a_transferred_patient_s_time_zone_follows_the_new_clinic_unless_set_apart(
+    scheduler_db: Database, access_db: Database
+) -> None:
+    ctx = context(scheduler_db, access_db, clock=lambda: NOW)
+    yx = await clinic(access_db, "YX")
+    urumqi = await clinic(access_db, "UR", tz="Asia/Urumqi")
+    ny = await clinic(access_db, "NY", tz="America/New_York")
+    following = await enrol(ctx, yx, "0001", track=None)  # the clinic's zone
+    apart = await enrol(ctx, yx, "0002", track=None, time_zone="Asia/Tokyo")
+    moved = await patients.transfer(
+        ctx, ADMIN, following.id, TransferIn(clinic_id=urumqi, clinic_number="U-1")
+    )
+    assert moved.time_zone == "Asia/Urumqi"
+    plans = await _doses(scheduler_db, following.id)
+    day = date(2026, 12, 10)  # Urumqi's tomorrow: still Dec 9 there at NOW
+    assert plans[day][:2] == ("planned", _at(day, "07:30", "Asia/Urumqi"))
+    assert TOMORROW not in plans  # Yuxi's plans went with Yuxi's zone
+    kept = await patients.transfer(
+        ctx, ADMIN, apart.id, TransferIn(clinic_id=ny, clinic_number="N-1")
+    )
+    assert kept.time_zone == "Asia/Tokyo"  # chosen apart from the clinic's: it stays
