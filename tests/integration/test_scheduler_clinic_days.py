@@ -14,7 +14,9 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
+from typer.testing import CliRunner
 
+from mmt import app as mmt
 from services.scheduler import patients, planner
 from services.scheduler.calendar_days import ClinicDayIn, clear_day, set_day
 from services.scheduler.clinic_calendar import CLOSED_REASON
@@ -216,3 +218,40 @@ async def test_a_transferred_patient_s_time_zone_follows_the_new_clinic_unless_s
         ctx, ADMIN, apart.id, TransferIn(clinic_id=ny, clinic_number="N-1")
     )
     assert kept.time_zone == "Asia/Tokyo"  # chosen apart from the clinic's: it stays
+
+
+@pytest.fixture
+async def yuxi_now(scheduler_db: Database, access_db: Database) -> int:
+    """Clinic YX and a patient of it, planned at the real time (the CLI's clock)."""
+    yx = await clinic(access_db, "YX")
+    await enrol(context(scheduler_db, access_db), yx, "0001", track=None)
+    return yx
+
+
+@pytest.mark.usefixtures("database_env")
+def test_mmt_calendar_sets_lists_and_clears_days_and_refuses_with_reasons(yuxi_now: int) -> None:
+    runner = CliRunner()
+    day = (datetime.now(UTC) + timedelta(days=1)).astimezone(ZoneInfo("Asia/Shanghai")).date()
+    made = runner.invoke(
+        mmt, ["calendar", "set", "YX", day.isoformat(), "--closed", "--note", "春节"]
+    )
+    assert made.exit_code == 0, made.output
+    assert f"{day.isoformat()}: closed (春节)" in made.output
+    assert "1 dose reminders planned again" in made.output
+    listed = runner.invoke(mmt, ["calendar", "list", str(yuxi_now)])
+    assert listed.output.strip() == f"{day.isoformat()}: closed (春节)"
+    hours = ["calendar", "set", "YX", day.isoformat(), "--opens", "09:00", "--closes", "12:00"]
+    assert "open 09:00-12:00" in runner.invoke(mmt, hours).output
+    for args, reason in [
+        (["set", "YX", day.isoformat(), "--opens", "9:00", "--closes", "12:00"], "opens_at"),
+        (["set", "YX", day.isoformat(), "--opens", "12:00", "--closes", "09:00"], "after opens"),
+        (["set", "YX", "2020-01-01", "--closed"], "in the past"),
+        (["set", "YX", "tomorrow", "--closed"], "is not a date"),
+        (["set", "KM", day.isoformat(), "--closed"], "unknown clinic(s): KM"),
+    ]:
+        refused = runner.invoke(mmt, ["calendar", *args])
+        assert refused.exit_code == 1, args
+        assert reason in refused.output, refused.output
+    cleared = runner.invoke(mmt, ["calendar", "clear", "YX", day.isoformat()])
+    assert cleared.exit_code == 0
+    assert runner.invoke(mmt, ["calendar", "list", "YX"]).output.strip() == "no special days"
