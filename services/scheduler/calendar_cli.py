@@ -63,6 +63,7 @@ def _run(clinic: str, work: Callable[[Scheduler, int], Awaitable[T]]) -> T:
 
 def _show(day: calendar_days.ClinicDayOut) -> str:
     hours = "closed" if day.closed else f"open {day.opens_at}-{day.closes_at}"
+    hours += ", no lessons" if day.skip_lessons else ""
     note = f" ({day.note})" if day.note else ""
     return f"{day.day.isoformat()}: {hours}{note}"
 
@@ -72,12 +73,21 @@ def set_(
     clinic: ClinicArg,
     day: DayArg,
     closed: Annotated[bool, typer.Option("--closed", help="The clinic is closed.")] = False,
+    skip_lessons: Annotated[
+        bool, typer.Option("--skip-lessons", help="Closed: no lesson that day either.")
+    ] = False,
     opens: Annotated[str | None, typer.Option(help="Opens at HH:MM that day.")] = None,
     closes: Annotated[str | None, typer.Option(help="Closes at HH:MM that day.")] = None,
     note: Annotated[str | None, typer.Option(help="Why, for staff (e.g. 春节).")] = None,
 ) -> None:
     """Make a day closed, or open at other hours; its dose reminders are re-planned."""
-    raw: dict[str, Any] = {"closed": closed, "opens_at": opens, "closes_at": closes, "note": note}
+    raw: dict[str, Any] = {
+        "closed": closed,
+        "skip_lessons": skip_lessons,
+        "opens_at": opens,
+        "closes_at": closes,
+        "note": note,
+    }
     try:
         data = msgspec.convert(raw, calendar_days.ClinicDayIn)
     except msgspec.ValidationError as exc:

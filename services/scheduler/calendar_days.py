@@ -29,6 +29,7 @@ from shared.errors import InvalidInput
 
 class ClinicDayIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     closed: bool = False
+    skip_lessons: bool = False  # a closed day sends no lesson either (the clinic's choice)
     opens_at: HHMM | None = None  # with closes_at, when the day is open at other hours
     closes_at: HHMM | None = None
     note: Annotated[str, msgspec.Meta(max_length=80)] | None = None  # e.g. 春节
@@ -38,6 +39,7 @@ class ClinicDayOut(msgspec.Struct, kw_only=True):
     clinic_id: int
     day: date
     closed: bool
+    skip_lessons: bool
     opens_at: str | None
     closes_at: str | None
     note: str | None
@@ -53,6 +55,7 @@ def _out(row: ClinicDay, replanned: int | None = None) -> ClinicDayOut:
         clinic_id=row.clinic_id,
         day=row.day,
         closed=row.closed,
+        skip_lessons=row.skip_lessons,
         opens_at=_hhmm(row.opens_at),
         closes_at=_hhmm(row.closes_at),
         note=row.note,
@@ -61,6 +64,8 @@ def _out(row: ClinicDay, replanned: int | None = None) -> ClinicDayOut:
 
 
 def _hours(data: ClinicDayIn) -> tuple[time | None, time | None]:
+    if data.skip_lessons and not data.closed:
+        raise InvalidInput("skip_lessons: only a closed day keeps lessons away")
     if data.closed:
         if data.opens_at or data.closes_at:
             raise InvalidInput("opens_at: a closed day has no hours (leave them out)")
@@ -81,11 +86,12 @@ async def _clinic(ctx: Scheduler, principal: Principal, clinic_id: int, day: dat
 
 
 async def _replan(ctx: Scheduler, clinic_id: int, day: date) -> int:
-    """Drop the day's dose plans not yet released (and a closure's) and plan them again."""
+    """Drop the day's dose and lesson plans not yet released (and a closure's) and plan
+    them again."""
     async with ctx.db.transaction() as session:
         await session.execute(
             delete(Occurrence).where(
-                Occurrence.kind == "dose",
+                Occurrence.kind.in_(("dose", "lesson")),
                 Occurrence.local_date == day,
                 or_(
                     Occurrence.state == "planned",
@@ -112,6 +118,7 @@ async def set_day(
             row = ClinicDay(clinic_id=clinic_id, day=day)
             session.add(row)
         row.closed, row.opens_at, row.closes_at = data.closed, opens, closes
+        row.skip_lessons = data.skip_lessons
         row.note = data.note.strip() if data.note else None
         row.updated_by, row.updated_at = principal.token_id, datetime.now(UTC)
     return _out(row, await _replan(ctx, clinic_id, day))

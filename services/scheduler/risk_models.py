@@ -88,6 +88,7 @@ class ClinicDay(Base):
     clinic_id: Mapped[int] = mapped_column(Integer, index=True)
     day: Mapped[date] = mapped_column(Date)  # the clinic's local date
     closed: Mapped[bool] = mapped_column(Boolean)
+    skip_lessons: Mapped[bool] = mapped_column(Boolean, default=False)  # closed: no lesson
     opens_at: Mapped[time | None] = mapped_column(Time())
     closes_at: Mapped[time | None] = mapped_column(Time())
     note: Mapped[str | None] = mapped_column(String(80))  # staff's, e.g. 春节

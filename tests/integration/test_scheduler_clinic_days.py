@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from mmt import app as mmt
@@ -21,12 +21,15 @@ from services.scheduler import patients, planner
 from services.scheduler.calendar_days import ClinicDayIn, clear_day, set_day
 from services.scheduler.clinic_calendar import CLOSED_REASON
 from services.scheduler.dispatch import Dispatcher
-from services.scheduler.models import Occurrence
+from services.scheduler.models import Occurrence, Patient
 from services.scheduler.patients import Scheduler
+from services.scheduler.readmodel import store_curriculum
 from services.scheduler.schemas import PauseIn, TransferIn
 from shared.channels import ChannelRegistry
 from shared.channels.console import ConsoleChannel
 from shared.db import Database
+from shared.errors import InvalidInput
+from shared.messages import Cadence, CurriculumPublished, LessonText, PublishedLesson
 from shared.settings import Settings
 from tests.conftest import TokenFactory, build_service_app
 from tests.integration.schedutil import ADMIN, clinic, context, dispatch_due, enrol
@@ -255,3 +258,54 @@ def test_mmt_calendar_sets_lists_and_clears_days_and_refuses_with_reasons(yuxi_n
     cleared = runner.invoke(mmt, ["calendar", "clear", "YX", day.isoformat()])
     assert cleared.exit_code == 0
     assert runner.invoke(mmt, ["calendar", "list", "YX"]).output.strip() == "no special days"
+
+
+async def test_a_closed_day_keeps_lessons_away_only_when_the_clinic_says_so(
+    scheduler_db: Database, access_db: Database
+) -> None:
+    ctx, yx, early, _late = await _yuxi(scheduler_db, access_db)
+    friday = CurriculumPublished(
+        track="core",
+        version=1,
+        titles={"zh-CN": "核心"},
+        next_track=None,
+        cadence=Cadence(lessons_per_week=1, weekdays=[5], local_time="19:00"),
+        lessons=[
+            PublishedLesson(
+                key="l1",
+                position=1,
+                module="m",
+                texts={"zh-CN": LessonText(title="第1课", notification="今天的健康小课堂")},
+            )
+        ],
+    )
+    async with scheduler_db.transaction() as session:
+        await store_curriculum(friday, session)
+        await session.execute(update(Patient).where(Patient.id == early).values(track="core"))
+    await planner.plan_ahead(scheduler_db, ctx.config, NOW)
+
+    async def lessons() -> list[date]:
+        async with scheduler_db.sessions() as session:
+            rows = await session.execute(
+                select(Occurrence.local_date).where(
+                    Occurrence.patient_id == early, Occurrence.kind == "lesson"
+                )
+            )
+            return list(rows.scalars())
+
+    assert await lessons() == [TOMORROW]  # a Friday
+    await set_day(ctx, ADMIN, yx, TOMORROW, ClinicDayIn(closed=True))
+    assert await lessons() == [TOMORROW]  # closed for doses; lessons as usual
+    away = await set_day(ctx, ADMIN, yx, TOMORROW, ClinicDayIn(closed=True, skip_lessons=True))
+    assert away.skip_lessons
+    assert await lessons() == []
+    await clear_day(ctx, ADMIN, yx, TOMORROW)
+    assert await lessons() == [TOMORROW]
+    with pytest.raises(InvalidInput, match="only a closed day keeps lessons away"):
+        await set_day(
+            ctx,
+            ADMIN,
+            yx,
+            TOMORROW,
+            ClinicDayIn(skip_lessons=True, opens_at="09:00", closes_at="12:00"),
+        )

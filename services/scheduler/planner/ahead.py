@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import msgspec
-from sqlalchemy import Select, String, and_, func, literal, or_, select
+from sqlalchemy import Select, String, and_, func, literal, or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 
 from services.scheduler.clinic_calendar import dose_plan, special_days
 from services.scheduler.models import Occurrence, Patient, TrackVersion
+from services.scheduler.risk_models import ClinicDay
 from services.scheduler.settings import SchedulerSettings
 from services.scheduler.timeplan import local_instant, local_today, reminder_time
 from shared.db import Database
@@ -163,7 +164,7 @@ async def plan_ahead(
                 planned += await _plan_group(
                     db, "dose", "dose", plan.due, expires, day, group, plan.state, plan.reason
                 )
-    planned += await _plan_lessons(db, settings, now, days, patient_ids)
+    planned += await _plan_lessons(db, settings, now, days, patient_ids, clinic_ids, special)
     return planned
 
 
@@ -173,13 +174,15 @@ async def _plan_lessons(
     now: datetime,
     days: int,
     patient_ids: Sequence[int] | None,
+    clinic_ids: Sequence[int] | None,
+    special: dict[date, dict[int, ClinicDay]],
 ) -> int:
     tracks = await published_tracks(db)
     if not tracks:
         return 0
     window = timedelta(minutes=settings.lesson_window_minutes)
     # The control arm gets routine care only: no lesson pushes.
-    learners = _active(patient_ids).where(
+    learners = _active(patient_ids, clinic_ids).where(
         Patient.track.is_not(None), or_(Patient.study_arm.is_(None), Patient.study_arm != "control")
     )
     async with db.sessions() as session:
@@ -213,7 +216,10 @@ async def _plan_lessons(
             expires = local_instant(day, at, zone) + window
             if expires <= now or due >= expires:
                 continue
+            # A clinic closed that day may keep lessons away too, if it said so.
+            away = [c for c, entry in special.get(day, {}).items() if entry.skip_lessons]
             who = learners.where(
+                Patient.clinic_id.not_in(away) if away else true(),
                 Patient.time_zone == zone,
                 Patient.track == track_code,
                 Patient.lesson_weekdays.is_(None)
