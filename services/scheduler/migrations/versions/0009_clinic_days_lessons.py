@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from shared.migration_schema import real_schema
+
 revision = "scheduler_0009"
 down_revision = "scheduler_0008"
 branch_labels = None
@@ -18,21 +20,13 @@ depends_on = None
 SCHEMA = "scheduler"  # logical; the connection translates it
 
 
-def _schema() -> str | None:
-    """ALTER TABLE names its schema as given (no translation, unlike CREATE TABLE): resolve
-    the real one (a prefixed schema, or none on SQLite) from the connection."""
-    translate = op.get_bind().get_execution_options().get("schema_translate_map") or {}
-    schema: str | None = translate.get(SCHEMA, SCHEMA)
-    return schema
-
-
 def upgrade() -> None:
     op.add_column(
         "clinic_days",
         sa.Column("skip_lessons", sa.Boolean(), nullable=False, server_default=sa.false()),
-        schema=_schema(),
+        schema=real_schema(SCHEMA),
     )
 
 
 def downgrade() -> None:
-    op.drop_column("clinic_days", "skip_lessons", schema=_schema())
+    op.drop_column("clinic_days", "skip_lessons", schema=real_schema(SCHEMA))
