@@ -157,6 +157,8 @@ async def test_every_route_refuses_strangers_and_wrong_roles(
         # real needs is tested in test_feedback_needs.py.
         "need_id": "1",
         "survey_key": "yuxi_evaluation",
+        # Scheduler: a special day of clinic B's calendar (the clinic id carries the scope).
+        "day": "2026-12-25",
     }
     checked = 0
     async with AsyncTestClient(app=app) as client:
