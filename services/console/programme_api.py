@@ -13,6 +13,8 @@ from typing import Any
 import msgspec
 
 from services.console.api_client import Need, ServicesClient
+from shared.access.audit import AuditOut
+from shared.bus.deadletters import DeadLetter
 
 
 class PatientSignals(msgspec.Struct, kw_only=True):
@@ -70,31 +72,6 @@ class SurveyReport(msgspec.Struct, kw_only=True):
     survey: str
     runs: dict[str, int]
     questions: list[QuestionReport]
-
-
-class AuditEntry(msgspec.Struct, kw_only=True):
-    id: int
-    at: datetime
-    service: str
-    token_id: str | None
-    role: str | None
-    method: str
-    route: str
-    status: int
-    clinic_id: int | None
-    resource_type: str | None
-    resource_id: str | None
-    staff_login: str | None = None
-
-
-class DeadLetter(msgspec.Struct, kw_only=True):
-    id: str
-    stream: str
-    group: str
-    type: str
-    reason: str
-    deliveries: int
-    at: str
 
 
 EXPORTS = {"replies.csv": "replies.csv", "survey-answers.csv": "survey-answers.csv"}
@@ -160,7 +137,7 @@ class ProgrammeApi:
         body = await self._get(token, url, {"limit": limit})
         return msgspec.json.decode(body, type=list[DeadLetter])
 
-    async def audit(self, token: str, filters: dict[str, Any]) -> list[AuditEntry]:
+    async def audit(self, token: str, filters: dict[str, Any]) -> list[AuditOut]:
         params = {k: v for k, v in filters.items() if v not in (None, "")}
         body = await self._get(token, f"{self.api.scheduler}/api/v1/audit", params)
-        return msgspec.json.decode(body, type=list[AuditEntry])
+        return msgspec.json.decode(body, type=list[AuditOut])

@@ -7,6 +7,7 @@ it."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import msgspec
@@ -20,6 +21,8 @@ from shared.params import Limit
 
 
 class DeadLetterOut(msgspec.Struct, kw_only=True):
+    """shared.bus.DeadLetter as the API shows it (a Struct: the OpenAPI schema's source)."""
+
     id: str
     stream: str
     entry: str  # the original entry's id on its stream
@@ -42,16 +45,4 @@ class DeadLetterController(Controller):
     async def list_letters(self, state: State, limit: Limit = 50) -> list[DeadLetterOut]:
         keys: BusKeys = state.bus_keys
         redis: Any = state.redis
-        return [
-            DeadLetterOut(
-                id=d.id,
-                stream=d.stream,
-                entry=d.entry,
-                group=d.group,
-                type=d.type,
-                reason=d.reason,
-                deliveries=d.deliveries,
-                at=d.at,
-            )
-            for d in await list_dead_letters(redis, keys, limit)
-        ]
+        return [DeadLetterOut(**asdict(d)) for d in await list_dead_letters(redis, keys, limit)]
