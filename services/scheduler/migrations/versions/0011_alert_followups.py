@@ -1,0 +1,25 @@
+"""Reserved for issue 19 (follow-up notes and outcomes on alerts); no change yet.
+
+The slot is taken now so that work landing in parallel keeps one linear history.
+
+Revision ID: scheduler_0011
+Revises: scheduler_0010
+Create Date: 2026-12-03
+"""
+
+from __future__ import annotations
+
+revision = "scheduler_0011"
+down_revision = "scheduler_0010"
+branch_labels = None
+depends_on = None
+
+SCHEMA = "scheduler"  # logical; the connection translates it
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
