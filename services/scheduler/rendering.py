@@ -2,6 +2,7 @@
 
 Discreet wording never names methadone, drugs or an illness: a lock screen can be read by
 family or an employer. Texts are short enough for one SMS segment before a name or a link.
+The reminders' texts are the `patient` catalog's `reminder.*` (shared/i18n.py).
 """
 
 from __future__ import annotations
@@ -11,43 +12,9 @@ from datetime import UTC, datetime
 
 from services.scheduler.record_reply import Record, record_text
 from shared.channels.message_fields import message_fields
+from shared.i18n import texts
 
 __all__ = ["Record", "Rendered", "render"]
-
-_TEXTS: dict[tuple[str, str], dict[str, str]] = {
-    ("dose", "discreet"): {
-        "zh-CN": "{name}，今天记得按时来门诊。",
-        "en": "{name}, a reminder about your visit today.",
-    },
-    ("dose", "explicit"): {
-        "zh-CN": "{name}，今天记得按时到美沙酮门诊服药。",
-        "en": "{name}, remember your methadone dose at the clinic today.",
-    },
-    ("urine_test", "discreet"): {
-        "zh-CN": "{name}，今天记得到门诊做检查。",
-        "en": "{name}, a reminder about your check-up at the clinic today.",
-    },
-    ("urine_test", "explicit"): {
-        "zh-CN": "{name}，今天记得到美沙酮门诊做尿检。",
-        "en": "{name}, your urine test at the methadone clinic is today.",
-    },
-    ("appointment", "discreet"): {
-        "zh-CN": "{name}，今天你在门诊有预约。",
-        "en": "{name}, you have an appointment at the clinic today.",
-    },
-    ("appointment", "explicit"): {
-        "zh-CN": "{name}，今天你在美沙酮门诊有预约。",
-        "en": "{name}, you have an appointment at the methadone clinic today.",
-    },
-    ("missed_dose", "discreet"): {
-        "zh-CN": "{name}，昨天没见到你。今天来门诊好吗？需要帮助请回复“帮助”。",
-        "en": "{name}, we missed you yesterday. Can you come by today? Reply HELP for support.",
-    },
-    ("missed_dose", "explicit"): {
-        "zh-CN": "{name}，昨天你没有来服美沙酮。今天请来门诊，需要帮助请回复“帮助”。",
-        "en": "{name}, you missed your methadone dose yesterday. Please come today. Reply HELP.",
-    },
-}
 
 
 @dataclass(frozen=True)
@@ -92,8 +59,9 @@ def render(
         summary = text.removesuffix(f" {record.link}") if record.link else text
         return rendered(text, summary)
     wording = "explicit" if explicit else "discreet"
-    texts = _TEXTS.get((kind, wording))
-    if texts is None:
+    # The catalog's `reminder.<kind>.<wording>` (shared/locale/*/LC_MESSAGES/patient.po).
+    template = texts(language).get(f"reminder.{kind}.{wording}")
+    if template is None:
         raise ValueError(f"no text for {kind} messages")
-    text = texts.get(language, texts["zh-CN"]).format(name=name)
+    text = template.format(name=name)
     return rendered(text, text)

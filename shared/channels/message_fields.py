@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from shared.i18n import texts
+
 TITLE = "title"  # a short title of the kind of message, at most 5 Chinese characters
 SUMMARY = "summary"  # the message's text without its link
 NAME = "name"  # the patient's display name, as the text addresses them
@@ -24,16 +26,16 @@ URL = "url"  # a lesson's link (template messages open it; subscription notices 
 FIRST = "first"  # SUMMARY under its older name, still read by SMS templates
 TEXT = "text"  # not a field: the whole text, a source every template may name
 
-_TITLES: dict[str, dict[str, str]] = {
-    "dose": {"zh-CN": "今日提醒", "en": "Reminder"},
-    "missed_dose": {"zh-CN": "门诊问候", "en": "Checking in"},
-    "urine_test": {"zh-CN": "检查提醒", "en": "Check-up"},
-    "appointment": {"zh-CN": "预约提醒", "en": "Appointment"},
-    "lesson": {"zh-CN": "新的小课", "en": "New lesson"},
-    "survey": {"zh-CN": "小问卷", "en": "A question"},
-    "record_reply": {"zh-CN": "我的记录", "en": "Your record"},
-}
-KINDS: tuple[str, ...] = tuple(_TITLES)
+# The kinds a renderer sends; each one's title is the `patient` catalog's `title.<kind>`.
+KINDS: tuple[str, ...] = (
+    "dose",
+    "missed_dose",
+    "urine_test",
+    "appointment",
+    "lesson",
+    "survey",
+    "record_reply",
+)
 _EVERY_KIND = frozenset({TITLE, SUMMARY, NAME, LOCAL_TIME, LOCAL_DATE, FIRST, TEXT})
 
 
@@ -43,8 +45,8 @@ def provided(kind: str) -> frozenset[str]:
 
 
 def title(kind: str, language: str) -> str:
-    titles = _TITLES.get(kind, _TITLES["dose"])
-    return titles["en"] if language == "en" else titles["zh-CN"]
+    catalog = texts(language)
+    return catalog.get(f"title.{kind}") or catalog["title.dose"]
 
 
 def local_date_text(local: datetime) -> str:
