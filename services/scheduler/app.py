@@ -6,7 +6,7 @@ from litestar import Litestar
 from redis.asyncio import Redis
 
 from services.scheduler.api import AlertController, ClinicActivityController, PatientController
-from services.scheduler.calendar_api import ClinicDayController
+from services.scheduler.calendar_api import ClinicDayController, ClinicWeekController
 from services.scheduler.dead_letters import DeadLetterController
 from services.scheduler.definition import SERVICE
 from services.scheduler.receipts import ReceiptConfig, twilio_status
@@ -51,6 +51,7 @@ def create_app(
             RiskInstrumentController,
             RecordViewController,
             ClinicDayController,
+            ClinicWeekController,
             DeadLetterController,
             ClinicSignalsController,
         ],

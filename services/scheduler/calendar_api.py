@@ -1,4 +1,5 @@
-"""Routes of a clinic's calendar of special days: thin handlers over calendar_days."""
+"""Routes of a clinic's calendar: special days (calendar_days) and weekly hours with
+take-home doses (calendar_week), thin handlers."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from litestar import Controller, Request, delete, get, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from services.scheduler import calendar_days
+from services.scheduler import calendar_days, calendar_week
 from services.scheduler.api import CARE, DEPENDENCIES
 from services.scheduler.patients import Scheduler
 from shared.access.web import policy, principal_of
@@ -53,3 +54,29 @@ class ClinicDayController(Controller):
         since: FromQuery[date | None] = None,
     ) -> list[calendar_days.ClinicDayOut]:
         return await calendar_days.list_days(ctx, principal_of(request), clinic_id, since)
+
+
+class ClinicWeekController(Controller):
+    path = "/clinics/{clinic_id:int}/calendar"
+    tags = ["clinic calendar"]
+    dependencies = DEPENDENCIES
+
+    @get("/", opt=policy(*CARE, resource="clinic"), summary="Weekly hours and take-home doses")
+    async def get_calendar(
+        self, ctx: NamedDependency[Scheduler], request: Req, clinic_id: RowId
+    ) -> calendar_week.CalendarOut:
+        return await calendar_week.get_calendar(ctx, principal_of(request), clinic_id)
+
+    @put(
+        "/",
+        opt=policy(*CARE, resource="clinic"),
+        summary="Set the weekly hours and take-home doses; unreleased reminders are re-planned",
+    )
+    async def set_calendar(
+        self,
+        ctx: NamedDependency[Scheduler],
+        request: Req,
+        clinic_id: RowId,
+        data: JSONBody[calendar_week.CalendarIn],
+    ) -> calendar_week.CalendarOut:
+        return await calendar_week.set_calendar(ctx, principal_of(request), clinic_id, data)

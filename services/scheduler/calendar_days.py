@@ -19,6 +19,7 @@ from services.scheduler import planner
 from services.scheduler.clinic_calendar import CLOSED_REASON
 from services.scheduler.models import Occurrence, Patient
 from services.scheduler.patients import Scheduler
+from services.scheduler.planner.ahead import NOTICE
 from services.scheduler.risk_models import ClinicDay
 from services.scheduler.schemas import HHMM
 from services.scheduler.timeplan import local_today
@@ -30,6 +31,7 @@ from shared.errors import InvalidInput
 class ClinicDayIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     closed: bool = False
     skip_lessons: bool = False  # a closed day sends no lesson either (the clinic's choice)
+    skip_surveys: bool = False  # a closed day's survey questions wait for the next day
     opens_at: HHMM | None = None  # with closes_at, when the day is open at other hours
     closes_at: HHMM | None = None
     note: Annotated[str, msgspec.Meta(max_length=80)] | None = None  # e.g. 春节
@@ -40,6 +42,7 @@ class ClinicDayOut(msgspec.Struct, kw_only=True):
     day: date
     closed: bool
     skip_lessons: bool
+    skip_surveys: bool
     opens_at: str | None
     closes_at: str | None
     note: str | None
@@ -56,6 +59,7 @@ def _out(row: ClinicDay, replanned: int | None = None) -> ClinicDayOut:
         day=row.day,
         closed=row.closed,
         skip_lessons=row.skip_lessons,
+        skip_surveys=row.skip_surveys,
         opens_at=_hhmm(row.opens_at),
         closes_at=_hhmm(row.closes_at),
         note=row.note,
@@ -66,6 +70,8 @@ def _out(row: ClinicDay, replanned: int | None = None) -> ClinicDayOut:
 def _hours(data: ClinicDayIn) -> tuple[time | None, time | None]:
     if data.skip_lessons and not data.closed:
         raise InvalidInput("skip_lessons: only a closed day keeps lessons away")
+    if data.skip_surveys and not data.closed:
+        raise InvalidInput("skip_surveys: only a closed day keeps surveys away")
     if data.closed:
         if data.opens_at or data.closes_at:
             raise InvalidInput("opens_at: a closed day has no hours (leave them out)")
@@ -85,14 +91,23 @@ async def _clinic(ctx: Scheduler, principal: Principal, clinic_id: int, day: dat
     return clinic
 
 
-async def _replan(ctx: Scheduler, clinic_id: int, day: date) -> int:
-    """Drop the day's dose and lesson plans not yet released (and a closure's) and plan
-    them again."""
+async def replan(ctx: Scheduler, clinic_id: int, day: date | None) -> int:
+    """Drop the clinic's plans not yet released that its calendar shapes and plan them
+    again: for a special `day`, that day's dose reminders (and those a closure suppressed),
+    lessons and the take-home notice planned the day before; for a change of the weekly
+    calendar (`day` None), every unreleased dose reminder and notice."""
+    notices = Occurrence.kind == NOTICE
+    if day is None:
+        shaped = or_(Occurrence.kind == "dose", notices)
+    else:
+        shaped = or_(
+            and_(Occurrence.kind.in_(("dose", "lesson")), Occurrence.local_date == day),
+            and_(notices, Occurrence.slot == f"{NOTICE}:{day.isoformat()}"),
+        )
     async with ctx.db.transaction() as session:
         await session.execute(
             delete(Occurrence).where(
-                Occurrence.kind.in_(("dose", "lesson")),
-                Occurrence.local_date == day,
+                shaped,
                 or_(
                     Occurrence.state == "planned",
                     and_(Occurrence.state == "suppressed", Occurrence.reason == CLOSED_REASON),
@@ -118,10 +133,10 @@ async def set_day(
             row = ClinicDay(clinic_id=clinic_id, day=day)
             session.add(row)
         row.closed, row.opens_at, row.closes_at = data.closed, opens, closes
-        row.skip_lessons = data.skip_lessons
+        row.skip_lessons, row.skip_surveys = data.skip_lessons, data.skip_surveys
         row.note = data.note.strip() if data.note else None
         row.updated_by, row.updated_at = principal.token_id, datetime.now(UTC)
-    return _out(row, await _replan(ctx, clinic_id, day))
+    return _out(row, await replan(ctx, clinic_id, day))
 
 
 async def clear_day(ctx: Scheduler, principal: Principal, clinic_id: int, day: date) -> None:
@@ -131,7 +146,7 @@ async def clear_day(ctx: Scheduler, principal: Principal, clinic_id: int, day: d
         await session.execute(
             delete(ClinicDay).where(ClinicDay.clinic_id == clinic_id, ClinicDay.day == day)
         )
-    await _replan(ctx, clinic_id, day)
+    await replan(ctx, clinic_id, day)
 
 
 async def list_days(

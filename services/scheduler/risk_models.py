@@ -1,6 +1,6 @@
 """The scheduler's tables for issue 20 (beside models.py, whose Base they share): the risk
 instruments clinics loaded, each assessment staff recorded for a patient, and each opening
-of a patient's record page, and the special days of clinics' calendars."""
+of a patient's record page, and clinics' calendars: their special days and weekly hours."""
 
 from __future__ import annotations
 
@@ -89,8 +89,28 @@ class ClinicDay(Base):
     day: Mapped[date] = mapped_column(Date)  # the clinic's local date
     closed: Mapped[bool] = mapped_column(Boolean)
     skip_lessons: Mapped[bool] = mapped_column(Boolean, default=False)  # closed: no lesson
+    skip_surveys: Mapped[bool] = mapped_column(Boolean, default=False)  # closed: surveys wait
     opens_at: Mapped[time | None] = mapped_column(Time())
     closes_at: Mapped[time | None] = mapped_column(Time())
     note: Mapped[str | None] = mapped_column(String(80))  # staff's, e.g. 春节
+    updated_by: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ClinicCalendar(Base):
+    """A clinic's weekly opening hours and how it covers its closed days.
+
+    `week` maps mon..sun to the day's opening intervals ("07:00-11:30"), [] for a weekday
+    the clinic is closed; None (or no row) is a clinic without weekly hours, whose dose
+    reminders keep their times. A special day (ClinicDay) overrides its weekday.
+    `take_home` is a clinic-wide practice, not a per-day choice: the clinic hands out
+    take-home doses for the days it is closed, weekly or special, so patients are told the
+    day before (planner/notices.py)."""
+
+    __tablename__ = "clinic_calendars"
+
+    clinic_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    week: Mapped[dict[str, list[str]] | None] = mapped_column(JSON)
+    take_home: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_by: Mapped[str] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -8,7 +8,7 @@ idempotent and safe in any number of replicas.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -17,13 +17,14 @@ import msgspec
 from sqlalchemy import Select, String, and_, func, literal, or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 
-from services.scheduler.clinic_calendar import dose_plan, special_days
+from services.scheduler.clinic_calendar import Calendars, DosePlan, Hours, dose_plan, load_calendars
 from services.scheduler.models import Occurrence, Patient, TrackVersion
-from services.scheduler.risk_models import ClinicDay
 from services.scheduler.settings import SchedulerSettings
 from services.scheduler.timeplan import local_instant, local_today, reminder_time
 from shared.db import Database
 from shared.messages import CurriculumPublished
+
+NOTICE = "closure_notice"  # the message kind of a take-home notice
 
 
 @dataclass(frozen=True)
@@ -126,10 +127,11 @@ async def plan_ahead(
     clinic_ids: Sequence[int] | None = None,
 ) -> int:
     """Plan dose reminders and lessons for each patient's local today and the next day(s);
-    on a clinic's special day, dose reminders follow its calendar (clinic_calendar.py)."""
+    dose reminders follow their clinic's calendar (clinic_calendar.py), and a clinic that
+    gives take-home doses has its patients told the day before it is closed."""
     planned = 0
-    dose_window = timedelta(minutes=settings.dose_window_minutes)
-    special = await special_days(db, now, days)
+    window = timedelta(minutes=settings.dose_window_minutes)
+    calendars = await load_calendars(db, now, days)
     async with db.sessions() as session:
         groups = (
             await session.execute(
@@ -142,29 +144,77 @@ async def plan_ahead(
         ).all()
     for zone, dose_time, quiet_start, quiet_end in groups:
         first = local_today(now, zone)
+        who = _active(patient_ids, clinic_ids).where(
+            Patient.time_zone == zone,
+            Patient.dose_time == dose_time,
+            Patient.quiet_start == quiet_start,
+            Patient.quiet_end == quiet_end,
+        )
+
+        def plan(day: date, hours: Hours) -> DosePlan:
+            return dose_plan(day, dose_time, zone, quiet_start, quiet_end, hours)  # noqa: B023
+
         for offset in range(days):
             day = first + timedelta(days=offset)
-            who = _active(patient_ids, clinic_ids).where(
-                Patient.time_zone == zone,
-                Patient.dose_time == dose_time,
-                Patient.quiet_start == quiet_start,
-                Patient.quiet_end == quiet_end,
-            )
-            on_day = special.get(day, {})
-            # Patients of clinics with a special day that day are planned by its calendar.
-            who_else = who.where(Patient.clinic_id.not_in(list(on_day))) if on_day else who
-            for clinic_id, calendar_day in [(None, None), *on_day.items()]:
-                plan = dose_plan(day, dose_time, zone, quiet_start, quiet_end, calendar_day)
+            # Clinics whose hours change the plan are planned apart, a statement per
+            # distinct plan (not per clinic); everyone else in one.
+            default = plan(day, None)
+            apart: dict[DosePlan, list[int]] = {}
+            for hours, clinics in calendars.clinics_by_hours(day).items():
+                made = plan(day, hours)
+                if made != default:
+                    apart.setdefault(made, []).extend(clinics)
+            for made, group in _split(who, default, apart):
                 # The window runs from the time the patient chose (or the opening it moved
                 # to), not from a time quiet hours moved it to: never hours late.
-                expires = plan.expires(dose_window)
-                if expires <= now or (plan.state == "planned" and plan.due >= expires):
-                    continue  # its window has passed: nothing to plan, nothing to send late
-                group = who_else if clinic_id is None else who.where(Patient.clinic_id == clinic_id)
-                planned += await _plan_group(
-                    db, "dose", "dose", plan.due, expires, day, group, plan.state, plan.reason
-                )
-    planned += await _plan_lessons(db, settings, now, days, patient_ids, clinic_ids, special)
+                expires = made.expires(window)
+                if expires > now and (made.state != "planned" or made.due < expires):
+                    planned += await _plan_group(
+                        db, "dose", "dose", made.due, expires, day, group, made.state, made.reason
+                    )
+            planned += await _plan_notices(db, calendars, day, plan, who, window, now)
+    planned += await _plan_lessons(db, settings, now, days, patient_ids, clinic_ids, calendars)
+    return planned
+
+
+def _split(
+    who: Select[Any], default: DosePlan, apart: dict[DosePlan, list[int]]
+) -> list[tuple[DosePlan, Select[Any]]]:
+    others = [clinic for clinics in apart.values() for clinic in clinics]
+    rest = who.where(Patient.clinic_id.not_in(others)) if others else who
+    return [(default, rest)] + [
+        (made, who.where(Patient.clinic_id.in_(clinics))) for made, clinics in apart.items()
+    ]
+
+
+async def _plan_notices(
+    db: Database,
+    calendars: Calendars,
+    day: date,
+    plan: Callable[[date, Hours], DosePlan],
+    who: Select[Any],
+    window: timedelta,
+    now: datetime,
+) -> int:
+    """The day before a closed day of a clinic that gives take-home doses: a notice at the
+    patient's dose-reminder time of that day (at their usual time if it is closed too).
+    The slot names the closed day: one notice per patient per closed day, however often
+    the day is planned."""
+    closed = day + timedelta(days=1)
+    clinics = calendars.closed_with_take_home(closed)
+    if not clinics:
+        return 0
+    by_plan: dict[DosePlan, list[int]] = {}
+    for clinic in clinics:
+        hours = calendars.hours(clinic, day)
+        by_plan.setdefault(plan(day, hours or None), []).append(clinic)
+    planned = 0
+    slot = f"{NOTICE}:{closed.isoformat()}"
+    for made, group in by_plan.items():
+        expires = made.expires(window)
+        if expires > now and made.due < expires:
+            targets = who.where(Patient.clinic_id.in_(group))
+            planned += await _plan_group(db, NOTICE, slot, made.due, expires, day, targets)
     return planned
 
 
@@ -175,7 +225,7 @@ async def _plan_lessons(
     days: int,
     patient_ids: Sequence[int] | None,
     clinic_ids: Sequence[int] | None,
-    special: dict[date, dict[int, ClinicDay]],
+    calendars: Calendars,
 ) -> int:
     tracks = await published_tracks(db)
     if not tracks:
@@ -217,7 +267,8 @@ async def _plan_lessons(
             if expires <= now or due >= expires:
                 continue
             # A clinic closed that day may keep lessons away too, if it said so.
-            away = [c for c, entry in special.get(day, {}).items() if entry.skip_lessons]
+            on_day = calendars.special.get(day, {})
+            away = [c for c, entry in on_day.items() if entry.skip_lessons]
             who = learners.where(
                 Patient.clinic_id.not_in(away) if away else true(),
                 Patient.time_zone == zone,
