@@ -89,6 +89,9 @@ class CurriculumPublished(Event, frozen=True, kw_only=True, tag="CurriculumPubli
     cadence: Cadence
     next_track: str | None
     lessons: list[PublishedLesson]
+    # "staff" tracks (training for providers) are not for patients: the scheduler skips
+    # them. A default, so that events written before the field existed still decode.
+    audience: str = "patients"
 
 
 class LessonOpened(Event, frozen=True, kw_only=True, tag="LessonOpened.v1"):

@@ -58,6 +58,9 @@ class Track(Base):
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
     code: Mapped[str] = mapped_column(String(40), unique=True)
+    # "patients" or "staff", fixed at creation: a version cannot move a track between them
+    # (patients' progress and staff quiz results would then mean something else).
+    audience: Mapped[str] = mapped_column(String(10), server_default="patients")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

@@ -18,6 +18,9 @@ LANGUAGES = ("zh-CN", "en")  # zh-CN is required everywhere; en is expected
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index + 1 = ISO number
 
 Channel = Literal["sms", "wechat"]
+# Who a track is for: patients get it pushed by the scheduler; staff read it in the console.
+Audience = Literal["patients", "staff"]
+AUDIENCES: tuple[Audience, ...] = ("patients", "staff")
 
 
 def _documented(**schema: Any) -> msgspec.Meta:
@@ -78,7 +81,9 @@ class TrackHead(_Doc):
     lessons_per_week: LessonsPerWeek
     weekdays: Weekdays
     time: LocalTime  # patients' local time
-    next: str | None = None  # the track that follows this one
+    next: str | None = None  # the track that follows this one (of the same audience)
+    # Fixed when the track is created. The scheduler plans only patients' tracks.
+    audience: Audience = "patients"
 
     openapi_example: ClassVar[dict[str, Any]] = {
         "code": "core",
@@ -158,6 +163,7 @@ class LessonPatch(_In):
 
 class TrackOut(msgspec.Struct, kw_only=True):
     code: str
+    audience: Audience
     titles: dict[str, str]  # of the newest version
     published_version: int | None
     draft_version: int | None

@@ -33,6 +33,8 @@ from shared.messages import (
 
 
 async def store_curriculum(event: CurriculumPublished, session: AsyncSession) -> None:
+    if event.audience != "patients":
+        return  # staff training is read in the console; no patient is ever planned it
     exists = (
         await session.execute(
             select(TrackVersion.id).where(

@@ -174,6 +174,7 @@ async def test_an_editor_builds_publishes_and_revises_a_track(
     track = await client.get("/api/v1/tracks/core", headers=editor)
     assert track.json() == {
         "code": "core",
+        "audience": "patients",
         "titles": {"zh-CN": "核心课程", "en": "Core"},
         "published_version": 1,
         "draft_version": 2,

@@ -217,7 +217,7 @@ def test_next_must_name_a_known_track_when_the_tracks_are_known() -> None:
 
 def test_files_are_checked_together(tmp_path: Path) -> None:
     write(tmp_path, "core.yaml", CORE)
-    _, found = read_documents([tmp_path], known_tracks=set())
+    _, found = read_documents([tmp_path], known_tracks={})
     assert [str(p) for p in found] == [
         f"{tmp_path}/core.yaml:{line_of(CORE, 'next:')}: track.next: no track 'maintenance': "
         "import or create it first (or in the same run)"
@@ -225,7 +225,7 @@ def test_files_are_checked_together(tmp_path: Path) -> None:
     write(tmp_path, "maintenance.yaml", MAINTENANCE)
     write(tmp_path, "again.yml", MAINTENANCE)
     write(tmp_path, "notes.txt", "not a track")
-    documents, found = read_documents([tmp_path], known_tracks=set())
+    documents, found = read_documents([tmp_path], known_tracks={})
     # A folder gives its YAML files in name order (notes.txt is not one).
     names = [name.removeprefix(f"{tmp_path}/") for name, _ in documents]
     assert names == ["again.yml", "core.yaml", "maintenance.yaml"]
@@ -272,3 +272,29 @@ def test_mmt_content_check_needs_no_database_and_exits_1_listing_problems(tmp_pa
     ]
     write(tmp_path, "core.yaml", CORE)
     assert runner.invoke(mmt, ["content", "check", str(tmp_path)]).exit_code == 0
+
+
+def test_a_tracks_audience_is_patients_or_staff_and_defaults_to_patients() -> None:
+    data, _, _ = load_yaml(CORE, "core.yaml")
+    document, found = validate_document(data)
+    assert found == []
+    assert document is not None
+    assert document.track.audience == "patients"
+    data["track"]["audience"] = "family"
+    _, found = validate_document(data)
+    assert [(p.field, p.message) for p in found] == [
+        ("track.audience", "must be one of patients, staff, not 'family'")
+    ]
+
+
+def test_every_shipped_curriculum_file_is_valid_and_staff_training_has_eight_lessons() -> None:
+    folder = Path(__file__).resolve().parents[2] / "curriculum"
+    documents, found = read_documents(sorted(folder.glob("*.yaml")), known_tracks={})
+    assert found == []
+    audiences = {d.track.code: d.track.audience for _name, d in documents}
+    assert audiences == {"core": "patients", "maintenance": "patients", "staff-training": "staff"}
+    (staff,) = [d for _name, d in documents if d.track.audience == "staff"]
+    lessons = [lesson for _module, lesson in staff.lessons()]
+    assert len(lessons) >= 8
+    assert all(set(x.translations) == {"zh-CN", "en"} for x in lessons)
+    assert all(x.quiz_answer is not None for x in lessons)  # the providers' knowledge quiz

@@ -8,7 +8,7 @@ published version: without a draft, an edit is a 409 that says how to start one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -38,7 +38,7 @@ Edit = Callable[[TrackDocument], None]
 T = TypeVar("T")
 
 
-def _checked(document: TrackDocument, known: set[str], what: str) -> TrackDocument:
+def _checked(document: TrackDocument, known: Mapping[str, str], what: str) -> TrackDocument:
     checked, problems = validate_document(as_data(document), complete=False, known_tracks=known)
     if checked is None:
         raise ContentInvalid(problems, what)
@@ -53,7 +53,7 @@ async def create_track(db: Database, head: TrackHead) -> VersionContent:
             if head.code in known:
                 raise Conflict(f"a track with code {head.code!r} exists")
             document = _checked(TrackDocument(track=head), known, "track refused")
-            track = Track(code=head.code, created_at=datetime.now(UTC))
+            track = Track(code=head.code, audience=head.audience, created_at=datetime.now(UTC))
             session.add(track)
             await session.flush()
             row = await store.new_version(session, track, document)

@@ -10,7 +10,7 @@ each track's draft is then published (with its `CurriculumPublished` event).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,17 +52,18 @@ class ImportOutcome:
 
 def read_documents(
     paths: Sequence[Path],
-    known_tracks: Iterable[str] | None = None,
+    known_tracks: Mapping[str, str] | None = None,
     stigma: StigmaList | None = None,
 ) -> tuple[list[tuple[str, TrackDocument]], list[Problem]]:
-    """Validate every file; `next` may name a track in `known_tracks` or in the files.
+    """Validate every file; `next` may name a track in `known_tracks` (code: audience) or in
+    the files, for the same audience.
 
     Without `known_tracks` (no database to ask, as in `mmt content check`), `next` is
     not checked against anything.
     """
     loaded, problems = read_yaml_files(paths)
-    codes = _codes(loaded)
-    known = None if known_tracks is None else {*known_tracks, *codes.values()}
+    # The stored audience wins over a file's: a file that moves a track is refused.
+    known = None if known_tracks is None else {**_audiences(loaded), **known_tracks}
     documents: list[tuple[str, TrackDocument]] = []
     seen: dict[str, str] = {}
     for name, data, source in loaded:
@@ -80,14 +81,14 @@ def read_documents(
     return documents, problems
 
 
-def _codes(loaded: list[tuple[str, Any, Any]]) -> dict[str, str]:
-    codes = {}
-    for name, data, _source in loaded:
+def _audiences(loaded: list[tuple[str, Any, Any]]) -> dict[str, str]:
+    """The files' track codes with the audience each names (validation checks both)."""
+    audiences = {}
+    for _name, data, _source in loaded:
         track = data.get("track") if isinstance(data, dict) else None
-        code = track.get("code") if isinstance(track, dict) else None
-        if isinstance(code, str):
-            codes[name] = code
-    return codes
+        if isinstance(track, dict) and isinstance(track.get("code"), str):
+            audiences[track["code"]] = str(track.get("audience", "patients"))
+    return audiences
 
 
 async def import_files(
@@ -129,7 +130,7 @@ async def _track(session: AsyncSession, document: TrackDocument) -> Track:
     code = document.track.code
     track = (await session.execute(select(Track).where(Track.code == code))).scalar_one_or_none()
     if track is None:
-        track = Track(code=code, created_at=datetime.now(UTC))
+        track = Track(code=code, audience=document.track.audience, created_at=datetime.now(UTC))
         session.add(track)
         await session.flush()
     return track

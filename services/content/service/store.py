@@ -9,6 +9,7 @@ Nothing here writes to a published version: callers go through `draft_for_update
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import cast
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +25,7 @@ from services.content.models import (
     TrackVersion,
 )
 from services.content.schemas import (
+    Audience,
     LessonDoc,
     ModuleDoc,
     Quiz,
@@ -49,8 +51,11 @@ async def find_track(session: AsyncSession, code: str) -> Track:
     return track
 
 
-async def track_codes(session: AsyncSession) -> set[str]:
-    return set((await session.execute(select(Track.code))).scalars())
+async def track_codes(session: AsyncSession) -> dict[str, str]:
+    """Every track's code with its audience (what `next` may name, and what a new version
+    of a track must keep)."""
+    rows = await session.execute(select(Track.code, Track.audience))
+    return {code: audience for code, audience in rows}
 
 
 async def versions_of(session: AsyncSession, track: Track) -> list[TrackVersion]:
@@ -125,6 +130,7 @@ async def load_document(session: AsyncSession, track: Track, row: TrackVersion) 
             weekdays=list(row.weekdays),
             time=row.local_time,
             next=row.next_track,
+            audience=cast("Audience", track.audience),  # checked on the way in
         ),
         modules=[
             ModuleDoc(

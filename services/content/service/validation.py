@@ -10,13 +10,15 @@ at least one lesson and at least one in every module.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import msgspec
 
 from services.content.schemas import (
+    AUDIENCES,
     WEEKDAYS,
+    Audience,
     LessonDoc,
     ModuleDoc,
     Quiz,
@@ -63,7 +65,10 @@ class _Checker(Checker):
     def track(self, value: Any, known_tracks: Collection[str] | None) -> TrackHead | None:
         path: Path = ("track",)
         data = self.mapping(
-            value, path, ("code", "titles", "lessons_per_week", "weekdays", "time"), ("next",)
+            value,
+            path,
+            ("code", "titles", "lessons_per_week", "weekdays", "time"),
+            ("next", "audience"),
         )
         if data is None:
             return None
@@ -83,6 +88,7 @@ class _Checker(Checker):
         elif not isinstance(time, str) or not _HHMM.fullmatch(time):
             self.fail((*path, "time"), f"must be HH:MM (24-hour), not {time!r}")
             time = None
+        audience = self.audience(data.get("audience", "patients"), code, known_tracks)
         following = data.get("next")
         if following is not None:
             following = self.code(following, (*path, "next"), TRACK_CODE, "track code")
@@ -95,7 +101,25 @@ class _Checker(Checker):
                     (*path, "next"),
                     f"no track {following!r}: import or create it first (or in the same run)",
                 )
-        if code is None or titles is None or per_week is None or weekdays is None or time is None:
+            elif (
+                following is not None
+                and audience is not None
+                and isinstance(known_tracks, Mapping)
+                and known_tracks.get(following, audience) != audience
+            ):
+                self.fail(
+                    (*path, "next"),
+                    f"track {following!r} is for {known_tracks[following]}, this one for "
+                    f"{audience}: a track is followed only by one for the same people",
+                )
+        if (
+            code is None
+            or titles is None
+            or per_week is None
+            or weekdays is None
+            or time is None
+            or audience is None
+        ):
             return None
         return TrackHead(
             code=code,
@@ -104,7 +128,27 @@ class _Checker(Checker):
             weekdays=weekdays,
             time=time,
             next=following,
+            audience=audience,
         )
+
+    def audience(
+        self, value: Any, code: str | None, known_tracks: Collection[str] | None
+    ) -> Audience | None:
+        path: Path = ("track", "audience")
+        if value not in AUDIENCES:
+            self.fail(path, f"must be one of {', '.join(AUDIENCES)}, not {value!r}")
+            return None
+        audience: Audience = value
+        if isinstance(known_tracks, Mapping) and code is not None:
+            before = known_tracks.get(code, audience)
+            if before != audience:
+                self.fail(
+                    path,
+                    f"track {code!r} is for {before}: a track keeps the audience it was "
+                    "created with (make a new track instead)",
+                )
+                return None
+        return audience
 
     def weekdays(self, value: Any, path: Path, per_week: int | None) -> list[str] | None:
         if value is MISSING:
@@ -287,7 +331,8 @@ def validate_document(
     """The normalised document and no problems, or None and every problem found.
 
     `complete` asks for what publishing needs (modules with lessons); `known_tracks`, when
-    given, are the track codes `next` may name.
+    given, are the track codes `next` may name; as a mapping of code to audience it also
+    keeps a track's audience fixed and `next` within one audience.
     """
     checker = _Checker(source or Source(), stigma)
     document = checker.document(data, complete, known_tracks)

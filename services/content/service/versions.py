@@ -9,6 +9,7 @@ their channel texts), so it never has to call back.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import cast
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.content.models import DRAFT, PUBLISHED, Outbox, Track, TrackVersion
 from services.content.schemas import (
     WEEKDAYS,
+    Audience,
     TrackDocument,
     TrackOut,
     VersionContent,
@@ -48,6 +50,7 @@ async def _track_out(session: AsyncSession, track: Track) -> TrackOut:
     draft = next((row.version for row in rows if row.state == DRAFT), None)
     return TrackOut(
         code=track.code,
+        audience=cast("Audience", track.audience),
         titles=dict(rows[0].titles) if rows else {},
         published_version=published,
         draft_version=draft,
@@ -146,4 +149,5 @@ def published_event(document: TrackDocument, version: int) -> CurriculumPublishe
         ),
         next_track=head.next,
         lessons=lessons,
+        audience=head.audience,
     )
