@@ -24,6 +24,7 @@ from mmt.tokens import token
 from mmt.up import up
 from mmt.wechat_cli import wechat
 from services.content.cli import content_cli
+from services.scheduler.assessment_cli import assessment_cli
 from services.scheduler.calendar_cli import calendar
 from services.scheduler.risk_cli import risk_cli
 from shared.bus import BusKeys, list_dead_letters, replay_dead_letter
@@ -40,6 +41,7 @@ app.add_typer(staff, name="staff")
 app.add_typer(keys, name="keys")
 app.add_typer(content_cli, name="content")
 app.add_typer(risk_cli, name="risk")
+app.add_typer(assessment_cli, name="assessment")
 app.add_typer(calendar, name="calendar")
 app.add_typer(wechat, name="wechat")
 app.add_typer(bench, name="bench")

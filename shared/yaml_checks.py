@@ -41,6 +41,17 @@ class Checker:
                 self.fail((*path, key), "missing")
         return value
 
+    def sequence(
+        self, value: Any, path: Path, what: str, least: int, most: int
+    ) -> list[Any] | None:
+        """A list of `least` to `most` entries."""
+        if value is MISSING:
+            return None
+        if not isinstance(value, list) or not least <= len(value) <= most:
+            self.fail(path, f"must be a list of {least} to {most} {what}")
+            return None
+        return value
+
     def text(self, value: Any, path: Path, limit: int) -> str | None:
         if value is MISSING:
             return None

@@ -91,40 +91,39 @@ def max_total(items: list[Item]) -> int:
     return sum(max(answer.points for answer in item.answers) for item in items)
 
 
-class _InstrumentChecker(Checker):
+class InstrumentChecker(Checker):
+    """Risk instruments' checks; the header and answer lists serve questionnaires too
+    (assessment_definition.py)."""
+
+    def header(self, value: Any) -> tuple[str, int, dict[str, str]] | None:
+        """`instrument:` with its code, version and titles."""
+        head = self.mapping(value, ("instrument",), ("code", "version", "titles"))
+        if head is None:
+            return None
+        code = self.code(head.get("code", MISSING), ("instrument", "code"), CODE, "code")
+        version = self.integer(head.get("version", MISSING), ("instrument", "version"))
+        if version is not None and not 1 <= version <= _MAX_VERSION:
+            self.fail(("instrument", "version"), f"must be from 1 to {_MAX_VERSION}")
+        titles = self.texts(head.get("titles", MISSING), ("instrument", "titles"), _TEXT_LIMIT)
+        if code is None or version is None or titles is None:
+            return None
+        return code, version, titles
+
     def instrument(self, data: Any) -> Instrument | None:
         top = self.mapping(data, (), ("instrument", "items", "bands"))
         if top is None:
             return None
-        head = self.mapping(
-            top.get("instrument", MISSING), ("instrument",), ("code", "version", "titles")
-        )
-        code = version = titles = None
-        if head is not None:
-            code = self.code(head.get("code", MISSING), ("instrument", "code"), CODE, "code")
-            version = self.integer(head.get("version", MISSING), ("instrument", "version"))
-            if version is not None and not 1 <= version <= _MAX_VERSION:
-                self.fail(("instrument", "version"), f"must be from 1 to {_MAX_VERSION}")
-            titles = self.texts(head.get("titles", MISSING), ("instrument", "titles"), _TEXT_LIMIT)
+        head = self.header(top.get("instrument", MISSING))
         items = self.items(top.get("items", MISSING))
         # Reachable thresholds are only judged against items read without a problem.
         bands = self.bands(top.get("bands", MISSING), None if self.problems else items)
-        if self.problems or code is None or version is None or titles is None:
+        if self.problems or head is None or not items or not bands:
             return None
-        if not items or not bands:
-            return None
+        code, version, titles = head
         return Instrument(code=code, version=version, titles=titles, items=items, bands=bands)
 
-    def _list(self, value: Any, path: Path, what: str, least: int, most: int) -> list[Any] | None:
-        if value is MISSING:
-            return None
-        if not isinstance(value, list) or not least <= len(value) <= most:
-            self.fail(path, f"must be a list of {least} to {most} {what}")
-            return None
-        return value
-
     def items(self, value: Any) -> list[Item] | None:
-        listed = self._list(value, ("items",), "items", 1, _MAX_ITEMS)
+        listed = self.sequence(value, ("items",), "items", 1, _MAX_ITEMS)
         if listed is None:
             return None
         items: list[Item] = []
@@ -144,15 +143,17 @@ class _InstrumentChecker(Checker):
                 items.append(Item(key=key, texts=texts, answers=answers))
         return items
 
-    def answers(self, value: Any, path: Path) -> list[Answer] | None:
-        listed = self._list(value, path, "answers", 2, 10)
+    def answers(self, value: Any, path: Path, points: bool = True) -> list[Answer] | None:
+        """2 to 10 answers, each with its points (optional, 0 when left out, if not `points`)."""
+        listed = self.sequence(value, path, "answers", 2, 10)
         if listed is None:
             return None
         answers: list[Answer] = []
         seen: set[str] = set()
         for index, raw in enumerate(listed):
             at: Path = (*path, index)
-            entry = self.mapping(raw, at, ("value", "points", "texts"))
+            required = ("value", "points", "texts") if points else ("value", "texts")
+            entry = self.mapping(raw, at, required, () if points else ("points",))
             if entry is None:
                 continue
             raw_value = entry.get("value", MISSING)
@@ -161,17 +162,17 @@ class _InstrumentChecker(Checker):
             answer = self.code(raw_value, (*at, "value"), VALUE, "answer value")
             if answer is not None and answer in seen:
                 self.fail((*at, "value"), f"answer {answer!r} appears twice")
-            points = self.integer(entry.get("points", MISSING), (*at, "points"))
-            if points is not None and not 0 <= points <= _MAX_POINTS:
+            given = self.integer(entry.get("points", MISSING if points else 0), (*at, "points"))
+            if given is not None and not 0 <= given <= _MAX_POINTS:
                 self.fail((*at, "points"), f"must be from 0 to {_MAX_POINTS}")
             texts = self.texts(entry.get("texts", MISSING), (*at, "texts"), _TEXT_LIMIT)
-            if answer is not None and points is not None and texts is not None:
+            if answer is not None and given is not None and texts is not None:
                 seen.add(answer)
-                answers.append(Answer(value=answer, points=points, texts=texts))
+                answers.append(Answer(value=answer, points=given, texts=texts))
         return answers
 
     def bands(self, value: Any, items: list[Item] | None) -> list[BandRule] | None:
-        listed = self._list(value, ("bands",), "bands (low, medium, high)", 2, 3)
+        listed = self.sequence(value, ("bands",), "bands (low, medium, high)", 2, 3)
         if listed is None:
             return None
         rules: list[BandRule] = []
@@ -213,7 +214,7 @@ class _InstrumentChecker(Checker):
 def validate_instrument(
     data: Any, source: Source | None = None
 ) -> tuple[Instrument | None, list[Problem]]:
-    checker = _InstrumentChecker(source or Source())
+    checker = InstrumentChecker(source or Source())
     instrument = checker.instrument(data)
     return instrument, checker.problems
 
