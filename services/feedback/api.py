@@ -113,16 +113,18 @@ class NeedController(Controller):
         "/{need_id:int}/notes",
         opt=policy(*CARE, resource="need"),
         status_code=201,
-        summary="A follow-up note, signed with the caller's token id",
+        summary="A follow-up note, signed with the caller's token id and staff name",
     )
     async def add_note(
         self,
         db: NamedDependency[Database],
+        state: State,
         request: Req,
         need_id: RowId,
         data: JSONBody[NoteIn],
     ) -> NoteOut:
-        return await needs.add_note(db, principal_of(request), need_id, data)
+        access_db: Database = state.access_db  # whose token: the note keeps their name
+        return await needs.add_note(db, access_db, principal_of(request), need_id, data)
 
 
 class FeedbackController(Controller):

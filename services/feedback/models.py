@@ -141,6 +141,9 @@ class NeedNote(Base):
     id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
     need_id: Mapped[int] = mapped_column(_ID, ForeignKey("feedback.needs.id"), index=True)
     author: Mapped[str] = mapped_column(String(16))  # token id
+    # The writer's name as it was when writing (shared/access/authors.py): it outlives the
+    # console token, which expires with the session.
+    author_name: Mapped[str | None] = mapped_column(String(100))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

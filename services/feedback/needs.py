@@ -21,6 +21,7 @@ from services.feedback.schemas import (
     NoteOut,
     RatingSummary,
 )
+from shared.access.authors import author_name
 from shared.access.staff import assignable_login
 from shared.access.tokens import Principal
 from shared.db import Database
@@ -78,11 +79,17 @@ def _need_out(need: Need, inbound: InboundMessage, notes: list[NeedNote] | None 
         updated_at=need.updated_at,
         updated_by=need.updated_by,
         assignee=need.assignee,
-        notes=None
-        if notes is None
-        else [
-            NoteOut(id=n.id, author=n.author, text=n.text, created_at=n.created_at) for n in notes
-        ],
+        notes=None if notes is None else [_note_out(n) for n in notes],
+    )
+
+
+def _note_out(note: NeedNote) -> NoteOut:
+    return NoteOut(
+        id=note.id,
+        author=note.author,
+        author_name=note.author_name,
+        text=note.text,
+        created_at=note.created_at,
     )
 
 
@@ -176,15 +183,24 @@ async def _assignee(access_db: Database, login: str | None, clinic_id: int) -> s
     return found
 
 
-async def add_note(db: Database, principal: Principal, need_id: int, data: NoteIn) -> NoteOut:
+async def add_note(
+    db: Database, access_db: Database, principal: Principal, need_id: int, data: NoteIn
+) -> NoteOut:
+    name = await author_name(access_db, principal.token_id)
     async with db.transaction() as session:
         need = await _load(session, principal, need_id, lock=True)
         now = datetime.now(UTC)
-        note = NeedNote(need_id=need.id, author=principal.token_id, text=data.text, created_at=now)
+        note = NeedNote(
+            need_id=need.id,
+            author=principal.token_id,
+            author_name=name,
+            text=data.text,
+            created_at=now,
+        )
         session.add(note)
         need.updated_at, need.updated_by = now, principal.token_id
         await session.flush()
-        return NoteOut(id=note.id, author=note.author, text=note.text, created_at=now)
+        return _note_out(note)
 
 
 async def list_feedback(

@@ -22,6 +22,7 @@ class NoteOut(msgspec.Struct, kw_only=True):
     author: str  # the token id of the coordinator who wrote it
     text: str
     created_at: datetime
+    author_name: str | None = None  # "Name (login)" of the staff member, kept at writing
 
 
 Login = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]

@@ -11,8 +11,10 @@ from litestar.di import NamedDependency, Provide
 from litestar.openapi.spec import Example
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
-from services.scheduler import doses, monthly, patients, reports, roster
+from services.scheduler import alert_followups, cards, doses, monthly, patients, reports, roster
+from services.scheduler.alert_followups import FollowupIn, FollowupOut
 from services.scheduler.binding import BindingOut, create_binding
+from services.scheduler.cards import CardOut, ScanIn, ScanOut
 from services.scheduler.patients import Scheduler
 from services.scheduler.schemas import (
     DoseBatchIn,
@@ -216,6 +218,27 @@ class PatientController(Controller):
                 await wechat.aclose()
 
     @get(
+        "/{patient_id:int}/card",
+        opt=policy(*CARE, resource="patient"),
+        summary="The code the patient's card carries (scanned at the counter)",
+    )
+    async def card(
+        self, ctx: NamedDependency[Scheduler], request: Req, patient_id: RowId
+    ) -> CardOut:
+        return await cards.get_card(ctx, principal_of(request), patient_id)
+
+    @post(
+        "/{patient_id:int}/card",
+        opt=policy(*CARE, resource="patient"),
+        status_code=200,
+        summary="A new card code for a lost card; the old one records nothing from now on",
+    )
+    async def replace_card(
+        self, ctx: NamedDependency[Scheduler], request: Req, patient_id: RowId
+    ) -> CardOut:
+        return await cards.replace_card(ctx, principal_of(request), patient_id)
+
+    @get(
         "/{patient_id:int}/timeline",
         opt=policy(*CARE, resource="patient"),
         summary="Messages, attempts, doses and tests, newest first",
@@ -277,6 +300,21 @@ class ClinicActivityController(Controller):
     ) -> DoseBatchOut:
         return await doses.record_clinic_doses(ctx, principal_of(request), clinic_id, data)
 
+    @post(
+        "/card-scans",
+        opt=policy(*CARE, resource="clinic"),
+        status_code=200,
+        summary="A patient card scanned at the counter: records the observed dose (once a day)",
+    )
+    async def scan_card(
+        self,
+        ctx: NamedDependency[Scheduler],
+        request: Req,
+        clinic_id: RowId,
+        data: JSONBody[ScanIn],
+    ) -> ScanOut:
+        return await cards.scan_card(ctx, principal_of(request), clinic_id, data)
+
     @get(
         "/day",
         opt=policy(*CARE, resource="clinic"),
@@ -333,11 +371,27 @@ class AlertController(Controller):
         request: Req,
         clinic_id: QueryRowId = None,
         status: FromQuery[AlertState | None] = None,
+        patient_id: QueryRowId = None,
     ) -> list[reports.AlertOut]:
-        return await reports.list_alerts(ctx, principal_of(request), clinic_id, status)
+        return await reports.list_alerts(ctx, principal_of(request), clinic_id, status, patient_id)
 
     @post("/{alert_id:int}/acknowledge", opt=policy(*CARE, resource="alert"), status_code=200)
     async def acknowledge(
         self, ctx: NamedDependency[Scheduler], request: Req, alert_id: RowId
     ) -> reports.AlertOut:
         return await reports.acknowledge_alert(ctx, principal_of(request), alert_id)
+
+    @post(
+        "/{alert_id:int}/followups",
+        opt=policy(*CARE, resource="alert"),
+        status_code=201,
+        summary="A follow-up note with an outcome, signed with the writer's name",
+    )
+    async def add_followup(
+        self,
+        ctx: NamedDependency[Scheduler],
+        request: Req,
+        alert_id: RowId,
+        data: JSONBody[FollowupIn],
+    ) -> FollowupOut:
+        return await alert_followups.add_followup(ctx, principal_of(request), alert_id, data)

@@ -35,14 +35,14 @@ def _insert(db: Database) -> Any:
     return sqlite.insert if db.is_sqlite else postgresql.insert
 
 
-def _check_time(taken_at: datetime, now: datetime) -> None:
+def check_time(taken_at: datetime, now: datetime) -> None:
     if taken_at.tzinfo is None:
         raise InvalidInput("taken_at needs a time zone offset, e.g. 2026-11-24T08:05:00+08:00")
     if taken_at > now + timedelta(minutes=5):
         raise InvalidInput("taken_at is in the future")
 
 
-async def _add_doses(ctx: Scheduler, rows: list[tuple[Patient, DoseIn]]) -> int:
+async def insert_doses(ctx: Scheduler, rows: list[tuple[Patient, DoseIn]]) -> int:
     now = datetime.now(UTC)
     values = [
         {
@@ -67,10 +67,10 @@ async def _add_doses(ctx: Scheduler, rows: list[tuple[Patient, DoseIn]]) -> int:
 async def record_dose(
     ctx: Scheduler, principal: Principal, patient_id: int, dose: DoseIn
 ) -> DoseBatchOut:
-    _check_time(dose.taken_at, datetime.now(UTC))
+    check_time(dose.taken_at, datetime.now(UTC))
     async with ctx.db.sessions() as session:
         patient = await load_patient(session, principal, patient_id)
-    recorded = await _add_doses(ctx, [(patient, dose)])
+    recorded = await insert_doses(ctx, [(patient, dose)])
     return DoseBatchOut(recorded=recorded, already_recorded=1 - recorded)
 
 
@@ -98,9 +98,9 @@ async def record_clinic_doses(
         raise InvalidInput(f"unknown clinic numbers (nothing recorded): {', '.join(unknown[:20])}")
     rows = []
     for row in batch.doses:
-        _check_time(row.taken_at, now)
+        check_time(row.taken_at, now)
         rows.append((patients[row.clinic_number], DoseIn(taken_at=row.taken_at, mg=row.mg)))
-    recorded = await _add_doses(ctx, rows)
+    recorded = await insert_doses(ctx, rows)
     return DoseBatchOut(recorded=recorded, already_recorded=len(rows) - recorded)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import date, datetime, time
 from typing import Any
 
@@ -52,6 +53,12 @@ class BusProbe(BusProbeMixin, Base):
 _ID = BigInteger().with_variant(Integer(), "sqlite")
 
 
+def new_card_code() -> str:
+    """A patient card's code (services/scheduler/cards.py): 64 random bits as 16 upper-case
+    hex digits, which every barcode scanner types the same whatever the keyboard layout."""
+    return secrets.token_hex(8).upper()
+
+
 class Patient(Base):
     """A patient enrolled at a clinic. Phone and openid are stored encrypted, with an HMAC
     look-up hash beside each (shared.crypto), never in clear."""
@@ -88,6 +95,11 @@ class Patient(Base):
     consent_recorded_by: Mapped[str] = mapped_column(String(16))  # token id
     enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # What the patient's card carries, scanned at the counter: opaque, never the id;
+    # replaced when a card is lost. Made on insert (a default), so every patient has one.
+    card_code: Mapped[str | None] = mapped_column(
+        String(24), unique=True, index=True, default=new_card_code
+    )
 
 
 class PatientStateChange(Base):
@@ -217,6 +229,21 @@ class Alert(Base):
     state: Mapped[str] = mapped_column(String(20))  # open, acknowledged
     acknowledged_by: Mapped[str | None] = mapped_column(String(16))
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AlertFollowup(Base):
+    """A note on what was done about an alert, with its outcome (the MMT CARE loop)."""
+
+    __tablename__ = "alert_followups"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("scheduler.alerts.id"), index=True)
+    outcome: Mapped[str | None] = mapped_column(String(20))  # services/scheduler/alert_followups
+    text: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(16))  # token id
+    # The writer's name when writing (shared/access/authors.py): outlives the token.
+    author_name: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class TrackVersion(Base):

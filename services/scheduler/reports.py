@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import bindparam, func, select
 
+from services.scheduler.alert_followups import FollowupOut, followups_of, latest_outcome
 from services.scheduler.models import Alert, Attempt, Dose, Message, Patient, UrineTest
 from services.scheduler.patients import Scheduler, load_patient
 from services.scheduler.timeplan import local_today
@@ -72,6 +73,8 @@ class AlertOut(msgspec.Struct, kw_only=True):
     state: str
     acknowledged_by: str | None
     acknowledged_at: datetime | None
+    outcome: str | None = None  # the latest follow-up's (services/scheduler/alert_followups)
+    followups: list[FollowupOut] = msgspec.field(default_factory=list)
 
 
 # The coordinator reads' statements are built once, with bound parameters: a statement
@@ -292,7 +295,8 @@ async def clinic_messages(
         ]
 
 
-def _alert_out(alert: Alert) -> AlertOut:
+def _alert_out(alert: Alert, notes: list[FollowupOut] | None = None) -> AlertOut:
+    notes = notes or []
     return AlertOut(
         id=alert.id,
         patient_id=alert.patient_id,
@@ -303,11 +307,17 @@ def _alert_out(alert: Alert) -> AlertOut:
         state=alert.state,
         acknowledged_by=alert.acknowledged_by,
         acknowledged_at=alert.acknowledged_at,
+        outcome=latest_outcome(notes),
+        followups=notes,
     )
 
 
 async def list_alerts(
-    ctx: Scheduler, principal: Principal, clinic_id: int | None, state: str | None
+    ctx: Scheduler,
+    principal: Principal,
+    clinic_id: int | None,
+    state: str | None,
+    patient_id: int | None = None,
 ) -> list[AlertOut]:
     query = select(Alert).order_by(Alert.raised_on.desc(), Alert.id.desc()).limit(500)
     if clinic_id is not None:
@@ -318,8 +328,12 @@ async def list_alerts(
         query = query.where(Alert.clinic_id.in_(principal.clinic_ids))
     if state is not None:
         query = query.where(Alert.state == state)
+    if patient_id is not None:
+        query = query.where(Alert.patient_id == patient_id)
     async with ctx.db.sessions() as session:
-        return [_alert_out(a) for a in (await session.execute(query)).scalars()]
+        alerts = list((await session.execute(query)).scalars())
+        notes = await followups_of(session, (a.id for a in alerts))
+    return [_alert_out(a, notes.get(a.id)) for a in alerts]
 
 
 async def acknowledge_alert(ctx: Scheduler, principal: Principal, alert_id: int) -> AlertOut:
@@ -331,4 +345,5 @@ async def acknowledge_alert(ctx: Scheduler, principal: Principal, alert_id: int)
             raise Conflict("alert already acknowledged")
         alert.state, alert.acknowledged_by = "acknowledged", principal.token_id
         alert.acknowledged_at = datetime.now(UTC)
-    return _alert_out(alert)
+        notes = await followups_of(session, [alert.id])
+    return _alert_out(alert, notes.get(alert.id))

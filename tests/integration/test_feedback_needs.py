@@ -115,6 +115,7 @@ async def test_the_care_loop_moves_a_need_along_with_notes(
     detail = (await client.get(path)).json()
     assert [n["text"] for n in detail["notes"]] == ["Called back, coming in today."]
     assert detail["notes"][0]["author"] == client.headers["Authorization"].split("_")[1]
+    assert detail["notes"][0]["author_name"] is None  # a token of `mmt token create`: no one
     assert detail["updated_by"] == detail["notes"][0]["author"]
     assert (await client.patch(path, json={"status": "done"})).status_code == 400
 

@@ -120,24 +120,31 @@ async def test_doses_batches_are_all_or_nothing_and_feed_adherence(
     assert day["active_patients"] == 1
 
 
+async def add_alert(
+    scheduler_db: Database, patient_id: int, clinic_id: int, raised_on: date | None = None
+) -> int:
+    """An open dropout alert, as the evening's sweep raises them; its id."""
+    async with scheduler_db.transaction() as session:
+        alert = Alert(
+            patient_id=patient_id,
+            clinic_id=clinic_id,
+            kind="dropout_risk",
+            raised_on=raised_on or date.today(),
+            details={"missed_days": 3},
+            state="open",
+        )
+        session.add(alert)
+        await session.flush()
+        return alert.id
+
+
 async def test_alerts_are_listed_and_acknowledged_once(
     api: tuple[Client, int, dict[str, str]],
     scheduler_db: Database,
 ) -> None:
     client, yx, _ = api
     pid = (await client.post("/api/v1/patients", json=_patient(yx, "C-1"))).json()["id"]
-    async with scheduler_db.transaction() as session:
-        alert = Alert(
-            patient_id=pid,
-            clinic_id=yx,
-            kind="dropout_risk",
-            raised_on=date.today(),
-            details={"missed_days": 3},
-            state="open",
-        )
-        session.add(alert)
-        await session.flush()
-        alert_id = alert.id
+    alert_id = await add_alert(scheduler_db, pid, yx)
     listed = (await client.get("/api/v1/alerts", params={"status": "open"})).json()
     assert [a["id"] for a in listed] == [alert_id]
     acked = await client.post(f"/api/v1/alerts/{alert_id}/acknowledge")
