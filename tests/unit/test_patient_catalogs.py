@@ -7,6 +7,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from services.feedback.replies import unknown_sender_text
+from services.feedback.surveys.definitions import BUILT_IN, validate
 from shared import sms
 from shared.channels.message_fields import KINDS
 from shared.i18n import (
@@ -62,3 +64,19 @@ def test_every_kind_has_a_title_of_at_most_five_chinese_characters() -> None:
     for kind in KINDS:
         assert len(texts("zh-CN")[f"title.{kind}"]) <= 5
         assert texts("en")[f"title.{kind}"]
+
+
+def test_answers_to_patients_fit_one_sms_segment_with_a_long_phone_number() -> None:
+    answers = _keys("reply.")
+    assert len(answers) == 10
+    for language in LANGUAGES:
+        for key in answers:
+            answer = texts(language)[key].format(phone="+86 10 1234 5678")
+            assert sms.segments(answer) == 1, (language, key)
+    assert sms.segments(unknown_sender_text()) <= 2  # both languages in one answer
+
+
+def test_the_built_in_surveys_pass_the_rules_of_a_clinics_survey() -> None:
+    for survey in BUILT_IN.values():
+        validate(survey)  # every question within two SMS segments, no stigmatising word
+        assert set(survey.title) == set(LANGUAGES)

@@ -3,7 +3,9 @@
 A question is sent alone, as one message, and answered by a reply: a digit for `scale`
 (1-5) and `choice` (1-n) questions, any words for `text` ones. The two built-in surveys
 live here, in code, so every installation has them the same; clinics and studies add their
-own through the API (stored in `survey_definitions`, validated by the same rules).
+own through the API (stored in `survey_definitions`, validated by the same rules). Their
+words, and every survey's hints and answers, are the `patient` catalog's `survey.*`
+(shared/locale, shared/i18n.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from shared.errors import InvalidInput
+from shared.i18n import by_language, texts
 from shared.sms import segments
 from shared.stigma import find_stigma
 
@@ -47,20 +50,6 @@ class Survey(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     questions: Annotated[list[Question], msgspec.Meta(min_length=1, max_length=12)]
 
 
-_HINT = {
-    "zh-CN": {"scale": "（回复1-5）", "choice": "回复：", "text": "（请直接回复）"},
-    "en": {"scale": " (reply 1-5)", "choice": " Reply: ", "text": " (reply in words)"},
-}
-_THANKS = {
-    "zh-CN": "谢谢您的回答！",
-    "en": "Thank you for your answers!",
-}
-_RANGE = {
-    "zh-CN": "请回复1到{n}之间的数字。",
-    "en": "Please reply with a number from 1 to {n}.",
-}
-
-
 def language_of(language: str) -> str:
     return language if language in LANGUAGES else "zh-CN"
 
@@ -70,20 +59,20 @@ def render(survey: Survey, index: int, language: str) -> str:
     lang = language_of(language)
     question = survey.questions[index]
     text = question.text.get(lang) or question.text["zh-CN"]
-    hint = _HINT[lang][question.type]
-    if question.type == "choice":
-        options = question.options.get(lang) or question.options["zh-CN"]
-        hint += " ".join(f"{n} {option}" for n, option in enumerate(options, start=1))
+    choices = question.options.get(lang) or question.options.get("zh-CN", [])
+    options = " ".join(f"{n} {option}" for n, option in enumerate(choices, start=1))
+    # `survey.question.<type>`: the question and how to answer it (shared/locale).
+    asked = texts(lang)[f"survey.question.{question.type}"].format(question=text, options=options)
     progress = f"({index + 1}/{len(survey.questions)}) " if len(survey.questions) > 1 else ""
-    return f"{progress}{text}{hint}"
+    return f"{progress}{asked}"
 
 
 def thanks(language: str) -> str:
-    return _THANKS[language_of(language)]
+    return texts(language_of(language))["survey.thanks"]
 
 
 def out_of_range(question: Question, language: str) -> str:
-    return _RANGE[language_of(language)].format(n=question.highest())
+    return texts(language_of(language))["survey.out_of_range"].format(n=question.highest())
 
 
 def validate(survey: Survey) -> None:
@@ -129,79 +118,36 @@ def validate(survey: Survey) -> None:
 LESSON_HELPFULNESS = "lesson_helpfulness"
 YUXI_EVALUATION = "yuxi_evaluation"
 
+
+def _question(
+    survey: str, key: str, kind: Literal["scale", "choice"], options: int = 0
+) -> Question:
+    """A built-in question whose words are the catalog's `survey.<survey>.<key>` and, for a
+    choice, `survey.<survey>.<key>.<1..options>`."""
+    name = f"survey.{survey}.{key}"
+    choices = [by_language(f"{name}.{n}") for n in range(1, options + 1)]
+    by_lang = {language: [choice[language] for choice in choices] for language in LANGUAGES}
+    return Question(key=key, type=kind, text=by_language(name), options=by_lang if options else {})
+
+
+# Built when the module is imported: the catalog is read once, in milliseconds.
 BUILT_IN: dict[str, Survey] = {
     LESSON_HELPFULNESS: Survey(
         key=LESSON_HELPFULNESS,
-        title={"zh-CN": "课程评价", "en": "Lesson rating"},
-        questions=[
-            Question(
-                key="helpful",
-                type="scale",
-                text={
-                    "zh-CN": "最近这一课对您有帮助吗？5=很有帮助",
-                    "en": "Was the last lesson helpful? 5 = very",
-                },
-            )
-        ],
+        title=by_language(f"survey.{LESSON_HELPFULNESS}.title"),
+        questions=[_question(LESSON_HELPFULNESS, "helpful", "scale")],
     ),
     # The Yuxi account's evaluation: how often used, helpful, preferred frequency, what
     # motivates, would recommend.
     YUXI_EVALUATION: Survey(
         key=YUXI_EVALUATION,
-        title={"zh-CN": "服务满意度调查", "en": "Service evaluation"},
+        title=by_language(f"survey.{YUXI_EVALUATION}.title"),
         questions=[
-            Question(
-                key="usage",
-                type="choice",
-                text={
-                    "zh-CN": "您多久看一次我们发的消息和课程？",
-                    "en": "How often do you read our messages and lessons?",
-                },
-                options={
-                    "zh-CN": ["每次都看", "经常", "有时", "很少"],
-                    "en": ["always", "often", "sometimes", "rarely"],
-                },
-            ),
-            Question(
-                key="helpful",
-                type="scale",
-                text={
-                    "zh-CN": "这项服务对您有帮助吗？1=没有，5=很有帮助",
-                    "en": "Has this service helped you? 1 = not at all, 5 = very much",
-                },
-            ),
-            Question(
-                key="frequency",
-                type="choice",
-                text={
-                    "zh-CN": "您希望多久收到一次课程？",
-                    "en": "How often would you like a lesson?",
-                },
-                options={
-                    "zh-CN": ["每周1次", "每周2次", "每周3次", "更多"],
-                    "en": ["weekly", "twice a week", "3 times a week", "more"],
-                },
-            ),
-            Question(
-                key="motivation",
-                type="choice",
-                text={
-                    "zh-CN": "什么最能鼓励您坚持下去？",
-                    "en": "What most keeps you going?",
-                },
-                options={
-                    "zh-CN": ["家人", "健康", "工作", "医生和门诊", "其他"],
-                    "en": ["family", "health", "work", "clinic staff", "other"],
-                },
-            ),
-            Question(
-                key="recommend",
-                type="scale",
-                text={
-                    "zh-CN": "您会把这项服务推荐给朋友吗？1=不会，5=一定会",
-                    "en": "Would you recommend this service to a friend? 1 = no, 5 = surely",
-                },
-            ),
+            _question(YUXI_EVALUATION, "usage", "choice", options=4),
+            _question(YUXI_EVALUATION, "helpful", "scale"),
+            _question(YUXI_EVALUATION, "frequency", "choice", options=4),
+            _question(YUXI_EVALUATION, "motivation", "choice", options=5),
+            _question(YUXI_EVALUATION, "recommend", "scale"),
         ],
     ),
 }
