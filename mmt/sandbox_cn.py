@@ -22,6 +22,7 @@ SMS_KINDS = (
     "urine_test",
     "appointment",
     "record_reply",
+    "closure_notice",
     "survey",
     "reply",
     "urgent_need",

@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scheduler.risk_models import ClinicCalendar, ClinicDay
 from services.scheduler.timeplan import local_instant, reminder_time
 from shared.db import Database
 
 CLOSED_REASON = "the clinic is closed that day"
+SURVEY_WAIT_DAYS = 60  # the longest run of closed days a survey question waits out
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # ISO order: mon is 1
 
 Interval = tuple[time, time]
@@ -131,3 +133,29 @@ async def load_calendars(db: Database, now: datetime, days: int) -> Calendars:
             if calendar.take_home:
                 take_home.add(calendar.clinic_id)
     return Calendars(special, weeks, frozenset(take_home))
+
+
+async def survey_start(session: AsyncSession, clinic_id: int, start: datetime) -> datetime:
+    """A survey question due on a closed special day that keeps surveys away (the clinic's
+    choice, `skip_surveys`) waits for the next day that does not, at the same time of day.
+
+    Only special days: a weekday the clinic is always closed is part of the patients'
+    routine (as for lessons, whose weekdays are chosen per patient), and waiting is not
+    dropping: the question is asked, a day or a holiday later."""
+    first = start.date()
+    away = set(
+        (
+            await session.execute(
+                select(ClinicDay.day).where(
+                    ClinicDay.clinic_id == clinic_id,
+                    ClinicDay.skip_surveys.is_(True),
+                    ClinicDay.day >= first,
+                    ClinicDay.day <= first + timedelta(days=SURVEY_WAIT_DAYS),
+                )
+            )
+        ).scalars()
+    )
+    day = first
+    while day in away:
+        day += timedelta(days=1)
+    return start if day == first else datetime.combine(day, start.time(), tzinfo=start.tzinfo)

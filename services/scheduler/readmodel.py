@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scheduler.clinic_calendar import survey_start
 from services.scheduler.events import updated_event
 from services.scheduler.models import (
     LessonProgress,
@@ -97,6 +98,7 @@ async def ask_survey_question(event: SurveyRequested, session: AsyncSession) -> 
         return
     now = datetime.now(UTC)
     start = max(now, event.not_before or now).astimezone(ZoneInfo(patient.time_zone))
+    start = await survey_start(session, patient.clinic_id, start)  # a closed day's waits
     due = reminder_time(
         start.date(), start.time(), patient.time_zone, patient.quiet_start, patient.quiet_end
     )

@@ -35,6 +35,7 @@ KINDS: tuple[str, ...] = (
     "lesson",
     "survey",
     "record_reply",
+    "closure_notice",  # the day before a closed day, when the clinic gives take-home doses
 )
 _EVERY_KIND = frozenset({TITLE, SUMMARY, NAME, LOCAL_TIME, LOCAL_DATE, FIRST, TEXT})
 

@@ -121,7 +121,7 @@ def _columns(message: BatchMessage, **changes: Any) -> dict[str, Any]:
     return row
 
 
-SIMPLE_KINDS = frozenset({"dose", "missed_dose", "urine_test", "appointment"})
+SIMPLE_KINDS = frozenset({"dose", "missed_dose", "urine_test", "appointment", "closure_notice"})
 TRIED = ("sent", "delivered", "permanent")
 
 
