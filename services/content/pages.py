@@ -3,11 +3,13 @@
 Small, fast pages for basic phones: inline CSS, large text, no scripts and no external
 assets (nothing to fetch, nothing to leak the link to). Routes are open (`OPEN`): the link's
 signature is the authentication. A bad, expired or unknown link gets a page that says so
-and nothing more. Every text is escaped.
+and nothing more. Every text is escaped; the pages' own words are the `patient` catalog's
+`lesson_page.*` (shared/locale).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html import escape
 from typing import Any
 
@@ -21,32 +23,14 @@ from services.content.service.reading import LessonPage, NoSuchChoice, answer_qu
 from shared.access.web import OPEN
 from shared.errors import NotFound
 from shared.html_page import document
+from shared.i18n import texts
 from shared.lesson_links import LessonLink, LessonLinks, LinkExpired, LinkInvalid
 
-_UI = {
-    "zh-CN": {
-        "quiz": "小测验",
-        "submit": "提交",
-        "right": "回答正确！",
-        "wrong": "这次没答对。",
-        "answer": "正确答案：",
-        "yours": "你的选择",
-        "choose": "请选择一个答案。",
-    },
-    "en": {
-        "quiz": "Quick question",
-        "submit": "Send",
-        "right": "That's right!",
-        "wrong": "Not quite.",
-        "answer": "The answer is:",
-        "yours": "your choice",
-        "choose": "Please choose one of the answers.",
-    },
-}
-# Shown when the link itself cannot be trusted, so its language is unknown: both.
-_NOT_VALID = ("此链接无效", "this link is not valid")
-_EXPIRED = ("此链接已过期", "this link has expired")
-_UNCONFIGURED = ("暂时无法打开课程", "lesson links are not configured")
+# The notices' keys in the `patient` catalog; the link cannot be trusted, so its language
+# is unknown: they are shown in zh-CN and English.
+_NOT_VALID = "link.not_valid"
+_EXPIRED = "lesson_page.expired"
+_UNCONFIGURED = "lesson_page.unconfigured"
 
 _STYLE = (
     "body{margin:0;font:20px/1.6 system-ui,-apple-system,'PingFang SC','Microsoft YaHei',"
@@ -64,8 +48,8 @@ def _document(language: str, title: str, content: str, status: int) -> Response[
     return document(language, title, _STYLE, content, status)
 
 
-def _notice(message: tuple[str, str], status: int) -> Response[str]:
-    zh, en = message
+def _notice(key: str, status: int) -> Response[str]:
+    zh, en = texts("zh-CN")[key], texts("en")[key]
     content = f"<h1>{escape(zh)}</h1><p lang='en'>{escape(en.capitalize())}.</p>"
     return _document("zh-CN", f"{zh} / {en}", content, status)
 
@@ -78,7 +62,7 @@ def _paragraphs(body: str) -> str:
     )
 
 
-def _quiz_form(page: LessonPage, action: str, ui: dict[str, str], note: str) -> str:
+def _quiz_form(page: LessonPage, action: str, ui: Mapping[str, str], note: str) -> str:
     if page.quiz is None:
         return ""
     options = "".join(
@@ -87,8 +71,9 @@ def _quiz_form(page: LessonPage, action: str, ui: dict[str, str], note: str) -> 
     )
     return (
         f'<form method="post" action="{escape(action)}"><fieldset>'
-        f"<legend>{escape(ui['quiz'])}</legend><p>{escape(page.quiz.question)}</p>"
-        f"{note}{options}<button type=submit>{escape(ui['submit'])}</button></fieldset></form>"
+        f"<legend>{escape(ui['lesson_page.quiz'])}</legend><p>{escape(page.quiz.question)}</p>"
+        f"{note}{options}<button type=submit>{escape(ui['lesson_page.submit'])}</button>"
+        "</fieldset></form>"
     )
 
 
@@ -96,7 +81,7 @@ def render_lesson(
     page: LessonPage, action: str, note: str = "", status: int = 200
 ) -> Response[str]:
     """The lesson; its quiz form posts to `action`, relative to the page's own URL."""
-    ui = _UI.get(page.language, _UI["zh-CN"])
+    ui = texts(page.language)
     content = (
         f"<h1>{escape(page.title)}</h1>{_paragraphs(page.body)}{_quiz_form(page, action, ui, note)}"
     )
@@ -104,24 +89,24 @@ def render_lesson(
 
 
 def render_answer(page: LessonPage, chosen: int) -> Response[str]:
-    ui = _UI.get(page.language, _UI["zh-CN"])
+    ui = texts(page.language)
     assert page.quiz is not None  # answer_quiz refuses a lesson without a quiz
     assert page.quiz_answer is not None
     right = chosen == page.quiz_answer
     verdict = (
-        f'<p class="right">{escape(ui["right"])}</p>'
+        f'<p class="right">{escape(ui["lesson_page.right"])}</p>'
         if right
-        else f'<p class="wrong">{escape(ui["wrong"])}</p>'
+        else f'<p class="wrong">{escape(ui["lesson_page.wrong"])}</p>'
     )
     options = "".join(
         f"<li{' class=answer' if i == page.quiz_answer else ''}>{escape(text)}"
-        f"{' (' + escape(ui['yours']) + ')' if i == chosen else ''}</li>"
+        f"{' (' + escape(ui['lesson_page.yours']) + ')' if i == chosen else ''}</li>"
         for i, text in enumerate(page.quiz.options)
     )
     answer = page.quiz.options[page.quiz_answer]
     content = (
         f"<h1>{escape(page.title)}</h1><p>{escape(page.quiz.question)}</p>{verdict}"
-        f'<p>{escape(ui["answer"])} <span class="answer">{escape(answer)}</span></p>'
+        f'<p>{escape(ui["lesson_page.answer"])} <span class="answer">{escape(answer)}</span></p>'
         f"<ul>{options}</ul>"
     )
     return _document(page.language, page.title, content, 200)
@@ -196,7 +181,7 @@ async def lesson_quiz(
     except NotFound:
         return _notice(_NOT_VALID, 404)
     except NoSuchChoice as refused:
-        ui = _UI.get(refused.page.language, _UI["zh-CN"])
-        note = f'<p class="wrong">{escape(ui["choose"])}</p>'
+        ui = texts(refused.page.language)
+        note = f'<p class="wrong">{escape(ui["lesson_page.choose"])}</p>'
         return render_lesson(refused.page, "quiz", note, 400)  # posts to this same URL
     return render_answer(page, chosen)

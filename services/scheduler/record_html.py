@@ -1,9 +1,11 @@
 """The record page's HTML, and its route `GET /r/{token}` (open: the link's signature is the
 authentication). Discreet words unless the patient's wording is explicit; every text
-escaped. A link that cannot be trusted gets a page in both languages and nothing more."""
+escaped. A link that cannot be trusted gets a page in both languages and nothing more. The
+words are the `patient` catalog's `record_page.*` and `record.*` (shared/locale)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html import escape
 
 from litestar import Response, get
@@ -15,43 +17,17 @@ from litestar.params import FromPath
 from services.scheduler.api import provide_scheduler
 from services.scheduler.record_links import LinkInvalid, RecordLinkExpired, RecordLinks
 from services.scheduler.record_page import Gone, RecordPage, open_record
-from services.scheduler.record_reply import BAND_LABEL, BAND_WORDS, RESULT_WORDS
+from services.scheduler.record_reply import band_label, band_word, result_word
 from shared.access.web import OPEN
 from shared.errors import NotFound
 from shared.html_page import document
+from shared.i18n import texts
 
-_UI = {
-    ("zh-CN", False): {"title": "我的记录", "month": "本月到门诊", "tests": "检查记录"},
-    ("zh-CN", True): {"title": "我的记录", "month": "本月服药", "tests": "尿检记录"},
-    ("en", False): {"title": "My record", "month": "Visits this month", "tests": "Check-ups"},
-    ("en", True): {"title": "My record", "month": "Doses this month", "tests": "Urine tests"},
-}
-_COMMON = {
-    "zh-CN": {
-        "none": "暂无记录",
-        "phone": "门诊电话",
-        "hours": "开放时间",
-        "weekdays": "一二三四五六日",
-        "dosed": "已到",
-        "missed": "未到",
-        "paused": "暂停",
-        "due": "今天",
-    },
-    "en": {
-        "none": "Nothing yet",
-        "phone": "Clinic phone",
-        "hours": "Opening hours",
-        "weekdays": "MTWTFSS",
-        "dosed": "came",
-        "missed": "missed",
-        "paused": "away",
-        "due": "today",
-    },
-}
 _MARKS = {"dosed": "✓", "missed": "✗", "paused": "–", "due": "•"}
-_NOT_VALID = ("此链接无效", "this link is not valid")
-_GONE = ("此页面已无法查看", "this page is no longer available")
-_UNCONFIGURED = ("暂时无法查看记录", "record pages are not configured")
+# The notices' keys in the `patient` catalog, shown in zh-CN and English.
+_NOT_VALID = "link.not_valid"
+_GONE = "record_page.gone"
+_UNCONFIGURED = "record_page.unconfigured"
 _STYLE = (
     "body{margin:0;font:19px/1.5 system-ui,-apple-system,'PingFang SC','Microsoft YaHei',"
     "sans-serif;color:#222;background:#fafaf7}main{max-width:36em;margin:0 auto;padding:1em}"
@@ -62,18 +38,18 @@ _STYLE = (
 )
 
 
-def _notice(message: tuple[str, str], status: int) -> Response[str]:
-    zh, en = message
+def _notice(key: str, status: int) -> Response[str]:
+    zh, en = texts("zh-CN")[key], texts("en")[key]
     content = f"<h1>{escape(zh)}</h1><p lang='en'>{escape(en.capitalize())}.</p>"
     return document("zh-CN", f"{zh} / {en}", _STYLE, content, status)
 
 
-def _calendar(page: RecordPage, words: dict[str, str]) -> str:
-    head = "".join(f"<th>{escape(day)}</th>" for day in words["weekdays"])
+def _calendar(page: RecordPage, words: Mapping[str, str]) -> str:
+    head = "".join(f"<th>{escape(day)}</th>" for day in words["record_page.weekdays"])
     cells = ["<td></td>"] * page.calendar.days[0].day.weekday()
     for entry in page.calendar.days:
         mark = _MARKS.get(entry.state, "")
-        label = words.get(entry.state, "")
+        label = words.get(f"record_page.day.{entry.state}", "")
         note = f"<small>{mark} {escape(label)}</small>" if mark else ""
         cells.append(f'<td class="{entry.state}">{entry.day.day}{note}</td>')
     cells += ["<td></td>"] * (-len(cells) % 7)
@@ -89,24 +65,28 @@ def _list(items: list[str], empty: str) -> str:
 
 def render_record(page: RecordPage) -> Response[str]:
     language = "en" if page.language == "en" else "zh-CN"
-    key = (language, page.explicit)
-    ui, words = _UI[key], _COMMON[language]
-    results = RESULT_WORDS[language]
-    tests = [f"{day.isoformat()}: {results.get(result, '')}" for day, result in page.urine_tests]
-    bands = [f"{day.isoformat()}: {BAND_WORDS[key].get(b, b)}" for day, b in page.assessments]
+    words, explicit = texts(language), page.explicit
+    wording = "explicit" if explicit else "discreet"
+    title, none = words[f"record_page.title.{wording}"], words["record_page.none"]
+    tests = [
+        f"{day.isoformat()}: {result_word(result, language)}" for day, result in page.urine_tests
+    ]
+    bands = [
+        f"{day.isoformat()}: {band_word(b, language, explicit)}" for day, b in page.assessments
+    ]
     clinic = page.clinic
     content = (
-        f"<h1>{escape(ui['title'])}</h1>"
-        f"<h2>{escape(ui['month'])} ({escape(page.calendar.month)})</h2>"
+        f"<h1>{escape(title)}</h1>"
+        f"<h2>{escape(words[f'record_page.month.{wording}'])} ({escape(page.calendar.month)})</h2>"
         f"{_calendar(page, words)}"
-        f"<h2>{escape(ui['tests'])}</h2>{_list(tests, words['none'])}"
-        f"<h2>{escape(BAND_LABEL[key])}</h2>{_list(bands, words['none'])}"
-        f"<h2>{escape(words['phone'])}</h2>"
+        f"<h2>{escape(words[f'record_page.tests.{wording}'])}</h2>{_list(tests, none)}"
+        f"<h2>{escape(band_label(language, explicit))}</h2>{_list(bands, none)}"
+        f"<h2>{escape(words['record_page.phone'])}</h2>"
         f'<p><a href="tel:{escape(clinic.help_phone)}">{escape(clinic.help_phone)}</a></p>'
-        f"<h2>{escape(words['hours'])}</h2>"
+        f"<h2>{escape(words['record_page.hours'])}</h2>"
         f"<p>{escape(clinic.opens_at)}-{escape(clinic.closes_at)}</p>"
     )
-    return document(language, ui["title"], _STYLE, content, 200)
+    return document(language, title, _STYLE, content, 200)
 
 
 def _page(description: str) -> ResponseSpec:

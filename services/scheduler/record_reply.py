@@ -10,6 +10,10 @@ Two segments are 134 characters of Chinese (UCS-2), 306 of plain English (GSM-7)
 whole answer does not fit, parts are cut in this order until it does: the list of dates
 (the count stays), the risk band, the next appointment (a patient can act on it), the name,
 the urine result. The link is never cut: the page it opens shows everything.
+
+The sentences and words are the `patient` catalog's `record.*` (shared/locale); the dates'
+format (11/30、12/1 or Nov 30, Dec 1) stays here: it is locale data, not a sentence, and
+every language but English reads the Chinese one.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from shared import sms
+from shared.i18n import texts
 
 MAX_SEGMENTS = 2
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -39,33 +44,22 @@ class Record:
     test_cut: bool = False  # the urine result left out to fit
 
 
-RESULT_WORDS = {
-    "zh-CN": {"negative": "结果正常", "positive": "请找医生聊一聊", "invalid": "需要重新检查"},
-    "en": {
-        "negative": "all clear",
-        "positive": "please talk to your doctor",
-        "invalid": "needs to be redone",
-    },
-}
-# What a band is called, and its words, by (language, explicit wording).
-BAND_LABEL = {
-    ("zh-CN", False): "门诊评估",
-    ("zh-CN", True): "风险评估",
-    ("en", False): "Check-in",
-    ("en", True): "Risk level",
-}
-BAND_WORDS = {
-    ("zh-CN", False): {"low": "良好", "medium": "多留意", "high": "请找医生聊聊"},
-    ("zh-CN", True): {"low": "低", "medium": "中", "high": "高"},
-    ("en", False): {"low": "doing well", "medium": "take care", "high": "please talk to us"},
-    ("en", True): {"low": "low", "medium": "medium", "high": "high"},
-}
+def _wording(explicit: bool) -> str:
+    return "explicit" if explicit else "discreet"
 
 
-def band_text(band: str, language: str, explicit: bool) -> str:
-    key = ("en" if language == "en" else "zh-CN", explicit)
-    word = BAND_WORDS[key].get(band, band)
-    return f"{BAND_LABEL[key]}: {word}" if language == "en" else f"{BAND_LABEL[key]}：{word}"
+def result_word(result: str | None, language: str) -> str:
+    """A urine test's result in words (nothing for a result we do not know)."""
+    return texts(language).get(f"record.result.{result}", "")
+
+
+def band_label(language: str, explicit: bool) -> str:
+    """What the latest risk assessment is called."""
+    return texts(language)[f"record.band_label.{_wording(explicit)}"]
+
+
+def band_word(band: str, language: str, explicit: bool) -> str:
+    return texts(language).get(f"record.band.{band}.{_wording(explicit)}", band)
 
 
 def _zh_dates(dates: tuple[date, ...]) -> str:
@@ -85,48 +79,45 @@ def _en_dates(dates: tuple[date, ...]) -> str:
     return ", ".join(parts)
 
 
-def _zh(record: Record, explicit: bool, name: str) -> str:
-    visits = "服药" if explicit else "到门诊"
-    dates = f"（{_zh_dates(record.dose_dates)}）" if record.dose_dates else ""
-    greeting = f"{name}，" if name else ""
-    parts = [f"{greeting}过去{record.days}天你{visits}{record.days_dosed}天{dates}。"]
-    if record.last_test_on is not None and not record.test_cut:
-        result = RESULT_WORDS["zh-CN"].get(record.last_test_result or "", "")
-        test = "尿检" if explicit else "检查"
-        on = date.fromisoformat(record.last_test_on)
-        parts.append(f"最近一次{test}（{on.month}/{on.day}）：{result}。")
-    elif not record.test_cut:
-        parts.append("暂无检查记录。")
-    if record.band is not None:
-        parts.append(band_text(record.band, "zh-CN", explicit) + "。")
-    if record.next_appointment is not None:
-        day, at = record.next_appointment
-        parts.append(f"下次预约：{day.month}/{day.day} {at}。")
-    return "".join(parts)
+def _day(day: date, english: bool) -> str:
+    return _en_date(day) if english else f"{day.month}/{day.day}"
 
 
-def _en(record: Record, explicit: bool, name: str) -> str:
-    visits = "doses" if explicit else "visits"
-    dates = f" ({_en_dates(record.dose_dates)})" if record.dose_dates else ""
-    last = f"{name}, last" if name else "Last"
-    parts = [f"{last} {record.days} days: {record.days_dosed} {visits}{dates}."]
-    test = "urine test" if explicit else "check-up"
+def _sentences(parts: list[str]) -> str:
+    """Sentences joined the way their language joins them: no space after a full-width
+    stop (Chinese), one after any other."""
+    text = parts[0]
+    for part in parts[1:]:
+        text += part if text.endswith(("。", "！", "？")) else f" {part}"
+    return text
+
+
+def _body(record: Record, language: str, explicit: bool, name: str) -> str:
+    words, wording = texts(language), _wording(explicit)
+    english = language == "en"  # the dates' format (see the module's docstring)
+    dates = ""
+    if record.dose_dates:
+        listed = _en_dates(record.dose_dates) if english else _zh_dates(record.dose_dates)
+        dates = words["record.dates"].format(dates=listed)
+    summary = words[f"record.summary.named.{wording}" if name else f"record.summary.{wording}"]
+    parts = [summary.format(name=name, days=record.days, dosed=record.days_dosed, dates=dates)]
     if record.last_test_on is not None and not record.test_cut:
-        result = RESULT_WORDS["en"].get(record.last_test_result or "", "")
-        on = _en_date(date.fromisoformat(record.last_test_on))
-        parts.append(f"Last {test} {on}: {result}.")
+        on = _day(date.fromisoformat(record.last_test_on), english)
+        result = result_word(record.last_test_result, language)
+        parts.append(words[f"record.test.{wording}"].format(on=on, result=result))
     elif not record.test_cut:
-        parts.append(f"No {test} recorded yet.")
+        parts.append(words[f"record.no_test.{wording}"])
     if record.band is not None:
-        parts.append(band_text(record.band, "en", explicit) + ".")
+        label, word = band_label(language, explicit), band_word(record.band, language, explicit)
+        parts.append(words["record.band"].format(label=label, word=word))
     if record.next_appointment is not None:
         day, at = record.next_appointment
-        parts.append(f"Next appointment: {_en_date(day)} {at}.")
-    return " ".join(parts)
+        parts.append(words["record.appointment"].format(day=_day(day, english), time=at))
+    return _sentences(parts)
 
 
 def _text(record: Record, language: str, explicit: bool, name: str) -> str:
-    body = _en(record, explicit, name) if language == "en" else _zh(record, explicit, name)
+    body = _body(record, language, explicit, name)
     return f"{body} {record.link}" if record.link else body
 
 

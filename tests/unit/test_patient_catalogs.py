@@ -80,3 +80,8 @@ def test_the_built_in_surveys_pass_the_rules_of_a_clinics_survey() -> None:
     for survey in BUILT_IN.values():
         validate(survey)  # every question within two SMS segments, no stigmatising word
         assert set(survey.title) == set(LANGUAGES)
+
+
+def test_the_record_pages_weekdays_are_seven_characters_monday_first() -> None:
+    for language in LANGUAGES:
+        assert len(texts(language)["record_page.weekdays"]) == 7, language
