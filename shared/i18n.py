@@ -1,10 +1,11 @@
-"""Every sentence a person reads, in gettext catalogs: `shared/locale/<folder>/LC_MESSAGES/`.
+"""The patients' sentences, in gettext catalogs: `shared/locale/<folder>/LC_MESSAGES/patient.po`.
 
-Two domains live there: `patient` (what patients receive and open: reminders, answers to
-their texts, survey questions, their record and lesson pages), read here, and `console` (the
-staff's pages, read by services/console/i18n.py). The `.po` files are what translators edit;
-they are read when first needed (Babel parses a hundred messages in milliseconds), so no
-compiled file is committed or can fall out of step with its source.
+Everything patients receive and open is there (reminders, answers to their texts, survey
+questions, their record and lesson pages), beside nothing else yet: the staff console's
+catalogs are still `services/console/locale/` (services/console/i18n.py), the same format.
+The `.po` files are what translators edit; they are read when first needed (Babel parses a
+hundred messages in milliseconds), so no compiled file is committed or can fall out of step
+with its source.
 
 Patient message ids are stable keys (`reminder.dose.discreet`), not sentences: the Chinese
 wording can change without touching code, and one sentence in two wordings (discreet,
