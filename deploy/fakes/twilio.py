@@ -10,7 +10,11 @@ answers 201 with a message resource (`sid` SM..., `status` queued), or Twilio's 
 20003 (auth), 21604/21602/21603 (missing To/Body/sender), 21211 (invalid To, quoting the
 number, as Twilio does), 21610 (unsubscribed recipient), 20429 (429), 20500 (503). After
 `callback_delay_s` it POSTs each of `callback_statuses` to the message's StatusCallback,
-signed with X-Twilio-Signature as Twilio does (the SDK's RequestValidator algorithm).
+signed with X-Twilio-Signature as Twilio does (the SDK's RequestValidator algorithm), by
+`callback_concurrency` posters (deploy/fakes/callbacks.py), so a burst's callbacks wait in
+a heap, not in a task each. `GET /_fake/sent?after=N` lists the accepted messages from the
+N-th on, `[accepted_at (Unix seconds), to, body]` each, with `next` (benchmarks read who
+got what, and when, as they go).
 
 `POST /_fake/inbound` with JSON `{"from": "+8613800138000", "body": "1"}` is a patient
 texting the account's number (`number`): the fake posts the form Twilio posts for an
@@ -22,20 +26,20 @@ back to the patient) and its raw answer.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import os
 import secrets
+import time
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
-import aiohttp
 from aiohttp import encode_basic_auth, web
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
-from deploy.fakes.cn_push import CLIENT, TASKS, http_lifecycle
+from deploy.fakes.callbacks import POSTER, poster_lifecycle
+from deploy.fakes.cn_push import CLIENT, http_lifecycle
 from deploy.fakes.common import (
     STATE,
     Chaos,
@@ -50,6 +54,9 @@ from deploy.fakes.common import (
 )
 from shared.sms import segments
 
+# Every accepted message: (accepted_at, to, body), in order.
+SENT: web.AppKey[list[tuple[float, str, str]]] = web.AppKey("sent")
+
 
 @dataclass
 class TwilioKnobs:
@@ -60,6 +67,7 @@ class TwilioKnobs:
     undeliverable: set[str] = field(default_factory=set)  # callback: undelivered, 30003
     callback_delay_s: float = 0.2
     callback_statuses: list[str] = field(default_factory=lambda: ["sent", "delivered"])
+    callback_concurrency: int = 64  # callbacks posted at once (read at start only)
     sms_url: str | None = None  # the number's incoming-message webhook (patients' replies)
     number: str = "+15005550006"  # the account's number patients text
     chaos: Chaos = field(default_factory=Chaos)
@@ -107,6 +115,8 @@ async def create_message(request: web.Request) -> web.Response:
         return _error(400, 21610, "Attempt to send to unsubscribed recipient")
     sid = "SM" + secrets.token_hex(16)
     state.accepted[to] += 1
+    state.texts[to].append(body)
+    request.app[SENT].append((time.time(), to, body))
     now = format_datetime(datetime.now(UTC), usegmt=True)
     resource = {
         "sid": sid,
@@ -134,18 +144,16 @@ async def create_message(request: web.Request) -> web.Response:
     }
     callback = str(form.get("StatusCallback", ""))
     if callback:
-        task = asyncio.create_task(_callbacks(request.app, callback, sid, to, sender or service))
-        request.app[TASKS].add(task)
-        task.add_done_callback(request.app[TASKS].discard)
+        _callbacks(request.app, callback, sid, to, sender or service)
     return web.json_response(resource, status=201)
 
 
-async def _callbacks(app: web.Application, url: str, sid: str, to: str, sender: str | None) -> None:
+def _callbacks(app: web.Application, url: str, sid: str, to: str, sender: str | None) -> None:
+    """Each status a further `callback_delay_s` after the last, posted by the poster."""
     state: FakeState[TwilioKnobs] = app[STATE]
     knobs = state.knobs
     validator = RequestValidator(knobs.auth_token)
-    for status in knobs.callback_statuses:
-        await asyncio.sleep(knobs.callback_delay_s)
+    for index, status in enumerate(knobs.callback_statuses, 1):
         final = "undelivered" if to in knobs.undeliverable and status == "delivered" else status
         params = {
             "AccountSid": knobs.account_sid,
@@ -160,13 +168,14 @@ async def _callbacks(app: web.Application, url: str, sid: str, to: str, sender: 
         if final == "undelivered":
             params["ErrorCode"] = "30003"
         headers = {"X-Twilio-Signature": validator.compute_signature(url, params)}
-        try:
-            async with app[CLIENT].post(url, data=params, headers=headers) as response:
-                key = "callbacks_ok" if response.status < 300 else "callbacks_refused"
-                state.counters[key] += 1
-        except (aiohttp.ClientError, TimeoutError):
-            state.counters["callbacks_failed"] += 1
-            return
+        app[POSTER].later(index * knobs.callback_delay_s, url, params, headers)
+
+
+async def sent(request: web.Request) -> web.Response:
+    """The accepted messages from the `after`-th on, and the index to ask from next."""
+    log = request.app[SENT]
+    after = int(request.query.get("after", "0") or 0)
+    return web.json_response({"next": len(log), "sent": log[after:]})
 
 
 def twiml_messages(answer: str) -> list[str]:
@@ -225,10 +234,19 @@ async def inbound(request: web.Request) -> web.Response:
 
 
 def create_app(knobs: TwilioKnobs) -> web.Application:
-    app = new_app(FakeState.start(knobs))
+    state = FakeState.start(knobs)
+    app = new_app(state)
+    app[SENT] = []
+    state.on_reset = app[SENT].clear
     app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", create_message)
     app.router.add_post("/_fake/inbound", inbound)
+    app.router.add_get("/_fake/sent", sent)
     app.cleanup_ctx.append(http_lifecycle)
+
+    def count(outcome: str) -> None:
+        state.counters[outcome] += 1
+
+    app.cleanup_ctx.append(poster_lifecycle(knobs.callback_concurrency, count))
     return app
 
 
@@ -256,6 +274,12 @@ def main(argv: list[str] | None = None) -> None:
         help="webhook for patients' replies (POST /_fake/inbound), as the number's settings",
     )
     cli.add_argument("--number", default=env("FAKE_TWILIO_NUMBER", TwilioKnobs.number))
+    cli.add_argument(
+        "--callback-concurrency",
+        type=int,
+        default=int(env("FAKE_TWILIO_CALLBACK_CONCURRENCY", str(TwilioKnobs.callback_concurrency))),
+        help="callbacks posted at once",
+    )
     args = cli.parse_args(argv)
     knobs = TwilioKnobs(
         account_sid=args.account_sid,
@@ -267,6 +291,7 @@ def main(argv: list[str] | None = None) -> None:
         callback_statuses=[s for s in args.callback_statuses.split(",") if s],
         sms_url=args.sms_url,
         number=args.number,
+        callback_concurrency=args.callback_concurrency,
         chaos=chaos_from(args),
     )
     run(create_app(knobs), args, "twilio")

@@ -195,3 +195,61 @@ def channels(
 
     url, redis_url = _backends()
     _print(bench_channels(url, redis_url, sends, in_flight))
+
+
+@bench.command("morning")
+def morning(
+    reminders: Annotated[int, typer.Option(min=1, max=2_000_000)] = 200_000,
+    workers: Annotated[int, typer.Option(min=1, max=16, help="Scheduler worker processes.")] = 2,
+    replies: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of patients who reply.")
+    ] = 0.10,
+    reply_within: Annotated[
+        float,
+        typer.Option(
+            min=0.1, max=600, help="Replies come up to this many seconds after a reminder."
+        ),
+    ] = 30.0,
+    callback_delay: Annotated[
+        float, typer.Option(min=0, max=60, help="Seconds from accepted to delivered callback.")
+    ] = 1.0,
+    fallback_wait: Annotated[
+        float,
+        typer.Option(
+            min=1,
+            help="The missing-receipt fallback's wait in seconds (60: the shortest a "
+            "deployment can set, RECEIPT_TIMEOUT_MINUTES=1).",
+        ),
+    ] = 60.0,
+    limit: Annotated[
+        float, typer.Option(min=1, help="Stop waiting this many seconds after the due time.")
+    ] = 600.0,
+    plot: Annotated[
+        str | None, typer.Option(help="Write the backlogs' plot here (SVG); none if unset.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """The national morning in one run: N reminders due at once (2 workers), a delivered
+    receipt for each, a share of patients replying; times until all is settled, lateness,
+    backlogs each second, peak memory of every process, and the checks."""
+    from pathlib import Path
+
+    from mmt.bench.morning import MorningConfig, bench_morning
+    from mmt.bench.morning_report import table
+
+    url, redis_url = _backends()
+    config = MorningConfig(
+        reminders=reminders,
+        workers=workers,
+        reply_share=replies,
+        reply_after_s=(min(2.0, reply_within / 2), reply_within),
+        callback_delay_s=callback_delay,
+        fallback_wait_s=fallback_wait,
+        limit_s=limit,
+        plot=Path(plot) if plot else None,
+    )
+    result = asyncio.run(bench_morning(url, redis_url, config))
+    if as_json:
+        typer.echo(json.dumps(result, sort_keys=True, ensure_ascii=False))
+    else:
+        typer.echo(table(result))

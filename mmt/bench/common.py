@@ -222,9 +222,10 @@ async def seed_history(db: Database) -> None:
 
 
 @contextmanager
-def fake_twilio() -> Iterator[RunningFake]:
-    """The fake Twilio Messages API as a child process, with no status callbacks: the
-    benchmarks measure handing messages over, not receipts."""
+def fake_twilio(*flags: str) -> Iterator[RunningFake]:
+    """The fake Twilio Messages API as a child process, with no status callbacks unless
+    `flags` ask for them (a later flag wins): most benchmarks measure handing messages
+    over, not receipts."""
     with running_fake(
         "twilio",
         "--account-sid",
@@ -233,6 +234,7 @@ def fake_twilio() -> Iterator[RunningFake]:
         TWILIO_TOKEN,
         "--callback-statuses",
         "",
+        *flags,
     ) as fake:
         yield fake
 
@@ -266,9 +268,12 @@ def wechat_channel(url: str, redis: Redis, key_prefix: str) -> WeChatChannel:
     )
 
 
-def twilio_channel(url: str, max_connections: int = 100) -> TwilioSmsChannel:
+def twilio_channel(
+    url: str, max_connections: int = 100, status_callback_base: str | None = None
+) -> TwilioSmsChannel:
     """The real Twilio adapter pointed at the fake, unpaced: a real sender's rate is the
-    carrier's limit, not the suite's, and would hide what is measured."""
+    carrier's limit, not the suite's, and would hide what is measured. With
+    `status_callback_base` (the scheduler API's URL) each send asks for receipts."""
     return TwilioSmsChannel(
         TwilioConfig(
             account_sid=TWILIO_SID,
@@ -276,6 +281,7 @@ def twilio_channel(url: str, max_connections: int = 100) -> TwilioSmsChannel:
             from_number=TWILIO_FROM,
             api_base_url=url,
             max_connections=max_connections,
+            status_callback_base=status_callback_base,
         )
     )
 

@@ -151,7 +151,7 @@ async def _run_suite(
         workers - 1, (database_url, redis_url, place.prefix, provider_url, channel), keys
     )
     first_due = datetime.now(UTC) + timedelta(seconds=LEAD_S)
-    await _move_due(db, first_due - seeded_for)
+    await move_due(db, first_due - seeded_for)
     stop = asyncio.Event()
     profiler = _start_profiler(profile)
     try:
@@ -234,7 +234,7 @@ def _stop_child(child: subprocess.Popen[bytes]) -> float | None:
 
 
 async def _wait_until_done(
-    db: Database, worker: asyncio.Task[None], children: list[subprocess.Popen[bytes]]
+    db: Database, worker: asyncio.Task[Any], children: list[subprocess.Popen[bytes]]
 ) -> None:
     """Until every reminder has a message in a final state; a dead worker ends the run."""
     released = False
@@ -260,7 +260,7 @@ async def _wait_until_done(
                 return
 
 
-async def _move_due(db: Database, by: timedelta) -> None:
+async def move_due(db: Database, by: timedelta) -> None:
     by_ = literal(by, Interval())  # typed, or the column's datetime type would bind it
     async with db.transaction() as session:
         await session.execute(

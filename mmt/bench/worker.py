@@ -7,6 +7,11 @@ The benchmark runs one in its own process and, with `--workers K`, K - 1 more as
 processes (`python -m mmt.bench.worker`): replicas share the work through
 FOR UPDATE SKIP LOCKED and the consumer group, as deployed workers do. A child runs until
 SIGTERM and then prints its peak memory as one JSON line.
+
+With `Receipts` (`mmt bench morning`) a worker also asks the fake for status callbacks at
+the scheduler API, applies the receipts the API puts on the stream (batch handler, the
+kept receipts' tick) and runs the missing-receipt fallback sweep, as a deployed worker
+does; it counts the second reminders that sweep sends.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
 
@@ -27,18 +33,39 @@ from mmt.bench.common import peak_rss_mb, twilio_channel, wechat_channel
 from mmt.registry import load_service
 from services.scheduler import planner
 from services.scheduler.dispatch import BatchDispatcher, Dispatcher
+from services.scheduler.receipt_stream import applied_until
+from services.scheduler.receipt_worker import ReceiptApplier
 from services.scheduler.settings import SchedulerSettings
-from shared.bus import BusKeys, Inbox, OutboxRelay, Publisher, StateGuarded, StreamConsumer
+from services.scheduler.sweeps import fall_back_without_receipt
+from shared.bus import (
+    BatchHandler,
+    BusKeys,
+    Handler,
+    Inbox,
+    OutboxRelay,
+    Publisher,
+    StateGuarded,
+    StreamConsumer,
+)
 from shared.bus.connect import connect_redis
 from shared.channels import Channel, ChannelRegistry
 from shared.crypto import IdentifierCipher, IdentifierSettings
 from shared.db import Database
 from shared.heap import freeze_startup_heap
 from shared.logging import configure_logging
-from shared.messages import SendMessage
+from shared.messages import Message, ReceiptsReceived, SendMessage
 from shared.settings import BusSettings, ServiceSettings
 
 Tick = Callable[[], Awaitable[object]]
+FALLBACK_EVERY_S = 5.0  # as the deployed worker's housekeeping tick
+
+
+@dataclass(frozen=True)
+class Receipts:
+    """A worker that takes receipts: where callbacks go, and the fallback's wait."""
+
+    callback_base: str  # the scheduler API's URL
+    fallback_wait: timedelta
 
 
 async def run_worker(
@@ -52,10 +79,12 @@ async def run_worker(
     name: str,
     batch: bool = True,
     channel_code: str = "sms",
-) -> None:
+    receipts: Receipts | None = None,
+) -> dict[str, int]:
     """Release, relay and dispatch until `stop` is set, through the Twilio adapter (`sms`),
-    the WeChat one (`wechat`; the access token shared in Redis, as deployed), or Aliyun's or
-    Tencent's (`aliyun`, `tencent`: serving the `sms` code)."""
+        the WeChat one (`wechat`; the access token shared in Redis, as deployed), or Aliyun's or
+        Tencent's (`aliyun`, `tencent`: serving the `sms` code). Returns what it counted:
+    `fallbacks`, the messages the missing-receipt sweep sent again (with `receipts`)."""
     definition = load_service("scheduler")
     config, bus = SchedulerSettings(), BusSettings()
     channel: Channel
@@ -64,22 +93,30 @@ async def run_worker(
     elif channel_code == "wechat":
         channel = wechat_channel(provider_url, redis, bus_prefix)
     else:
-        channel = twilio_channel(provider_url)
+        channel = twilio_channel(
+            provider_url, status_callback_base=receipts.callback_base if receipts else None
+        )
     dispatcher = Dispatcher(db, cipher, ChannelRegistry([channel]), None)
     keys = BusKeys(bus_prefix)
+    handlers: dict[type[Message], Handler] = {SendMessage: dispatcher.handle}
+    batch_handlers: dict[type[Message], BatchHandler | StateGuarded] = {}
+    if batch:
+        batch_handlers[SendMessage] = StateGuarded(BatchDispatcher(dispatcher).handle)
+    applier = ReceiptApplier(db, redis, keys)
+    if receipts:
+        handlers[ReceiptsReceived] = applier.handle
+        batch_handlers[ReceiptsReceived] = applier.handle_batch
     consumer = StreamConsumer(
         redis,
         keys,
         group="scheduler",
         consumer=name,
-        handlers={SendMessage: dispatcher.handle},
+        handlers=handlers,
         inbox=Inbox(db, definition.processed_model),
         batch_size=bus.bus_batch_size,
         block_ms=min(bus.bus_block_ms, 100),  # so a run notices its end promptly
         concurrency=bus.bus_concurrency,
-        batch_handlers={SendMessage: StateGuarded(BatchDispatcher(dispatcher).handle)}
-        if batch
-        else None,
+        batch_handlers=batch_handlers or None,
     )
     await consumer.ensure_groups()
     if ServiceSettings().gc_freeze:
@@ -103,18 +140,40 @@ async def run_worker(
         while not stop.is_set():
             await consumer.poll_once()
 
-    try:
-        await asyncio.gather(
-            every(config.planner_interval_s, release),
-            every(bus.outbox_interval_s, relay.relay_once),
-            consume(),
+    counted = {"fallbacks": 0}
+
+    async def fall_back() -> None:
+        assert receipts is not None
+        now = datetime.now(UTC)
+        counted["fallbacks"] += await fall_back_without_receipt(
+            db,
+            now,
+            receipts.fallback_wait,
+            receipts_applied_until=await applied_until(redis, keys, now),
         )
+
+    ticks = [
+        every(config.planner_interval_s, release),
+        every(bus.outbox_interval_s, relay.relay_once),
+        consume(),
+    ]
+    if receipts:
+        ticks += [every(1.0, applier.retry_waiting), every(FALLBACK_EVERY_S, fall_back)]
+    try:
+        await asyncio.gather(*ticks)
     finally:
         await channel.aclose()
+    return counted
 
 
 async def _child(
-    database_url: str, redis_url: str, prefix: str, provider_url: str, channel_code: str
+    database_url: str,
+    redis_url: str,
+    prefix: str,
+    provider_url: str,
+    channel_code: str,
+    callback_base: str = "",
+    fallback_wait_s: str = "0",
 ) -> None:
     configure_logging("bench", "WARNING")
     stop = asyncio.Event()
@@ -122,8 +181,15 @@ async def _child(
     db = Database(database_url, "scheduler", schema_prefix=prefix, pool_size=20)
     redis = connect_redis(redis_url)
     cipher = IdentifierCipher.from_settings(IdentifierSettings())
+    receipts = (
+        Receipts(callback_base, timedelta(seconds=float(fallback_wait_s)))
+        if callback_base
+        else None
+    )
+    # Imported and connected: what a bench waits for before the reminders fall due.
+    print(json.dumps({"ready": True}), flush=True)
     try:
-        await run_worker(
+        counted = await run_worker(
             db,
             redis,
             prefix.rstrip("_"),
@@ -132,14 +198,15 @@ async def _child(
             stop,
             name=f"w{os.getpid()}",
             channel_code=channel_code,
+            receipts=receipts,
         )
     finally:
         await redis.aclose()
         await db.dispose()
-    print(json.dumps({"peak_rss_mb": peak_rss_mb()}), flush=True)
+    print(json.dumps({"peak_rss_mb": peak_rss_mb(), **counted}), flush=True)
 
 
 if __name__ == "__main__":
-    # argv: DATABASE_URL REDIS_URL SCHEMA_PREFIX PROVIDER_URL CHANNEL; keys come in the
-    # environment.
-    asyncio.run(_child(*sys.argv[1:6]))
+    # argv: DATABASE_URL REDIS_URL SCHEMA_PREFIX PROVIDER_URL CHANNEL
+    # [CALLBACK_BASE FALLBACK_WAIT_S]; keys come in the environment.
+    asyncio.run(_child(*sys.argv[1:8]))
