@@ -27,6 +27,7 @@ from services.content.cli import content_cli
 from services.scheduler.assessment_cli import assessment_cli
 from services.scheduler.calendar_cli import calendar
 from services.scheduler.risk_cli import risk_cli
+from services.scheduler.studies.cli import study_cli
 from shared.bus import BusKeys, list_dead_letters, replay_dead_letter
 from shared.bus.connect import connect_redis
 from shared.settings import SERVICES, ServiceName, Settings, get_settings
@@ -43,6 +44,7 @@ app.add_typer(content_cli, name="content")
 app.add_typer(risk_cli, name="risk")
 app.add_typer(assessment_cli, name="assessment")
 app.add_typer(calendar, name="calendar")
+app.add_typer(study_cli, name="study")
 app.add_typer(wechat, name="wechat")
 app.add_typer(bench, name="bench")
 app.add_typer(sandbox, name="sandbox")

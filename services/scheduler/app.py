@@ -19,6 +19,7 @@ from services.scheduler.risk_api import (
     RiskInstrumentController,
 )
 from services.scheduler.signals_api import ClinicSignalsController
+from services.scheduler.studies.api import PatientStudyController, StudyController
 from services.scheduler.worker import load_cipher
 from shared.access.api import AuditController, ClinicController
 from shared.bus import BusKeys
@@ -54,6 +55,8 @@ def create_app(
             ClinicWeekController,
             DeadLetterController,
             ClinicSignalsController,
+            StudyController,
+            PatientStudyController,
         ],
         settings=settings,
         db=db,

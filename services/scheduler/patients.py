@@ -142,7 +142,7 @@ _SCHEDULE_FIELDS = {
 }
 
 
-async def _forget_plans(session: AsyncSession, patient_id: int) -> None:
+async def forget_plans(session: AsyncSession, patient_id: int) -> None:
     """Drop what is planned and not yet released: it is planned again from the new
     schedule (or, for a paused patient, when they resume)."""
     await session.execute(
@@ -301,7 +301,15 @@ async def update(
             value = getattr(patch, name)
             if value is not None:
                 changes[name] = _hhmm(value)
-        for name in ("display_name", "channel_order", "language", "study_arm", "explicit_wording"):
+        if patch.study_arm is not None:
+            # The arm of a study is its allocation: randomised, or changed by an admin with
+            # a reason in the allocation log (services/scheduler/studies), never typed in.
+            raise Conflict(
+                "study_arm is no longer set here: enrol the patient into a study and "
+                "randomise them (POST /api/v1/patients/{id}/studies, then .../randomise); "
+                "an admin changes an arm with a reason (.../arm)"
+            )
+        for name in ("display_name", "channel_order", "language", "explicit_wording"):
             value = getattr(patch, name)
             if value is not None:
                 changes[name] = value
@@ -313,7 +321,7 @@ async def update(
         patient.updated_at = datetime.now(UTC)
         add_to_outbox(session, Outbox, updated_event(patient))
         if changes.keys() & _SCHEDULE_FIELDS:
-            await _forget_plans(session, patient.id)
+            await forget_plans(session, patient.id)
     await ctx.plan(patient.id)
     return to_out(patient, cipher)
 
@@ -330,7 +338,7 @@ async def _transition(
             note_state(session, patient, patient.updated_at)
         add_to_outbox(session, Outbox, updated_event(patient))
         if patient.state != "active":
-            await _forget_plans(session, patient.id)
+            await forget_plans(session, patient.id)
     await ctx.plan(patient.id)
     return to_out(patient, ctx.cipher)
 
@@ -380,7 +388,7 @@ async def transfer(
             rezoned = patient.time_zone == old.time_zone != target.time_zone
             if rezoned:
                 patient.time_zone = target.time_zone
-                await _forget_plans(session, patient.id)  # planned again in the new zone
+                await forget_plans(session, patient.id)  # planned again in the new zone
             patient.clinic_id, patient.clinic_number = target.id, data.clinic_number
             patient.updated_at = ctx.clock()
             # Open alerts and unfinished messages follow the patient: the new clinic

@@ -20,6 +20,7 @@ from services.scheduler.models import (
     Patient,
     TrackVersion,
 )
+from services.scheduler.studies.policy import withheld
 from services.scheduler.timeplan import local_today, reminder_time
 from shared.bus import add_to_outbox, encode
 from shared.messages import (
@@ -102,6 +103,10 @@ async def ask_survey_question(event: SurveyRequested, session: AsyncSession) -> 
     due = reminder_time(
         start.date(), start.time(), patient.time_zone, patient.quiet_start, patient.quiet_end
     )
+    # A study arm that receives no surveys: planned visibly suppressed, never sent.
+    arm_says_no = await session.scalar(
+        select(Patient.id).where(Patient.id == patient.id, withheld("surveys"))
+    )
     dialect = session.get_bind().dialect.name
     statement: Any = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(Occurrence)
     await session.execute(
@@ -112,7 +117,8 @@ async def ask_survey_question(event: SurveyRequested, session: AsyncSession) -> 
             slot=f"survey:{event.run_id}:{event.question_key}"[:60],
             due_at=due,
             expires_at=due + timedelta(hours=event.window_hours),
-            state="planned",
+            state="suppressed" if arm_says_no else "planned",
+            reason="the patient's study arm receives no surveys" if arm_says_no else None,
             payload={"text": event.text},
         ).on_conflict_do_nothing(index_elements=["patient_id", "kind", "local_date", "slot"])
     )

@@ -159,6 +159,8 @@ async def test_every_route_refuses_strangers_and_wrong_roles(
         "survey_key": "yuxi_evaluation",
         # Scheduler: a special day of clinic B's calendar (the clinic id carries the scope).
         "day": "2026-12-25",
+        # Studies span clinics: a patient's study routes take their scope from the patient.
+        "study_id": "1",
     }
     checked = 0
     async with AsyncTestClient(app=app) as client:

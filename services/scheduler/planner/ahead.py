@@ -14,12 +14,13 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import msgspec
-from sqlalchemy import Select, String, and_, func, literal, or_, select, true
+from sqlalchemy import Select, String, and_, func, literal, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 
 from services.scheduler.clinic_calendar import Calendars, DosePlan, Hours, dose_plan, load_calendars
 from services.scheduler.models import Occurrence, Patient, TrackVersion
 from services.scheduler.settings import SchedulerSettings
+from services.scheduler.studies.policy import Push, legacy_control, withheld
 from services.scheduler.timeplan import local_instant, local_today, reminder_time
 from shared.db import Database
 from shared.messages import CurriculumPublished
@@ -65,6 +66,15 @@ def _insert(db: Database) -> Any:
     return sqlite.insert if db.is_sqlite else postgresql.insert
 
 
+# A take-home notice goes with dose reminders: an arm without online pushes hears of a
+# closure at the clinic, as routine care does.
+_PUSH_OF_KIND: dict[str, Push] = {
+    "dose": "dose_reminders",
+    NOTICE: "dose_reminders",
+    "lesson": "lessons",
+}
+
+
 async def _plan_group(
     db: Database,
     kind: str,
@@ -76,6 +86,9 @@ async def _plan_group(
     state: str = "planned",
     reason: str | None = None,
 ) -> int:
+    push = _PUSH_OF_KIND.get(kind)
+    if push is not None:  # what a patient's study arm does not receive is not planned
+        who = who.where(~withheld(push))
     statement = (
         _insert(db)(Occurrence)
         .from_select(
@@ -231,10 +244,9 @@ async def _plan_lessons(
     if not tracks:
         return 0
     window = timedelta(minutes=settings.lesson_window_minutes)
-    # The control arm gets routine care only: no lesson pushes.
-    learners = _active(patient_ids, clinic_ids).where(
-        Patient.track.is_not(None), or_(Patient.study_arm.is_(None), Patient.study_arm != "control")
-    )
+    # A study arm decides what its participants get (_plan_group); a legacy "control"
+    # label still means no lessons for a patient in no study.
+    learners = _active(patient_ids, clinic_ids).where(Patient.track.is_not(None), ~legacy_control())
     async with db.sessions() as session:
         groups = (
             await session.execute(

@@ -1,0 +1,160 @@
+"""`mmt study ...`: study definitions as YAML files (studies/README.md), and what an admin
+does to a study from the command line: list, close, randomise its clinics.
+
+`check` needs no database; `import` defines every file's study or none. Bad files are
+refused naming file, line and field; a refusal exits 1 with the reason. Patients are
+enrolled and randomised through the API, where the clinic's staff see them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from sqlalchemy.exc import DBAPIError
+
+from services.scheduler.definition_files import PathsArg, refuse
+from services.scheduler.patients import Scheduler
+from services.scheduler.studies import clusters, service
+from services.scheduler.studies.definition import StudyDefinition, validate_study
+from services.scheduler.studies.schemas import ClusterClinicIn, ClusterIn
+from shared.access.tokens import Principal, Role, TokenError, resolve_clinics
+from shared.db import Database, using_database
+from shared.errors import DomainError
+from shared.settings import get_settings
+from shared.yaml_problems import Problem, read_yaml_files
+
+study_cli = typer.Typer(
+    help="Studies: check and import definitions, list, close, randomise clinics.",
+    no_args_is_help=True,
+)
+CLI = Principal("cli", Role.ADMIN, frozenset())
+T = TypeVar("T")
+StudyArg = Annotated[str, typer.Argument(help="The study's key (or id).")]
+
+
+def read_studies(paths: Sequence[Path]) -> tuple[list[tuple[str, StudyDefinition]], list[Problem]]:
+    """Every file's study, or every problem (a key twice among the files is one)."""
+    loaded, problems = read_yaml_files(paths)
+    found: list[tuple[str, StudyDefinition]] = []
+    seen: dict[str, str] = {}
+    for name, data, source in loaded:
+        study, wrong = validate_study(data, source)
+        problems.extend(wrong)
+        if study is None:
+            continue
+        if study.key in seen:
+            problems.append(source.problem(("study", "key"), f"also in {seen[study.key]}"))
+        seen[study.key] = name
+        found.append((name, study))
+    return found, problems
+
+
+def _run(work: Callable[[Scheduler], Awaitable[T]]) -> T:
+    settings = get_settings().database
+
+    async def both(access_db: Database) -> T:
+        return await using_database(
+            settings, "scheduler", lambda db: work(Scheduler(db, access_db, None))
+        )
+
+    try:
+        return asyncio.run(using_database(settings, "access", both))
+    except (TokenError, DomainError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except (OSError, DBAPIError) as exc:
+        typer.echo(
+            f"error: the database is unreachable or not migrated ({type(exc).__name__}); "
+            "check DATABASE_URL and run `mmt migrate`",
+            err=True,
+        )
+        raise typer.Exit(1) from exc
+
+
+@study_cli.command("check")
+def check(paths: PathsArg) -> None:
+    """Validate study files without a database; exit 1 listing every problem."""
+    found, problems = read_studies(paths)
+    if problems:
+        raise refuse(problems, "not valid")
+    for name, study in found:
+        typer.echo(f"{name}: {study.key!r} ({study.unit}, {len(study.arms)} arms): ok")
+
+
+@study_cli.command("import")
+def import_(paths: PathsArg) -> None:
+    """Define the studies of the files: every file or nothing; exit 1 listing every problem.
+    A study never changes once defined: the same file again is `unchanged`."""
+    found, problems = read_studies(paths)
+    if problems:
+        raise refuse(problems, "nothing imported")
+
+    async def load(ctx: Scheduler) -> list[str]:
+        lines = []
+        for name, study in found:
+            out = await service.store_study(ctx.db, study, "cli")
+            lines.append(f"{out.key}: {out.outcome} from {name} (id {out.id})")
+        return lines
+
+    for line in _run(load):
+        typer.echo(line)
+
+
+@study_cli.command("list")
+def list_() -> None:
+    """Every study: id, key, unit, status and arms."""
+    studies = _run(lambda ctx: service.list_studies(ctx.db))
+    for s in studies:
+        arms = ", ".join(arm.code for arm in s.arms)
+        typer.echo(f"{s.id} {s.key}: by {s.unit}, {s.status}, arms {arms}")
+    if not studies:
+        typer.echo("no studies")
+
+
+@study_cli.command("close")
+def close(study: StudyArg) -> None:
+    """No more enrolment or randomisation (follow-up and the arms' policies go on)."""
+
+    async def work(ctx: Scheduler) -> str:
+        out = await service.close_study(ctx.db, await service.study_id_of(ctx.db, study))
+        return f"{out.key}: closed"
+
+    typer.echo(_run(work))
+
+
+@study_cli.command("clinics")
+def clinics(
+    study: StudyArg,
+    clinic: Annotated[
+        list[str],
+        typer.Argument(
+            help="Every clinic of the study by code or id, each as CODE or CODE=STRATUM."
+        ),
+    ],
+) -> None:
+    """Randomise the clinics of a study randomised by clinic, once, balanced (within each
+    stratum given)."""
+    named = [entry.partition("=") for entry in clinic]
+    if len({code for code, _, _ in named}) != len(named):
+        typer.echo("error: a clinic is named twice", err=True)
+        raise typer.Exit(1)
+
+    async def work(ctx: Scheduler) -> list[str]:
+        ids = await resolve_clinics(ctx.access_db, [code for code, _, _ in named])
+        data = ClusterIn(
+            clinics=[
+                ClusterClinicIn(clinic_id=cid, stratum=stratum)
+                for cid, (_, _, stratum) in zip(ids, named, strict=True)
+            ]
+        )
+        study_id = await service.study_id_of(ctx.db, study)
+        made = await clusters.allocate_clinics(ctx, CLI, study_id, data)
+        by_id = {cid: code for cid, (code, _, _) in zip(ids, named, strict=True)}
+        return [f"{by_id[m.clinic_id]}: {m.arm}" for m in made]
+
+    for line in _run(work):
+        typer.echo(line)
