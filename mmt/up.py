@@ -277,6 +277,7 @@ def up(
         port = settings.service.port
         env.setdefault("CONSOLE_SCHEDULER_BASE_URL", f"http://{shown}:{port('scheduler')}")
         env.setdefault("CONSOLE_FEEDBACK_BASE_URL", f"http://{shown}:{port('feedback')}")
+        env.setdefault("CONSOLE_CONTENT_BASE_URL", f"http://{shown}:{port('content')}")
         suite.start("console", [sys.executable, "-m", "mmt", "console"])
         bases: list[tuple[str, str]] = [
             (name, f"http://{shown}:{settings.service.port(name)}") for name in SERVICES

@@ -109,12 +109,15 @@ class Need(msgspec.Struct, kw_only=True):
 
 
 class ServicesClient:
-    """Typed calls to the scheduler and feedback APIs; one `httpx.AsyncClient` for all."""
+    """Typed calls to the scheduler, feedback and content APIs; one `httpx.AsyncClient`."""
 
-    def __init__(self, http: httpx.AsyncClient, scheduler_url: str, feedback_url: str) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, scheduler_url: str, feedback_url: str, content_url: str
+    ) -> None:
         self.http = http
         self.scheduler = scheduler_url.rstrip("/")
         self.feedback = feedback_url.rstrip("/")
+        self.content = content_url.rstrip("/")
 
     async def _call(
         self,

@@ -31,6 +31,7 @@ from redis.asyncio import Redis
 from services.console.api_client import ApiError, ServicesClient, SessionRevoked
 from services.console.audit import AuditPage
 from services.console.auth import SESSION_COOKIE, Console, NotSignedIn
+from services.console.curriculum import CurriculumPages
 from services.console.enrol import EnrolPage
 from services.console.i18n import chosen_language, current_language, install, load_catalogs
 from services.console.needs import NeedPages
@@ -157,7 +158,10 @@ def create_app(
             access_db=db,
             sessions=SessionStore(store_redis, settings.bus.bus_prefix, lifetimes, clock),
             api=ServicesClient(
-                http, config.console_scheduler_base_url, config.console_feedback_base_url
+                http,
+                config.console_scheduler_base_url,
+                config.console_feedback_base_url,
+                config.console_content_base_url,
             ),
             clock=clock,
         )
@@ -180,6 +184,7 @@ def create_app(
             StrugglingPage,
             ReportPages,
             AuditPage,
+            CurriculumPages,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
         lifespan=[lifespan],

@@ -21,6 +21,9 @@ class ConsoleSettings(BaseSettings):
     console_feedback_base_url: str = Field(
         default="http://127.0.0.1:8003", description="The feedback API the console calls."
     )
+    console_content_base_url: str = Field(
+        default="http://127.0.0.1:8001", description="The content API the console calls."
+    )
     console_secure_cookies: bool = Field(
         default=False,
         description="Mark the console's cookies Secure: set it whenever the console is "

@@ -54,7 +54,7 @@ class Clock:
 
 
 class Services(httpx.AsyncBaseTransport):
-    """The scheduler and feedback apps by host name, and every request the console made."""
+    """The services' apps by host name, and every request the console made."""
 
     def __init__(self, apps: dict[str, Litestar]) -> None:
         self.routes = {host: httpx.ASGITransport(app=app) for host, app in apps.items()}
@@ -144,10 +144,15 @@ async def console_world(
     admin = await make_token("admin")
     scheduler_app = build_service_app("scheduler", app_settings)
     feedback_app = build_service_app("feedback", app_settings)
+    content_app = build_service_app("content", app_settings)  # its schema: content_db
     settings = console_settings or ConsoleSettings(
-        console_scheduler_base_url="http://scheduler", console_feedback_base_url="http://feedback"
+        console_scheduler_base_url="http://scheduler",
+        console_feedback_base_url="http://feedback",
+        console_content_base_url="http://content",
     )
-    services = Services({"scheduler": scheduler_app, "feedback": feedback_app})
+    services = Services(
+        {"scheduler": scheduler_app, "feedback": feedback_app, "content": content_app}
+    )
     clock = Clock()
     # No access_db passed: the console opens its own on the world's loop.
     console = create_app(
@@ -157,6 +162,7 @@ async def console_world(
         async with (
             client_of(scheduler_app, portal) as scheduler,
             client_of(feedback_app, portal),
+            client_of(content_app, portal),
         ):
             scheduler.headers["Authorization"] = f"Bearer {admin}"
             ids = await _enrol(scheduler, yx)

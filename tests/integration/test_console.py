@@ -45,6 +45,7 @@ async def world(
     settings = ConsoleSettings(
         console_scheduler_base_url="http://scheduler",
         console_feedback_base_url="http://feedback",
+        console_content_base_url="http://content",
         console_idle_minutes=30,
         console_absolute_hours=1,
     )

@@ -149,6 +149,7 @@ def test_the_console_runs_from_the_app_image_on_8000_and_calls_the_apis_by_name(
     env = _environment(console)
     assert env["CONSOLE_SCHEDULER_BASE_URL"] == "http://scheduler:8002"
     assert env["CONSOLE_FEEDBACK_BASE_URL"] == "http://feedback:8003"
+    assert env["CONSOLE_CONTENT_BASE_URL"] == "http://content:8001"
     assert set(console["depends_on"]) == {"postgres", "redis", "migrate"}
 
 
