@@ -19,7 +19,6 @@ translator's typo fails a test (tests/unit/test_patient_catalogs.py), not a remi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cache
 from pathlib import Path
 from string import Formatter
 
@@ -51,21 +50,26 @@ def read_messages(
     }
 
 
-@cache
-def _patient_texts() -> dict[str, dict[str, str]]:
+_loaded: dict[str, dict[str, str]] = {}  # language -> key -> text, read once per process
+
+
+def _read_patient_texts() -> dict[str, dict[str, str]]:
     source = read_messages(SOURCE_LANGUAGE)
-    loaded = {}
+    read = {}
     for language in LANGUAGES:
         messages = read_messages(language)
-        loaded[language] = {key: messages.get(key) or text for key, text in source.items()}
-    return loaded
+        read[language] = {key: messages.get(key) or text for key, text in source.items()}
+    _loaded.update(read)  # every language at once: a thread never sees only some
+    return _loaded
 
 
 def texts(language: str) -> Mapping[str, str]:
     """The patient texts in `language` (in the source language for any other), by key; read
-    once per process, so a lookup on the dispatcher's hot path is one dict access."""
-    catalogs = _patient_texts()
-    return catalogs.get(language) or catalogs[SOURCE_LANGUAGE]
+    once per process, so a lookup on the dispatcher's hot path is two dict accesses."""
+    found = _loaded.get(language)
+    if found is None:
+        found = (_loaded or _read_patient_texts()).get(language) or _loaded[SOURCE_LANGUAGE]
+    return found
 
 
 def by_language(key: str) -> dict[str, str]:

@@ -11,10 +11,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from services.scheduler.record_reply import Record, record_text
-from shared.channels.message_fields import message_fields
+from shared.channels.message_fields import KINDS, message_fields
 from shared.i18n import texts
 
 __all__ = ["Record", "Rendered", "render"]
+
+
+# The reminders' catalog keys by wording (explicit?) and kind, built once: a burst renders
+# 200,000 messages.
+_REMINDER_KEYS = tuple(
+    {kind: f"reminder.{kind}.{wording}" for kind in KINDS} for wording in ("discreet", "explicit")
+)
 
 
 @dataclass(frozen=True)
@@ -58,9 +65,8 @@ def render(
         text, _cut = record_text(record, language, explicit, name)
         summary = text.removesuffix(f" {record.link}") if record.link else text
         return rendered(text, summary)
-    wording = "explicit" if explicit else "discreet"
     # The catalog's `reminder.<kind>.<wording>` (shared/locale/*/LC_MESSAGES/patient.po).
-    template = texts(language).get(f"reminder.{kind}.{wording}")
+    template = texts(language).get(_REMINDER_KEYS[explicit].get(kind, ""))
     if template is None:
         raise ValueError(f"no text for {kind} messages")
     text = template.format(name=name)
