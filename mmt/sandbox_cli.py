@@ -2,14 +2,17 @@
 
 The reply goes the way a real one does: to the fake provider, which posts it to the
 feedback service signed as Twilio (or WeChat) signs it, or pushed as Aliyun or Tencent push
-it (CHANNEL_SMS=aliyun|tencent, answered by SMS through that fake); what feedback answers is
-what the patient's phone would show.
+it (CHANNEL_SMS=aliyun|tencent). The feedback service accepts it at once and its worker
+answers by SMS (or a WeChat message) through the same fake, which keeps the texts it took
+for each number: what it took after the reply is what the patient's phone would show.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Annotated, Any
 
@@ -62,6 +65,35 @@ def _post(url: str, body: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
+# How long the worker's answer is waited for: it usually comes within a second; a reply
+# that gets none (a second STOP) waits this long.
+ANSWER_WAIT_S = 10.0
+
+
+def _texts(fake: str, address: str) -> list[str] | None:
+    """What the fake accepted for `address` so far; None from a fake that does not say."""
+    query = urllib.parse.urlencode({"to": address})
+    try:
+        with urllib.request.urlopen(f"{fake}/_fake/texts?{query}", timeout=5) as response:  # noqa: S310
+            texts: list[str] = json.loads(response.read())["texts"]
+    except (urllib.error.URLError, OSError, ValueError, KeyError):
+        return None
+    return texts
+
+
+def _answered(fake: str, address: str, before: list[str] | None) -> list[str]:
+    """The texts the worker's answer added, once it came (or nothing after the wait)."""
+    if before is None:
+        return []
+    deadline = time.monotonic() + ANSWER_WAIT_S
+    while time.monotonic() < deadline:
+        now = _texts(fake, address) or []
+        if len(now) > len(before):
+            return now[len(before) :]
+        time.sleep(0.1)
+    return []
+
+
 def _e164(phone: str) -> str:
     """The number as the scheduler stores it and Twilio sends it (+86... for a bare
     Chinese mobile number)."""
@@ -92,17 +124,21 @@ def reply(
     fakes = _fakes()
     if phone is not None:
         # The fake SMS provider of CHANNEL_SMS (Twilio, Aliyun or Tencent); older files: Twilio.
-        sms = fakes.get("sms") or fakes["twilio"]
-        answer = _post(f"{sms}/_fake/inbound", {"from": _e164(phone), "body": text})
+        fake, address = fakes.get("sms") or fakes["twilio"], _e164(phone)
+        before = _texts(fake, address)
+        answer = _post(f"{fake}/_fake/inbound", {"from": address, "body": text})
     else:
-        answer = _post(f"{fakes['wechat']}/_fake/inbound", {"openid": openid, "text": text})
+        fake, address = fakes["wechat"], str(openid)
+        before = _texts(fake, address)
+        answer = _post(f"{fake}/_fake/inbound", {"openid": openid, "text": text})
     if answer["status"] != 200:
         typer.echo(
             f"error: the feedback service answered {answer['status']}: {answer['answer']}",
             err=True,
         )
         raise typer.Exit(1)
-    for line in answer["replies"]:
+    said = answer["replies"] or _answered(fake, address, before)
+    for line in said:
         typer.echo(line)
-    if not answer["replies"]:
+    if not said:
         typer.echo("(recorded; no answer is sent for this one)", err=True)

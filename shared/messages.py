@@ -285,6 +285,22 @@ class ReceiptsReceived(Event, frozen=True, kw_only=True, tag="ReceiptsReceived.v
     receipts: list[ReceiptUpdate]
 
 
+class InboundReceived(Event, frozen=True, kw_only=True, tag="InboundReceived.v1"):
+    """A patient's message as a feedback webhook accepted it (signature checked, a few
+    fields read), for the feedback worker to parse, store and answer. The address and the
+    text travel encrypted (IDENTIFIER_KEYS), never in clear; `occurred_at` is its arrival.
+    It goes on one of the feedback service's partition streams, not the type's own."""
+
+    channel: str  # "sms" or "wechat"
+    provider: str  # twilio, aliyun, tencent, wechat: who carries the answer back
+    provider_id: str  # MessageSid, MsgId or a push's keyed hash: a retry carries the same
+    sender_hash: str  # IdentifierCipher.lookup_hash of the phone (E.164) or openid
+    address: str  # the phone or openid, encrypted
+    text: str = ""  # the words, encrypted; empty for an event
+    event: str | None = None  # subscribe / unsubscribe (WeChat follows)
+    bind_code: str | None = None  # a binding QR code's scene (WeChat), for ChannelBound
+
+
 # Add each new message type here: the decoder only knows what is listed.
 AnyMessage: TypeAlias = (
     BusProbeSent
@@ -307,6 +323,7 @@ AnyMessage: TypeAlias = (
     | NeedRaised
     | UrgentNeedRaised
     | ReceiptsReceived
+    | InboundReceived
 )
 MESSAGE_TYPES: tuple[type[Message], ...] = (
     BusProbeSent,
@@ -329,4 +346,5 @@ MESSAGE_TYPES: tuple[type[Message], ...] = (
     NeedRaised,
     UrgentNeedRaised,
     ReceiptsReceived,
+    InboundReceived,
 )

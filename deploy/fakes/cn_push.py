@@ -168,9 +168,8 @@ async def http_lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 def enable(app: web.Application, inbound: Callable[[web.Request], Any]) -> None:
     """Give a fake its pushes: the client, the texts it sent, and `/_fake/inbound`."""
-    texts: defaultdict[str, list[str]] = defaultdict(list)
-    app[TEXTS] = texts
     state: FakeState[Any] = app[STATE]
+    app[TEXTS] = state.texts  # one record, which `/_fake/texts` lists too
     forget = state.on_reset
 
     def reset() -> None:

@@ -3,6 +3,8 @@
 Knobs start from command-line flags (or FAKE_* environment variables) and can be changed
 while the fake runs with `POST /_fake/config` (a JSON object of knobs), so one fake process
 serves a whole test module; `POST /_fake/reset` puts knobs and counters back.
+`GET /_fake/texts?to=<address>` lists the texts a fake accepted for one address, in order
+(the feedback worker's answers, which `mmt sandbox reply` prints).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import asyncio
 import copy
 import os
 import random
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Generic, TypeVar
@@ -45,6 +47,8 @@ class FakeState(Generic[K]):
     initial: K
     accepted: Counter[str] = field(default_factory=Counter)  # messages per destination
     counters: Counter[str] = field(default_factory=Counter)  # requests, rejections, ...
+    # address -> the texts accepted for it, in order (template values joined, for a vendor)
+    texts: defaultdict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     on_reset: Callable[[], None] | None = None  # a fake's own state to clear
 
     @classmethod
@@ -55,6 +59,7 @@ class FakeState(Generic[K]):
         self.knobs = copy.deepcopy(self.initial)
         self.accepted.clear()
         self.counters.clear()
+        self.texts.clear()
         if self.on_reset is not None:
             self.on_reset()
 
@@ -132,6 +137,11 @@ async def _set_config(request: web.Request) -> web.Response:
     return await _get_config(request)
 
 
+async def _texts(request: web.Request) -> web.Response:
+    texts = request.app[STATE].texts.get(request.query.get("to", ""), [])
+    return web.json_response({"texts": texts})
+
+
 async def _reset(request: web.Request) -> web.Response:
     request.app[STATE].reset()
     return web.json_response({"ok": True})
@@ -141,6 +151,7 @@ def new_app(state: FakeState[Any]) -> web.Application:
     app = web.Application()
     app[STATE] = state
     app.router.add_get("/_fake/stats", _stats)
+    app.router.add_get("/_fake/texts", _texts)
     app.router.add_get("/_fake/config", _get_config)
     app.router.add_post("/_fake/config", _set_config)
     app.router.add_post("/_fake/reset", _reset)

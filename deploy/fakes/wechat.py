@@ -211,6 +211,7 @@ async def custom_send(request: web.Request) -> web.Response:
     if body.get("msgtype") != "text" or not body.get("text", {}).get("content"):
         return _err(40008, "invalid message type")
     state.accepted[openid] += 1
+    state.texts[openid].append(str(body["text"]["content"]))
     state.counters["custom_sent"] += 1
     return web.json_response({"errcode": 0, "errmsg": "ok"})
 

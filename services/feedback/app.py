@@ -8,7 +8,6 @@ from redis.asyncio import Redis
 from services.feedback.api import FeedbackController, NeedController
 from services.feedback.definition import SERVICE
 from services.feedback.reports.api import ExportController, ReportController
-from services.feedback.sms_answers import SmsAnswers
 from services.feedback.surveys.api import ClinicSurveyController, SurveyController
 from services.feedback.webhooks import WebhookConfig, twilio_sms
 from services.feedback.webhooks_cn import aliyun_up, tencent_reply
@@ -39,7 +38,6 @@ def create_app(
     cipher: IdentifierCipher | None = None,
 ) -> Litestar:
     cipher = cipher or load_cipher()
-    answers = SmsAnswers()  # answers to Aliyun's and Tencent's pushed texts, by SMS
     return build_app(
         SERVICE,
         title="MMT feedback service",
@@ -58,9 +56,7 @@ def create_app(
             "webhooks": WebhookConfig.from_environment(cipher),
             "cipher": cipher,
             "sms_push": SmsPushConfig.from_environment(),
-            "sms_answers": answers,
         },
-        on_shutdown=[answers.aclose],
         settings=settings,
         db=db,
         redis=redis,

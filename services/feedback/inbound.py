@@ -60,6 +60,7 @@ class Outcome:
     reply: str | None  # what to answer; None: nothing
     patient_id: int | None = None
     need_id: int | None = None
+    stored: InboundMessage | None = None  # the row written, if one was
 
 
 class Receiver:
@@ -82,33 +83,37 @@ class Receiver:
 
     async def receive(self, message: Inbound) -> Outcome:
         try:
-            outcome = await self._receive(message)
+            async with self.db.transaction() as session:
+                outcome = await self.receive_in(session, message)
         except IntegrityError:  # a concurrent retry of the same message committed first
             outcome = Outcome("duplicate", None)
         INBOUND.labels(message.channel, outcome.outcome).inc()
         return outcome
 
-    async def _receive(self, message: Inbound) -> Outcome:
-        now = self.clock()
-        async with self.db.transaction() as session:
-            sender = await self._sender(session, message)
-            if sender is None:
-                return Outcome("unknown_sender", unknown_sender_text())
-            seen = await session.execute(
-                select(InboundMessage.id).where(
-                    InboundMessage.channel == message.channel,
-                    InboundMessage.provider_id == message.provider_id,
-                )
+    async def receive_in(
+        self, session: AsyncSession, message: Inbound, now: datetime | None = None
+    ) -> Outcome:
+        """The message handled in the caller's transaction (the worker puts a batch in one;
+        it counts the outcomes once committed). `now`: when it arrived, else the clock."""
+        now = now or self.clock()
+        sender = await self._sender(session, message)
+        if sender is None:
+            return Outcome("unknown_sender", unknown_sender_text())
+        seen = await session.execute(
+            select(InboundMessage.id).where(
+                InboundMessage.channel == message.channel,
+                InboundMessage.provider_id == message.provider_id[:80],
             )
-            if seen.first() is not None:
-                return Outcome("duplicate", None, sender.patient_id)
-            if message.event is not None:
-                return self._follow_event(session, sender, message, now)
-            reply = self.grammar.parse(message.text)
-            answered = await surveys.answer(session, sender, reply, message.text, now)
-            if answered is not None:
-                return self._answered(session, sender, message, answered, now)
-            return await self._reply(session, sender, message, reply, now)
+        )
+        if seen.first() is not None:
+            return Outcome("duplicate", None, sender.patient_id)
+        if message.event is not None:
+            return self._follow_event(session, sender, message, now)
+        reply = self.grammar.parse(message.text)
+        answered = await surveys.answer(session, sender, reply, message.text, now)
+        if answered is not None:
+            return self._answered(session, sender, message, answered, now)
+        return await self._reply(session, sender, message, reply, now)
 
     async def _sender(self, session: AsyncSession, message: Inbound) -> Sender | None:
         column = Sender.phone_hash if message.channel == "sms" else Sender.openid_hash
@@ -153,14 +158,14 @@ class Receiver:
         if message.channel == "wechat":
             events.append(WeChatMessageReceived(patient_id=sender.patient_id, at=now))
         add_to_outbox(session, Outbox, *events)
-        return Outcome(answered.kind, answered.reply, sender.patient_id)
+        return Outcome(answered.kind, answered.reply, sender.patient_id, stored=row)
 
     def _follow_event(
         self, session: AsyncSession, sender: Sender, message: Inbound, now: datetime
     ) -> Outcome:
-        self._store(session, sender, message, str(message.event), now)
+        row = self._store(session, sender, message, str(message.event), now)
         text = reply_text("subscribe", sender.language) if message.event == SUBSCRIBE else None
-        return Outcome(str(message.event), text, sender.patient_id)
+        return Outcome(str(message.event), text, sender.patient_id, stored=row)
 
     async def _reply(
         self, session: AsyncSession, sender: Sender, message: Inbound, reply: Reply, now: datetime
@@ -248,7 +253,7 @@ class Receiver:
             events.append(WeChatMessageReceived(patient_id=sender.patient_id, at=now))
         add_to_outbox(session, Outbox, *events)
         outcome = "urgent_need" if reply.urgent else reply.kind.value
-        return Outcome(outcome, text, sender.patient_id, need_id)
+        return Outcome(outcome, text, sender.patient_id, need_id, stored=row)
 
     async def _help_phone(self, clinic_id: int) -> str:
         async with self.access_db.sessions() as session:

@@ -107,9 +107,9 @@ class InboundMessage(Base):
     # The arm when it was received: a study's reports must not move if an arm is corrected.
     study_arm: Mapped[str | None] = mapped_column(String(20))
     text: Mapped[str | None] = mapped_column(Text)
-    # Only for texts whose answer goes out as an SMS (Aliyun, Tencent): "sent", or "not
-    # sent: <reason>" (the adapter's reason: no number, no words). None: answered in the
-    # provider's response (Twilio, WeChat), or nothing to answer.
+    # How the worker's answer went (services/feedback/inbound_worker.py): "pending" from
+    # the commit until it is sent, then "sent" or "not sent: <reason>" (the adapter's
+    # reason: no number, no words). None: nothing to answer.
     answer: Mapped[str | None] = mapped_column(String(200))
 
 

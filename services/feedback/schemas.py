@@ -70,8 +70,8 @@ class FeedbackOut(msgspec.Struct, kw_only=True):
     track: str | None
     lesson_key: str | None
     text: str | None
-    # A text pushed by Aliyun or Tencent is answered by SMS: "sent", or "not sent: <reason>"
-    # (e.g. no reply template); None for the others.
+    # How the worker's answer went: "sent", "not sent: <reason>" (e.g. no reply template),
+    # "pending" while it goes; None when there was nothing to answer.
     answer: str | None = None
 
 

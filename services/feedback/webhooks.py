@@ -2,13 +2,14 @@
 
 The routes are open (providers cannot hold our tokens) and authenticated by the provider's
 signature instead: a request unsigned or wrongly signed gets 403 and nothing is stored.
-Bodies are read up to FEEDBACK_MAX_BODY_BYTES and no further (413).
+Bodies are read up to FEEDBACK_MAX_BODY_BYTES and no further (413). A signed message is
+appended to the inbound streams and answered at once (`inbound_stream.py`): the worker
+parses, stores and answers it (`inbound_worker.py`). Redis down: 503, the provider retries.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
@@ -19,7 +20,8 @@ from litestar.enums import MediaType
 from litestar.openapi.datastructures import ResponseSpec
 
 from services.feedback.grammar import Grammar, split_words
-from services.feedback.inbound import INBOUND, Inbound, Receiver
+from services.feedback.inbound import INBOUND
+from services.feedback.inbound_stream import NotAccepted, accept, sealed
 from services.feedback.settings import FeedbackSettings
 from shared.access.web import OPEN
 from shared.channels.settings import ChannelSettings, TwilioSettings, WeChatSettings
@@ -56,16 +58,6 @@ class WebhookConfig:
         )
 
 
-def receiver(state: State) -> Receiver:
-    config: WebhookConfig = state.webhooks
-    return Receiver(
-        state.db,
-        state.access_db,
-        config.grammar,
-        rating_window=timedelta(hours=config.feedback.feedback_rating_window_hours),
-    )
-
-
 def public_url(base: str, request: Req) -> str:
     query = request.url.query
     return base.rstrip("/") + request.url.path + (f"?{query}" if query else "")
@@ -84,6 +76,9 @@ def refusals(**described: str) -> dict[int, ResponseSpec]:
     }
 
 
+NOT_ACCEPTED = "replies cannot be accepted now: the bus is down"
+
+
 def twiml(text: str | None) -> Response[str]:
     body = f"<Message>{escape(text)}</Message>" if text else ""
     return Response(
@@ -98,13 +93,14 @@ def twiml(text: str | None) -> Response[str]:
     opt=OPEN,
     tags=["webhooks"],
     status_code=200,
-    summary="Twilio inbound SMS (signed by Twilio); answers with TwiML",
+    summary="Twilio inbound SMS (signed by Twilio); accepted with an empty TwiML, answered "
+    "by SMS from the worker",
     media_type=MediaType.XML,
     responses=refusals(
         _400="Not a UTF-8 form, or no From / MessageSid",
         _403="Signature does not match",
         _404="Inbound SMS not configured",
-        _503="Identifier keys not configured",
+        _503="Identifier keys not configured, or the bus cannot take it",
     ),
 )
 async def twilio_sms(request: Req, state: State) -> Response[str]:
@@ -130,12 +126,16 @@ async def twilio_sms(request: Req, state: State) -> Response[str]:
         return plain("an inbound SMS needs From and MessageSid", 400)
     if config.cipher is None:
         return plain("identifier keys are not configured", 503)
-    outcome = await receiver(state).receive(
-        Inbound(
-            channel="sms",
-            provider_id=sid,
-            sender_hash=config.cipher.lookup_hash(sender),
-            text=params.get("Body", ""),
-        )
+    message = sealed(
+        config.cipher,
+        channel="sms",
+        provider="twilio",
+        provider_id=sid,
+        address=sender,
+        text=params.get("Body", ""),
     )
-    return twiml(outcome.reply)
+    try:
+        await accept(state, [message])
+    except NotAccepted:
+        return plain(NOT_ACCEPTED, 503)
+    return twiml(None)  # the answer goes out as an SMS once the worker has stored it

@@ -2,10 +2,13 @@
 
 Every call is signed with WECHAT_SERVER_TOKEN (`signature` over token, timestamp, nonce);
 safe mode adds `msg_signature` over the encrypted body. A wrong signature is 403 and nothing
-is stored; XML with a DOCTYPE or entity is 400. Text messages go through the reply grammar;
+is stored; XML with a DOCTYPE or entity is 400. A signed message is appended to the inbound
+streams and answered "success" at once (WeChat waits 5 s, then retries); the worker does
+the rest (`inbound_worker.py`): text messages go through the reply grammar;
 subscribe/unsubscribe are recorded for known patients; a scan of a binding QR code
 (scene `bind:<code>`) publishes ChannelBound with the openid encrypted, for the scheduler;
 a click on a menu button (`MY_RECORD`, `HELP`) is answered as the keyword it stands for.
+Answers go out as customer-service messages (the patient has just written).
 """
 
 from __future__ import annotations
@@ -18,17 +21,21 @@ from litestar.datastructures import State
 from litestar.enums import MediaType
 from redis.asyncio import Redis
 
-from services.feedback.inbound import INBOUND, SUBSCRIBE, UNSUBSCRIBE, Inbound
-from services.feedback.models import Outbox
-from services.feedback.replies import reply_text
-from services.feedback.webhooks import Req, WebhookConfig, plain, read_capped, receiver, refusals
+from services.feedback.inbound import INBOUND, SUBSCRIBE, UNSUBSCRIBE
+from services.feedback.inbound_stream import NotAccepted, accept, sealed
+from services.feedback.webhooks import (
+    NOT_ACCEPTED,
+    Req,
+    WebhookConfig,
+    plain,
+    read_capped,
+    refusals,
+)
 from services.feedback.wechat import BadCrypto, SafeMode, UnsafeXml, check_signature, parse_xml
-from services.feedback.wechat import text_reply as wechat_text
 from shared.access.web import OPEN
-from shared.bus import BusKeys, add_to_outbox
+from shared.bus import BusKeys
 from shared.crypto import IdentifierCipher
-from shared.db import Database
-from shared.messages import ChannelBound
+from shared.messages import InboundReceived
 from shared.settings import Settings
 
 PATH = "/webhooks/wechat"
@@ -105,16 +112,6 @@ def _safe_mode(config: WebhookConfig, token: str) -> SafeMode | None:
     return SafeMode(token, key.get_secret_value(), config.wechat_app_id)
 
 
-async def _bind(db: Database, cipher: IdentifierCipher, openid: str, code: str) -> None:
-    async with db.transaction() as session:
-        event = ChannelBound(
-            binding_code=code,
-            openid_encrypted=cipher.encrypt(openid),
-            openid_hash=cipher.lookup_hash(openid),
-        )
-        add_to_outbox(session, Outbox, event)
-
-
 def _scene(fields: dict[str, str]) -> str | None:
     key = fields.get("EventKey", "").removeprefix("qrscene_")
     return key[len(_BIND) :] if key.startswith(_BIND) else None
@@ -125,13 +122,13 @@ def _scene(fields: dict[str, str]) -> str | None:
     opt=OPEN,
     tags=["webhooks"],
     status_code=200,
-    summary="WeChat messages and events (signed; plain or safe mode); answers a passive reply",
-    media_type=MediaType.XML,
+    summary="WeChat messages and events (signed; plain or safe mode); accepted with "
+    '"success", answered by a customer-service message from the worker',
     responses=refusals(
         _400="Unsafe XML, or no FromUserName / MsgType",
         _403="Signature does not match, a replayed signature, or it does not decrypt",
         _404="WeChat or safe mode not configured",
-        _503="Identifier keys not configured",
+        _503="Identifier keys not configured, or the bus cannot take it",
     ),
 )
 async def wechat_message(request: Req, state: State) -> Response[str]:
@@ -172,43 +169,52 @@ async def wechat_message(request: Req, state: State) -> Response[str]:
         return plain("a message needs FromUserName and MsgType", 400)
     if config.cipher is None:
         return plain("identifier keys are not configured", 503)
-    sender_hash = config.cipher.lookup_hash(openid)
-    reply: str | None = None
+    message = _message(config.cipher, openid, fields)
+    if message is not None:
+        try:
+            await accept(state, [message])
+        except NotAccepted:
+            return plain(NOT_ACCEPTED, 503)
+    # WeChat's documented "nothing more to say": it neither retries nor shows the patient
+    # an error; the answer, if any, follows as a customer-service message.
+    return Response("success", media_type=MediaType.TEXT)
+
+
+def _message(
+    cipher: IdentifierCipher, openid: str, fields: dict[str, str]
+) -> InboundReceived | None:
+    """What the worker is to handle, or None for a message we do not take (an image, a
+    location, another event): as before, nothing is stored for those."""
+    kind = fields.get("MsgType", "")
+    sender_hash = cipher.lookup_hash(openid)
     event = fields.get("Event", "").lower()
+    # Events have no MsgId: WeChat's retries repeat sender and CreateTime (no openid kept).
+    created = f"{sender_hash[:24]}:{fields.get('CreateTime')}"
     scene = _scene(fields) if event in (SUBSCRIBE, "scan") else None
-    if scene:
-        await _bind(state.db, config.cipher, openid, scene)
-        INBOUND.labels("wechat", "binding").inc()
-        reply = reply_text("subscribe", "zh-CN")
-    elif event == "click" and fields.get("EventKey", "") in MENU_KEYWORDS:
-        # A menu button (wechat/menu.json) is the keyword the patient could have typed.
-        # No MsgId either: a retry repeats sender, CreateTime and the button's key.
-        key = fields.get("EventKey", "")
-        clicked = Inbound(
+    key = fields.get("EventKey", "")
+
+    def wechat(
+        provider_id: str, text: str = "", event: str | None = None, bind: str | None = None
+    ) -> InboundReceived:
+        return sealed(
+            cipher,
             channel="wechat",
-            provider_id=f"{sender_hash[:24]}:{fields.get('CreateTime')}:click:{key}",
-            sender_hash=sender_hash,
-            text=MENU_KEYWORDS[key],
+            provider="wechat",
+            provider_id=provider_id,
+            address=openid,
+            text=text,
+            event=event,
+            bind_code=bind,
         )
-        reply = (await receiver(state).receive(clicked)).reply
-    elif kind == "text" or event in (SUBSCRIBE, UNSUBSCRIBE):
-        # Events have no MsgId: WeChat's retries repeat sender and CreateTime (no openid kept).
-        provider_id = fields.get("MsgId") or f"{sender_hash[:24]}:{fields.get('CreateTime')}"
-        outcome = await receiver(state).receive(
-            Inbound(
-                channel="wechat",
-                provider_id=f"{provider_id}:{event}" if event else provider_id,
-                sender_hash=sender_hash,
-                text=fields.get("Content", ""),
-                event=event or None,
-            )
-        )
-        reply = outcome.reply if event != UNSUBSCRIBE else None
-    if reply is None:
-        # WeChat's "no reply": an empty body (its documented alternative to "success"), so
-        # every 200 is what the document says, XML.
-        return Response("", media_type=MediaType.XML)
-    answer = wechat_text(openid, fields.get("ToUserName", ""), reply)
-    if safe is not None:
-        answer = safe.encrypt(answer, q.get("nonce", ""), str(int(time.time())))
-    return Response(answer, media_type=MediaType.XML)
+
+    if scene:
+        return wechat(f"{created}:bind", bind=scene)
+    if event == "click" and key in MENU_KEYWORDS:
+        # A menu button (wechat/menu.json) is the keyword the patient could have typed.
+        return wechat(f"{created}:click:{key}", text=MENU_KEYWORDS[key])
+    if kind == "text" or event in (SUBSCRIBE, UNSUBSCRIBE):
+        provider_id = fields.get("MsgId") or created
+        if event:
+            return wechat(f"{provider_id}:{event}", event=event)
+        return wechat(provider_id, text=fields.get("Content", ""))
+    return None

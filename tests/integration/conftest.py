@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
 
 from mmt.registry import load_service
 from shared.access.clinics import ClinicIn, create_clinic
@@ -17,6 +18,7 @@ from shared.messages import LessonSent, PatientEnrolled
 from shared.migrate import migrate
 from shared.settings import Settings, get_settings
 from tests.conftest import Backends, build_service_app
+from tests.integration.inboundutil import Replies
 from tests.integration.test_feedback_inbound import BASE, PHONE, TOKEN, Client, handle
 
 
@@ -98,3 +100,13 @@ def database_env(
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+@pytest.fixture
+async def replies(
+    redis: Redis, isolation: str, feedback_db: Database, access_db: Database
+) -> AsyncIterator[Replies]:
+    """The feedback worker's handling of patients' messages, answering on console channels."""
+    handled = Replies(redis, isolation, feedback_db, access_db, configured=False)
+    yield handled
+    await handled.aclose()

@@ -1,5 +1,6 @@
-"""Patients' replies on the real database: the read model, Twilio's signed inbound SMS,
-events in the outbox, TwiML answers, and what is never stored."""
+"""Patients' replies on the real database: the read model, Twilio's signed inbound SMS
+(accepted with an empty TwiML, handled by the worker), events in the outbox, the answers
+sent by SMS, and what is never stored."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ from services.feedback.readmodel import store_last_lesson, store_sender
 from shared.bus import decode
 from shared.db import Database
 from shared.messages import LessonSent, Message, PatientEnrolled, PatientUpdated
+from tests.integration.inboundutil import Replies
 
 TOKEN = "feedback-test-twilio-token"
 BASE = "https://mmt.test"
 PHONE, STRANGER = "+8613800138000", "+8613900139999"
 Client = AsyncTestClient[Litestar]
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
 async def handle(db: Database, *events: Message) -> None:
@@ -40,6 +43,13 @@ async def sms(client: Client, body: str, sid: str, sender: str = PHONE, token: s
     return await client.post(
         "/webhooks/twilio/sms", data=params, headers={"X-Twilio-Signature": signature}
     )
+
+
+async def said(client: Client, replies: Replies, body: str, sid: str, sender: str = PHONE) -> str:
+    """A signed SMS accepted, then handled by the worker: its answer ("" for none)."""
+    response = await sms(client, body, sid, sender)
+    assert response.status_code == 200, response.text
+    return await replies.answer(sid) or ""
 
 
 async def events(db: Database) -> list[Message]:
@@ -94,13 +104,15 @@ async def test_read_model_follows_events_and_ignores_older_ones(
 
 
 async def test_signed_sms_rating_is_stored_announced_and_thanked(
-    client: Client, feedback_db: Database, world: tuple[int, int]
+    client: Client, feedback_db: Database, world: tuple[int, int], replies: Replies
 ) -> None:
     clinic_id, pid = world
     response = await sms(client, " ４ ", "SM1")
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("application/xml")
-    assert "<Response><Message>Thank you for your rating!</Message></Response>" in response.text
+    assert response.text == EMPTY_TWIML  # accepted; the worker answers
+    assert await count(feedback_db, InboundMessage) == 0
+    assert await replies.answer("SM1") == "Thank you for your rating!"
     [event] = await events(feedback_db)
     assert event.tag() == "RatingGiven.v1"
     assert (event.patient_id, event.clinic_id, event.rating) == (pid, clinic_id, 4)  # type: ignore[attr-defined]
@@ -108,27 +120,30 @@ async def test_signed_sms_rating_is_stored_announced_and_thanked(
     async with feedback_db.sessions() as session:
         row = (await session.execute(select(InboundMessage))).scalar_one()
     assert (row.kind, row.rating, row.text, row.channel) == ("rating", 4, None, "sms")
+    assert row.answer == "sent"
 
     again = await sms(client, " ４ ", "SM1")  # Twilio retries: nothing twice
     assert again.status_code == 200
+    assert await replies.answer("SM1") == "Thank you for your rating!"  # still one answer
     assert await count(feedback_db, InboundMessage) == 1
     assert len(await events(feedback_db)) == 1
 
 
 async def test_bad_signature_is_refused_and_nothing_is_stored(
-    client: Client, feedback_db: Database
+    client: Client, feedback_db: Database, replies: Replies
 ) -> None:
     forged = await sms(client, "STOP", "SM2", token="not-the-token")
     unsigned = await client.post(
         "/webhooks/twilio/sms", data={"From": PHONE, "Body": "STOP", "MessageSid": "SM3"}
     )
     assert (forged.status_code, unsigned.status_code) == (403, 403)
+    assert await replies.settle() == 0  # nothing was enqueued
     assert await count(feedback_db, InboundMessage) == 0
     assert await events(feedback_db) == []
 
 
 async def test_unknown_sender_gets_a_polite_reply_and_is_only_counted(
-    client: Client, feedback_db: Database
+    client: Client, feedback_db: Database, replies: Replies
 ) -> None:
     def unknown() -> float:
         value = REGISTRY.get_sample_value(
@@ -139,51 +154,56 @@ async def test_unknown_sender_gets_a_polite_reply_and_is_only_counted(
     before = unknown()
     response = await sms(client, "I need help with money 想死", "SM4", sender=STRANGER)
     assert response.status_code == 200
-    assert "contact your clinic" in response.text
-    assert "<Message>" in response.text
+    answer = await replies.answer("SM4")
+    assert answer is not None
+    assert "contact your clinic" in answer
+    assert [m.address for m in replies.sms.sent] == [STRANGER]
     assert unknown() == before + 1
+    await sms(client, "I need help with money 想死", "SM4", sender=STRANGER)  # a retry
+    assert await replies.answer("SM4") == answer  # answered once
     assert await count(feedback_db, InboundMessage) == 0
     assert await count(feedback_db, Need) == 0
     assert await events(feedback_db) == []
 
 
 async def test_stop_opts_out_once_and_start_opts_back_in(
-    client: Client, feedback_db: Database, world: tuple[int, int]
+    client: Client, feedback_db: Database, world: tuple[int, int], replies: Replies
 ) -> None:
     _, pid = world
-    first = await sms(client, "stop", "SM5")
-    second = await sms(client, "ＳＴＯＰ", "SM6")
-    assert "unsubscribed" in first.text
-    assert "<Message>" not in second.text  # confirmed once only
+    await sms(client, "stop", "SM5")
+    await sms(client, "ＳＴＯＰ", "SM6")
+    assert "unsubscribed" in str(await replies.answer("SM5"))
+    assert await replies.answer("SM6") is None  # confirmed once only
     assert [e.tag() for e in await events(feedback_db)] == ["OptOutRequested.v1"]
-    back = await sms(client, "Start", "SM7")
-    assert "subscribed again" in back.text
+    await sms(client, "Start", "SM7")
+    assert "subscribed again" in str(await replies.answer("SM7"))
     tags = [e.tag() for e in await events(feedback_db)]
     assert tags == ["OptOutRequested.v1", "OptInRequested.v1"]
     assert all(e.patient_id == pid for e in await events(feedback_db))  # type: ignore[attr-defined]
 
 
 async def test_help_names_the_clinic_phone_and_record_is_requested(
-    client: Client, feedback_db: Database
+    client: Client, feedback_db: Database, replies: Replies
 ) -> None:
-    helped = await sms(client, "HELP", "SM8")
-    assert "+868772012345" in helped.text
-    recorded = await sms(client, "record", "SM9")
-    assert "record will be sent" in recorded.text
+    await sms(client, "HELP", "SM8")
+    await sms(client, "record", "SM9")
+    assert "+868772012345" in str(await replies.answer("SM8"))
+    assert "record will be sent" in str(await replies.answer("SM9"))
     assert [e.tag() for e in await events(feedback_db)] == ["RecordRequested.v1"]
 
 
 async def test_needs_are_stored_with_their_text_and_urgent_ones_escalated(
-    client: Client, feedback_db: Database, world: tuple[int, int]
+    client: Client, feedback_db: Database, world: tuple[int, int], replies: Replies
 ) -> None:
     clinic_id, pid = world
-    calm = await sms(client, "Can I talk to a counsellor about my wife?", "SM10")
-    assert "Clinic staff will contact you" in calm.text
-    urgent = await sms(client, "I took too much, overdose", "SM11")
-    assert "call 120 now" in urgent.text
-    assert "+868772012345" in urgent.text
-    extra = await sms(client, "我想跳河", "SM12")  # FEEDBACK_URGENT_WORDS_EXTRA
-    assert "120" in extra.text
+    await sms(client, "Can I talk to a counsellor about my wife?", "SM10")
+    await sms(client, "I took too much, overdose", "SM11")
+    await sms(client, "我想跳河", "SM12")  # FEEDBACK_URGENT_WORDS_EXTRA
+    assert "Clinic staff will contact you" in str(await replies.answer("SM10"))
+    urgent = str(await replies.answer("SM11"))
+    assert "call 120 now" in urgent
+    assert "+868772012345" in urgent
+    assert "120" in str(await replies.answer("SM12"))
     found = await events(feedback_db)
     assert [e.tag() for e in found] == [
         "NeedRaised.v1",

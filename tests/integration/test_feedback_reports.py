@@ -11,7 +11,8 @@ from shared.crypto import IdentifierCipher, IdentifierSettings
 from shared.db import Database
 from shared.messages import LessonSent, PatientEnrolled
 from tests.conftest import TokenFactory
-from tests.integration.test_feedback_inbound import Client, handle, sms
+from tests.integration.inboundutil import Replies
+from tests.integration.test_feedback_inbound import Client, handle, said
 
 OTHER_PHONE = "+8613700137000"
 
@@ -21,7 +22,9 @@ def _rows(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text[1:])))
 
 
-async def _seed(client: Client, feedback_db: Database, clinic_id: int, coordinator: str) -> None:
+async def _seed(
+    client: Client, replies: Replies, feedback_db: Database, clinic_id: int, coordinator: str
+) -> None:
     """Patient 7 (intervention) rates two lessons, states needs and answers the survey;
     patient 8 (control) rates once."""
     cipher = IdentifierCipher.from_settings(IdentifierSettings())
@@ -36,7 +39,7 @@ async def _seed(client: Client, feedback_db: Database, clinic_id: int, coordinat
             study_arm="control",
         ),
     )
-    await sms(client, "4", "SM-r1")  # rates core/why-daily (the fixture's lesson)
+    await said(client, replies, "4", "SM-r1")  # rates core/why-daily (the fixture's lesson)
     await handle(
         feedback_db,
         LessonSent(
@@ -49,10 +52,12 @@ async def _seed(client: Client, feedback_db: Database, clinic_id: int, coordinat
             module="wellbeing",
         ),
     )
-    await sms(client, "5", "SM-r2")
-    await sms(client, "2", "SM-r3", sender=OTHER_PHONE)  # no recent lesson: not tied to one
-    await sms(client, "I need a lawyer, the police came", "SM-n1")
-    await sms(client, "=HYPERLINK(1)", "SM-n2")
+    await said(client, replies, "5", "SM-r2")
+    await said(
+        client, replies, "2", "SM-r3", sender=OTHER_PHONE
+    )  # no recent lesson: not tied to one
+    await said(client, replies, "I need a lawyer, the police came", "SM-n1")
+    await said(client, replies, "=HYPERLINK(1)", "SM-n2")
     started = await client.post(
         f"/api/v1/clinics/{clinic_id}/surveys/yuxi_evaluation/runs",
         json={"study_arm": "intervention"},
@@ -60,15 +65,19 @@ async def _seed(client: Client, feedback_db: Database, clinic_id: int, coordinat
     )
     assert started.json()["started"] == 1
     for n, answer in enumerate(["1", "5", "3", "2", "5"]):
-        await sms(client, answer, f"SM-y{n}")
+        await said(client, replies, answer, f"SM-y{n}")
 
 
 async def test_aggregates_by_lesson_module_arm_and_survey_question(
-    client: Client, feedback_db: Database, world: tuple[int, int], make_token: TokenFactory
+    client: Client,
+    feedback_db: Database,
+    world: tuple[int, int],
+    make_token: TokenFactory,
+    replies: Replies,
 ) -> None:
     clinic_id, _ = world
     coordinator = await make_token("coordinator", ["YX"])
-    await _seed(client, feedback_db, clinic_id, coordinator)
+    await _seed(client, replies, feedback_db, clinic_id, coordinator)
     researcher = {"Authorization": f"Bearer {await make_token('researcher', ['YX'])}"}
 
     by_lesson = await client.get("/api/v1/reports/ratings", headers=researcher)
@@ -120,10 +129,11 @@ async def test_exports_identified_for_staff_de_identified_for_researchers(
     world: tuple[int, int],
     make_token: TokenFactory,
     access_db: Database,
+    replies: Replies,
 ) -> None:
     clinic_id, _ = world
     coordinator = await make_token("coordinator", ["YX"])
-    await _seed(client, feedback_db, clinic_id, coordinator)
+    await _seed(client, replies, feedback_db, clinic_id, coordinator)
     staff = {"Authorization": f"Bearer {coordinator}"}
     researcher = {"Authorization": f"Bearer {await make_token('researcher', ['YX'])}"}
 
@@ -187,11 +197,15 @@ async def test_exports_identified_for_staff_de_identified_for_researchers(
 
 
 async def test_feedback_and_needs_filter_by_patient_and_dates(
-    client: Client, feedback_db: Database, world: tuple[int, int], make_token: TokenFactory
+    client: Client,
+    feedback_db: Database,
+    world: tuple[int, int],
+    make_token: TokenFactory,
+    replies: Replies,
 ) -> None:
     clinic_id, _ = world
     coordinator = await make_token("coordinator", ["YX"])
-    await _seed(client, feedback_db, clinic_id, coordinator)
+    await _seed(client, replies, feedback_db, clinic_id, coordinator)
     staff = {"Authorization": f"Bearer {coordinator}"}
     of_8 = await client.get("/api/v1/feedback?patient_id=8", headers=staff)
     assert [(f["patient_id"], f["rating"]) for f in of_8.json()] == [(8, 2)]

@@ -20,9 +20,8 @@ from shared.messages import (
     SurveyRequested,
 )
 from tests.conftest import TokenFactory
-from tests.integration.test_feedback_inbound import Client, events, sms
-
-EMPTY_TWIML = "<Response></Response>"
+from tests.integration.inboundutil import Replies
+from tests.integration.test_feedback_inbound import Client, events, said
 
 
 async def _runs(db: Database) -> list[SurveyRun]:
@@ -49,7 +48,11 @@ async def _start(client: Client, token: str, clinic_id: int, key: str, **body: A
 
 
 async def test_yuxi_survey_one_question_at_a_time_to_the_end(
-    client: Client, feedback_db: Database, world: tuple[int, int], make_token: TokenFactory
+    client: Client,
+    feedback_db: Database,
+    world: tuple[int, int],
+    make_token: TokenFactory,
+    replies: Replies,
 ) -> None:
     clinic_id, pid = world
     token = await make_token("coordinator", ["YX"])
@@ -70,13 +73,13 @@ async def test_yuxi_survey_one_question_at_a_time_to_the_end(
     again = await _start(client, token, clinic_id, "yuxi_evaluation")
     assert (again.json()["already_in_a_survey"], again.json()["started"]) == (1, 0)
 
-    assert EMPTY_TWIML in (await sms(client, "2", "SM-s1")).text  # the next question follows
-    wrong = await sms(client, "7", "SM-s2")  # question 2 is a 1-5 scale
-    assert "number from 1 to 5" in wrong.text
+    assert await said(client, replies, "2", "SM-s1") == ""  # the next question follows
+    wrong = await said(client, replies, "7", "SM-s2")  # question 2 is a 1-5 scale
+    assert "number from 1 to 5" in wrong
     for sid, body in [("SM-s3", "5"), ("SM-s4", "３"), ("SM-s5", "1")]:
-        await sms(client, body, sid)
-    last = await sms(client, " 4 ", "SM-s6")
-    assert "Thank you for your answers!" in last.text
+        await said(client, replies, body, sid)
+    last = await said(client, replies, " 4 ", "SM-s6")
+    assert "Thank you for your answers!" in last
 
     assert await _answers(feedback_db) == [
         ("usage", "answered", 2, None),
@@ -107,7 +110,11 @@ async def test_yuxi_survey_one_question_at_a_time_to_the_end(
 
 
 async def test_unanswered_question_times_out_and_stop_cancels(
-    client: Client, feedback_db: Database, world: tuple[int, int], make_token: TokenFactory
+    client: Client,
+    feedback_db: Database,
+    world: tuple[int, int],
+    make_token: TokenFactory,
+    replies: Replies,
 ) -> None:
     clinic_id, pid = world
     token = await make_token("coordinator", ["YX"])
@@ -119,10 +126,10 @@ async def test_unanswered_question_times_out_and_stop_cancels(
     assert await _answers(feedback_db) == [("usage", "timed_out", None, None)]
     assert (await _runs(feedback_db))[0].state == "timed_out"
     # With no question open, a digit is a lesson rating again.
-    assert "Thank you for your rating!" in (await sms(client, "4", "SM-t1")).text
+    assert "Thank you for your rating!" in await said(client, replies, "4", "SM-t1")
 
     await _start(client, token, clinic_id, "yuxi_evaluation")
-    await sms(client, "STOP", "SM-t2")
+    await said(client, replies, "STOP", "SM-t2")
     assert [r.state for r in await _runs(feedback_db)] == ["timed_out", "cancelled"]
     assert any(isinstance(e, OptOutRequested) for e in await events(feedback_db))
     refused = await _start(client, token, clinic_id, "yuxi_evaluation", patient_ids=[pid])
@@ -130,7 +137,7 @@ async def test_unanswered_question_times_out_and_stop_cancels(
 
 
 async def test_lesson_helpfulness_answer_is_the_lesson_rating(
-    client: Client, feedback_db: Database, world: tuple[int, int]
+    client: Client, feedback_db: Database, world: tuple[int, int], replies: Replies
 ) -> None:
     clinic_id, pid = world
     sent = LessonSent(
@@ -149,7 +156,7 @@ async def test_lesson_helpfulness_answer_is_the_lesson_rating(
     assert asked.text == "Was the last lesson helpful? 5 = very (reply 1-5)"
     assert asked.not_before == sent.occurred_at
 
-    assert "Thank you for your answers!" in (await sms(client, "5", "SM-l1")).text
+    assert "Thank you for your answers!" in await said(client, replies, "5", "SM-l1")
     async with feedback_db.sessions() as session:
         row = (await session.execute(select(InboundMessage))).scalar_one()
     assert (row.kind, row.rating, row.lesson_key, row.module, row.study_arm) == (
@@ -188,7 +195,11 @@ async def test_next_lesson_replaces_an_unanswered_lesson_question(
 
 
 async def test_definitions_are_validated_and_never_replaced(
-    client: Client, feedback_db: Database, world: tuple[int, int], make_token: TokenFactory
+    client: Client,
+    feedback_db: Database,
+    world: tuple[int, int],
+    make_token: TokenFactory,
+    replies: Replies,
 ) -> None:
     clinic_id, pid = world
     headers = {"Authorization": f"Bearer {await make_token('coordinator', ['YX'])}"}
@@ -228,8 +239,8 @@ async def test_definitions_are_validated_and_never_replaced(
     # The patient's language is English; the question exists only in Chinese: it is sent.
     (asked,) = await _asked(feedback_db)
     assert asked.text == "您最希望门诊改进什么？ (reply in words)"
-    answer = await sms(client, "Shorter queues in the morning", "SM-d1")
-    assert "Thank you for your answers!" in answer.text
+    answer = await said(client, replies, "Shorter queues in the morning", "SM-d1")
+    assert "Thank you for your answers!" in answer
     assert await _answers(feedback_db) == [
         ("wish", "answered", None, "Shorter queues in the morning")
     ]
@@ -237,7 +248,11 @@ async def test_definitions_are_validated_and_never_replaced(
 
 
 async def test_urgent_words_during_a_text_question_are_an_urgent_need(
-    client: Client, feedback_db: Database, world: tuple[int, int], make_token: TokenFactory
+    client: Client,
+    feedback_db: Database,
+    world: tuple[int, int],
+    make_token: TokenFactory,
+    replies: Replies,
 ) -> None:
     clinic_id, _ = world
     headers = {"Authorization": f"Bearer {await make_token('admin')}"}
@@ -248,7 +263,7 @@ async def test_urgent_words_during_a_text_question_are_an_urgent_need(
     }
     assert (await client.post("/api/v1/surveys", json=survey, headers=headers)).status_code == 201
     await _start(client, headers["Authorization"].split()[1], clinic_id, "open_words")
-    reply = await sms(client, "I want to die", "SM-u1")
-    assert "call 120 now" in reply.text
+    reply = await said(client, replies, "I want to die", "SM-u1")
+    assert "call 120 now" in reply
     assert await _answers(feedback_db) == []
     assert (await _runs(feedback_db))[0].state == "open"

@@ -1,5 +1,6 @@
-"""The WeChat server URL on the real database: verification, text messages, follow events,
-binding scans, safe mode, and XML bombs refused with nothing stored."""
+"""The WeChat server URL on the real database: verification, text messages (accepted with
+"success", handled and answered by the worker as customer-service messages), follow
+events, binding scans, safe mode, and XML bombs refused with nothing stored."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from shared.db import Database
 from shared.messages import PatientEnrolled
 from shared.settings import Settings
 from tests.conftest import build_service_app
+from tests.integration.inboundutil import Replies
 from tests.integration.test_feedback_inbound import events, handle
 
 TOKEN, APP_ID = "wechat-server-token", "wx2c2769f8efd9abc2"
@@ -93,6 +95,17 @@ async def post(client: Client, body: bytes, params: dict[str, str] | None = None
     )
 
 
+async def accepted(client: Client, body: bytes, params: dict[str, str] | None = None) -> None:
+    response = await post(client, body, params)
+    assert (response.status_code, response.text) == (200, "success")
+
+
+async def answers(replies: Replies) -> list[tuple[str, str]]:
+    """Every answer the worker sent so far (after settling): (openid, text)."""
+    await replies.settle()
+    return [(m.address, m.text) for m in replies.wechat.sent]
+
+
 async def stored(db: Database) -> int:
     async with db.sessions() as session:
         return int(await session.scalar(select(func.count()).select_from(InboundMessage)) or 0)
@@ -107,37 +120,35 @@ async def test_server_verification_echoes_only_when_signed(client: Client) -> No
     assert bad.status_code == 403
 
 
-async def test_plain_text_message_gets_a_passive_reply(
-    client: Client, feedback_db: Database
+async def test_plain_text_message_is_answered_by_the_worker(
+    client: Client, feedback_db: Database, replies: Replies
 ) -> None:
-    response = await post(client, text_xml("我想死", "1001"))
-    assert response.status_code == 200, response.text
-    reply = parse_xml(response.content)
-    assert (reply["ToUserName"], reply["FromUserName"], reply["MsgType"]) == (
-        OPENID,
-        "gh_account",
-        "text",
-    )
-    assert "120" in reply["Content"]
-    assert "+868772012345" in reply["Content"]
+    await accepted(client, text_xml("我想死", "1001"))
+    assert await stored(feedback_db) == 0  # accepted only
+    answer = await replies.answer("1001", "wechat")
+    assert answer is not None
+    assert "120" in answer
+    assert "+868772012345" in answer
+    assert [m.address for m in replies.wechat.sent] == [OPENID]
+    assert replies.wechat.sent[0].reply_window_open  # a customer-service message
     assert [e.tag() for e in await events(feedback_db)] == [
         "NeedRaised.v1",
         "UrgentNeedRaised.v1",
         "WeChatMessageReceived.v1",  # opens the 48-hour free-text window
     ]
-    again = await post(client, text_xml("我想死", "1001"))  # WeChat retries after 5 s
-    assert again.text == ""  # WeChat's "no reply"
+    await accepted(client, text_xml("我想死", "1001"))  # WeChat retries after 5 s
+    assert await replies.answer("1001", "wechat") == answer  # answered once
     assert await stored(feedback_db) == 1
 
 
 async def test_bad_signature_and_strangers_store_nothing(
-    client: Client, feedback_db: Database
+    client: Client, feedback_db: Database, replies: Replies
 ) -> None:
     forged = await post(client, text_xml("退订", "1002"), {**signed(), "signature": "f" * 40})
     assert forged.status_code == 403
-    stranger = await post(client, text_xml("退订", "1003", sender=STRANGER))
-    assert stranger.status_code == 200
-    assert "请联系您的门诊" in parse_xml(stranger.content)["Content"]
+    assert await replies.settle() == 0  # nothing enqueued
+    await accepted(client, text_xml("退订", "1003", sender=STRANGER))
+    assert "请联系您的门诊" in str(await replies.answer("1003", "wechat"))
     assert await stored(feedback_db) == 0
     assert await events(feedback_db) == []
 
@@ -152,7 +163,7 @@ BOMB = (
 
 
 async def test_a_signed_url_is_good_for_one_body_and_five_minutes(
-    client: Client, feedback_db: Database
+    client: Client, feedback_db: Database, replies: Replies
 ) -> None:
     old = str(int(time.time()) - 3600)
     stale = {"timestamp": old, "nonce": "1", "signature": signature(TOKEN, old, "1")}
@@ -166,34 +177,40 @@ async def test_a_signed_url_is_good_for_one_body_and_five_minutes(
     replayed = await post(client, text_xml("退订", "2003"), fresh)  # same URL, other body
     assert replayed.status_code == 403
     assert "already used" in replayed.text
+    await replies.settle()
     async with feedback_db.sessions() as session:
         kinds = (await session.execute(select(InboundMessage.kind))).scalars().all()
     assert kinds == ["rating"]  # the retry de-duplicated by MsgId, the replay refused
 
 
 async def test_xml_bombs_are_refused_and_the_service_stays_healthy(
-    client: Client, feedback_db: Database
+    client: Client, feedback_db: Database, replies: Replies
 ) -> None:
     assert (await post(client, BOMB)).status_code == 400
     xxe = b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><xml><Content>&e;</Content></xml>'
     assert (await post(client, xxe)).status_code == 400
     assert (await post(client, b"x" * 100_000)).status_code == 413
+    assert await replies.settle() == 0
     assert await stored(feedback_db) == 0
     assert (await client.get("/health")).status_code == 200
     assert (await post(client, text_xml("4", "1005"))).status_code == 200
 
 
-async def test_follow_events_and_binding_scans(client: Client, feedback_db: Database) -> None:
-    welcome = await post(client, event_xml("subscribe"))
-    assert "欢迎" in parse_xml(welcome.content)["Content"]
-    assert (await post(client, event_xml("unsubscribe"))).text == ""
+async def test_follow_events_and_binding_scans(
+    client: Client, feedback_db: Database, replies: Replies
+) -> None:
+    await accepted(client, event_xml("subscribe"))
+    [(to, welcome)] = await answers(replies)
+    assert (to, "欢迎" in welcome) == (OPENID, True)
+    await accepted(client, event_xml("unsubscribe"))
+    assert len(await answers(replies)) == 1  # an unsubscribe is not answered
     async with feedback_db.sessions() as session:
         kinds = (
             await session.execute(select(InboundMessage.kind).order_by(InboundMessage.id))
         ).scalars()
         assert list(kinds) == ["subscribe", "unsubscribe"]
-    bound = await post(client, event_xml("subscribe", "qrscene_bind:CODE123", sender=STRANGER))
-    assert bound.status_code == 200
+    await accepted(client, event_xml("subscribe", "qrscene_bind:CODE123", sender=STRANGER))
+    assert [to for to, _ in await answers(replies)] == [OPENID, STRANGER]
     [event] = await events(feedback_db)
     cipher = IdentifierCipher.from_settings(IdentifierSettings())
     assert event.tag() == "ChannelBound.v1"
@@ -202,8 +219,8 @@ async def test_follow_events_and_binding_scans(client: Client, feedback_db: Data
     assert STRANGER not in str(event)
 
 
-async def test_safe_mode_decrypts_and_encrypts_the_reply(
-    client: Client, feedback_db: Database
+async def test_safe_mode_decrypts_and_the_answer_follows(
+    client: Client, feedback_db: Database, replies: Replies
 ) -> None:
     safe = SafeMode(TOKEN, AES_KEY, APP_ID)
     params = signed(encrypt_type="aes")
@@ -214,13 +231,8 @@ async def test_safe_mode_decrypts_and_encrypts_the_reply(
         f"<Encrypt><![CDATA[{fields['Encrypt']}]]></Encrypt></xml>"
     )
     params["msg_signature"] = fields["MsgSignature"]
-    response = await post(client, body.encode(), params)
-    assert response.status_code == 200, response.text
-    answer = parse_xml(response.content)
-    assert answer["MsgSignature"] == signature(
-        TOKEN, answer["TimeStamp"], answer["Nonce"], answer["Encrypt"]
-    )
-    assert "+868772012345" in parse_xml(safe.decrypt(answer["Encrypt"]))["Content"]
+    await accepted(client, body.encode(), params)
+    assert "+868772012345" in str(await replies.answer("1006", "wechat"))
     params["msg_signature"] = "0" * 40
     assert (await post(client, body.encode(), params)).status_code == 403
     async with feedback_db.sessions() as session:

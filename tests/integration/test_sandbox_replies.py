@@ -1,5 +1,6 @@
 """A patient's reply made by a fake provider (`POST /_fake/inbound`): posted to the real
-feedback service, served on a port, signed as Twilio and WeChat sign it, and answered.
+feedback service, served on a port, signed as Twilio and WeChat sign it, accepted, and
+answered by the worker (here on the console channels).
 
 The feedback service checks Twilio's signature against FEEDBACK_PUBLIC_URL, which wins over
 PUBLIC_BASE_URL (set to another address by the fixtures): the reply arrives only if the
@@ -26,7 +27,15 @@ from shared.messages import OptOutRequested, RatingGiven
 from shared.net import free_port
 from shared.settings import Settings
 from tests.conftest import build_service_app
-from tests.integration.test_feedback_inbound import PHONE, STRANGER, TOKEN, count, events
+from tests.integration.inboundutil import Replies
+from tests.integration.test_feedback_inbound import (
+    EMPTY_TWIML,
+    PHONE,
+    STRANGER,
+    TOKEN,
+    count,
+    events,
+)
 
 OPENID = "o" + "w" * 27  # the patient of the `world` fixture on WeChat
 SERVER_TOKEN = "sandbox-test-server-token"
@@ -97,6 +106,12 @@ async def reply(fake: RunningFake, **body: str) -> Any:
     return await asyncio.to_thread(fake.post, "/_fake/inbound", body)
 
 
+async def answers(replies: Replies, channel: str = "sms") -> list[str]:
+    """The texts the worker sent so far (after settling)."""
+    await replies.settle()
+    return [m.text for m in (replies.sms if channel == "sms" else replies.wechat).sent]
+
+
 async def kinds(db: Database) -> list[tuple[str, str]]:
     async with db.sessions() as session:
         rows = await session.execute(
@@ -106,17 +121,17 @@ async def kinds(db: Database) -> list[tuple[str, str]]:
 
 
 async def test_an_sms_reply_arrives_signed_as_twilio_signs_it_and_is_answered(
-    feedback: dict[str, RunningFake], feedback_db: Database
+    feedback: dict[str, RunningFake], feedback_db: Database, replies: Replies
 ) -> None:
     twilio = feedback["twilio"]
     rated = await reply(twilio, **{"from": PHONE, "body": "1"})
-    assert rated["status"] == 200
-    assert rated["replies"] == [RATED]
-    assert rated["answer"].startswith('<?xml version="1.0" encoding="UTF-8"?><Response>')
+    assert (rated["status"], rated["replies"], rated["answer"]) == (200, [], EMPTY_TWIML)
+    assert await answers(replies) == [RATED]
     stopped = await reply(twilio, **{"from": PHONE, "body": "STOP"})
-    assert (stopped["status"], stopped["replies"]) == (200, [UNSUBSCRIBED])
+    assert stopped["status"] == 200
     again = await reply(twilio, **{"from": PHONE, "body": "STOP"})
-    assert (again["status"], again["replies"]) == (200, [])  # confirmed once only
+    assert again["status"] == 200
+    assert await answers(replies) == [RATED, UNSUBSCRIBED]  # confirmed once only
     assert await kinds(feedback_db) == [("sms", "rating"), ("sms", "opt_out"), ("sms", "opt_out")]
     published = await events(feedback_db)
     assert [type(event) for event in published] == [RatingGiven, OptOutRequested]
@@ -124,16 +139,16 @@ async def test_an_sms_reply_arrives_signed_as_twilio_signs_it_and_is_answered(
 
 
 async def test_a_wechat_message_arrives_signed_as_wechat_signs_it_and_is_answered(
-    feedback: dict[str, RunningFake], feedback_db: Database
+    feedback: dict[str, RunningFake], feedback_db: Database, replies: Replies
 ) -> None:
     wechat = feedback["wechat"]
     rated = await reply(wechat, openid=OPENID, text="1")
-    assert (rated["status"], rated["replies"]) == (200, [RATED])
-    assert "<MsgType><![CDATA[text]]></MsgType>" in rated["answer"]
+    assert (rated["status"], rated["answer"]) == (200, "success")
     stopped = await reply(wechat, openid=OPENID, text="STOP")
-    assert (stopped["status"], stopped["replies"]) == (200, [UNSUBSCRIBED])
+    assert stopped["status"] == 200
     followed = await reply(wechat, openid=OPENID, event="subscribe")
     assert followed["status"] == 200
+    assert (await answers(replies, "wechat"))[:2] == [RATED, UNSUBSCRIBED]
     assert await kinds(feedback_db) == [
         ("wechat", "rating"),
         ("wechat", "opt_out"),
@@ -142,12 +157,13 @@ async def test_a_wechat_message_arrives_signed_as_wechat_signs_it_and_is_answere
 
 
 async def test_a_stranger_is_told_so_and_a_wrong_secret_is_refused_with_nothing_stored(
-    feedback: dict[str, RunningFake], feedback_db: Database
+    feedback: dict[str, RunningFake], feedback_db: Database, replies: Replies
 ) -> None:
     twilio, wechat = feedback["twilio"], feedback["wechat"]
     stranger = await reply(twilio, **{"from": STRANGER, "body": "1"})
     assert stranger["status"] == 200
-    assert "we could not match your number" in stranger["replies"][0]
+    [told] = await answers(replies)
+    assert "we could not match your number" in told
     twilio.configure(auth_token="not-the-account-token")
     forged = await reply(twilio, **{"from": PHONE, "body": "STOP"})
     assert (forged["status"], forged["replies"]) == (403, [])
@@ -155,6 +171,7 @@ async def test_a_stranger_is_told_so_and_a_wrong_secret_is_refused_with_nothing_
     wechat.configure(server_token="not-the-server-token")
     forged = await reply(wechat, openid=OPENID, text="STOP")
     assert (forged["status"], forged["replies"]) == (403, [])
+    assert await replies.settle() == 0  # nothing enqueued
     assert await count(feedback_db, InboundMessage) == 0
     assert await events(feedback_db) == []
 

@@ -13,15 +13,16 @@ from typer.testing import CliRunner
 from deploy.fakes.process import RunningFake, running_fake
 from mmt import app as mmt
 from mmt.wechat_cli import MENU_FILE
-from services.feedback.wechat import parse_xml
 from shared.db import Database
 from shared.settings import get_settings
+from tests.integration.inboundutil import Replies
 from tests.integration.test_feedback_inbound import events
 from tests.integration.test_feedback_wechat import (  # noqa: F401 (the client fixture)
     Client,
+    accepted,
+    answers,
     client,
     event_xml,
-    post,
     stored,
 )
 
@@ -99,17 +100,18 @@ def test_without_an_official_account_nothing_is_published(
 async def test_a_click_on_my_record_is_a_record_request_once(
     client: Client,  # noqa: F811
     feedback_db: Database,
+    replies: Replies,
 ) -> None:
-    answered = await post(client, event_xml("CLICK", "MY_RECORD"))
-    assert parse_xml(answered.content)["Content"] == "已收到，您的记录稍后发给您。"
-    again = await post(client, event_xml("CLICK", "MY_RECORD"))  # WeChat's retry
-    assert again.status_code == 200
+    await accepted(client, event_xml("CLICK", "MY_RECORD"))
+    await accepted(client, event_xml("CLICK", "MY_RECORD"))  # WeChat's retry
+    assert [text for _, text in await answers(replies)] == ["已收到，您的记录稍后发给您。"]
     requested = [e for e in await events(feedback_db) if e.tag() == "RecordRequested.v1"]
     assert [e.patient_id for e in requested] == [3]  # type: ignore[attr-defined]
 
-    helped = await post(client, event_xml("CLICK", "HELP"))
-    assert "+868772012345" in parse_xml(helped.content)["Content"]
+    await accepted(client, event_xml("CLICK", "HELP"))
+    assert "+868772012345" in (await answers(replies))[-1][1]
     before = await stored(feedback_db)
-    other = await post(client, event_xml("CLICK", "SOMETHING_ELSE"))
-    assert other.text == ""
+    await accepted(client, event_xml("CLICK", "SOMETHING_ELSE"))
+    assert await replies.settle() == 0  # not taken: nothing enqueued
+    assert len(await answers(replies)) == 2
     assert await stored(feedback_db) == before
