@@ -20,9 +20,11 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import DBAPIError
 
 from services.scheduler.models import Occurrence
+from services.scheduler.readmodel import ask_survey_question
 from services.scheduler.studies import randomise
 from services.scheduler.studies.models import AllocationLogEntry, StudyBlock
 from shared.db import Database
+from shared.messages import SurveyRequested
 from shared.settings import Settings
 from tests.conftest import TokenFactory, build_service_app
 from tests.integration.schedutil import ADMIN, clinic, context
@@ -308,6 +310,10 @@ async def test_clinics_are_randomised_once_and_patients_take_their_clinics_arm(
     refused = await world.call(f"{later}/studies/{world.care}/randomise", headers=world.admin)
     assert refused.status_code == 409
     assert "randomised already" in refused.json()["detail"]
+    elsewhere = await world.patient("Z-1", await clinic(world.access_db, "ZT"))
+    left_out = await world.call(f"{elsewhere}/studies", enrol, headers=world.admin)
+    assert left_out.status_code == 409
+    assert "not one of study 'mmt-care''s clinics" in left_out.json()["detail"]
     # A coordinator lists their own clinic's participants only.
     listed = (await world.client.get(f"/api/v1/studies/{world.care}/participants")).json()
     assert [p["patient_id"] for p in listed] == [early]
@@ -360,3 +366,19 @@ async def test_the_arm_decides_what_is_planned(world: World) -> None:
     back = {"arm": "control", "reason": "testing the routine-care policy"}
     assert (await world.call(f"{path}/arm", back, headers=world.admin)).status_code == 200
     assert await _planned(world.db, inside) == set()
+    # A survey question for routine care is planned visibly suppressed, never sent.
+    for patient in (outside, inside):
+        ask = SurveyRequested(patient_id=patient, run_id=1, question_key="q1", text="1-5?")
+        async with world.db.transaction() as session:
+            await ask_survey_question(ask, session)
+    async with world.db.sessions() as session:
+        asked = await session.execute(
+            select(Occurrence.patient_id, Occurrence.state, Occurrence.reason).where(
+                Occurrence.kind == "survey"
+            )
+        )
+        states = {row.patient_id: (row.state, row.reason) for row in asked}
+    assert states == {
+        outside: ("planned", None),
+        inside: ("suppressed", "the patient's study arm receives no surveys"),
+    }

@@ -144,6 +144,7 @@ async def enrol(
             _check_consent(study, data.consent)
         if data.baseline_on is not None:
             _not_future(data.baseline_on, patient, now, "baseline_on")
+        arm = await _clinic_arm(session, study, patient.clinic_id)
         part = StudyParticipant(
             study_id=study.id,
             patient_id=patient.id,
@@ -162,29 +163,32 @@ async def enrol(
             raise Conflict(f"patient {patient.id} is in study {study.key!r} already") from exc
         # Until randomised the patient gets only what every arm gets: plan again.
         await forget_plans(session, patient.id)
-        arm = None
-        if study.unit == "clinic":  # the patient takes their clinic's arm, if it has one
-            arm = await _clinic_arm(session, study, patient.clinic_id)
-            if arm is not None:
-                await apply_arm(session, patient, part, arm, now)
-                part.randomised_at = now
-                session.add(
-                    log_entry(
-                        (patient.id, None), study, "clinic_arm", arm.code, principal.token_id, now
-                    )
+        if arm is not None:  # a study by clinic: the patient takes their clinic's arm
+            await apply_arm(session, patient, part, arm, now)
+            part.randomised_at = now
+            session.add(
+                log_entry(
+                    (patient.id, None), study, "clinic_arm", arm.code, principal.token_id, now
                 )
+            )
     await ctx.plan(patient.id)
     return participant_out(part, study, arm.code if arm else None)
 
 
 async def _clinic_arm(session: AsyncSession, study: Study, clinic_id: int) -> StudyArm | None:
-    return (
-        await session.execute(
-            select(StudyArm)
-            .join(StudyClinic, StudyClinic.arm_id == StudyArm.id)
-            .where(StudyClinic.study_id == study.id, StudyClinic.clinic_id == clinic_id)
-        )
-    ).scalar_one_or_none()
+    """In a study by clinic, the arm of the patient's clinic (None before the clinics are
+    randomised); a clinic left out of the randomisation has no patient in the study."""
+    if study.unit != "clinic":
+        return None
+    rows = await session.execute(
+        select(StudyClinic.clinic_id, StudyArm)
+        .join(StudyArm, StudyClinic.arm_id == StudyArm.id)
+        .where(StudyClinic.study_id == study.id)
+    )
+    arms = {allocated: arm for allocated, arm in rows.all()}
+    if arms and clinic_id not in arms:
+        raise Conflict(f"clinic {clinic_id} is not one of study {study.key!r}'s clinics")
+    return arms.get(clinic_id)
 
 
 async def load_participant(
