@@ -80,12 +80,24 @@ class Roster(msgspec.Struct, kw_only=True):
     truncated: bool
 
 
+class Followup(msgspec.Struct, kw_only=True):
+    id: int
+    outcome: str | None  # reached, not_reachable, referred, resolved, other
+    text: str
+    author: str  # the token id of the writer
+    author_name: str | None  # "Name (login)", kept when written
+    created_at: datetime
+
+
 class Alert(msgspec.Struct, kw_only=True):
     id: int
     patient_id: int
     kind: str
     raised_on: str
     details: dict[str, Any]
+    state: str = "open"
+    outcome: str | None = None  # the latest follow-up's
+    followups: list[Followup] = msgspec.field(default_factory=list)
 
 
 class Note(msgspec.Struct, kw_only=True):
@@ -93,6 +105,7 @@ class Note(msgspec.Struct, kw_only=True):
     author: str  # the token id of the writer
     text: str
     created_at: datetime
+    author_name: str | None = None  # "Name (login)", kept when written
 
 
 class Need(msgspec.Struct, kw_only=True):

@@ -31,9 +31,12 @@ from redis.asyncio import Redis
 from services.console.api_client import ApiError, ServicesClient, SessionRevoked
 from services.console.audit import AuditPage
 from services.console.auth import SESSION_COOKIE, Console, NotSignedIn
+from services.console.counter import CounterPages
 from services.console.curriculum import CurriculumPages
 from services.console.enrol import EnrolPage
+from services.console.followups import FollowupPages
 from services.console.i18n import chosen_language, current_language, install, load_catalogs
+from services.console.kept_forms import KEEP_FOR, KEPT_COOKIE
 from services.console.needs import NeedPages
 from services.console.needs_inbox import NeedsInbox
 from services.console.pages import LANGUAGE_COOKIE, Pages, page
@@ -82,20 +85,37 @@ async def _language_hook(request: Request[Any, Any, Any]) -> None:
     _set_language(request)
 
 
-def _to_sign_in(request: Request[Any, Any, Any], _exc: Exception) -> Response[Any]:
+def _to_sign_in(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """To sign-in, saying the session ended (if there was one) and coming back after it:
-    to the page asked for, or after a form, to that clinic's Today page."""
+    to the page asked for, or after a form, to the page that shows what was typed in it
+    (kept for the person: kept_forms.py), else to that clinic's Today page."""
     clinic_id = request.scope.get("path_params", {}).get("clinic_id")
+    kept = exc.kept if isinstance(exc, NotSignedIn) else None
+    lost = isinstance(exc, NotSignedIn) and exc.lost
     if request.method == "GET":
         back = request.url.path
+    elif kept and isinstance(exc, NotSignedIn) and exc.page:
+        back = exc.page  # the form's page, where what was typed comes back
     else:
         back = f"/clinics/{clinic_id}/today" if isinstance(clinic_id, int) else "/"
     query = {"next": back, **({"expired": "1"} if SESSION_COOKIE in request.cookies else {})}
+    query |= {"kept": "1"} if kept else ({"lost": "1"} if lost else {})
     target = f"/signin?{urlencode(query)}"
     response: Response[Any] = Redirect(target, status_code=303)
     if request.headers.get("hx-request"):  # htmx follows a redirect in place: go whole-page
         response = Response(content=b"", status_code=200, headers={"HX-Redirect": target})
     response.delete_cookie(SESSION_COOKIE)
+    if kept:
+        settings: ConsoleSettings = request.app.state.console_settings
+        response.set_cookie(
+            KEPT_COOKIE,
+            kept,
+            max_age=int(KEEP_FOR.total_seconds()),
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=settings.console_secure_cookies,
+        )
     return response
 
 
@@ -184,6 +204,8 @@ def create_app(
             StrugglingPage,
             ReportPages,
             AuditPage,
+            CounterPages,
+            FollowupPages,
             CurriculumPages,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],

@@ -25,7 +25,18 @@ SESSION_COOKIE = "console_session"
 
 
 class NotSignedIn(Exception):
-    """No live session: the page sends the person to sign in."""
+    """No live session: the page sends the person to sign in.
+
+    `staff_id` names whose session just ended, when known; a form posted with it may then
+    be kept for them (`kept`: its one-time id, `page`: where it is shown; `lost`: it had
+    typed fields that could not be kept). services/console/kept_forms.py."""
+
+    def __init__(self, staff_id: int | None = None) -> None:
+        super().__init__("not signed in")
+        self.staff_id = staff_id
+        self.kept: str | None = None
+        self.page: str | None = None
+        self.lost = False
 
 
 @dataclass
@@ -68,7 +79,7 @@ class Console:
         if expired is not None:
             await self._revoke(expired.token_id)
         if data is None:
-            raise NotSignedIn
+            raise NotSignedIn(expired.staff_id if expired is not None else None)
         staff = await get_staff(self.access_db, data.staff_id)
         if staff is None or staff.disabled or staff.session_generation != data.generation:
             await self.sessions.delete(session_id)

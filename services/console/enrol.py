@@ -20,7 +20,7 @@ from litestar.response import Redirect, Template
 
 from services.console.api_client import ApiError, Clinic
 from services.console.i18n import LANGUAGES
-from services.console.pages import clinic_of, console_of, page, signed_in
+from services.console.pages import clinic_of, console_of, page, restored_form, signed_in
 from services.console.patient_api import PatientApi
 from services.console.patients import binding_page, patient_path, refused_fields
 from shared.params import RowId
@@ -69,6 +69,7 @@ def _form_page(
     typed: EnrolForm,
     errors: dict[str, str] | None = None,
     detail: str = "",
+    restored: bool = False,
 ) -> Template:
     return page(
         request,
@@ -80,6 +81,7 @@ def _form_page(
         detail=detail,
         languages=LANGUAGES,
         study_arms=STUDY_ARMS,
+        restored=restored,
     )
 
 
@@ -106,8 +108,14 @@ class EnrolPage(Controller):
 
     @get("/")
     async def form(self, request: Req, clinic_id: RowId) -> Template:
-        clinic = clinic_of(await signed_in(request), clinic_id)
-        return _form_page(request, clinic, NEW_FORM)
+        session = await signed_in(request)
+        clinic = clinic_of(session, clinic_id)
+        kept = await restored_form(request, session)
+        if kept is None:
+            return _form_page(request, clinic, NEW_FORM)
+        # The fields as typed; a box left unticked was not posted, so it stays unticked.
+        typed = msgspec.convert({**msgspec.structs.asdict(EnrolForm()), **kept.fields}, EnrolForm)
+        return _form_page(request, clinic, typed, restored=True)
 
     @post("/", status_code=303)
     async def enrol(

@@ -13,7 +13,7 @@ from litestar.params import URLEncodedBody
 from litestar.response import Redirect, Template
 
 from services.console.api_client import ApiError, ApiNotFound, Clinic, Need
-from services.console.pages import clinic_of, console_of, page, signed_in
+from services.console.pages import clinic_of, console_of, page, restored_form, signed_in
 from services.console.programme_api import ProgrammeApi
 from services.console.sessions import SessionData
 from shared.params import RowId
@@ -46,6 +46,7 @@ def _need_page(
     note: str = "",
     problem: str | None = None,
     assignee: str | None = None,
+    restored: bool = False,
 ) -> Template:
     return page(
         request,
@@ -57,6 +58,7 @@ def _need_page(
         note=note,
         problem=problem,
         assignee=(need.assignee or "") if assignee is None else assignee,
+        restored=restored,
     )
 
 
@@ -80,7 +82,19 @@ class NeedPages(Controller):
     async def show(self, request: Req, clinic_id: RowId, need_id: RowId) -> Template:
         data = await signed_in(request)
         clinic = clinic_of(data, clinic_id)
-        return _need_page(request, clinic, await _need(request, data, clinic, need_id))
+        need = await _need(request, data, clinic, need_id)
+        kept = await restored_form(request, data)
+        if kept is None:
+            return _need_page(request, clinic, need)
+        typed = kept.fields
+        return _need_page(
+            request,
+            clinic,
+            need,
+            note=typed.get("note", ""),
+            assignee=typed.get("assignee"),
+            restored=True,
+        )
 
     @post("/{need_id:int}", status_code=303)
     async def follow_up(

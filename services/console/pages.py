@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,10 +15,12 @@ from litestar.params import FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from services.console.api_client import ApiNotFound, Clinic
-from services.console.auth import SESSION_COOKIE, Console
+from services.console.auth import SESSION_COOKIE, Console, NotSignedIn
 from services.console.i18n import LANGUAGES, current_language
+from services.console.kept_forms import KEPT_COOKIE, KeptForm, KeptForms, worth_keeping
 from services.console.sessions import SessionData
 from services.console.settings import ConsoleSettings
+from services.console.throttle import SignInThrottle
 from services.console.today import dosed_time, load_today
 from shared.access.staff import SignInRefused
 from shared.params import RowId
@@ -76,10 +80,64 @@ def _cookie(request: Req, key: str, value: str, max_age: int | None) -> Cookie:
 
 
 async def signed_in(request: Req) -> SessionData:
-    """The live session, or NotSignedIn (the app sends the person to sign in)."""
-    data = await console_of(request).current(request.cookies.get(SESSION_COOKIE))
+    """The live session, or NotSignedIn (the app sends the person to sign in); a form
+    posted after the session ended is kept for its person first (kept_forms.py)."""
+    try:
+        data = await console_of(request).current(request.cookies.get(SESSION_COOKIE))
+    except NotSignedIn as ended:
+        if request.method == "POST":
+            await _keep_form(request, ended)
+        raise
     request.scope["console_session"] = data  # type: ignore[typeddict-unknown-key]
     return data
+
+
+def kept_forms(request: Req) -> KeptForms:
+    sessions = console_of(request).sessions
+    return KeptForms(sessions.redis, sessions.prefix)
+
+
+async def _keep_form(request: Req, ended: NotSignedIn) -> None:
+    form = await request.form()
+    posted = {key: value for key, value in form.items() if isinstance(value, str)}
+    shown_on = worth_keeping(request.url.path, posted)
+    if shown_on is None:
+        return
+    if ended.staff_id is None:  # whose it was is unknown: it cannot be given back safely
+        ended.lost = True
+        return
+    ended.kept = await kept_forms(request).keep(ended.staff_id, request.url.path, shown_on, posted)
+    ended.page = shown_on
+
+
+async def restored_form(request: Req, data: SessionData) -> KeptForm | None:
+    """What this person typed into a form of this page before their session ended, once."""
+    kept_id = request.cookies.get(KEPT_COOKIE)
+    return await kept_forms(request).take(kept_id, data.staff_id, request.url.path)
+
+
+def restored_followup(kept: KeptForm | None) -> dict[str, Any] | None:
+    """A kept follow-up note on an alert, as the alert's form shows it typed."""
+    if kept is None or not kept.action.endswith("/followups"):
+        return None
+    alert_id = int(kept.action.split("/")[-2])
+    return {"alert_id": alert_id, **kept.fields}
+
+
+def client_address(request: Req) -> str:
+    """The socket's peer, as the ASGI server reports it (services/console/throttle.py)."""
+    return request.client.host if request.client else "unknown"
+
+
+def _throttle(request: Req) -> SignInThrottle:
+    console, settings = console_of(request), _settings(request)
+    return SignInThrottle(
+        console.sessions.redis,
+        console.sessions.prefix,
+        console.clock,
+        settings.console_signin_failures_per_address,
+        timedelta(minutes=settings.console_signin_window_minutes),
+    )
 
 
 def clinic_of(data: SessionData, clinic_id: int) -> Clinic:
@@ -97,7 +155,7 @@ def _safe_next(target: str) -> str:
     return target if local else "/"
 
 
-async def _board_or_today(request: Req, token: str, clinic: Clinic) -> Response[Any]:
+async def board_or_today(request: Req, token: str, clinic: Clinic) -> Response[Any]:
     """After a change: htmx swaps the board in place; without script, back to the page."""
     if request.headers.get("hx-request"):
         console = console_of(request)
@@ -109,17 +167,44 @@ async def _board_or_today(request: Req, token: str, clinic: Clinic) -> Response[
 class Pages(Controller):
     @get("/signin")
     async def signin_page(
-        self, request: Req, next: FromQuery[str] = "/", expired: FromQuery[bool] = False
+        self,
+        request: Req,
+        next: FromQuery[str] = "/",
+        expired: FromQuery[bool] = False,
+        kept: FromQuery[bool] = False,
+        lost: FromQuery[bool] = False,
     ) -> Template:
         return page(
-            request, "signin.html", login="", error=None, next=_safe_next(next), expired=expired
+            request,
+            "signin.html",
+            login="",
+            error=None,
+            next=_safe_next(next),
+            expired=expired,
+            kept=kept,
+            lost=lost,
         )
 
     @post("/signin", status_code=303)
     async def sign_in(self, request: Req, data: URLEncodedBody[SignInForm]) -> Response[Any]:
+        throttle, address = _throttle(request), client_address(request)
+        wait = await throttle.retry_after(address)
+        if wait is not None:  # refused before any password is checked or account read
+            response = page(
+                request,
+                "signin.html",
+                status_code=429,
+                login=data.login,
+                error="throttled",
+                wait_minutes=math.ceil(wait / 60),
+                next=_safe_next(data.next),
+            )
+            response.headers["Retry-After"] = str(wait)
+            return response
         try:
             session_id = await console_of(request).sign_in(data.login, data.password)
         except SignInRefused as refused:
+            await throttle.failed(address)
             return page(
                 request,
                 "signin.html",
@@ -170,8 +255,10 @@ class Pages(Controller):
         view = await load_today(
             console_of(request).api, data.token, clinic, console_of(request).clock()
         )
-        name = "_board.html" if request.headers.get("hx-request") else "today.html"
-        return page(request, name, view=view)
+        if request.headers.get("hx-request"):
+            return page(request, "_board.html", view=view)
+        followup = restored_followup(await restored_form(request, data))
+        return page(request, "today.html", view=view, followup=followup, restored=followup)
 
     @post("/clinics/{clinic_id:int}/patients/{patient_id:int}/dose", status_code=303)
     async def record_dose(self, request: Req, clinic_id: RowId, patient_id: RowId) -> Response[Any]:
@@ -182,7 +269,7 @@ class Pages(Controller):
             await console.api.record_dose(data.token, patient_id, console.clock())
         except ApiNotFound:
             raise NotFoundException("no such patient") from None
-        return await _board_or_today(request, data.token, clinic)
+        return await board_or_today(request, data.token, clinic)
 
     @post("/clinics/{clinic_id:int}/alerts/{alert_id:int}/acknowledge", status_code=303)
     async def acknowledge_alert(
@@ -195,7 +282,7 @@ class Pages(Controller):
             await console.api.acknowledge_alert(data.token, alert_id)
         except ApiNotFound:
             raise NotFoundException("no such alert") from None
-        return await _board_or_today(request, data.token, clinic)
+        return await board_or_today(request, data.token, clinic)
 
     @get("/health", sync_to_thread=False)
     def health(self) -> dict[str, str]:

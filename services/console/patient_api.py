@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from services.console.api_client import Need, ServicesClient
+from services.console.api_client import Alert, Need, ServicesClient
 
 
 class Patient(msgspec.Struct, kw_only=True):
@@ -114,6 +114,12 @@ class PatientApi:
         params = {"patient_id": patient_id, "limit": 50}
         body = await self.api._call(token, "GET", url, params=params)
         return msgspec.json.decode(body, type=list[Need])
+
+    async def alerts(self, token: str, patient_id: int) -> list[Alert]:
+        """Every alert of the patient's (open and acknowledged), with follow-up notes."""
+        url = f"{self.api.scheduler}/api/v1/alerts"
+        body = await self.api._call(token, "GET", url, params={"patient_id": patient_id})
+        return msgspec.json.decode(body, type=list[Alert])
 
     async def enrol(self, token: str, record: dict[str, Any]) -> Patient:
         url = f"{self.api.scheduler}/api/v1/patients"

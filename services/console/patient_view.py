@@ -13,7 +13,7 @@ from typing import Any
 import segno
 from markupsafe import Markup
 
-from services.console.api_client import Clinic, Need
+from services.console.api_client import Alert, Clinic, Need
 from services.console.patient_api import (
     CalendarDay,
     MonthCalendar,
@@ -48,6 +48,7 @@ class PatientView:
     urine_tests: list[Happening]
     ratings: list[Reply]
     needs: list[Need]
+    alerts: list[Alert]
 
     def local(self, at: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
         from zoneinfo import ZoneInfo
@@ -96,12 +97,13 @@ def merged_timeline(
 async def load_patient_view(
     api: PatientApi, token: str, clinic: Clinic, patient: Patient, month: str | None
 ) -> PatientView:
-    """Four calls at once, made once the record said the patient is this clinic's."""
-    calendar, entries, replies, needs = await asyncio.gather(
+    """Five calls at once, made once the record said the patient is this clinic's."""
+    calendar, entries, replies, needs, alerts = await asyncio.gather(
         api.calendar(token, patient.id, month),
         api.timeline(token, patient.id),
         api.replies(token, patient.id),
         api.needs(token, patient.id),
+        api.alerts(token, patient.id),
     )
     previous, following = _neighbours(calendar.month, calendar.today)
     return PatientView(
@@ -115,6 +117,7 @@ async def load_patient_view(
         urine_tests=[Happening(e.at, e.type, e.detail) for e in entries if e.type == "urine_test"],
         ratings=[r for r in replies if r.kind == "rating" and r.rating is not None],
         needs=needs,
+        alerts=alerts,
     )
 
 

@@ -20,7 +20,14 @@ from litestar.params import FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from services.console.api_client import ApiError, ApiNotFound, Clinic, SessionRevoked
-from services.console.pages import clinic_of, console_of, page, signed_in
+from services.console.pages import (
+    clinic_of,
+    console_of,
+    page,
+    restored_followup,
+    restored_form,
+    signed_in,
+)
 from services.console.patient_api import Patient, PatientApi
 from services.console.patient_view import (
     PatientView,
@@ -94,6 +101,8 @@ async def _page(
     typed: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     detail: str = "",
+    followup: dict[str, Any] | None = None,
+    restored: bool = False,
 ) -> Template:
     view: PatientView = await load_patient_view(
         patient_api(request), data.token, clinic, patient, month_or_none(month)
@@ -113,7 +122,13 @@ async def _page(
         typed=typed or {},
         errors=errors or {},
         detail=detail,
+        followup=followup,
+        restored=restored,
     )
+
+
+# The patient page's forms by the path they post to (a kept form comes back in its own).
+_FORM_OF_ACTION = {"pause": "pause", "transfer": "transfer", "urine-tests": "urine"}
 
 
 class PatientPages(Controller):
@@ -130,7 +145,20 @@ class PatientPages(Controller):
         data = await signed_in(request)
         clinic = clinic_of(data, clinic_id)
         patient = await patient_of(request, data, clinic, patient_id)
-        return await _page(request, data, clinic, patient, month)
+        kept = await restored_form(request, data)
+        if kept is None:
+            return await _page(request, data, clinic, patient, month)
+        return await _page(
+            request,
+            data,
+            clinic,
+            patient,
+            month,
+            form=_FORM_OF_ACTION.get(kept.action.rsplit("/", 1)[-1]),
+            typed=kept.fields,
+            followup=restored_followup(kept),
+            restored=True,
+        )
 
     @post("/pause", status_code=303)
     async def pause(

@@ -24,6 +24,8 @@ from redis.asyncio import Redis
 from services.console.api_client import Clinic
 
 Clock = Callable[[], datetime]
+# How long an ended session's record stays readable (services/console/kept_forms.py).
+ENDED_KNOWN = timedelta(hours=12)
 
 
 def utc_now() -> datetime:
@@ -67,7 +69,10 @@ class SessionStore:
 
     def _ttl(self, data: SessionData, now: float) -> int:
         left = data.created_at + self.lifetimes.absolute.total_seconds() - now
-        return max(1, int(min(self.lifetimes.idle.total_seconds(), left)) + 1)
+        # Kept past its end for ENDED_KNOWN: a form posted after the session ended is then
+        # known to be its person's, and what was typed can be kept for them.
+        ended_known = int(ENDED_KNOWN.total_seconds())
+        return max(1, int(min(self.lifetimes.idle.total_seconds(), left)) + 1) + ended_known
 
     async def create(self, data: SessionData) -> str:
         """Store a new session; returns the id for the cookie (always a fresh one)."""

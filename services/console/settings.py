@@ -49,3 +49,12 @@ class ConsoleSettings(BaseSettings):
     console_api_timeout_s: float = Field(
         default=10, gt=0, description="How long the console waits for an API's answer."
     )
+    console_signin_failures_per_address: int = Field(
+        default=20,
+        ge=1,
+        description="Failed sign-ins one client address may make in the window before it "
+        "gets 429 (services/console/throttle.py).",
+    )
+    console_signin_window_minutes: float = Field(
+        default=15, gt=0, description="The sliding window of the per-address sign-in limit."
+    )
