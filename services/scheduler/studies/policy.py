@@ -25,10 +25,11 @@ def withheld(push: Push) -> ColumnElement[bool]:
     blocked: ColumnElement[bool] = ~getattr(StudyArm, push)
     if push == "lessons":
         # An arm that lists its tracks sends lessons of those tracks only.
+        # Correlated to the patient two levels up, not joined to every patient.
         other_track = ~exists(
-            select(StudyArmTrack.arm_id).where(
-                StudyArmTrack.arm_id == StudyArm.id, StudyArmTrack.track == Patient.track
-            )
+            select(StudyArmTrack.arm_id)
+            .where(StudyArmTrack.arm_id == StudyArm.id, StudyArmTrack.track == Patient.track)
+            .correlate_except(StudyArmTrack)
         )
         blocked = or_(blocked, and_(StudyArm.tracks_limited, other_track))
     return exists(

@@ -1,0 +1,107 @@
+"""An arm that lists its tracks gets lessons of those tracks only; an arm with three to one
+allocation and its own policies, driven through the service functions on a fixed clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import select
+
+from services.scheduler import planner
+from services.scheduler.models import Occurrence
+from services.scheduler.readmodel import store_curriculum
+from services.scheduler.schemas import Consent
+from services.scheduler.settings import SchedulerSettings
+from services.scheduler.studies import participants, randomise, service
+from services.scheduler.studies.definition import validate_study
+from services.scheduler.studies.schemas import ArmChangeIn, ParticipantIn
+from shared.db import Database
+from shared.messages import Cadence, CurriculumPublished, LessonText, PublishedLesson
+from tests.integration.schedutil import ADMIN, clinic, context, enrol
+
+pytestmark = pytest.mark.usefixtures("secrets_env")
+NOW = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)  # a Tuesday, 08:00 in Shanghai
+ARMS = [
+    {
+        "code": "core-only",
+        "titles": {"zh-CN": "核心课程"},
+        "ratio": 3,
+        "receives": {"dose_reminders": True, "lessons": True, "tracks": ["core"]},
+    },
+    {"code": "every-track", "titles": {"zh-CN": "全部课程"}, "receives": {"lessons": True}},
+]
+STUDY = {
+    "study": {
+        "key": "tracks",
+        "titles": {"zh-CN": "课程"},
+        "unit": "patient",
+        "consent_version": "v1",
+    },
+    "arms": ARMS,
+    "follow_up": [{"key": "baseline", "months": 0}],
+}
+
+
+def _track(code: str) -> CurriculumPublished:
+    lesson = PublishedLesson(
+        key=f"{code}-1",
+        position=1,
+        module="m",
+        texts={"zh-CN": LessonText(title="课", notification="小课堂")},
+    )
+    cadence = Cadence(lessons_per_week=1, weekdays=[2], local_time="19:00")
+    return CurriculumPublished(
+        track=code,
+        version=1,
+        titles={"zh-CN": code},
+        next_track=None,
+        cadence=cadence,
+        lessons=[lesson],
+    )
+
+
+async def _planned(db: Database) -> set[tuple[int, str]]:
+    async with db.sessions() as session:
+        rows = await session.execute(
+            select(Occurrence.patient_id, Occurrence.kind).where(Occurrence.state == "planned")
+        )
+        return {(row.patient_id, row.kind) for row in rows}
+
+
+async def test_an_arm_listing_its_tracks_gets_lessons_of_those_only(
+    scheduler_db: Database, access_db: Database
+) -> None:
+    ctx = context(scheduler_db, access_db, clock=lambda: NOW)
+    yx = await clinic(access_db)
+    async with scheduler_db.transaction() as session:
+        for code in ("core", "hiv"):
+            await store_curriculum(_track(code), session)
+    definition, problems = validate_study(STUDY)
+    assert definition is not None, problems
+    assert definition.block_sizes == [4, 8, 12]  # 1-3 times the ratios' sum (3 + 1)
+    study = await service.store_study(scheduler_db, definition, "test")
+    core = await enrol(ctx, yx, "0001", track="core")
+    hiv = await enrol(ctx, yx, "0002", track="hiv")
+    consent = Consent(version="v1", given_at=NOW)
+    for patient in (core, hiv):
+        data = ParticipantIn(study_id=study.id, consent=consent, baseline_on=date(2026, 11, 23))
+        await participants.enrol(ctx, ADMIN, patient.id, data)
+        drawn = await randomise.randomise(ctx, ADMIN, patient.id, study.id)
+        if drawn.arm != "core-only":
+            change = ArmChangeIn(arm="core-only", reason="this test's arm for everyone")
+            await randomise.change_arm(ctx, ADMIN, patient.id, study.id, change)
+    await planner.plan_ahead(scheduler_db, SchedulerSettings(), NOW)
+    assert await _planned(scheduler_db) == {
+        (core.id, "dose"),
+        (core.id, "lesson"),
+        (hiv.id, "dose"),  # the hiv track is not this arm's: no lesson
+    }
+
+    # The other arm: every track's lessons, and no dose reminders (it does not list them).
+    change = ArmChangeIn(arm="every-track", reason="this test's other arm")
+    await randomise.change_arm(ctx, ADMIN, hiv.id, study.id, change)
+    await planner.plan_ahead(scheduler_db, SchedulerSettings(), NOW)
+    assert {kind for patient, kind in await _planned(scheduler_db) if patient == hiv.id} == {
+        "lesson"
+    }
