@@ -72,6 +72,7 @@ def _run(clinic: str, work: Callable[[Scheduler, int], Awaitable[T]]) -> T:
 def _show(day: calendar_days.ClinicDayOut) -> str:
     hours = "closed" if day.closed else f"open {day.opens_at}-{day.closes_at}"
     hours += ", no lessons" if day.skip_lessons else ""
+    hours += ", no surveys" if day.skip_surveys else ""
     note = f" ({day.note})" if day.note else ""
     return f"{day.day.isoformat()}: {hours}{note}"
 
@@ -84,6 +85,9 @@ def set_(
     skip_lessons: Annotated[
         bool, typer.Option("--skip-lessons", help="Closed: no lesson that day either.")
     ] = False,
+    skip_surveys: Annotated[
+        bool, typer.Option("--skip-surveys", help="Closed: survey questions wait a day.")
+    ] = False,
     opens: Annotated[str | None, typer.Option(help="Opens at HH:MM that day.")] = None,
     closes: Annotated[str | None, typer.Option(help="Closes at HH:MM that day.")] = None,
     note: Annotated[str | None, typer.Option(help="Why, for staff (e.g. 春节).")] = None,
@@ -92,6 +96,7 @@ def set_(
     raw: dict[str, Any] = {
         "closed": closed,
         "skip_lessons": skip_lessons,
+        "skip_surveys": skip_surveys,
         "opens_at": opens,
         "closes_at": closes,
         "note": note,

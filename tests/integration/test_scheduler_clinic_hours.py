@@ -244,3 +244,6 @@ def test_mmt_calendar_hours_sets_shows_and_refuses_with_exit_2(
     assert runner.invoke(mmt, ["calendar", "hours", "show", "KM"]).exit_code == 1
     cleared = runner.invoke(mmt, ["calendar", "hours", "clear", "YX"])
     assert "no weekly hours" in cleared.output
+    day = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
+    quiet = runner.invoke(mmt, ["calendar", "set", "YX", day, "--closed", "--skip-surveys"])
+    assert f"{day}: closed, no surveys" in quiet.output
