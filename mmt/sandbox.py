@@ -32,7 +32,15 @@ SID, TOKEN = "AC" + "5a" * 16, "sandbox-auth-token"
 APP_ID, APP_SECRET = "wx5a5a5a5a5a5a5a5a", "sandbox-app-secret"
 SERVER_TOKEN = "sandbox-server-token"  # noqa: S105 (the sandbox's own, like the others)
 NUMBER = "+15005550006"  # the sandbox account's sender number, which patients text back
-KINDS = ("dose", "missed_dose", "lesson", "urine_test", "appointment", "record_reply")
+KINDS = (
+    "dose",
+    "missed_dose",
+    "lesson",
+    "urine_test",
+    "appointment",
+    "record_reply",
+    "closure_notice",
+)
 
 
 class Starts(Protocol):
