@@ -19,6 +19,7 @@ from services.scheduler.models import Alert, Dose, Occurrence, Outbox, Patient, 
 from services.scheduler.patients import Scheduler, load_patient
 from services.scheduler.schemas import DoseBatchIn, DoseBatchOut, DoseIn, ReminderIn, UrineTestIn
 from services.scheduler.settings import SchedulerSettings
+from services.scheduler.studies.policy import withheld
 from services.scheduler.timeplan import local_today, reminder_time
 from shared.access.models import Clinic
 from shared.access.tokens import Principal
@@ -183,6 +184,9 @@ async def _missed_for_clinic(
                 Patient.dose_time == dose_time,
                 Patient.quiet_start == quiet_start,
                 Patient.quiet_end == quiet_end,
+                # Support goes with dose reminders: not to a study arm without them (the
+                # alert below still reaches staff for every arm).
+                ~withheld("dose_reminders"),
             )
             result = await session.execute(
                 _insert(db)(Occurrence)

@@ -1,14 +1,15 @@
-"""An arm that lists its tracks gets lessons of those tracks only; an arm with three to one
-allocation and its own policies, driven through the service functions on a fixed clock."""
+"""An arm that lists its tracks gets lessons of those tracks only, and an arm without dose
+reminders no missed-dose support either: a three to one study driven through the service
+functions on a fixed clock."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from services.scheduler import planner
+from services.scheduler import doses, planner
 from services.scheduler.models import Occurrence
 from services.scheduler.readmodel import store_curriculum
 from services.scheduler.schemas import Consent
@@ -105,3 +106,10 @@ async def test_an_arm_listing_its_tracks_gets_lessons_of_those_only(
     assert {kind for patient, kind in await _planned(scheduler_db) if patient == hiv.id} == {
         "lesson"
     }
+    # After the clinic closes on a day neither came: support for the arm with dose reminders.
+    evening = (datetime.now(UTC) + timedelta(days=1)).replace(hour=10)  # 18:00 in Yuxi
+    await doses.plan_missed_dose_support(
+        scheduler_db, SchedulerSettings(), evening, access_db=access_db
+    )
+    supported = {p for p, kind in await _planned(scheduler_db) if kind == "missed_dose"}
+    assert supported == {core.id}
