@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import msgspec
 from sqlalchemy import and_, delete, or_, select
 
 from services.scheduler import planner
-from services.scheduler.clinic_calendar import CLOSED_REASON
+from services.scheduler.clinic_calendar import CLOSED_REASON, survey_start
 from services.scheduler.models import Occurrence, Patient
 from services.scheduler.patients import Scheduler
 from services.scheduler.planner.ahead import NOTICE
@@ -136,7 +137,34 @@ async def set_day(
         row.skip_lessons, row.skip_surveys = data.skip_lessons, data.skip_surveys
         row.note = data.note.strip() if data.note else None
         row.updated_by, row.updated_at = principal.token_id, datetime.now(UTC)
-    return _out(row, await replan(ctx, clinic_id, day))
+    replanned = await replan(ctx, clinic_id, day)
+    if data.skip_surveys:
+        await _move_surveys(ctx, clinic_id, day)
+    return _out(row, replanned)
+
+
+async def _move_surveys(ctx: Scheduler, clinic_id: int, day: date) -> None:
+    """Survey questions already planned for a day that now keeps surveys away wait as a
+    question asked now would (clinic_calendar.survey_start), their window kept."""
+    async with ctx.db.transaction() as session:
+        rows = await session.execute(
+            select(Occurrence, Patient.time_zone)
+            .join(Patient, Patient.id == Occurrence.patient_id)
+            .where(
+                Patient.clinic_id == clinic_id,
+                Occurrence.kind == "survey",
+                Occurrence.state == "planned",
+                Occurrence.local_date == day,
+            )
+            .with_for_update(of=Occurrence)
+        )
+        for occurrence, zone in rows.all():
+            window = occurrence.expires_at - occurrence.due_at
+            start = await survey_start(
+                session, clinic_id, occurrence.due_at.astimezone(ZoneInfo(zone))
+            )
+            occurrence.due_at, occurrence.local_date = start.astimezone(UTC), start.date()
+            occurrence.expires_at = occurrence.due_at + window
 
 
 async def clear_day(ctx: Scheduler, principal: Principal, clinic_id: int, day: date) -> None:

@@ -158,18 +158,21 @@ async def test_survey_questions_wait_out_a_closed_day_only_when_the_clinic_says_
     holiday = datetime.now(zone).date() + timedelta(days=2)
     at = _at(holiday, "10:00")
 
-    async def ask(key: str) -> datetime:
-        event = SurveyRequested(
-            patient_id=patient.id, run_id=1, question_key=key, text="Q?", not_before=at
-        )
-        async with scheduler_db.transaction() as session:
-            await ask_survey_question(event, session)
+    async def due(key: str) -> datetime:
         async with scheduler_db.sessions() as session:
             return (
                 await session.execute(
                     select(Occurrence.due_at).where(Occurrence.slot == f"survey:1:{key}")
                 )
             ).scalar_one()
+
+    async def ask(key: str) -> datetime:
+        event = SurveyRequested(
+            patient_id=patient.id, run_id=1, question_key=key, text="Q?", not_before=at
+        )
+        async with scheduler_db.transaction() as session:
+            await ask_survey_question(event, session)
+        return await due(key)
 
     await set_day(ctx, ADMIN, yx, holiday, ClinicDayIn(closed=True))
     assert await ask("q1") == at  # closed for doses; surveys as usual
@@ -178,6 +181,8 @@ async def test_survey_questions_wait_out_a_closed_day_only_when_the_clinic_says_
         ctx, ADMIN, yx, holiday + timedelta(days=1), ClinicDayIn(closed=True, skip_surveys=True)
     )
     assert await ask("q2") == _at(holiday + timedelta(days=2), "10:00")
+    # The question planned before the flag waits too (each day's change moved it on).
+    assert await due("q1") == _at(holiday + timedelta(days=2), "10:00")
 
 
 @pytest.fixture
