@@ -9,8 +9,9 @@ the clinic's day summary, with an admin token, as a coordinator's screen would. 
 `--warmup` seconds at that rate are reported apart ("warmup"): they show a process just
 started, the rest its steady state.
 
-`--mix receipts` sends Twilio's signed status callbacks instead (each a different message
-turning from `sent` to `delivered`): a morning burst brings one or more for every reminder
+`--mix replies` offers the feedback service patients' signed inbound SMS instead
+(`replies.py`). `--mix receipts` sends Twilio's signed status callbacks (each a different
+message turning from `sent` to `delivered`): a morning burst brings one or more for every reminder
 it sent, as fast as the provider delivers them. The API accepts them onto the receipts
 stream and the scheduler worker's receipt consumer applies them, in a process of its own
 (`receipts_lag.py`); the bench reports how long after the load stops the last one is
@@ -64,7 +65,7 @@ from shared.migrate import ACCESS_MIGRATIONS, migrate
 from shared.net import free_port, wait_for_port
 
 ENDPOINTS = ("patient", "timeline", "clinic_day")
-MIXES = {"reads": ENDPOINTS, "receipts": ("receipt",)}
+MIXES = {"reads": ENDPOINTS, "receipts": ("receipt",), "replies": ("reply",)}
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,10 @@ async def bench_api(
     mix: str = "reads",
 ) -> dict[str, Any]:
     configure_logging("bench", "WARNING")
+    if mix == "replies":  # another service: its own set-up (imported here: it uses _load)
+        from mmt.bench.replies import bench_replies
+
+        return await bench_replies(database_url, redis_url, rps, seconds, patients, warmup)
     kinds = MIXES[mix]
     if mix == "receipts":  # a message of its own for every callback
         patients = max(patients, int(rps * (seconds + warmup)) + 20 * processes)

@@ -136,12 +136,13 @@ def api(
     mix: Annotated[
         str,
         typer.Option(
-            help="reads: a coordinator's screens; receipts: Twilio's signed status callbacks."
+            help="reads: a coordinator's screens; receipts: Twilio's signed status callbacks; "
+            "replies: patients' signed inbound SMS at the feedback service."
         ),
     ] = "reads",
 ) -> None:
-    """Coordinator reads (patient, timeline, clinic day), or providers' delivery receipts,
-    at a steady rate: p50/p99, errors, CPU per request."""
+    """Coordinator reads (patient, timeline, clinic day), providers' delivery receipts, or
+    patients' replies, at a steady rate: p50/p99, errors, CPU per request."""
     from mmt.bench.api import MIXES, bench_api
 
     if mix not in MIXES:

@@ -39,6 +39,9 @@ from shared.messages import InboundReceived
 log = get_logger(__name__)
 
 LEASE_MS = 10_000  # a dead worker's partitions wait this long for another
+# Partitions handled at once by one worker: each batch holds a database connection, and
+# sixteen at once took more than a pool (and, on a shared server, its connection limit).
+HANDLING_AT_ONCE = 4
 MAX_DELIVERIES = 10  # a batch retried with a growing pause: about a minute in all
 BATCH = 200
 _RENEW = """
@@ -82,6 +85,7 @@ class PartitionRunner:
         self.keep_ms = keep_ms
         self.members = f"{keys.tag}:feedback:inbound:workers"
         self._tasks: dict[int, tuple[asyncio.Task[None], asyncio.Event]] = {}
+        self.handling = asyncio.Semaphore(HANDLING_AT_ONCE)
         self._next_trim = 0.0
 
     def _lease(self, partition: int) -> str:
@@ -212,7 +216,8 @@ class _Reader:
             return False
         self.read += len(entries)
         live = [(i, f) for i, f in entries if f]  # trimmed while pending: nothing left
-        await self._handle(live, deliveries=await self._deliveries(live))
+        async with self.runner.handling:
+            await self._handle(live, deliveries=await self._deliveries(live))
         await self.redis.xack(self.stream, GROUP, *[i for i, _ in entries])
         return True
 

@@ -41,6 +41,7 @@ PENDING = "pending"
 INTERRUPTED = "not sent: the worker stopped before its answer was recorded"
 ANSWERED_TTL_S = 7 * 86_400  # a provider's retries come within hours
 ANSWER_CONCURRENCY = 32  # senders answered at once (one sender's answers stay in order)
+RECORD_ATTEMPTS = 5  # about 6 s in all
 
 
 class Unreadable(Exception):
@@ -152,8 +153,21 @@ class InboundHandler:
 
         await asyncio.gather(*(answer(items) for items in by_sender.values()))
         if said:
-            async with self.db.transaction() as session:
-                await session.execute(update(InboundMessage), said)
+            await self._record(said)
+
+    async def _record(self, said: list[dict[str, object]]) -> None:
+        """How the answers went, in one statement. They are sent: a failure here is retried
+        a few times before the batch fails (read again, its rows then say the answer was
+        not recorded), so a blip of the database does not cost the record."""
+        for attempt in range(RECORD_ATTEMPTS):
+            try:
+                async with self.db.transaction() as session:
+                    await session.execute(update(InboundMessage), said)
+                return
+            except Exception:
+                if attempt == RECORD_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.2 * 2**attempt)
 
     async def _answer(self, h: _Handled) -> str | None:
         assert h.reply is not None

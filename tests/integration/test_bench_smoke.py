@@ -110,10 +110,29 @@ def test_bench_api_receipts(backends: Backends, monkeypatch: pytest.MonkeyPatch)
     assert figures["peak_rss_mb"]["receipts_worker"] > 0
 
 
+def test_bench_api_replies(backends: Backends, monkeypatch: pytest.MonkeyPatch) -> None:
+    figures = _bench(
+        backends,
+        monkeypatch,
+        "api",
+        *("--mix", "replies", "--rps", "20", "--seconds", "1", "--warmup", "0.5"),
+        *("--patients", "30"),
+    )
+    assert (figures["mix"], figures["path"]) == ("replies", "enqueued, worker")
+    assert figures["errors"] == {}
+    assert figures["warmup"]["errors"] == {}
+    # Every signed text, the 20 warming ones included, was accepted, then stored and
+    # answered by the feedback worker, which the bench timed.
+    assert figures["replies_sent"] == 20 + figures["warmup"]["requests"] + 20
+    assert figures["replies_stored"] == figures["replies_answered"] == figures["replies_sent"]
+    assert figures["answered_s_after_load"] is not None
+    assert figures["peak_rss_mb"]["worker"] > 0
+
+
 def test_bench_api_refuses_an_unknown_mix() -> None:
     result = CliRunner().invoke(app, ["bench", "api", "--mix", "writes"])
     assert result.exit_code == 2
-    assert "--mix is one of reads, receipts, not 'writes'" in result.output
+    assert "--mix is one of reads, receipts, replies, not 'writes'" in result.output
 
 
 def test_bench_refuses_without_postgresql(monkeypatch: pytest.MonkeyPatch) -> None:

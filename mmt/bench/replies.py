@@ -1,0 +1,237 @@
+"""`mmt bench api --mix replies`: patients' SMS replies at the feedback service, measured.
+
+One feedback API process (`mmt serve feedback`, as deployed) is offered Twilio's signed
+inbound SMS at R a second (open loop, `api._load`), each from one of N enrolled patients in
+turn: mostly ratings, some HELP, some needs, a few urgent words. The API only verifies and
+enqueues; the feedback worker (`mmt worker feedback`, its own process, answering on the
+console channel) parses, stores and answers. The bench reports the API's latency, errors
+and CPU, then how long after the load every reply was stored and every answer recorded,
+and the worker's CPU and memory. Forms are signed before the clock starts (the twilio
+package's RequestValidator, as Twilio signs them).
+
+MMT_BENCH_FEEDBACK_TREE names another checkout whose feedback service is measured instead
+(an older commit's, for a before/after on one machine): no worker is started then, since
+before issue 23 the API parsed, stored and answered in the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
+
+from mmt.bench.api import Call, _load, _serving_pids
+from mmt.bench.common import (
+    ROOT,
+    TWILIO_FROM,
+    TWILIO_SID,
+    TWILIO_TOKEN,
+    bench_cipher,
+    cpu_seconds,
+    machine,
+    peak_rss_mb,
+    throwaway,
+)
+from mmt.registry import load_service
+from services.feedback.models import InboundMessage, Sender
+from services.feedback.sms_answers import SENT
+from shared.access.clinics import ClinicIn, create_clinic
+from shared.crypto import IdentifierCipher
+from shared.db import Database
+from shared.migrate import ACCESS_MIGRATIONS, migrate
+from shared.net import free_port, wait_for_port
+
+# What patients write, in turn: ratings mostly, a question, a need, now and then urgent.
+WORDS = ["4", "5", "3", "1", "5", "2", "4", "HELP", "Can I move my dose to 9am?", "5"] * 9 + [
+    "I took too much, overdose"
+]
+SETTLE_LIMIT_S = 120.0
+
+
+async def bench_replies(
+    database_url: str,
+    redis_url: str,
+    rps: int,
+    seconds: float,
+    patients: int,
+    warmup: float,
+) -> dict[str, Any]:
+    tree = os.environ.get("MMT_BENCH_FEEDBACK_TREE")
+    sent = int(rps * (seconds + warmup)) + 20
+    async with throwaway(redis_url) as place:
+        access = Database(database_url, "access", schema_prefix=place.prefix)
+        db = Database(database_url, "feedback", schema_prefix=place.prefix)
+        server: subprocess.Popen[bytes] | None = None
+        worker: subprocess.Popen[bytes] | None = None
+        try:
+            await migrate(access, ACCESS_MIGRATIONS)
+            await migrate(db, load_service("feedback").migrations)
+            clinic = await create_clinic(
+                access, ClinicIn(code="BENCH", name="Bench", help_phone="0877 2012345")
+            )
+            cipher, keys = bench_cipher()
+            phones = [f"+86139{n:08d}" for n in range(patients)]
+            await _enrol(db, cipher, phones, clinic.id)
+            port = free_port()
+            env = _environment(database_url, redis_url, place.prefix, port, keys, tree)
+            cwd = Path(tree) if tree else ROOT
+            server = await _start(["serve", "feedback"], env, cwd)
+            if not tree:
+                worker = await _start(["worker", "feedback"], env, cwd)
+            await asyncio.to_thread(wait_for_port, port, 60)
+            calls = {"reply": _replies(phones, f"http://127.0.0.1:{port}", sent)}
+            worker_cpu = cpu_seconds([worker.pid]) if worker else 0.0
+            figures = await _load(calls, ("reply",), "", rps, seconds, server.pid, 1, warmup)
+            load_ended = time.perf_counter()
+            figures.update(await _settled(db, sent, load_ended, worker))
+            if worker is not None:
+                figures["worker_cpu_ms_per_reply"] = round(
+                    (cpu_seconds([worker.pid]) - worker_cpu) * 1000 / sent, 3
+                )
+            rss = {
+                "api": max(
+                    (mb for mb in map(peak_rss_mb, _serving_pids(server.pid)) if mb), default=None
+                ),
+                "worker": peak_rss_mb(worker.pid) if worker else None,
+                "load": peak_rss_mb(),
+            }
+            facts = await machine(db, place.redis)
+        finally:
+            for process in (worker, server):
+                if process is not None:
+                    process.send_signal(signal.SIGINT)
+                    await asyncio.to_thread(process.wait, 20)
+            for database in (db, access):
+                await database.drop_schema()
+                await database.dispose()
+    return {
+        "benchmark": "api",
+        "mix": "replies",
+        "path": f"inline ({tree})" if tree else "enqueued, worker",
+        "rps": rps,
+        "seconds": seconds,
+        "patients": patients,
+        "replies_sent": sent,
+        **figures,
+        "peak_rss_mb": rss,
+        "machine": facts,
+    }
+
+
+async def _start(command: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+    return await asyncio.to_thread(
+        subprocess.Popen, [sys.executable, "-m", "mmt", *command], env=env, cwd=cwd
+    )
+
+
+async def _enrol(db: Database, cipher: IdentifierCipher, phones: list[str], clinic: int) -> None:
+    """The senders' read model, as PatientEnrolled leaves it, in one statement."""
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "patient_id": n + 1,
+            "clinic_id": clinic,
+            "phone_hash": cipher.lookup_hash(phone),
+            "openid_hash": None,
+            "language": "en",
+            "study_arm": None,
+            "state": "active",
+            "opted_out": False,
+            "as_of": now,
+        }
+        for n, phone in enumerate(phones)
+    ]
+    async with db.transaction() as session:
+        await session.execute(insert(Sender), rows)
+
+
+def _environment(
+    database_url: str,
+    redis_url: str,
+    prefix: str,
+    port: int,
+    keys: dict[str, str],
+    tree: str | None,
+) -> dict[str, str]:
+    env = {
+        **os.environ,
+        **keys,
+        "DATABASE_URL": database_url,
+        "DATABASE_SCHEMA_PREFIX": prefix,
+        "REDIS_URL": redis_url,
+        "BUS_PREFIX": prefix.rstrip("_"),
+        "FEEDBACK_PORT": str(port),
+        # Twilio signs each inbound SMS with the account's token over the URL it was given.
+        "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "TWILIO_ACCOUNT_SID": TWILIO_SID,
+        "TWILIO_FROM_NUMBER": TWILIO_FROM,
+        "FEEDBACK_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "CHANNEL_SMS": "console",  # answers recorded, not sent anywhere
+        "SERVICE_HOST": "127.0.0.1",
+        "LOG_LEVEL": "WARNING",
+    }
+    if tree:  # the other checkout's code first on the path
+        env["PYTHONPATH"] = tree
+    return env
+
+
+def _replies(phones: list[str], public: str, count: int) -> Callable[[int], Call]:
+    """The i-th patient's text, signed as Twilio signs it; the `count` the run sends are
+    signed now, before the clock starts."""
+    url = f"{public}/webhooks/twilio/sms"
+    validator = RequestValidator(TWILIO_TOKEN)
+
+    def build(i: int) -> Call:
+        form = {
+            "From": phones[i % len(phones)],
+            "To": "+15005550006",
+            "Body": WORDS[i % len(WORDS)],
+            "MessageSid": f"SM{i:032x}",
+        }
+        signature = validator.compute_signature(url, form)
+        return Call("POST", url, form, {"X-Twilio-Signature": signature})
+
+    signed = [build(i) for i in range(count)]
+    return lambda i: signed[i] if i < count else build(i)
+
+
+async def _settled(
+    db: Database, sent: int, load_ended: float, worker: subprocess.Popen[bytes] | None
+) -> dict[str, Any]:
+    """Seconds after the load until every reply was stored, and every answer recorded (in
+    the request itself without a worker: the inline path)."""
+    stored_s: float | None = None
+    answered_s: float | None = None
+    stored = answered = 0
+    while time.perf_counter() - load_ended < SETTLE_LIMIT_S:
+        if worker is not None and worker.poll() is not None:
+            raise RuntimeError(f"the feedback worker stopped (exit {worker.returncode})")
+        async with db.sessions() as session:
+            stored = int(await session.scalar(select(func.count(InboundMessage.id))) or 0)
+            answered = stored
+            if worker is not None:
+                query = select(func.count(InboundMessage.id)).where(InboundMessage.answer == SENT)
+                answered = int(await session.scalar(query) or 0)
+        waited = round(time.perf_counter() - load_ended, 3)
+        if stored >= sent and stored_s is None:
+            stored_s = waited
+        if answered >= sent:
+            answered_s = waited
+            break
+        await asyncio.sleep(0.05)
+    return {
+        "replies_stored": stored,
+        "replies_answered": answered,
+        "stored_s_after_load": stored_s,
+        "answered_s_after_load": answered_s,
+    }
