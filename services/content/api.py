@@ -7,11 +7,11 @@ saying how to start one. Handlers are thin: each calls one service function.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import State
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from services.content.schemas import (
     Channel,
@@ -27,11 +27,11 @@ from services.content.schemas import (
     VersionContent,
     VersionOut,
 )
-from services.content.service import curriculum, importer, reading, versions
+from services.content.service import curriculum, handouts, importer, reading, versions
 from services.content.service.problems import ContentInvalid
 from shared.access.tokens import Role
-from shared.access.web import policy
-from shared.params import RowId
+from shared.access.web import policy, principal_of
+from shared.params import MAX_ID, RowId
 
 EDIT = policy(Role.ADMIN, Role.CONTENT_EDITOR, resource="track")
 READ = policy(Role.ADMIN, Role.CONTENT_EDITOR, Role.COORDINATOR, Role.RESEARCHER, resource="track")
@@ -105,6 +105,38 @@ class TrackController(Controller):
     ) -> PreviewOut:
         return await reading.preview(
             state.db, state.sample_links, track, version, key, channel, language, state.wechat
+        )
+
+    @get(
+        f"{VERSION}/lessons/{{key:str}}/handout",
+        opt=READ,
+        summary="A published lesson as a printable A4 PDF handout with a clinic's name and phone",
+        media_type="application/pdf",
+    )
+    async def handout(
+        self,
+        state: State,
+        request: Request[Any, Any, Any],
+        track: FromPath[str],
+        version: RowId,
+        key: FromPath[str],
+        clinic_id: Annotated[int, QueryParameter(ge=1, le=MAX_ID)],
+        language: FromQuery[Literal["zh-CN", "en"]] = "zh-CN",
+    ) -> Response[bytes]:
+        name, pdf = await handouts.lesson_handout(
+            state.db,
+            state.access_db,
+            principal_of(request),
+            track,
+            version,
+            key,
+            clinic_id,
+            language,
+        )
+        return Response(
+            pdf,
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
 
     @post(DRAFT, opt=EDIT, summary="Start a draft copied from the newest published version")
