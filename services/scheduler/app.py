@@ -6,6 +6,14 @@ from litestar import Litestar
 from redis.asyncio import Redis
 
 from services.scheduler.api import AlertController, ClinicActivityController, PatientController
+from services.scheduler.assessment_api import (
+    AssessmentController,
+    AssessmentPlanController,
+    ClinicAssessmentsDueController,
+    QuestionnaireController,
+)
+from services.scheduler.assessment_html import assessment_page, assessment_submit
+from services.scheduler.assessment_links import AssessmentLinks
 from services.scheduler.calendar_api import ClinicDayController, ClinicWeekController
 from services.scheduler.dead_letters import DeadLetterController
 from services.scheduler.definition import SERVICE
@@ -55,18 +63,30 @@ def create_app(
             ClinicWeekController,
             DeadLetterController,
             ClinicSignalsController,
+            AssessmentController,
+            AssessmentPlanController,
+            ClinicAssessmentsDueController,
+            QuestionnaireController,
             StudyController,
             PatientStudyController,
         ],
         settings=settings,
         db=db,
         redis=redis,
-        root_handlers=[twilio_status, aliyun_report, tencent_status, record_page],
+        root_handlers=[
+            twilio_status,
+            aliyun_report,
+            tencent_status,
+            record_page,
+            assessment_page,
+            assessment_submit,
+        ],
         extra_state={
             "cipher": cipher or load_cipher(),
             "receipts": ReceiptConfig.from_environment(),
             "sms_push": SmsPushConfig.from_environment(),
             "record_links": RecordLinks.from_environment(),
+            "assessment_links": AssessmentLinks.from_environment(),
             "bus_keys": BusKeys((settings or get_settings()).bus.bus_prefix),
         },
     )

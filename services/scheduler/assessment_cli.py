@@ -12,7 +12,13 @@ from pathlib import Path
 import typer
 
 from services.scheduler.assessment_definition import Questionnaire, validate_questionnaire
-from services.scheduler.definition_files import PathsArg, check_files, read_definitions
+from services.scheduler.definition_files import (
+    ClinicOpt,
+    PathsArg,
+    check_files,
+    import_files,
+    read_definitions,
+)
 from shared.yaml_problems import Problem
 
 assessment_cli = typer.Typer(
@@ -31,3 +37,11 @@ def read_questionnaires(
 def check(paths: PathsArg) -> None:
     """Validate questionnaire files without a database; exit 1 listing every problem."""
     check_files(paths, validate_questionnaire)
+
+
+@assessment_cli.command("import")
+def import_(paths: PathsArg, clinic: ClinicOpt = None) -> None:
+    """Load questionnaire files: every file or nothing; exit 1 listing every problem."""
+    from services.scheduler.assessments import store_questionnaire
+
+    import_files(paths, clinic, validate_questionnaire, store_questionnaire)

@@ -36,6 +36,12 @@ _MAX_QUESTIONS = 80
 _MAX_MULTIPLY = 100
 
 
+class AnswerRefused(InvalidInput):
+    """An answer not among its question's (or to no question): 422, naming each question."""
+
+    status_code = 422
+
+
 class Scale(msgspec.Struct, frozen=True, kw_only=True):
     key: str
     kind: ScaleKind
@@ -76,7 +82,7 @@ class Questionnaire(msgspec.Struct, frozen=True, kw_only=True):
     scores: list[ScoreRule]
 
     def check(self, answers: Mapping[str, str | None]) -> dict[str, str]:
-        """The answers given (a missing one is left out), or InvalidInput naming each
+        """The answers given (a missing one is left out), or AnswerRefused naming each
         question answered out of its scale, or unknown."""
         scales = {scale.key: scale for scale in self.scales}
         known = {question.key: question for question in self.questions}
@@ -96,9 +102,9 @@ class Questionnaire(msgspec.Struct, frozen=True, kw_only=True):
                 continue
             given[question.key] = value
         if problems:
-            raise InvalidInput("; ".join(problems))
+            raise AnswerRefused("; ".join(problems))
         if not given:
-            raise InvalidInput("answers: no question is answered")
+            raise AnswerRefused("answers: no question is answered")
         return given
 
     def score(self, answers: Mapping[str, str]) -> Scores:

@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Self
 
 from pydantic import ValidationError
 
@@ -54,18 +55,24 @@ class RecordLinkExpired(LinkExpired):
 
 
 class RecordLinks:
+    # What a subclass changes for another page (assessment_links.py): the key's purpose,
+    # so that one page's token is never another's, the path, and how long a link lasts.
+    purpose = b"mmt-record-link-v1"
+    path = "r"
+    max_age_seconds = MAX_AGE_SECONDS
+
     def __init__(
         self, secret: str, base_url: str | None, clock: Callable[[], float] = time.time
     ) -> None:
         if len(secret) < 32:
             raise ValueError("LESSON_LINK_SECRET must be set to 32 or more random characters")
-        self._key = hashlib.sha256(b"mmt-record-link-v1" + secret.encode()).digest()
+        self._key = hashlib.sha256(self.purpose + secret.encode()).digest()
         # Reading a link needs only the key; making one needs the public URL as well.
         self.base_url = base_url.rstrip("/") if base_url else None
         self._clock = clock
 
     @classmethod
-    def from_environment(cls) -> RecordLinks | None:
+    def from_environment(cls) -> Self | None:
         """None when the secret is unset; without a public URL links are read, not made."""
         try:
             secret = LessonLinkSettings().lesson_link_secret
@@ -82,13 +89,17 @@ class RecordLinks:
 
     def token(self, link: RecordLink) -> str:
         language = _LANGUAGES.index(link.language) if link.language in _LANGUAGES else 0
-        expires = int(self._clock()) + MAX_AGE_SECONDS
+        expires = self.expires_at()
         body = _HEAD.pack(_FORMAT, language, expires) + uuid.UUID(link.reader).bytes
         return base64.urlsafe_b64encode(body + self._mac(body)).rstrip(b"=").decode()
 
+    def expires_at(self) -> int:
+        """When a link made now expires (unix seconds)."""
+        return int(self._clock()) + self.max_age_seconds
+
     def url(self, link: RecordLink) -> str | None:
         """The link, or None without a public URL (the reply then goes without one)."""
-        return f"{self.base_url}/r/{self.token(link)}" if self.base_url else None
+        return f"{self.base_url}/{self.path}/{self.token(link)}" if self.base_url else None
 
     def read(self, token: str) -> RecordLink:
         """The link, or LinkInvalid (tampered, forged, unreadable), or RecordLinkExpired."""

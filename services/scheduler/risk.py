@@ -11,13 +11,20 @@ once and raises nothing more.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scheduler.instruments import (
+    list_visible,
+    load_sent,
+    newest_definition,
+    owner_of,
+    store_definition,
+)
 from services.scheduler.models import Alert, Outbox, Patient
 from services.scheduler.patients import Scheduler, load_patient
 from services.scheduler.risk_definition import (
@@ -27,15 +34,14 @@ from services.scheduler.risk_definition import (
     decode_instrument,
     validate_instrument,
 )
-from services.scheduler.risk_models import EVERY_CLINIC, RiskAssessment, RiskInstrument
+from services.scheduler.risk_models import RiskAssessment, RiskInstrument
 from services.scheduler.schemas import Aware
 from services.scheduler.timeplan import local_today
 from shared.access.tokens import Principal
 from shared.bus import add_to_outbox
 from shared.db import Database
-from shared.errors import Conflict, InvalidInput, NotFound
+from shared.errors import Conflict, InvalidInput
 from shared.messages import RiskAlertRaised
-from shared.yaml_problems import DocumentInvalid, Source
 
 ALERT_KIND = "risk_rise"
 
@@ -76,7 +82,7 @@ class AssessmentOut(msgspec.Struct, kw_only=True):
 def _instrument_out(row: RiskInstrument, outcome: str | None = None) -> InstrumentOut:
     instrument = decode_instrument(row.definition)
     return InstrumentOut(
-        clinic_id=None if row.owner == EVERY_CLINIC else row.owner,
+        clinic_id=owner_of(row),
         code=row.code,
         version=row.version,
         titles=instrument.titles,
@@ -89,86 +95,30 @@ def _instrument_out(row: RiskInstrument, outcome: str | None = None) -> Instrume
 async def store_instrument(
     db: Database, instrument: Instrument, clinic_id: int | None, loaded_by: str
 ) -> InstrumentOut:
-    """Keep a validated instrument; the same version again is "unchanged", a different
-    definition under an existing version is refused (assessments name their version)."""
-    owner = EVERY_CLINIC if clinic_id is None else clinic_id
+    """Keep a validated instrument (instruments.store_definition)."""
+    key = (instrument.code, instrument.version)
     definition = msgspec.to_builtins(instrument)
-    async with db.transaction() as session:
-        row = (
-            await session.execute(
-                select(RiskInstrument).where(
-                    RiskInstrument.owner == owner,
-                    RiskInstrument.code == instrument.code,
-                    RiskInstrument.version == instrument.version,
-                )
-            )
-        ).scalar_one_or_none()
-        if row is not None:
-            if row.definition != definition:
-                raise Conflict(
-                    f"instrument {instrument.code!r} version {instrument.version} exists with "
-                    "different content: give the changed definition a new version"
-                )
-            return _instrument_out(row, "unchanged")
-        row = RiskInstrument(
-            owner=owner,
-            code=instrument.code,
-            version=instrument.version,
-            definition=definition,
-            loaded_by=loaded_by,
-            loaded_at=datetime.now(UTC),
-        )
-        session.add(row)
-    return _instrument_out(row, "loaded")
+    row, outcome = await store_definition(db, RiskInstrument, key, definition, clinic_id, loaded_by)
+    return _instrument_out(row, outcome)
 
 
 async def load_instrument(
     ctx: Scheduler, principal: Principal, clinic_id: int | None, data: Any
 ) -> InstrumentOut:
-    """An instrument sent to the API: problems name the field (there is no file)."""
-    if clinic_id is None:
-        if not principal.all_clinics:
-            raise InvalidInput("clinic_id: name your clinic (only admins load for every clinic)")
-    elif not principal.can_access_clinic(clinic_id):
-        raise NotFound(f"no clinic {clinic_id}")
-    instrument, problems = validate_instrument(data, Source())
-    if instrument is None:
-        raise DocumentInvalid(problems, "instrument refused")
-    return await store_instrument(ctx.db, instrument, clinic_id, principal.token_id)
+    return await load_sent(
+        ctx.db, principal, clinic_id, data, validate_instrument, store_instrument, "instrument"
+    )
 
 
 async def list_instruments(
     ctx: Scheduler, principal: Principal, clinic_id: int | None
 ) -> list[InstrumentOut]:
-    query = select(RiskInstrument).order_by(
-        RiskInstrument.code, RiskInstrument.owner, RiskInstrument.version
-    )
-    if clinic_id is not None:
-        if not principal.can_access_clinic(clinic_id):
-            raise NotFound(f"no clinic {clinic_id}")
-        query = query.where(RiskInstrument.owner.in_((EVERY_CLINIC, clinic_id)))
-    elif not principal.all_clinics:
-        query = query.where(RiskInstrument.owner.in_((EVERY_CLINIC, *principal.clinic_ids)))
-    async with ctx.db.sessions() as session:
-        return [_instrument_out(row) for row in (await session.execute(query)).scalars()]
+    return await list_visible(ctx.db, RiskInstrument, principal, clinic_id, _instrument_out)
 
 
 async def _instrument_for(session: AsyncSession, clinic_id: int, code: str) -> Instrument:
     """The clinic's own newest version of `code`, else the shared one's."""
-    row = (
-        await session.execute(
-            select(RiskInstrument)
-            .where(
-                RiskInstrument.code == code,
-                RiskInstrument.owner.in_((EVERY_CLINIC, clinic_id)),
-            )
-            .order_by(RiskInstrument.owner.desc(), RiskInstrument.version.desc())
-            .limit(1)
-        )
-    ).scalar_one_or_none()
-    if row is None:
-        raise InvalidInput(f"instrument: no instrument {code!r} is loaded for this clinic")
-    return decode_instrument(row.definition)
+    return decode_instrument(await newest_definition(session, RiskInstrument, clinic_id, code))
 
 
 def _out(row: RiskAssessment, previous: str | None, alert_id: int | None) -> AssessmentOut:
@@ -202,17 +152,23 @@ async def _previous(session: AsyncSession, row: RiskAssessment) -> RiskAssessmen
     ).scalar_one_or_none()
 
 
+def checked_assessor(assessed_by: str, assessed_at: datetime, now: datetime) -> str:
+    """The assessor's name as recorded; refused without an offset or in the future."""
+    if assessed_at.tzinfo is None:
+        raise InvalidInput("assessed_at: give the time with its offset, e.g. +08:00")
+    if assessed_at > now:
+        raise InvalidInput("assessed_at: is in the future")
+    assessor = assessed_by.strip()
+    if not assessor or len(assessor) > 80:
+        raise InvalidInput("assessed_by: give the assessor's name (1 to 80 characters)")
+    return assessor
+
+
 async def record_assessment(
     ctx: Scheduler, principal: Principal, patient_id: int, data: AssessmentIn
 ) -> AssessmentOut:
     now = ctx.clock()
-    if data.assessed_at.tzinfo is None:
-        raise InvalidInput("assessed_at: give the time with its offset, e.g. +08:00")
-    if data.assessed_at > now:
-        raise InvalidInput("assessed_at: is in the future")
-    assessor = data.assessed_by.strip()
-    if not assessor or len(assessor) > 80:
-        raise InvalidInput("assessed_by: give the assessor's name (1 to 80 characters)")
+    assessor = checked_assessor(data.assessed_by, data.assessed_at, now)
     async with ctx.db.transaction() as session:
         patient = await load_patient(session, principal, patient_id, lock=True)
         instrument = await _instrument_for(session, patient.clinic_id, data.instrument)

@@ -27,10 +27,10 @@ _ID = BigInteger().with_variant(Integer(), "sqlite")
 EVERY_CLINIC = 0  # RiskInstrument.owner of an instrument every clinic may use
 
 
-class RiskInstrument(Base):
-    """One version of an instrument definition, validated (risk_definition.Instrument)."""
+class DefinitionColumns:
+    """A versioned definition clinics load (services.scheduler.instruments): a risk
+    instrument, or an assessment questionnaire (assessment_models.py)."""
 
-    __tablename__ = "risk_instruments"
     __table_args__ = (UniqueConstraint("owner", "code", "version"),)
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
@@ -40,6 +40,12 @@ class RiskInstrument(Base):
     definition: Mapped[dict[str, Any]] = mapped_column(JSON)
     loaded_by: Mapped[str] = mapped_column(String(16))  # token id, or "cli"
     loaded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RiskInstrument(DefinitionColumns, Base):
+    """One version of an instrument definition, validated (risk_definition.Instrument)."""
+
+    __tablename__ = "risk_instruments"
 
 
 class RiskAssessment(Base):

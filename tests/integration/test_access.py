@@ -21,6 +21,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import DBAPIError
 
 from mmt.registry import load_service
+from services.scheduler.assessment_models import AssessmentDue
 from services.scheduler.models import Alert, Patient
 from shared.access.clinics import ClinicIn, create_clinic
 from shared.access.models import ApiToken, AuditEntry
@@ -103,8 +104,22 @@ async def clinic_b_records(
             state="open",
         )
         session.add(alert)
+        # A time point of clinic B's patient's plan, done: a link to it is refused (409)
+        # even for the admin, who may reach it, and coordinator A must not see it at all.
+        due = AssessmentDue(
+            patient_id=patient.id,
+            clinic_id=world.clinic_b,
+            instrument_code="hiv-knowledge",
+            time_point="baseline",
+            due_on=now.date(),
+            reader=str(uuid.uuid4()),
+            assessment_id=1,
+            created_by="seed",
+            created_at=now,
+        )
+        session.add(due)
         await session.flush()
-        ids = {"patient_id": str(patient.id), "alert_id": str(alert.id)}
+        ids = {"patient_id": str(patient.id), "alert_id": str(alert.id), "due_id": str(due.id)}
     await db.dispose()
     return ids
 

@@ -267,7 +267,8 @@ def test_mmt_assessment_check_and_import_refuse_bad_files_whole(tmp_path: Path) 
     assert runner.invoke(mmt, ["assessment", "check", str(SHIPPED)]).exit_code == 0
     (tmp_path / "good.yaml").write_text(GOOD, encoding="utf-8")
     (tmp_path / "worse.yaml").write_text(GOOD.replace("kind: choice", "kind: pick"), "utf-8")
-    for command in ("check",):
+    for command in ("check", "import"):
         refused = runner.invoke(mmt, ["assessment", command, str(tmp_path)])
         assert refused.exit_code == 1
         assert f"{tmp_path}/worse.yaml:13: scales[1].kind: 'pick' is not one of" in refused.output
+    assert "nothing imported: 1 problem" in refused.output
