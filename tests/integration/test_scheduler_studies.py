@@ -23,6 +23,7 @@ from services.scheduler.models import Occurrence
 from services.scheduler.readmodel import ask_survey_question
 from services.scheduler.studies import randomise
 from services.scheduler.studies.models import AllocationLogEntry, StudyBlock
+from shared.access.models import AuditEntry
 from shared.db import Database
 from shared.messages import SurveyRequested
 from shared.settings import Settings
@@ -166,6 +167,20 @@ async def test_randomised_once_after_consent_and_baseline_refusals_write_nothing
     assert "/studies" in typed.json()["detail"]
     mine = (await world.client.get(f"/api/v1/patients/{patient}/studies")).json()
     assert [(p["study"], p["arm"]) for p in mine] == [("yuxi-wechat", arm)]
+    # Audited like every route, naming the patient (a refusal too).
+    async with world.access_db.sessions() as session:
+        audited = (
+            await session.execute(
+                select(AuditEntry.resource_type, AuditEntry.resource_id, AuditEntry.status)
+                .where(
+                    AuditEntry.route == "/api/v1/patients/{patient_id}/studies/{study_id}/randomise"
+                )
+                .order_by(AuditEntry.id)
+            )
+        ).all()
+    assert [tuple(row) for row in audited] == [
+        ("patient", str(patient), s) for s in (409, 409, 200, 409)
+    ]
 
 
 async def test_bad_input_is_refused_with_its_reason(world: World) -> None:
