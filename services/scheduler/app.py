@@ -17,6 +17,7 @@ from services.scheduler.assessment_links import AssessmentLinks
 from services.scheduler.calendar_api import ClinicDayController, ClinicWeekController
 from services.scheduler.dead_letters import DeadLetterController
 from services.scheduler.definition import SERVICE
+from services.scheduler.handouts_api import HandoutController
 from services.scheduler.receipts import ReceiptConfig, twilio_status
 from services.scheduler.receipts_cn import aliyun_report, tencent_status
 from services.scheduler.record_html import record_page
@@ -69,6 +70,7 @@ def create_app(
             QuestionnaireController,
             StudyController,
             PatientStudyController,
+            HandoutController,
         ],
         settings=settings,
         db=db,
