@@ -19,13 +19,10 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import DBAPIError
 
-from services.scheduler.models import Occurrence
-from services.scheduler.readmodel import ask_survey_question
 from services.scheduler.studies import randomise
 from services.scheduler.studies.models import AllocationLogEntry, StudyBlock
 from shared.access.models import AuditEntry
 from shared.db import Database
-from shared.messages import SurveyRequested
 from shared.settings import Settings
 from tests.conftest import TokenFactory, build_service_app
 from tests.integration.schedutil import ADMIN, clinic, context
@@ -361,47 +358,3 @@ async def test_loss_to_follow_up_is_recorded_once_with_its_reason(world: World) 
     again = await world.call(path, {"reason": "moved", "on": today})
     assert again.status_code == 409
     assert "lost already" in again.json()["detail"]
-
-
-async def _planned(db: Database, patient: int) -> set[str]:
-    async with db.sessions() as session:
-        kinds = await session.execute(
-            select(Occurrence.kind).where(
-                Occurrence.patient_id == patient, Occurrence.state == "planned"
-            )
-        )
-        return set(kinds.scalars())
-
-
-async def test_the_arm_decides_what_is_planned(world: World) -> None:
-    outside, inside = await world.patient("A-8"), await world.patient("A-9")
-    assert "dose" in await _planned(world.db, outside)
-    # Enrolled, not randomised: only what every arm gets (routine care gets no pushes).
-    await world.ready(inside)
-    assert "dose" not in await _planned(world.db, inside)
-    path = f"{inside}/studies/{world.yuxi}"
-    arm = (await world.call(f"{path}/randomise")).json()["arm"]
-    if arm == "control":
-        assert "dose" not in await _planned(world.db, inside)
-        change = {"arm": "intervention", "reason": "testing the intervention's policy"}
-        assert (await world.call(f"{path}/arm", change, headers=world.admin)).status_code == 200
-    assert "dose" in await _planned(world.db, inside)
-    back = {"arm": "control", "reason": "testing the routine-care policy"}
-    assert (await world.call(f"{path}/arm", back, headers=world.admin)).status_code == 200
-    assert await _planned(world.db, inside) == set()
-    # A survey question for routine care is planned visibly suppressed, never sent.
-    for patient in (outside, inside):
-        ask = SurveyRequested(patient_id=patient, run_id=1, question_key="q1", text="1-5?")
-        async with world.db.transaction() as session:
-            await ask_survey_question(ask, session)
-    async with world.db.sessions() as session:
-        asked = await session.execute(
-            select(Occurrence.patient_id, Occurrence.state, Occurrence.reason).where(
-                Occurrence.kind == "survey"
-            )
-        )
-        states = {row.patient_id: (row.state, row.reason) for row in asked}
-    assert states == {
-        outside: ("planned", None),
-        inside: ("suppressed", "the patient's study arm receives no surveys"),
-    }

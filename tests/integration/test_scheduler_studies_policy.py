@@ -1,6 +1,7 @@
-"""An arm that lists its tracks gets lessons of those tracks only, and an arm without dose
-reminders no missed-dose support either: a three to one study driven through the service
-functions on a fixed clock."""
+"""What a study arm lets the planner send: over HTTP, the routine-care arm of the Yuxi study
+(nothing before randomisation, nothing after; survey questions suppressed with the reason);
+through the service functions on a fixed clock, an arm that lists its tracks gets lessons of
+those tracks only, and an arm without dose reminders no missed-dose support either."""
 
 from __future__ import annotations
 
@@ -11,15 +12,23 @@ from sqlalchemy import select
 
 from services.scheduler import doses, planner
 from services.scheduler.models import Occurrence
-from services.scheduler.readmodel import store_curriculum
+from services.scheduler.readmodel import ask_survey_question, store_curriculum
 from services.scheduler.schemas import Consent
 from services.scheduler.settings import SchedulerSettings
 from services.scheduler.studies import participants, randomise, service
 from services.scheduler.studies.definition import validate_study
 from services.scheduler.studies.schemas import ArmChangeIn, ParticipantIn
 from shared.db import Database
-from shared.messages import Cadence, CurriculumPublished, LessonText, PublishedLesson
+from shared.messages import (
+    Cadence,
+    CurriculumPublished,
+    LessonText,
+    PublishedLesson,
+    SurveyRequested,
+)
 from tests.integration.schedutil import ADMIN, clinic, context, enrol
+from tests.integration.test_scheduler_studies import World
+from tests.integration.test_scheduler_studies import world as world  # the fixture
 
 pytestmark = pytest.mark.usefixtures("secrets_env")
 NOW = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)  # a Tuesday, 08:00 in Shanghai
@@ -113,3 +122,47 @@ async def test_an_arm_listing_its_tracks_gets_lessons_of_those_only(
     )
     supported = {p for p, kind in await _planned(scheduler_db) if kind == "missed_dose"}
     assert supported == {core.id}
+
+
+async def _planned_for(db: Database, patient: int) -> set[str]:
+    async with db.sessions() as session:
+        kinds = await session.execute(
+            select(Occurrence.kind).where(
+                Occurrence.patient_id == patient, Occurrence.state == "planned"
+            )
+        )
+        return set(kinds.scalars())
+
+
+async def test_the_arm_decides_what_is_planned(world: World) -> None:
+    outside, inside = await world.patient("A-8"), await world.patient("A-9")
+    assert "dose" in await _planned_for(world.db, outside)
+    # Enrolled, not randomised: only what every arm gets (routine care gets no pushes).
+    await world.ready(inside)
+    assert "dose" not in await _planned_for(world.db, inside)
+    path = f"{inside}/studies/{world.yuxi}"
+    arm = (await world.call(f"{path}/randomise")).json()["arm"]
+    if arm == "control":
+        assert "dose" not in await _planned_for(world.db, inside)
+        change = {"arm": "intervention", "reason": "testing the intervention's policy"}
+        assert (await world.call(f"{path}/arm", change, headers=world.admin)).status_code == 200
+    assert "dose" in await _planned_for(world.db, inside)
+    back = {"arm": "control", "reason": "testing the routine-care policy"}
+    assert (await world.call(f"{path}/arm", back, headers=world.admin)).status_code == 200
+    assert await _planned_for(world.db, inside) == set()
+    # A survey question for routine care is planned visibly suppressed, never sent.
+    for patient in (outside, inside):
+        ask = SurveyRequested(patient_id=patient, run_id=1, question_key="q1", text="1-5?")
+        async with world.db.transaction() as session:
+            await ask_survey_question(ask, session)
+    async with world.db.sessions() as session:
+        asked = await session.execute(
+            select(Occurrence.patient_id, Occurrence.state, Occurrence.reason).where(
+                Occurrence.kind == "survey"
+            )
+        )
+        states = {row.patient_id: (row.state, row.reason) for row in asked}
+    assert states == {
+        outside: ("planned", None),
+        inside: ("suppressed", "the patient's study arm receives no surveys"),
+    }
