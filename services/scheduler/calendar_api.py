@@ -8,6 +8,7 @@ from typing import Any
 
 from litestar import Controller, Request, delete, get, put
 from litestar.di import NamedDependency
+from litestar.exceptions import HTTPException
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from services.scheduler import calendar_days, calendar_week
@@ -56,6 +57,13 @@ class ClinicDayController(Controller):
         return await calendar_days.list_days(ctx, principal_of(request), clinic_id, since)
 
 
+class HoursRefused(HTTPException):
+    """For the OpenAPI document: calendar_week.InvalidHours answers 422."""
+
+    status_code = 422
+    detail = "Hours that make no sense; the detail names the field"
+
+
 class ClinicWeekController(Controller):
     path = "/clinics/{clinic_id:int}/calendar"
     tags = ["clinic calendar"]
@@ -71,6 +79,7 @@ class ClinicWeekController(Controller):
         "/",
         opt=policy(*CARE, resource="clinic"),
         summary="Set the weekly hours and take-home doses; unreleased reminders are re-planned",
+        raises=[HoursRefused],
     )
     async def set_calendar(
         self,
