@@ -140,7 +140,10 @@ def _days(spec: str) -> list[str]:
         for name in (first, last or first):
             if name not in WEEKDAYS:
                 raise _fail(f"{name!r}: unknown weekday (use {', '.join(WEEKDAYS)})", 2)
-        found += WEEKDAYS[WEEKDAYS.index(first) : WEEKDAYS.index(last or first) + 1]
+        start, end = WEEKDAYS.index(first), WEEKDAYS.index(last or first)
+        if end < start:
+            raise _fail(f"{part!r}: a range runs forwards, mon to sun", 2)
+        found += WEEKDAYS[start : end + 1]
     return found
 
 

@@ -242,6 +242,7 @@ def test_mmt_calendar_hours_sets_shows_and_refuses_with_exit_2(
         ("mon=12:00-08:00", "ends before it starts"),
         ("mon=08:00-12:00,11:00-13:00", "week.mon[1]: overlaps week.mon[0]"),
         ("mon", "give DAYS=HOURS"),
+        ("fri-mon=08:00-12:00", "a range runs forwards"),
     ]:
         refused = runner.invoke(mmt, [*args, bad])
         assert refused.exit_code == 2, (bad, refused.output)
