@@ -1,7 +1,9 @@
 """The self-assessment page's HTML and its routes, `GET` and `POST /a/{token}` (open: the
 link's signature is the authentication). A mobile form, one question after another, each
 with its answers as large radio buttons, in the patient's language; every text escaped. A
-submission with a wrong answer gets the form again (422) with each wrong question named."""
+submission with a wrong answer gets the form again (422) with each wrong question named.
+The page's own words are the `patient` catalog's `assessment_page.*` (shared/locale); the
+questions' are the questionnaire's."""
 
 from __future__ import annotations
 
@@ -21,25 +23,13 @@ from services.scheduler.record_links import LinkInvalid, RecordLink, RecordLinkE
 from shared.access.web import OPEN
 from shared.errors import InvalidInput, NotFound
 from shared.html_page import document
+from shared.i18n import texts as patient_texts
 
-_UI = {
-    "zh-CN": {
-        "send": "提交",
-        "intro": "请根据您的实际情况选择。您的回答只有门诊工作人员能看到。",
-        "wrong": "请检查标出的问题：",
-        "thanks": "谢谢！您的回答已提交。",
-    },
-    "en": {
-        "send": "Send",
-        "intro": "Choose the answer that fits you best. Only the clinic's staff see your answers.",
-        "wrong": "Please check the questions marked:",
-        "thanks": "Thank you! Your answers have been sent.",
-    },
-}
-_NOT_VALID = ("此链接无效", "this link is not valid")
-_GONE = ("此页面已无法查看", "this page is no longer available")
-_DONE = ("此问卷已经提交过了", "these answers were sent already")
-_UNCONFIGURED = ("暂时无法填写", "questionnaire links are not configured")
+# The notices' keys in the `patient` catalog, shown in zh-CN and English.
+_NOT_VALID = "link.not_valid"
+_GONE = "link.gone"
+_DONE = "assessment_page.done"
+_UNCONFIGURED = "assessment_page.unconfigured"
 _STYLE = (
     "body{margin:0;font:19px/1.5 system-ui,-apple-system,'PingFang SC','Microsoft YaHei',"
     "sans-serif;color:#222;background:#fafaf7}main{max-width:36em;margin:0 auto;padding:1em}"
@@ -52,8 +42,8 @@ _STYLE = (
 )
 
 
-def _notice(message: tuple[str, str], status: int) -> Response[str]:
-    zh, en = message
+def _notice(key: str, status: int) -> Response[str]:
+    zh, en = patient_texts("zh-CN")[key], patient_texts("en")[key]
     content = f"<h1>{escape(zh)}</h1><p lang='en'>{escape(en.capitalize())}.</p>"
     return document("zh-CN", f"{zh} / {en}", _STYLE, content, status)
 
@@ -69,7 +59,7 @@ def render_form(
     status: int = 200,
 ) -> Response[str]:
     language = "en" if page.language == "en" else "zh-CN"
-    ui, form, given, wrong = _UI[language], page.form, given or {}, wrong or set()
+    ui, form, given, wrong = patient_texts(language), page.form, given or {}, wrong or set()
     scales = {scale.key: scale for scale in form.scales}
     fields = []
     for number, question in enumerate(form.questions, 1):
@@ -83,12 +73,12 @@ def render_form(
         marked = ' class="wrong"' if question.key in wrong else ""
         legend = f"{number}. {_text(question.texts, language)}"
         fields.append(f"<fieldset{marked}><legend>{escape(legend)}</legend>{options}</fieldset>")
-    note = f'<p class="wrong">{escape(ui["wrong"])}</p>' if wrong else ""
+    note = f'<p class="wrong">{escape(ui["assessment_page.wrong"])}</p>' if wrong else ""
     title = _text(form.titles, language)
     content = (
-        f"<h1>{escape(title)}</h1><p>{escape(ui['intro'])}</p>{note}"
+        f"<h1>{escape(title)}</h1><p>{escape(ui['assessment_page.intro'])}</p>{note}"
         f'<form method="post">{"".join(fields)}'
-        f'<button type="submit">{escape(ui["send"])}</button></form>'
+        f'<button type="submit">{escape(ui["assessment_page.send"])}</button></form>'
     )
     return document(language, title, _STYLE, content, status)
 
@@ -173,5 +163,5 @@ async def assessment_submit(
         wrong = {q.key for q in page.form.questions if f"answers.{q.key}:" in str(refused)}
         return render_form(page, answers, wrong or {""}, 422)
     language = "en" if link.language == "en" else "zh-CN"
-    thanks = _UI[language]["thanks"]
+    thanks = patient_texts(language)["assessment_page.thanks"]
     return document(language, thanks, _STYLE, f"<h1>{escape(thanks)}</h1>", 200)

@@ -26,7 +26,7 @@ from shared.i18n import texts
 _MARKS = {"dosed": "✓", "missed": "✗", "paused": "–", "due": "•"}
 # The notices' keys in the `patient` catalog, shown in zh-CN and English.
 _NOT_VALID = "link.not_valid"
-_GONE = "record_page.gone"
+_GONE = "link.gone"
 _UNCONFIGURED = "record_page.unconfigured"
 _STYLE = (
     "body{margin:0;font:19px/1.5 system-ui,-apple-system,'PingFang SC','Microsoft YaHei',"
