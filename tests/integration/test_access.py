@@ -176,6 +176,8 @@ async def test_every_route_refuses_strangers_and_wrong_roles(
         "day": "2026-12-25",
         # Studies span clinics: a patient's study routes take their scope from the patient.
         "study_id": "1",
+        # Interview choices are admins' only: every other role is refused before the id.
+        "selection_id": "1",
     }
     checked = 0
     async with AsyncTestClient(app=app) as client:
