@@ -15,6 +15,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 
 from services.scheduler.api import provide_scheduler
+from services.scheduler.clinic_calendar import WEEKDAYS
 from services.scheduler.record_links import LinkInvalid, RecordLinkExpired, RecordLinks
 from services.scheduler.record_page import Gone, RecordPage, open_record
 from services.scheduler.record_reply import band_label, band_word, result_word
@@ -63,6 +64,29 @@ def _list(items: list[str], empty: str) -> str:
     return "<ul>" + "".join(f"<li>{escape(item)}</li>" for item in items) + "</ul>"
 
 
+def _hours(page: RecordPage, words: Mapping[str, str]) -> str:
+    """The weekly hours (one line a weekday), or the clinic's single opening time, then
+    the special days of the next fortnight."""
+    closed = words["record_page.closed"]
+
+    def shown(intervals: list[str]) -> str:
+        return ", ".join(intervals) if intervals else closed
+
+    if page.week is None:
+        lines = [f"{page.clinic.opens_at}-{page.clinic.closes_at}"]
+    else:
+        names = words["record_page.weekday_names"].split(",")
+        lines = [
+            f"{name}: {shown(page.week.get(day, []))}"
+            for name, day in zip(names, WEEKDAYS, strict=True)
+        ]
+    html = _list(lines, "")
+    if page.special_days:
+        special = [f"{day.isoformat()}: {shown(hours)}" for day, hours in page.special_days]
+        html += f"<h3>{escape(words['record_page.special_days'])}</h3>{_list(special, '')}"
+    return html
+
+
 def render_record(page: RecordPage) -> Response[str]:
     language = "en" if page.language == "en" else "zh-CN"
     words, explicit = texts(language), page.explicit
@@ -83,8 +107,7 @@ def render_record(page: RecordPage) -> Response[str]:
         f"<h2>{escape(band_label(language, explicit))}</h2>{_list(bands, none)}"
         f"<h2>{escape(words['record_page.phone'])}</h2>"
         f'<p><a href="tel:{escape(clinic.help_phone)}">{escape(clinic.help_phone)}</a></p>'
-        f"<h2>{escape(words['record_page.hours'])}</h2>"
-        f"<p>{escape(clinic.opens_at)}-{escape(clinic.closes_at)}</p>"
+        f"<h2>{escape(words['record_page.hours'])}</h2>{_hours(page, words)}"
     )
     return document(language, title, _STYLE, content, 200)
 

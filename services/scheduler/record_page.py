@@ -12,18 +12,19 @@ is no longer at the clinic that sent the link. Every opening of a genuine link i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import msgspec
 from sqlalchemy import Row, select
 
 from services.scheduler import monthly
+from services.scheduler.clinic_calendar import special_hours
 from services.scheduler.models import Message, Patient, UrineTest
 from services.scheduler.patients import Scheduler, load_patient
 from services.scheduler.record_links import RecordLink
-from services.scheduler.risk_models import RecordView, RiskAssessment
+from services.scheduler.risk_models import ClinicCalendar, ClinicDay, RecordView, RiskAssessment
 from shared.access.clinics import ClinicOut, get_clinic
 from shared.access.tokens import Principal, Role
 from shared.errors import NotFound
@@ -35,6 +36,9 @@ class Gone(Exception):
     """The link is genuine but shows nothing now (expired, discharged, opted out, moved)."""
 
 
+SPECIAL_DAYS_AHEAD = 14  # the changed or closed days a patient sees coming
+
+
 @dataclass(frozen=True)
 class RecordPage:
     language: str
@@ -43,6 +47,11 @@ class RecordPage:
     urine_tests: list[tuple[date, str]]  # (taken on, result), newest first
     assessments: list[tuple[date, str]]  # (local day, band), newest first
     clinic: ClinicOut
+    # The clinic's weekly hours ("mon".."sun" -> ["07:00-11:30", ...], [] closed), or None
+    # for a clinic without them (its single opening time shows), and its special days in
+    # the next fortnight: (day, intervals; [] closed).
+    week: dict[str, list[str]] | None = None
+    special_days: list[tuple[date, list[str]]] = field(default_factory=list)
 
 
 def _own_clinic(clinic_id: int) -> Principal:
@@ -99,6 +108,7 @@ async def open_record(ctx: Scheduler, link: RecordLink, *, expired: bool) -> Rec
     principal = _own_clinic(clinic_id)
     calendar = await monthly.month_calendar(ctx, principal, patient_id, None)
     clinic = await get_clinic(ctx.access_db, principal, clinic_id)
+    week, special = await _hours(ctx, clinic_id, datetime.now(ZoneInfo(clinic.time_zone)).date())
     return RecordPage(
         language=link.language,
         explicit=explicit,
@@ -106,7 +116,36 @@ async def open_record(ctx: Scheduler, link: RecordLink, *, expired: bool) -> Rec
         urine_tests=[(taken_on, result) for taken_on, result in tests],
         assessments=[(_local_day(at, zone), band) for at, band in risks],
         clinic=clinic,
+        week=week,
+        special_days=special,
     )
+
+
+async def _hours(
+    ctx: Scheduler, clinic_id: int, today: date
+) -> tuple[dict[str, list[str]] | None, list[tuple[date, list[str]]]]:
+    """The clinic's weekly hours and its special days of the next fortnight (from today)."""
+    async with ctx.db.sessions() as session:
+        week = await session.scalar(
+            select(ClinicCalendar.week).where(ClinicCalendar.clinic_id == clinic_id)
+        )
+        days = (
+            await session.execute(
+                select(ClinicDay)
+                .where(
+                    ClinicDay.clinic_id == clinic_id,
+                    ClinicDay.day >= today,
+                    ClinicDay.day <= today + timedelta(days=SPECIAL_DAYS_AHEAD),
+                )
+                .order_by(ClinicDay.day)
+            )
+        ).scalars()
+        special = []
+        for entry in days:
+            hours = special_hours(entry)
+            if hours is not None:  # None: a day flagged for lessons only, hours as usual
+                special.append((entry.day, [f"{a:%H:%M}-{b:%H:%M}" for a, b in hours]))
+    return week, special
 
 
 def _local_day(at: datetime, zone: str) -> date:

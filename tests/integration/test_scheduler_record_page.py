@@ -9,7 +9,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -222,3 +222,26 @@ async def test_a_link_from_the_clinic_a_patient_left_shows_nothing_and_views_sta
     assert (
         await world.client.get(f"/api/v1/patients/{patient_id}/record-views")
     ).status_code == 404  # YX no longer reads a patient who moved to KM
+
+
+async def test_the_page_shows_the_weekly_hours_and_the_changed_days_to_come(
+    world: World,
+) -> None:
+    yx = (await world.client.get("/api/v1/clinics")).json()[0]["id"]
+    week = {day: ["07:00-11:30", "14:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
+    week |= {"sat": ["08:00-11:00"], "sun": []}
+    put = await world.client.put(f"/api/v1/clinics/{yx}/calendar", json={"week": week})
+    assert put.status_code == 200, put.text
+    soon = date.today() + timedelta(days=3)
+    later = date.today() + timedelta(days=30)
+    for day in (soon, later):
+        closed = await world.client.put(f"/api/v1/clinics/{yx}/days/{day}", json={"closed": True})
+        assert closed.status_code == 200, closed.text
+    _, path = await _reply(world)
+    html = (await world.client.get(path, headers={"Authorization": ""})).text
+    assert "周一: 07:00-11:30, 14:00-17:00" in html
+    assert "周六: 08:00-11:00" in html
+    assert "周日: 休息" in html
+    assert "07:00-17:00" not in html  # the single opening time gives way to the week
+    assert f"{soon.isoformat()}: 休息" in html
+    assert later.isoformat() not in html  # a fortnight ahead at most
