@@ -17,6 +17,7 @@ from __future__ import annotations
 import calendar
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Literal
 
@@ -286,3 +287,31 @@ async def issue_link(
             "(SCHEDULER_PUBLIC_URL or PUBLIC_BASE_URL)"
         )
     return LinkOut(url=url, expires_at=datetime.fromtimestamp(links.expires_at(), UTC))
+
+
+@dataclass(frozen=True)
+class Invite:
+    """What an assessment reminder carries: the time point's self-assessment link."""
+
+    link: str
+
+
+async def reminder_invite(
+    session: AsyncSession, occurrence_id: int, language: str, links: AssessmentLinks | None
+) -> Invite | tuple[str, str]:
+    """The link an assessment reminder carries, or the final state and reason it goes
+    without sending: the time point answered already, or links not configured."""
+    occurrence = await session.get(Occurrence, occurrence_id)
+    due_id = (occurrence.payload or {}).get("due_id") if occurrence is not None else None
+    due = await session.get(AssessmentDue, due_id) if isinstance(due_id, int) else None
+    if due is None:
+        return "failed", "the time point is no longer planned"
+    if due.assessment_id is not None:
+        return "skipped", "the questionnaire was answered already"
+    url = links.url(RecordLink(due.reader, language)) if links is not None else None
+    if url is None:
+        return "failed", (
+            "assessment links are not configured (LESSON_LINK_SECRET and a public URL for "
+            "the scheduler)"
+        )
+    return Invite(url)

@@ -70,4 +70,8 @@ def render(
     if template is None:
         raise ValueError(f"no text for {kind} messages")
     text = template.format(name=name)
+    if kind == "assessment":  # a questionnaire due: the patient's self-assessment link
+        if link is None:
+            raise ValueError("an assessment reminder needs its link")
+        return rendered(f"{text} {link}", text, link)
     return rendered(text, text)

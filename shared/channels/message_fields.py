@@ -36,13 +36,14 @@ KINDS: tuple[str, ...] = (
     "survey",
     "record_reply",
     "closure_notice",  # the day before a closed day, when the clinic gives take-home doses
+    "assessment",  # a questionnaire due, with the patient's link to answer it
 )
 _EVERY_KIND = frozenset({TITLE, SUMMARY, NAME, LOCAL_TIME, LOCAL_DATE, FIRST, TEXT})
 
 
 def provided(kind: str) -> frozenset[str]:
     """The sources a template for `kind` messages may name: the renderer fills them all."""
-    return _EVERY_KIND | {URL} if kind == "lesson" else _EVERY_KIND
+    return _EVERY_KIND | {URL} if kind in ("lesson", "assessment") else _EVERY_KIND
 
 
 # The titles' catalog keys, built once: a burst renders 200,000 messages.

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml  # type: ignore[import-untyped]
@@ -17,17 +18,23 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
+from services.scheduler import planner
 from services.scheduler.assessment_cli import read_questionnaires
 from services.scheduler.assessment_links import AssessmentLinks
 from services.scheduler.assessment_models import Assessment, AssessmentDue
 from services.scheduler.assessment_plan import KIND, attach_schedule, follow_up_points
 from services.scheduler.assessments import store_questionnaire
-from services.scheduler.models import Occurrence, Patient
+from services.scheduler.dispatch import Dispatcher
+from services.scheduler.models import Message, Occurrence, Patient
 from services.scheduler.record_links import RecordLink
+from services.scheduler.settings import SchedulerSettings
+from shared.channels import ChannelRegistry
+from shared.channels.console import ConsoleChannel
 from shared.db import Database
+from shared.messages import SendMessage
 from shared.settings import Settings
 from tests.conftest import TokenFactory, build_service_app
-from tests.integration.schedutil import clinic
+from tests.integration.schedutil import clinic, context
 from tests.unit.test_assessment_definition import SHIPPED, SHIPPED_CASES
 
 BASE = "https://mmt.example.cn"
@@ -366,3 +373,68 @@ async def test_an_expired_link_or_a_discharged_patient_shows_nothing(world: Worl
     assert (await client.post(page, data=MOTIVATION)).status_code == 410
     async with world.db.sessions() as session:
         assert (await session.execute(select(Assessment))).first() is None
+
+
+async def test_the_reminder_carries_the_link_discreetly_and_is_skipped_once_answered(
+    world: World, access_db: Database
+) -> None:
+    path = f"/api/v1/patients/{world.patient}/assessment-plan"
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    plan = {
+        "instruments": ["hiv-knowledge", "methadone-knowledge"],
+        "points": [{"time_point": "month-2", "due_on": today.isoformat()}],
+    }
+    assert (await world.client.put(path, json=plan)).status_code == 200
+    async with world.db.sessions() as session:
+        reminders = (
+            (await session.execute(select(Occurrence).where(Occurrence.kind == KIND)))
+            .scalars()
+            .all()
+        )
+    # Answered by staff before its reminder goes, the methadone one is not sent.
+    answered = {f"methadone-{i}": "true" for i in range(1, 9)}
+    recorded = await world.client.post(
+        f"/api/v1/patients/{world.patient}/assessments",
+        json={
+            "instrument": "methadone-knowledge",
+            "answers": answered,
+            "assessed_by": "Dr Li",
+            "assessed_at": _now(),
+            "time_point": "month-2",
+        },
+    )
+    assert recorded.status_code == 201, recorded.text
+    at = reminders[0].due_at
+    await planner.release_due(world.db, SchedulerSettings(), at)
+    console = ConsoleChannel("sms")
+    ctx = context(world.db, access_db)
+    dispatcher = Dispatcher(world.db, ctx.cipher, ChannelRegistry([console]), None)
+    dispatcher.assessment_links = AssessmentLinks(world.secret, BASE)
+    dispatcher.clock = lambda: at
+    async with world.db.sessions() as session:
+        sent = (
+            await session.execute(
+                select(Message.id, Message.occurrence_id).where(Message.kind == KIND)
+            )
+        ).all()
+    assert len(sent) == 2
+    for message_id, _occurrence in sent:
+        async with world.db.transaction() as session:
+            await dispatcher.handle(SendMessage(message_id=message_id), session)
+    [text] = [message.text for message in console.sent]
+    assert text.startswith("W.L., the clinic asks you to fill in a short form: https://")
+    assert "methadone" not in text.lower()  # discreet: nothing says what it is about
+    assert "HIV" not in text
+    page = text.rsplit(" ", 1)[1].removeprefix(BASE)
+    shown = await world.client.get(page)
+    assert shown.status_code == 200
+    assert "HIV knowledge" in shown.text
+    async with world.db.sessions() as session:
+        states = sorted(
+            (
+                await session.execute(
+                    select(Message.state, Message.reason).where(Message.kind == KIND)
+                )
+            ).all()
+        )
+    assert states == [("delivered", None), ("skipped", "the questionnaire was answered already")]

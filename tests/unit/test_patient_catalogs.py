@@ -54,7 +54,7 @@ def test_a_language_without_a_catalog_reads_the_source_language() -> None:
 
 def test_reminders_fit_one_sms_segment_before_the_name() -> None:
     reminders = _keys("reminder.")
-    assert len(reminders) == 10  # five kinds (take-home notices too), two wordings
+    assert len(reminders) == 12  # six kinds (take-home notices, assessments), two wordings
     for language in LANGUAGES:
         for key in reminders:
             assert sms.segments(texts(language)[key].format(name="")) == 1, (language, key)

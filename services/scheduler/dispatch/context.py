@@ -8,13 +8,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scheduler.assessment_plan import Invite
 from services.scheduler.lessons import LessonChoice
 from services.scheduler.models import Dose, Message, Occurrence, Patient, UrineTest
 from services.scheduler.rendering import Record
 from services.scheduler.risk_models import RiskAssessment
 from services.scheduler.timeplan import local_today
 
-Extra = LessonChoice | Record | str | None  # str: a survey question's text
+Extra = LessonChoice | Record | Invite | str | None  # str: a survey question's text
 
 
 async def survey_question(session: AsyncSession, message: Message) -> str | None:

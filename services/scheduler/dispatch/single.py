@@ -20,6 +20,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scheduler.assessment_links import AssessmentLinks
+from services.scheduler.assessment_plan import KIND as ASSESSMENT
+from services.scheduler.assessment_plan import Invite, reminder_invite
 from services.scheduler.dispatch.context import Extra, patient_record, survey_question
 from services.scheduler.dispatch.rules import (
     MAX_ATTEMPTS,
@@ -70,6 +73,8 @@ class Dispatcher:
         self.links = links
         # Record replies link to the record page when configured (record_links.py).
         self.record_links = record_links or RecordLinks.from_environment()
+        # Assessment reminders carry the patient's self-assessment link (assessment_links.py).
+        self.assessment_links = AssessmentLinks.from_environment()
 
     async def handle(self, command: SendMessage, session: AsyncSession) -> None:
         claimed = await self._claim(command.message_id)
@@ -79,8 +84,9 @@ class Dispatcher:
         lesson = extra if isinstance(extra, LessonChoice) else None
         record = extra if isinstance(extra, Record) else None
         survey = extra if isinstance(extra, str) else None
+        invite = extra.link if isinstance(extra, Invite) else None
         attempts: list[AttemptRow] = []
-        outcome = await self.send(message, patient, lesson, record, attempts, tried, survey)
+        outcome = await self.send(message, patient, lesson, record, attempts, tried, survey, invite)
         session.add_all(Attempt(**row) for row in attempts)
         await self._record(session, message.id, outcome, lesson)
 
@@ -111,6 +117,11 @@ class Dispatcher:
                 extra = await survey_question(session, message)
                 if extra is None:
                     final = ("failed", "the survey question has no text")
+            if final is None and message.kind == ASSESSMENT:
+                invited = await reminder_invite(
+                    session, message.occurrence_id, patient.language, self.assessment_links
+                )
+                extra, final = (invited, None) if isinstance(invited, Invite) else (None, invited)
             if final is None and message.kind == "lesson":
                 extra = await choose_lesson(session, patient)
                 if extra is None:
@@ -149,6 +160,7 @@ class Dispatcher:
         attempts: list[AttemptRow],
         tried: set[str],
         survey_text: str | None = None,
+        invite: str | None = None,
     ) -> Outcome:
         """Always an outcome, never an exception: the message is already `sending`, and
         the batch path records a whole batch's outcomes together. An exception here used to
@@ -157,7 +169,7 @@ class Dispatcher:
         found it: a Redis restart under the pacer)."""
         assert self.cipher is not None  # final_before_sending checked it
         try:
-            rendered = self._render(message, patient, lesson, record, survey_text)
+            rendered = self._render(message, patient, lesson, record, survey_text, invite)
         except Exception as exc:  # no provider called
             return self._crashed(message, None, exc, attempts)
         reasons: list[str] = []
@@ -215,8 +227,9 @@ class Dispatcher:
         lesson: LessonChoice | None,
         record: Record | None,
         survey_text: str | None,
+        invite: str | None = None,
     ) -> Rendered:
-        link = None
+        link = invite  # an assessment reminder's link, made when it was claimed
         if lesson is not None and self.links is not None:
             link = self.links.url(
                 LessonLink(message.id, lesson.track, lesson.key, lesson.version, patient.language)
