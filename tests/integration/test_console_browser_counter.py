@@ -2,15 +2,19 @@
 Chromium, axe-core's WCAG 2 A/AA rules and a screenshot of each page in
 test-output/browser/): print a patient's card, scan it at Today as a USB scanner would
 (the code typed into the focused field, then Enter) twice, write a follow-up note with an
-outcome on an alert, and get back a pause typed into a session that ended meanwhile."""
+outcome on an alert, get back a pause typed into a session that ended meanwhile, and see
+the page an address gets after too many failed sign-ins."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from playwright.async_api import Browser, Page, expect
+from redis.asyncio import Redis
 
+from services.console.throttle import SignInThrottle
 from shared.db import Database
+from shared.settings import Settings
 from tests.integration.consoleutil import LOGIN, PASSWORD, World
 from tests.integration.test_console import world as world  # the fixtures
 from tests.integration.test_console_browser import browser as browser
@@ -26,7 +30,12 @@ async def _sign_in(page: Page) -> None:
 
 
 async def test_scan_a_card_note_an_alert_and_keep_a_form_across_an_ended_session(
-    world: World, console_url: str, browser: Browser, scheduler_db: Database
+    world: World,
+    console_url: str,
+    browser: Browser,
+    scheduler_db: Database,
+    redis: Redis,
+    app_settings: Settings,
 ) -> None:
     await add_alert(scheduler_db, world.patient_ids["YX-001"], world.yx)
     context = await browser.new_context(locale="en", viewport={"width": 390, "height": 844})
@@ -83,5 +92,19 @@ async def test_scan_a_card_note_an_alert_and_keep_a_form_across_an_ended_session
     await expect(page.locator("#pause-reason")).to_have_value("Hospital stay")
     await shot(page, "16-form-given-back")
     assert not [c for c in world.services.seen if c.endswith("/pause")]  # not sent meanwhile
-    assert errors == []
+
+    # Signed out, from an address that has failed to sign in too often: a clear page.
+    await page.get_by_role("button", name="Sign out", exact=True).click()
+    limit = world.settings.console_signin_failures_per_address
+    throttle = SignInThrottle(
+        redis, app_settings.bus.bus_prefix, world.clock, limit, timedelta(minutes=15)
+    )
+    for _ in range(limit):
+        await throttle.failed("127.0.0.1")  # the browser's address, as uvicorn sees it
+    await _sign_in(page)
+    await expect(page.get_by_text("Too many failed sign-ins from this network")).to_be_visible()
+    await shot(page, "17-sign-in-throttled")
+    assert errors == [
+        "Failed to load resource: the server responded with a status of 429 (Too Many Requests)"
+    ]  # that answer's own status, nothing else
     await context.close()
