@@ -228,9 +228,18 @@ def _receipts(message_ids: list[str], public: str, count: int) -> Callable[[int]
             "MessageStatus": "delivered",
             "To": f"+86139{i % 100_000_000:08d}",
         }
-        signature = validator.compute_signature(url, form)
-        return Call("POST", url, form, {"X-Twilio-Signature": signature})
+        return twilio_signed(validator, url, form)
 
+    return presigned(build, count)
+
+
+def twilio_signed(validator: RequestValidator, url: str, form: dict[str, str]) -> Call:
+    signature = validator.compute_signature(url, form)
+    return Call("POST", url, form, {"X-Twilio-Signature": signature})
+
+
+def presigned(build: Callable[[int], Call], count: int) -> Callable[[int], Call]:
+    """The first `count` calls built now, before the clock starts; any later one when sent."""
     signed = [build(i) for i in range(count)]
     return lambda i: signed[i] if i < count else build(i)
 

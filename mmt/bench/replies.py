@@ -27,10 +27,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 from sqlalchemy import func, insert, select
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
-from mmt.bench.api import Call, _load, _serving_pids
+from mmt.bench.api import Call, _load, _serving_pids, presigned, twilio_signed
 from mmt.bench.common import (
     ROOT,
     TWILIO_FROM,
@@ -43,9 +45,11 @@ from mmt.bench.common import (
     throwaway,
 )
 from mmt.registry import load_service
+from services.feedback.inbound_stream import GROUP, partition_streams
 from services.feedback.models import InboundMessage, Sender
 from services.feedback.sms_answers import SENT
 from shared.access.clinics import ClinicIn, create_clinic
+from shared.bus import BusKeys
 from shared.crypto import IdentifierCipher
 from shared.db import Database
 from shared.migrate import ACCESS_MIGRATIONS, migrate
@@ -93,7 +97,7 @@ async def bench_replies(
             worker_cpu = cpu_seconds([worker.pid]) if worker else 0.0
             figures = await _load(calls, ("reply",), "", rps, seconds, server.pid, 1, warmup)
             load_ended = time.perf_counter()
-            figures.update(await _settled(db, sent, load_ended, worker))
+            figures.update(await _settled(db, place.redis, place.prefix, load_ended, worker))
             if worker is not None:
                 figures["worker_cpu_ms_per_reply"] = round(
                     (cpu_seconds([worker.pid]) - worker_cpu) * 1000 / sent, 3
@@ -109,8 +113,7 @@ async def bench_replies(
         finally:
             for process in (worker, server):
                 if process is not None:
-                    process.send_signal(signal.SIGINT)
-                    await asyncio.to_thread(process.wait, 20)
+                    await _stop(process)
             for database in (db, access):
                 await database.drop_schema()
                 await database.dispose()
@@ -132,6 +135,16 @@ async def _start(command: list[str], env: dict[str, str], cwd: Path) -> subproce
     return await asyncio.to_thread(
         subprocess.Popen, [sys.executable, "-m", "mmt", *command], env=env, cwd=cwd
     )
+
+
+async def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGINT, as a supervisor stops it; killed if it is not gone within 20 s."""
+    process.send_signal(signal.SIGINT)
+    try:
+        await asyncio.to_thread(process.wait, 20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        await asyncio.to_thread(process.wait, 10)
 
 
 async def _enrol(db: Database, cipher: IdentifierCipher, phones: list[str], clinic: int) -> None:
@@ -198,20 +211,19 @@ def _replies(phones: list[str], public: str, count: int) -> Callable[[int], Call
             "Body": WORDS[i % len(WORDS)],
             "MessageSid": f"SM{i:032x}",
         }
-        signature = validator.compute_signature(url, form)
-        return Call("POST", url, form, {"X-Twilio-Signature": signature})
+        return twilio_signed(validator, url, form)
 
-    signed = [build(i) for i in range(count)]
-    return lambda i: signed[i] if i < count else build(i)
+    return presigned(build, count)
 
 
 async def _settled(
-    db: Database, sent: int, load_ended: float, worker: subprocess.Popen[bytes] | None
+    db: Database, redis: Redis, prefix: str, load_ended: float, worker: Any
 ) -> dict[str, Any]:
-    """Seconds after the load until every reply was stored, and every answer recorded (in
-    the request itself without a worker: the inline path)."""
-    stored_s: float | None = None
-    answered_s: float | None = None
+    """Seconds after the load until the worker had handled everything the API accepted
+    (the partition streams hold nothing unread or unacknowledged) and every stored reply's
+    answer was recorded; without a worker (the inline path) the store is the answer."""
+    keys = BusKeys(prefix.rstrip("_"))
+    waited: float | None = None
     stored = answered = 0
     while time.perf_counter() - load_ended < SETTLE_LIMIT_S:
         if worker is not None and worker.poll() is not None:
@@ -222,16 +234,34 @@ async def _settled(
             if worker is not None:
                 query = select(func.count(InboundMessage.id)).where(InboundMessage.answer == SENT)
                 answered = int(await session.scalar(query) or 0)
-        waited = round(time.perf_counter() - load_ended, 3)
-        if stored >= sent and stored_s is None:
-            stored_s = waited
-        if answered >= sent:
-            answered_s = waited
+        if answered == stored and (worker is None or await _drained(redis, keys)):
+            waited = round(time.perf_counter() - load_ended, 3)
             break
         await asyncio.sleep(0.05)
     return {
         "replies_stored": stored,
         "replies_answered": answered,
-        "stored_s_after_load": stored_s,
-        "answered_s_after_load": answered_s,
+        "stored_and_answered_s_after_load": waited,
     }
+
+
+async def _drained(redis: Redis, keys: BusKeys) -> bool:
+    """No partition holds an entry unread or unacknowledged by the worker's group."""
+    for stream in partition_streams(keys):
+        try:
+            groups: Any = await redis.xinfo_groups(stream)
+            info: Any = await redis.xinfo_stream(stream)
+        except ResponseError:  # never written to
+            continue
+        group = next((g for g in groups if _text(g["name"]) == GROUP), None)
+        if (
+            group is None
+            or int(group["pending"])
+            or (_text(group["last-delivered-id"]) != _text(info["last-generated-id"]))
+        ):
+            return False
+    return True
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -129,9 +129,10 @@ class PartitionRunner:
         if time.monotonic() >= self._next_trim:
             self._next_trim = time.monotonic() + 60
             for partition in self.held:
-                await trim_stream(
-                    self.redis, partition_stream(self.keys, partition), self.keep_ms, now_ms
-                )
+                with contextlib.suppress(ResponseError):  # no stream yet: nothing to trim
+                    await trim_stream(
+                        self.redis, partition_stream(self.keys, partition), self.keep_ms, now_ms
+                    )
 
     async def _stop(self, partition: int, *, release: bool) -> None:
         task, stop = self._tasks.pop(partition)
@@ -142,8 +143,10 @@ class PartitionRunner:
             await self.redis.eval(_RELEASE, 1, self._lease(partition), self.worker_id)
 
     async def aclose(self) -> None:
-        for partition in self.held:
-            await self._stop(partition, release=True)
+        """Every partition told to stop at once; each ends after its batch."""
+        for _, stop in self._tasks.values():
+            stop.set()
+        await asyncio.gather(*(self._stop(p, release=True) for p in self.held))
         await self.redis.zrem(self.members, self.worker_id)
 
     # --- one partition ------------------------------------------------------------------
