@@ -7,8 +7,9 @@ key for `KEEP_FOR`, sets that key in an HttpOnly cookie, and sends the person to
 Signed in again *as the same person* (the ended session's staff id is kept with the
 fields), the form's page comes back pre-filled, saying so, and nothing is sent until
 they press the button again: a pause or a note may no longer be right after half an hour.
-Anyone else signing in on that browser gets nothing; the person gets them once. When the person cannot be known (the session is long gone from Redis) nothing is
-kept, and the sign-in page says plainly that what was typed was lost.
+Anyone else signing in on that browser gets nothing; the person gets them once. When the
+person cannot be known (the session is long gone from Redis) nothing is kept, and the
+sign-in page says plainly that what was typed was lost.
 
 Only forms with typed text are kept; one-click actions (a dose, an acknowledgement, a
 scan) are not replayed or kept: the page they come back to shows the present state.
