@@ -211,6 +211,8 @@ class _QuestionnaireChecker(InstrumentChecker):
             elif reverse and scale is not None and scale.kind != "likert":
                 self.fail((*path, "reverse"), "only a likert question can be reverse-scored")
             correct = self._correct(entry.get("correct", MISSING), (*path, "correct"), scale)
+            if correct is None and "correct" in entry:
+                self.declared.add(f"correct:{key}")  # wrong, and reported: not again
             if key is not None and texts is not None and scale is not None:
                 questions[key] = Question(
                     key=key, scale=scale.key, texts=texts, reverse=reverse is True, correct=correct
@@ -308,6 +310,8 @@ class _QuestionnaireChecker(InstrumentChecker):
             elif key in keys:
                 self.fail((*at, index), f"{key!r} appears twice")
             elif method == "awareness" and question.correct is None:
+                if f"correct:{key}" in self.declared:
+                    return None
                 self.fail((*at, index), f"{key!r} has no correct answer to count")
             elif method in ("sum", "mean") and scales[question.scale].kind != "likert":
                 self.fail((*at, index), f"{key!r} is not a likert question: it has no points")

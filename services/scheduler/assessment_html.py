@@ -161,6 +161,7 @@ async def assessment_submit(
     except InvalidInput as refused:
         page = await open_form(ctx, link, expired=expired)
         wrong = {q.key for q in page.form.questions if f"answers.{q.key}:" in str(refused)}
+        # Nothing answered names no question: a key no question has shows the note alone.
         return render_form(page, answers, wrong or {""}, 422)
     language = "en" if link.language == "en" else "zh-CN"
     thanks = patient_texts(language)["assessment_page.thanks"]

@@ -121,12 +121,14 @@ async def test_answers_are_scored_and_kept_with_the_version_and_wrong_ones_named
     assert again.json()["already_recorded"] is True
     assert again.json()["id"] == first.json()["id"]
 
-    # One answer left out and one null: problem recognition and desire for help prorated.
+    # One answer left out and one null: two missing where the score allows one.
     fewer = {**HIV, "hiv-8": None}
     del fewer["hiv-7"]
     later = {"instrument": "hiv-knowledge", "answers": fewer, "assessed_by": "Dr Li"}
-    refused = await client.post(path, json={**later, "assessed_at": _now()})
-    assert refused.json()["scores"] == {"awareness": None}  # two missing, one allowed
+    missing = await client.post(path, json={**later, "assessed_at": _now()})
+    assert missing.status_code == 201
+    assert missing.json()["scores"] == {"awareness": None}
+    assert missing.json()["answers"] == {f"hiv-{i}": "true" for i in range(1, 7)}
     wrong = {**body, "answers": {**MOTIVATION, "pr-2": "7", "zz": "1"}, "assessed_at": _now()}
     bad = await client.post(path, json=wrong)
     assert bad.status_code == 422

@@ -262,6 +262,20 @@ def test_bad_definitions_are_refused_naming_file_line_and_field(
     ]
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        ("kind: choice", "kind: pick"),  # every question on the scale, every score on them
+        ('correct: "false", texts: {zh-CN: "知二"', 'correct: "no", texts: {zh-CN: "知二"'),
+    ],
+)
+def test_one_wrong_entry_is_one_problem_not_one_for_each_reference(
+    change: tuple[str, str],
+) -> None:
+    _form, problems = validate_questionnaire(yaml.safe_load(GOOD.replace(*change, 1)))
+    assert len(problems) == 1, [str(problem) for problem in problems]
+
+
 def test_mmt_assessment_check_and_import_refuse_bad_files_whole(tmp_path: Path) -> None:
     runner = CliRunner()
     assert runner.invoke(mmt, ["assessment", "check", str(SHIPPED)]).exit_code == 0
