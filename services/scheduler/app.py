@@ -29,6 +29,7 @@ from services.scheduler.risk_api import (
 )
 from services.scheduler.signals_api import ClinicSignalsController
 from services.scheduler.studies.api import PatientStudyController, StudyController
+from services.scheduler.studies.export_api import StudyExportController
 from services.scheduler.studies.interviews_api import InterviewController
 from services.scheduler.worker import load_cipher
 from shared.access.api import AuditController, ClinicController
@@ -73,6 +74,7 @@ def create_app(
             PatientStudyController,
             HandoutController,
             InterviewController,
+            StudyExportController,
         ],
         settings=settings,
         db=db,

@@ -18,9 +18,11 @@ from sqlalchemy.exc import DBAPIError
 
 from services.scheduler.definition_files import PathsArg, refuse
 from services.scheduler.patients import Scheduler
-from services.scheduler.studies import clusters, service
+from services.scheduler.studies import clusters, export, service
 from services.scheduler.studies.definition import StudyDefinition, validate_study
+from services.scheduler.studies.flow import FlowOut, flow_counts
 from services.scheduler.studies.schemas import ClusterClinicIn, ClusterIn
+from services.scheduler.worker import load_cipher
 from shared.access.tokens import Principal, Role, TokenError, resolve_clinics
 from shared.db import Database, using_database
 from shared.errors import DomainError
@@ -34,6 +36,10 @@ study_cli = typer.Typer(
 CLI = Principal("cli", Role.ADMIN, frozenset())
 T = TypeVar("T")
 StudyArg = Annotated[str, typer.Argument(help="The study's key (or id).")]
+
+
+# The command line runs on the server as its operator: every clinic, like an admin.
+_OPERATOR = Principal("cli", Role.ADMIN, frozenset())
 
 
 def read_studies(paths: Sequence[Path]) -> tuple[list[tuple[str, StudyDefinition]], list[Problem]]:
@@ -158,3 +164,53 @@ def clinics(
 
     for line in _run(work):
         typer.echo(line)
+
+
+@study_cli.command("export")
+def export_(
+    study: StudyArg,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the CSV here (default: stdout)")
+    ] = None,
+    dictionary: Annotated[
+        Path | None, typer.Option(help="Also write the data dictionary (CSV) here")
+    ] = None,
+    pseudonymise: Annotated[
+        bool, typer.Option(help="The keyed pseudonym instead of the patient id (IDENTIFIER_KEYS)")
+    ] = False,
+) -> None:
+    """The study's analysis file: one row per participant and time point reached."""
+
+    async def work(ctx: Scheduler) -> tuple[str, str]:
+        ctx = Scheduler(ctx.db, ctx.access_db, load_cipher() if pseudonymise else None)
+        study_id = await service.study_id_of(ctx.db, study)
+        header, rows, variables = await export.export_rows(
+            ctx, _OPERATOR, study_id, pseudonymise=pseudonymise
+        )
+        return export.to_csv(header, rows), export.dictionary_csv(variables)
+
+    text, variables = _run(work)
+    if dictionary is not None:
+        dictionary.write_text(variables, encoding="utf-8")
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"{output}: {text.count(chr(10)) - 1} rows")
+
+
+@study_cli.command("flow")
+def flow_(study: StudyArg) -> None:
+    """CONSORT-style counts: enrolled, consented, baseline, randomised; by arm."""
+
+    async def work(ctx: Scheduler) -> FlowOut:
+        return await flow_counts(ctx, _OPERATOR, await service.study_id_of(ctx.db, study))
+
+    counts = _run(work)
+    typer.echo(
+        f"{counts.study}: enrolled {counts.enrolled}, consented {counts.consented}, "
+        f"baseline {counts.baseline}, randomised {counts.randomised}"
+    )
+    for arm in counts.arms:
+        lost = ", ".join(f"{reason} {n}" for reason, n in sorted(arm.lost.items())) or "none"
+        typer.echo(f"  {arm.arm}: allocated {arm.allocated}, lost {lost}, followed {arm.followed}")
