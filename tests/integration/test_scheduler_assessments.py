@@ -17,7 +17,9 @@ import yaml  # type: ignore[import-untyped]
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
+from typer.testing import CliRunner
 
+from mmt import app as mmt
 from services.scheduler import planner
 from services.scheduler.assessment_cli import read_questionnaires
 from services.scheduler.assessment_links import AssessmentLinks
@@ -440,3 +442,25 @@ async def test_the_reminder_carries_the_link_discreetly_and_is_skipped_once_answ
             ).all()
         )
     assert states == [("delivered", None), ("skipped", "the questionnaire was answered already")]
+
+
+@pytest.mark.usefixtures("database_env")
+def test_mmt_assessment_import_loads_every_file_once_and_refuses_a_changed_version(
+    scheduler_db: Database, access_db: Database, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    shipped = runner.invoke(mmt, ["assessment", "import", str(SHIPPED)])
+    assert shipped.exit_code == 0, shipped.output
+    assert "hiv-knowledge: version 1 loaded from" in shipped.output
+    again = runner.invoke(mmt, ["assessment", "import", str(SHIPPED / "hiv-knowledge.yaml")])
+    assert "hiv-knowledge: version 1 unchanged from" in again.output
+    changed = tmp_path / "hiv.yaml"
+    text = (SHIPPED / "hiv-knowledge.yaml").read_text(encoding="utf-8")
+    changed.write_text(text.replace("HIV knowledge", "HIV facts"), encoding="utf-8")
+    refused = runner.invoke(mmt, ["assessment", "import", str(changed)])
+    assert refused.exit_code == 1
+    assert "exists with different content: give the changed definition a new version" in (
+        refused.output
+    )
+    nowhere = runner.invoke(mmt, ["assessment", "import", str(changed), "--clinic", "XX"])
+    assert nowhere.exit_code == 1
