@@ -19,7 +19,6 @@ from litestar.datastructures import State
 from litestar.enums import MediaType
 from litestar.openapi.datastructures import ResponseSpec
 
-from services.feedback.grammar import Grammar, split_words
 from services.feedback.inbound import INBOUND
 from services.feedback.inbound_stream import NotAccepted, accept, sealed
 from services.feedback.settings import FeedbackSettings
@@ -42,7 +41,6 @@ class WebhookConfig:
     twilio_auth_token: str | None
     wechat_app_id: str | None
     cipher: IdentifierCipher | None
-    grammar: Grammar
 
     @classmethod
     def from_environment(cls, cipher: IdentifierCipher | None) -> WebhookConfig:
@@ -54,7 +52,6 @@ class WebhookConfig:
             twilio_auth_token=token.get_secret_value() if token else None,
             wechat_app_id=WeChatSettings().wechat_app_id,
             cipher=cipher,
-            grammar=Grammar(split_words(feedback.feedback_urgent_words_extra)),
         )
 
 
