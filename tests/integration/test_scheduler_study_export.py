@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -181,3 +182,15 @@ def test_the_command_line_exports_and_counts(seeded: tuple[int, int]) -> None:
     assert "moved 1" in shown.output
     missing = runner.invoke(mmt, ["study", "export", "no-such-study"])
     assert missing.exit_code == 1
+
+
+@pytest.mark.usefixtures("database_env")
+def test_the_command_line_writes_the_report(seeded: tuple[int, int], tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    written = CliRunner().invoke(mmt, ["study", "report", "yuxi-wechat", "-o", str(page)])
+    assert written.exit_code == 0, written.output
+    html = page.read_text(encoding="utf-8")
+    assert "Enrolled 3; consented 2; baseline recorded 2; randomised 2" in html
+    assert "<td>moved 1</td>" in html
+    assert "motivation.total" in html  # the assessment's score among the outcomes
+    assert "<svg" in html

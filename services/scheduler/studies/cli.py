@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 from services.scheduler.definition_files import PathsArg, refuse
 from services.scheduler.patients import Scheduler
-from services.scheduler.studies import clusters, export, service
+from services.scheduler.studies import clusters, export, report, service
 from services.scheduler.studies.definition import StudyDefinition, validate_study
 from services.scheduler.studies.flow import FlowOut, flow_counts
 from services.scheduler.studies.schemas import ClusterClinicIn, ClusterIn
@@ -214,3 +214,22 @@ def flow_(study: StudyArg) -> None:
     for arm in counts.arms:
         lost = ", ".join(f"{reason} {n}" for reason, n in sorted(arm.lost.items())) or "none"
         typer.echo(f"  {arm.arm}: allocated {arm.allocated}, lost {lost}, followed {arm.followed}")
+
+
+@study_cli.command("report")
+def report_(
+    study: StudyArg,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write")],
+) -> None:
+    """An HTML report: flow counts, the baseline by arm, outcomes compared between arms."""
+
+    async def work(ctx: Scheduler) -> str:
+        study_id = await service.study_id_of(ctx.db, study)
+        header, rows, _ = await export.export_rows(ctx, _OPERATOR, study_id)
+        counts = await flow_counts(ctx, _OPERATOR, study_id)
+        definition = await service.get_study(ctx.db, study_id)
+        points = [point.key for point in definition.follow_up]
+        return report.render(counts, definition.unit, rows, header, points)
+
+    output.write_text(_run(work), encoding="utf-8")
+    typer.echo(f"{output}: written")
