@@ -79,7 +79,9 @@ def valid_time_zone(name: str) -> str:
     if name not in available_timezones():
         try:
             ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        # OSError: on a system tz database a region name ("Asia") is a directory, and
+        # ZoneInfo raises IsADirectoryError instead of ZoneInfoNotFoundError.
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
             raise ClinicError(
                 f"unknown time zone {name!r}: use an IANA name such as Asia/Shanghai"
             ) from exc

@@ -117,7 +117,7 @@ def _zone(name: str | None) -> ZoneInfo:
     if name:
         try:
             return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # a directory ("Asia") is OSError
             pass  # a zone this host lacks: China's day rather than no count at all
     return CHINA
 
