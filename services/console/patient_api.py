@@ -74,6 +74,15 @@ class Reply(msgspec.Struct, kw_only=True):
     text: str | None
 
 
+class PatientPage(msgspec.Struct, kw_only=True):
+    """The scheduler's part of the patient page (GET /patients/{id}/page)."""
+
+    patient: Patient
+    calendar: MonthCalendar
+    timeline: list[TimelineEntry]
+    alerts: list[Alert]
+
+
 class Binding(msgspec.Struct, kw_only=True):
     expires_at: datetime
     qr_url: str | None  # None when the scheduler has no official account configured
@@ -90,16 +99,12 @@ class PatientApi:
         body = await self.api._call(token, "GET", self._patient_url(patient_id))
         return msgspec.json.decode(body, type=Patient)
 
-    async def calendar(self, token: str, patient_id: int, month: str | None) -> MonthCalendar:
-        params = {"month": month} if month else None
-        url = self._patient_url(patient_id, "/calendar")
+    async def page(self, token: str, patient_id: int, month: str | None) -> PatientPage:
+        """The record, the month, the timeline and the alerts: one scheduler call."""
+        params: dict[str, Any] = {"limit": 200, **({"month": month} if month else {})}
+        url = self._patient_url(patient_id, "/page")
         body = await self.api._call(token, "GET", url, params=params)
-        return msgspec.json.decode(body, type=MonthCalendar)
-
-    async def timeline(self, token: str, patient_id: int) -> list[TimelineEntry]:
-        url = self._patient_url(patient_id, "/timeline")
-        body = await self.api._call(token, "GET", url, params={"limit": 200})
-        return msgspec.json.decode(body, type=list[TimelineEntry])
+        return msgspec.json.decode(body, type=PatientPage)
 
     async def replies(self, token: str, patient_id: int) -> list[Reply]:
         # By patient alone: replies sent while they belonged to another of the person's
@@ -114,12 +119,6 @@ class PatientApi:
         params = {"patient_id": patient_id, "limit": 50}
         body = await self.api._call(token, "GET", url, params=params)
         return msgspec.json.decode(body, type=list[Need])
-
-    async def alerts(self, token: str, patient_id: int) -> list[Alert]:
-        """Every alert of the patient's (open and acknowledged), with follow-up notes."""
-        url = f"{self.api.scheduler}/api/v1/alerts"
-        body = await self.api._call(token, "GET", url, params={"patient_id": patient_id})
-        return msgspec.json.decode(body, type=list[Alert])
 
     async def enrol(self, token: str, record: dict[str, Any]) -> Patient:
         url = f"{self.api.scheduler}/api/v1/patients"

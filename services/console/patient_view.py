@@ -19,6 +19,7 @@ from services.console.patient_api import (
     MonthCalendar,
     Patient,
     PatientApi,
+    PatientPage,
     Reply,
 )
 
@@ -95,15 +96,14 @@ def merged_timeline(
 
 
 async def load_patient_view(
-    api: PatientApi, token: str, clinic: Clinic, patient: Patient, month: str | None
+    api: PatientApi, token: str, clinic: Clinic, page: PatientPage
 ) -> PatientView:
-    """Five calls at once, made once the record said the patient is this clinic's."""
-    calendar, entries, replies, needs, alerts = await asyncio.gather(
-        api.calendar(token, patient.id, month),
-        api.timeline(token, patient.id),
+    """The scheduler's answer (`page`: asked first, so that another clinic's patient is
+    refused before anything else is asked) and feedback's two calls, made at once."""
+    patient, calendar, entries = page.patient, page.calendar, page.timeline
+    replies, needs = await asyncio.gather(
         api.replies(token, patient.id),
         api.needs(token, patient.id),
-        api.alerts(token, patient.id),
     )
     previous, following = _neighbours(calendar.month, calendar.today)
     return PatientView(
@@ -117,7 +117,7 @@ async def load_patient_view(
         urine_tests=[Happening(e.at, e.type, e.detail) for e in entries if e.type == "urine_test"],
         ratings=[r for r in replies if r.kind == "rating" and r.rating is not None],
         needs=needs,
-        alerts=alerts,
+        alerts=page.alerts,
     )
 
 

@@ -28,7 +28,7 @@ from services.console.pages import (
     restored_form,
     signed_in,
 )
-from services.console.patient_api import Patient, PatientApi
+from services.console.patient_api import Patient, PatientApi, PatientPage
 from services.console.patient_view import (
     PatientView,
     load_patient_view,
@@ -73,9 +73,25 @@ async def patient_of(request: Req, data: SessionData, clinic: Clinic, patient_id
         patient = await patient_api(request).patient(data.token, patient_id)
     except ApiNotFound:
         raise NotFoundException("no such patient") from None
+    return _under(clinic, patient)
+
+
+def _under(clinic: Clinic, patient: Patient) -> Patient:
     if patient.clinic_id != clinic.id:  # another of this person's clinics: not under this URL
         raise NotFoundException("no such patient")
     return patient
+
+
+async def _scheduler_part(
+    request: Req, data: SessionData, clinic: Clinic, patient_id: int, month: str | None
+) -> PatientPage:
+    """The scheduler's part of the page in one call, refused (404) like `patient_of`."""
+    try:
+        found = await patient_api(request).page(data.token, patient_id, month)
+    except ApiNotFound:
+        raise NotFoundException("no such patient") from None
+    _under(clinic, found.patient)
+    return found
 
 
 def patient_path(clinic_id: int, patient_id: int) -> str:
@@ -94,7 +110,7 @@ async def _page(
     request: Req,
     data: SessionData,
     clinic: Clinic,
-    patient: Patient,
+    patient_id: int,
     month: str | None = None,
     *,
     form: str | None = None,
@@ -104,16 +120,15 @@ async def _page(
     followup: dict[str, Any] | None = None,
     restored: bool = False,
 ) -> Template:
-    view: PatientView = await load_patient_view(
-        patient_api(request), data.token, clinic, patient, month_or_none(month)
-    )
+    found = await _scheduler_part(request, data, clinic, patient_id, month_or_none(month))
+    view: PatientView = await load_patient_view(patient_api(request), data.token, clinic, found)
     return page(
         request,
         "patient.html",
         status_code=400 if errors else 200,
         clinic=clinic,
         view=view,
-        phone=masked_phone(patient.phone),
+        phone=masked_phone(view.patient.phone),
         other_clinics=[c for c in data.clinics if c.id != clinic.id],
         urine_results=URINE_RESULTS,
         today=view.calendar.today.isoformat(),
@@ -144,15 +159,14 @@ class PatientPages(Controller):
     ) -> Template:
         data = await signed_in(request)
         clinic = clinic_of(data, clinic_id)
-        patient = await patient_of(request, data, clinic, patient_id)
         kept = await restored_form(request, data)
         if kept is None:
-            return await _page(request, data, clinic, patient, month)
+            return await _page(request, data, clinic, patient_id, month)
         return await _page(
             request,
             data,
             clinic,
-            patient,
+            patient_id,
             month,
             form=_FORM_OF_ACTION.get(kept.action.rsplit("/", 1)[-1]),
             typed=kept.fields,
@@ -171,7 +185,7 @@ class PatientPages(Controller):
         if not data.reason.strip():
             errors = {"reason": "missing"}
             return await _page(
-                request, session, clinic, patient, form="pause", typed=typed, errors=errors
+                request, session, clinic, patient.id, form="pause", typed=typed, errors=errors
             )
         try:
             await patient_api(request).pause(
@@ -185,7 +199,7 @@ class PatientPages(Controller):
                 request,
                 session,
                 clinic,
-                patient,
+                patient.id,
                 form="pause",
                 typed=typed,
                 errors=errors,
@@ -218,7 +232,9 @@ class PatientPages(Controller):
         patient = await patient_of(request, session, clinic, patient_id)
         if not data.confirm:
             errors = {"confirm": "missing"}
-            return await _page(request, session, clinic, patient, form="discharge", errors=errors)
+            return await _page(
+                request, session, clinic, patient.id, form="discharge", errors=errors
+            )
         await patient_api(request).discharge(session.token, patient.id)
         return Redirect(patient_path(clinic.id, patient.id), status_code=303)
 
@@ -244,7 +260,7 @@ class PatientPages(Controller):
             errors["clinic_number"] = "missing"
         if errors or target is None:
             return await _page(
-                request, session, clinic, patient, form="transfer", typed=typed, errors=errors
+                request, session, clinic, patient.id, form="transfer", typed=typed, errors=errors
             )
         try:
             await patient_api(request).transfer(
@@ -264,7 +280,7 @@ class PatientPages(Controller):
                 request,
                 session,
                 clinic,
-                patient,
+                patient.id,
                 form="transfer",
                 typed=typed,
                 errors=errors,
@@ -293,7 +309,7 @@ class PatientPages(Controller):
                 request,
                 session,
                 clinic,
-                patient,
+                patient.id,
                 form="urine",
                 typed=typed,
                 errors=refused_fields(exc, known),

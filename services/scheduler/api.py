@@ -15,6 +15,7 @@ from services.scheduler import alert_followups, cards, doses, monthly, patients,
 from services.scheduler.alert_followups import FollowupIn, FollowupOut
 from services.scheduler.binding import BindingOut, create_binding
 from services.scheduler.cards import CardOut, ScanIn, ScanOut
+from services.scheduler.patient_page import PatientPage, patient_page
 from services.scheduler.patients import Scheduler
 from services.scheduler.schemas import (
     DoseBatchIn,
@@ -265,6 +266,21 @@ class PatientController(Controller):
         days: Days = 30,
     ) -> reports.Adherence:
         return await reports.adherence(ctx, principal_of(request), patient_id, days)
+
+    @get(
+        "/{patient_id:int}/page",
+        opt=policy(*CARE, resource="patient"),
+        summary="The record, a month's calendar, the timeline and the alerts in one answer",
+    )
+    async def page(
+        self,
+        ctx: NamedDependency[Scheduler],
+        request: Req,
+        patient_id: RowId,
+        month: Month = None,
+        limit: Limit = 200,
+    ) -> PatientPage:
+        return await patient_page(ctx, principal_of(request), patient_id, month, min(limit, 1000))
 
     @get(
         "/{patient_id:int}/calendar",

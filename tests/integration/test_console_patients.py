@@ -314,7 +314,10 @@ async def test_another_clinics_patient_is_a_404_page_whose_ids_reach_no_api(
         data={"reason": "x", "_csrf_token": token},
     )
     assert paused.status_code == 404
-    assert world.services.seen == [f"GET scheduler/api/v1/patients/{theirs.id}"] * 2
+    assert world.services.seen == [
+        f"GET scheduler/api/v1/patients/{theirs.id}/page?limit=200",  # the page: one call
+        f"GET scheduler/api/v1/patients/{theirs.id}",  # the pause: the record
+    ]
     assert "KM-0001" not in mine.text
 
 

@@ -101,6 +101,11 @@ async def test_follow_ups_on_an_alert_carry_an_outcome_and_the_writers_name(
     assert bad.status_code == 400
     assert (await client.post(notes, json={"text": ""})).status_code == 400
 
+    page = (await client.get(f"/api/v1/patients/{pid}/page")).json()  # the console's one call
+    assert page["patient"]["clinic_number"] == "F-1"
+    assert page["calendar"]["patient_id"] == pid
+    assert isinstance(page["timeline"], list)
+    assert [len(a["followups"]) for a in page["alerts"]] == [3]
     listed = (await client.get("/api/v1/alerts", params={"patient_id": pid})).json()
     assert [a["id"] for a in listed] == [alert_id]
     assert listed[0]["state"] == "open"  # a note is not an acknowledgement
