@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from services.scheduler import doses, planner
 from services.scheduler.binding import bind_channel
 from services.scheduler.dispatch import BatchDispatcher, Dispatcher
+from services.scheduler.ratings import record_rating
 from services.scheduler.readmodel import (
     answer_record_request,
     ask_survey_question,
@@ -39,6 +40,7 @@ from shared.messages import (
     LessonOpened,
     OptInRequested,
     OptOutRequested,
+    RatingGiven,
     ReceiptsReceived,
     RecordRequested,
     SendMessage,
@@ -129,6 +131,7 @@ async def setup(db: Database, settings: Settings) -> WorkerParts:
             ChannelBound: bind_channel,
             WeChatMessageReceived: note_wechat_message,
             ReceiptsReceived: receipts.handle,
+            RatingGiven: record_rating,
         },
         batch_handlers={
             SendMessage: StateGuarded(BatchDispatcher(dispatcher).handle),

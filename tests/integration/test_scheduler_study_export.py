@@ -17,8 +17,10 @@ from typer.testing import CliRunner
 from mmt import app as mmt
 from services.scheduler.assessment_models import Assessment
 from services.scheduler.models import Dose, LessonProgress, UrineTest
+from services.scheduler.ratings import record_rating
 from services.scheduler.studies.export import add_months
 from services.scheduler.studies.models import StudyParticipant
+from shared.messages import RatingGiven
 from tests.conftest import TokenFactory
 from tests.integration.test_scheduler_studies import CONSENT, STRATA, World
 from tests.integration.test_scheduler_studies import world as world  # the fixture
@@ -84,6 +86,14 @@ async def _participant(world: World, number: str, doses: int) -> int:
                 recorded_at=at,
             )
         )
+    rated_at = datetime.combine(BASELINE + timedelta(days=4), datetime.min.time(), UTC)
+    for rating in (5, 2):
+        event = RatingGiven(
+            patient_id=patient, clinic_id=world.yx, rating=rating, occurred_at=rated_at
+        )
+        for _ in range(2):  # the bus delivers at least once: a redelivery adds nothing
+            async with world.db.transaction() as session:
+                await record_rating(event, session)
     return patient
 
 
@@ -137,6 +147,7 @@ async def test_the_analysis_file_dictionary_and_flow(
     assert (month3["urine_tests"], month3["urine_negative"]) == ("3", "2")
     assert month3["urine_negative_share"] == "0.6667"
     assert (month3["lessons_sent"], month3["lessons_opened"]) == ("2", "1")  # skipped: not sent
+    assert (month3["ratings"], month3["rating_mean"], base["ratings"]) == ("2", "3.5", "0")
     assert (month3["motivation.total"], month3["motivation.readiness"]) == ("42.0", "")
     assert base["motivation.total"] == ""  # assessed at month 3, not at baseline
     assert (month3["retained"], month3["lost_reason"]) == ("1", "")

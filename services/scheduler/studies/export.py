@@ -7,10 +7,10 @@ looks back 30 days (adherence before the intervention). Only time points already
 have a row, so a running study exports what has happened so far.
 
 What the scheduler knows goes in: doses (days dosed / days in the period up to a loss to
-follow-up), urine tests, lessons sent and opened, assessments at that time point (each
-score and subscale as its own column), retention. Ratings and replies live in the
-feedback service: its `replies.csv` carries the same keyed pseudonym, so a researcher
-joins the two files on `participant`.
+follow-up), urine tests, lessons sent and opened, lesson ratings (the scheduler's read model
+of `RatingGiven`), assessments at that time point (each score and subscale as its own
+column), retention. Other replies live in the feedback service: its `replies.csv` carries
+the same keyed pseudonym, so a researcher joins the two files on `participant`.
 
 Identified for admins (the patient id), pseudonymised for researchers (the installation's
 keyed pseudonym, the feedback exports' purpose, so the files join): never a name or phone."""
@@ -30,6 +30,7 @@ from sqlalchemy import func, select
 from services.scheduler.assessment_models import Assessment
 from services.scheduler.models import Dose, LessonProgress, UrineTest
 from services.scheduler.patients import Scheduler
+from services.scheduler.ratings import PatientRating
 from services.scheduler.studies.definition import StudyDefinition, decode_study
 from services.scheduler.studies.models import StudyArm, StudyParticipant
 from services.scheduler.studies.service import load_study
@@ -76,6 +77,8 @@ FIXED = (
     ),
     Variable("lessons_sent", "发送课程数", "Lessons sent in the period", "integer"),
     Variable("lessons_opened", "打开课程数", "Lessons opened in the period", "integer"),
+    Variable("ratings", "课程评分次数", "Lesson ratings given (1-5) in the period", "integer"),
+    Variable("rating_mean", "平均评分", "Mean of those ratings", "number", "", "1-5"),
     Variable("retained", "仍在随访", "Still followed at the period's end", "integer", "", "0, 1"),
     Variable(
         "lost_reason",
@@ -179,6 +182,12 @@ async def _daily(ctx: Scheduler, ids: list[int]) -> dict[str, dict[int, list[Any
             ).where(LessonProgress.patient_id.in_(ids), LessonProgress.state != "skipped")
         ):
             found["lessons"][pid].append((date.fromisoformat(str(at)[:10]), state))
+        for pid, at, rating in await session.execute(
+            select(PatientRating.patient_id, PatientRating.at, PatientRating.rating).where(
+                PatientRating.patient_id.in_(ids)
+            )
+        ):
+            found["ratings"][pid].append((at.date(), rating))
         for row in await session.execute(
             select(Assessment)
             .where(Assessment.patient_id.in_(ids))
@@ -230,6 +239,7 @@ async def export_rows(
             tests = [r for d, r in data["urine"][person.patient_id] if first <= d <= last]
             negatives = tests.count("negative")
             lessons = [s for d, s in data["lessons"][person.patient_id] if first <= d <= last]
+            ratings = [r for d, r in data["ratings"][person.patient_id] if first <= d <= last]
             lost = person.lost_on is not None and person.lost_on <= last
             row: dict[str, Any] = {
                 "study": definition.key,
@@ -249,6 +259,8 @@ async def export_rows(
                 "urine_negative_share": round(negatives / len(tests), 4) if tests else "",
                 "lessons_sent": len(lessons),
                 "lessons_opened": lessons.count("opened"),
+                "ratings": len(ratings),
+                "rating_mean": round(sum(ratings) / len(ratings), 3) if ratings else "",
                 "retained": 0 if lost else 1,
                 "lost_reason": person.lost_reason or "" if lost else "",
             }
