@@ -46,8 +46,15 @@ class Fleet:
     )
 
     def dead(self) -> str | None:
-        """The name of a process that ended on its own, if any."""
-        return next((name for name, p in self.processes.items() if p.poll() is not None), None)
+        """A process that ended on its own, with its exit code ("feedback_api exited 1")."""
+        return next(
+            (
+                f"{name} exited {p.returncode}"
+                for name, p in self.processes.items()
+                if p.poll() is not None
+            ),
+            None,
+        )
 
     def stop(self) -> tuple[dict[str, float | None], int]:
         """Stop every process; their peak memory, and the workers' fallbacks summed."""

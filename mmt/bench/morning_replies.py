@@ -81,6 +81,10 @@ class Patients:
     def posted(self) -> int:
         return sum(1 for reply in self.replies.values() if reply.posted_at is not None)
 
+    def accepted(self) -> int:
+        """Replies the webhook took (200): the ones that must be stored and answered."""
+        return sum(1 for reply in self.replies.values() if reply.status == 200)
+
     def answered(self) -> int:
         return sum(1 for reply in self.replies.values() if reply.answered_at is not None)
 

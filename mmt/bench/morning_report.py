@@ -31,6 +31,7 @@ class Run:
     feedback: Database
     day: date  # the burst's local date (its messages' `local_date`)
     due: datetime
+    ended: str | None = None  # a process that ended during the run ("feedback_api exited 1")
 
 
 # The schema names are our own generated identifiers (bench + hex), never input.
@@ -63,6 +64,8 @@ async def figures(
     receipts = [float(row[1]) for row in rows if row[2] == "delivered"]
     sent_to = [int(row[3]) for row in rows]
     applied = [float(row[4]) for row in rows if row[2] == "delivered"]
+    # Every message's last change: delivered, or failed on the channel the fallback chose.
+    finished = [float(row[4]) for row in rows if row[2] not in (*OPEN_STATES, "sent")]
     replies = list(patients.replies.values())
     answered = [r.answered_at for r in replies if r.answered_at is not None]
     due = run.due.timestamp()
@@ -76,12 +79,13 @@ async def figures(
         if last_stored is not None and stored_count >= sum(r.status == 200 for r in replies)
         else None,
         "replies_answered_s": _round(max(answered) - due)
-        if answered and len(answered) == len(replies)
+        if answered and len(answered) >= patients.accepted()
         else None,
     }
     parts = [v for v in times.values() if v is not None]
     return {
         **times,
+        "all_final_s": _round(max(finished)) if len(finished) == n else None,
         "settled_s": max(parts) if len(parts) == len(times) else None,
         "burst_per_second": round(n / burst_s, 1) if burst_s else None,
         "lateness_s": {
@@ -156,10 +160,11 @@ def table(result: dict[str, Any]) -> str:
 
     rows = [
         ("reminders / replies", f"{result['reminders']:,} / {result['replies']:,}"),
-        ("settled", "yes" if result["settled"] else "NO (limit reached)"),
+        ("settled", "yes" if result["settled"] else f"NO ({result['process_ended'] or 'limit'})"),
         ("burst: all sent after", _s(result["burst_s"])),
         ("burst: sends a second", str(result["burst_per_second"])),
         ("every message delivered after", _s(result["all_delivered_s"])),
+        ("every message final after", _s(result["all_final_s"])),
         ("every reply stored after", _s(result["replies_stored_s"])),
         ("every reply answered after", _s(result["replies_answered_s"])),
         ("everything settled after", _s(result["settled_s"])),

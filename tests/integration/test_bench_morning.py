@@ -55,6 +55,7 @@ def test_bench_morning(backends: Backends, monkeypatch: pytest.MonkeyPatch, tmp_
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     figures: dict[str, Any] = json.loads(result.output.strip().splitlines()[-1])
+    assert figures["process_ended"] is None
     assert figures["settled"] is True
     assert figures["checks"] == {
         "duplicates": 0,
