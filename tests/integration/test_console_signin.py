@@ -19,6 +19,7 @@ from tests.integration.consoleutil import LOGIN, PASSWORD, World, csrf_of
 from tests.integration.test_console import Client, sign_in
 from tests.integration.test_console import client as client  # the fixtures
 from tests.integration.test_console import world as world
+from tests.integration.test_scheduler_api import add_alert
 from tests.integration.test_staff import coordinator
 
 
@@ -34,7 +35,12 @@ async def _sign_in_as(client: Client, login: str, to: str) -> str:
 
 
 async def test_a_form_posted_after_the_session_ended_comes_back_to_its_person_only(
-    world: World, client: Client, access_db: Database, redis: Redis, app_settings: Settings
+    world: World,
+    client: Client,
+    access_db: Database,
+    scheduler_db: Database,
+    redis: Redis,
+    app_settings: Settings,
 ) -> None:
     await coordinator(access_db, "wang.li")  # a colleague at the same clinic
     await sign_in(client)
@@ -72,6 +78,23 @@ async def test_a_form_posted_after_the_session_ended_comes_back_to_its_person_on
     assert 'value="2027-03-01"' in back
     assert "is back in the form below" not in (await client.get(patient)).text
     assert not [c for c in world.services.seen if c.endswith("/pause")]
+
+    # A note on an alert, typed on Today when the session ends, comes back under its alert.
+    alert_id = await add_alert(scheduler_db, world.patient_ids["YX-002"], world.yx)
+    today = f"/clinics/{world.yx}/today"
+    token = csrf_of((await client.get(today)).text)
+    world.clock.advance(timedelta(minutes=31))
+    note = {"text": "Sister says: in hospital", "outcome": "reached", "_csrf_token": token}
+    ended = await client.post(
+        f"/clinics/{world.yx}/alerts/{alert_id}/followups",
+        data=note,
+        headers={"HX-Request": "true"},
+    )
+    assert "kept=1" in ended.headers["hx-redirect"]  # htmx: the whole page goes to sign-in
+    board = await _sign_in_as(client, LOGIN, today)
+    assert "<details open>" in board
+    assert ">Sister says: in hospital</textarea>" in board
+    assert '<option value="reached" selected>' in board
 
 
 async def test_a_form_whose_person_is_unknown_says_it_was_lost(
