@@ -1,8 +1,8 @@
 """The patients' sentences, in gettext catalogs: `shared/locale/<folder>/LC_MESSAGES/patient.po`.
 
 Everything patients receive and open is there (reminders, answers to their texts, survey
-questions, their record and lesson pages), beside nothing else yet: the staff console's
-catalogs are still `services/console/locale/` (services/console/i18n.py), the same format.
+questions, their record and lesson pages); the staff console's domain, `console.po`, sits
+beside it in the same folders (read by services/console/i18n.py), the same format.
 The `.po` files are what translators edit; they are read when first needed (Babel parses a
 hundred messages in milliseconds), so no compiled file is committed or can fall out of step
 with its source.

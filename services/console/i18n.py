@@ -1,4 +1,5 @@
-"""The console's languages: gettext catalogs (`locale/<lang>/LC_MESSAGES/console.po`).
+"""The console's languages: gettext catalogs (`shared/locale/<lang>/LC_MESSAGES/console.po`,
+beside the patients' `patient.po`: one folder holds every human-facing sentence).
 
 The `.po` files are what translators edit; they are compiled in memory when the app starts
 (Babel reads and writes a few dozen messages in milliseconds), so no compiled `.mo` file is
@@ -18,7 +19,9 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from jinja2 import Environment
 
-LOCALE_DIR = Path(__file__).parent / "locale"
+from shared.i18n import LOCALE_DIR as SHARED_LOCALE_DIR
+
+LOCALE_DIR = SHARED_LOCALE_DIR  # shared/locale: the console's domain beside the patients'
 DOMAIN = "console"
 LANGUAGES: dict[str, str] = {"zh-CN": "中文", "en": "English"}  # code -> its own name
 DEFAULT_LANGUAGE = "zh-CN"

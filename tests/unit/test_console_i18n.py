@@ -3,12 +3,15 @@ Chinese, and the English catalog has the same ids (English shows the id itself).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
+import services.console
 from services.console.i18n import LOCALE_DIR, load_catalogs
 
-CONSOLE = LOCALE_DIR.parent
+CONSOLE = Path(services.console.__file__).parent
 METHODS = [("**.py", "python"), ("templates/**.html", "jinja2")]
 OPTIONS = {"templates/**.html": {"extensions": "jinja2.ext.i18n"}}
 
