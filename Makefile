@@ -16,6 +16,9 @@ $(VENV)/.installed: requirements-dev.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements-dev.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	# Byte-compile once: an editable install does not, and `mmt up` starts seven processes
+	# that would otherwise each compile the same modules at the same moment.
+	$(BIN)/python -m compileall -q -j 0 mmt shared services deploy
 	touch $@
 
 setup: $(VENV)/.installed ## Create .venv with the locked dependencies

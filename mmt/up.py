@@ -210,7 +210,11 @@ def up(
             "WeChat providers with the real adapters."
         ),
     ] = False,
-    startup_timeout: Annotated[float, typer.Option(help="Seconds to wait for health.")] = 60.0,
+    # 120 s: on a busy 2-core machine seven fresh processes importing the suite at once
+    # took over 60 s to answer /health (measured 2026-12-03 at load 10).
+    startup_timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for each service's health.")
+    ] = 120.0,
 ) -> None:
     """Start the three services, their workers and the console locally (SQLite, a private
     Redis if REDIS_URL is unset). Ctrl-C stops every process."""

@@ -165,7 +165,7 @@ def run_walkthrough(
     (bin_dir / "mmt").chmod(0o755)
     try:
         with _running_up(env, tmp_path, "--sandbox") as (_up, lines):
-            _wait_for(lambda: any(line.startswith("ready") for line in lines), 90, "the suite")
+            _wait_for(lambda: any(line.startswith("ready") for line in lines), 240, "the suite")
             assert (tmp_path / "sandbox.json").exists()
             shell = Shell(env, tmp_path)
             try:

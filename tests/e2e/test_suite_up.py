@@ -243,7 +243,7 @@ def test_sandbox_sends_through_the_real_adapters_and_fake_providers(tmp_path: Pa
     ports, env = _suite_env(tmp_path)
     env["DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/var/mmt.db"
     with _running_up(env, tmp_path, "--sandbox") as (up, lines):
-        _wait_for(lambda: any(line.startswith("ready") for line in lines), 90, "the suite")
+        _wait_for(lambda: any(line.startswith("ready") for line in lines), 240, "the suite")
         [sandbox] = [line for line in lines if line.startswith("sandbox: ")]
         twilio, wechat = (url.rstrip(",") for url in sandbox.split() if url.startswith("http"))
         admin = _mmt(env, "token", "create", "--role", "admin").splitlines()[0]
