@@ -27,7 +27,7 @@ from services.content.schemas import (
     VersionContent,
     VersionOut,
 )
-from services.content.service import curriculum, handouts, importer, reading, versions
+from services.content.service import curriculum, importer, reading, versions
 from services.content.service.problems import ContentInvalid
 from shared.access.tokens import Role
 from shared.access.web import policy, principal_of
@@ -123,6 +123,10 @@ class TrackController(Controller):
         clinic_id: Annotated[int, QueryParameter(ge=1, le=MAX_ID)],
         language: FromQuery[Literal["zh-CN", "en"]] = "zh-CN",
     ) -> Response[bytes]:
+        # Here, not at the top: reportlab takes most of a second to import, which every
+        # content process would pay at start for a route clinics use now and then.
+        from services.content.service import handouts
+
         name, pdf = await handouts.lesson_handout(
             state.db,
             state.access_db,

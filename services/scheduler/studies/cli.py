@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 from services.scheduler.definition_files import PathsArg, refuse
 from services.scheduler.patients import Scheduler
-from services.scheduler.studies import clusters, export, report, service
+from services.scheduler.studies import clusters, export, service
 from services.scheduler.studies.definition import StudyDefinition, validate_study
 from services.scheduler.studies.flow import FlowOut, flow_counts
 from services.scheduler.studies.schemas import ClusterClinicIn, ClusterIn
@@ -222,6 +222,9 @@ def report_(
     output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write")],
 ) -> None:
     """An HTML report: flow counts, the baseline by arm, outcomes compared between arms."""
+    # Here, not at the top: scipy and matplotlib take seconds to import, and every `mmt`
+    # process (each API and worker of `mmt up`) imports this module.
+    from services.scheduler.studies import report
 
     async def work(ctx: Scheduler) -> str:
         study_id = await service.study_id_of(ctx.db, study)
