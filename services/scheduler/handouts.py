@@ -10,8 +10,8 @@ staff) keeps one row: the answer says it was already recorded."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
-from typing import Literal
+from datetime import UTC, date, datetime
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -26,6 +26,7 @@ from shared.access.tokens import Principal
 from shared.db import UTCDateTime
 from shared.errors import InvalidInput
 from shared.messages import CurriculumPublished
+from shared.params import MAX_ID
 
 _ID = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -47,11 +48,12 @@ class HandoutGiven(Base):
 
 
 class HandoutIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    track: str
-    lesson_key: str
-    version: int | None = None  # None: the newest published version the scheduler knows
+    track: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+    lesson_key: Annotated[str, msgspec.Meta(min_length=1, max_length=60)]
+    # None: the newest published version the scheduler knows
+    version: Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)] | None = None
     language: Literal["zh-CN", "en"] | None = None  # None: the patient's
-    given_at: datetime | None = None  # None: now; never in the future
+    # No time field: a handout is recorded when it is handed over, at the counter.
 
 
 class HandoutOut(msgspec.Struct, kw_only=True):
@@ -106,12 +108,7 @@ async def _published(ctx: Scheduler, data: HandoutIn) -> int:
 async def record_handout(
     ctx: Scheduler, principal: Principal, patient_id: int, data: HandoutIn
 ) -> HandoutOut:
-    now = datetime.now(UTC)
-    given_at = data.given_at or now
-    if given_at.tzinfo is None:
-        raise InvalidInput("given_at needs a UTC offset, e.g. 2026-12-03T09:30:00+08:00")
-    if given_at > now + timedelta(minutes=5):
-        raise InvalidInput("given_at is in the future")
+    given_at = datetime.now(UTC)
     version = await _published(ctx, data)
     name = await author_name(ctx.access_db, principal.token_id)
     async with ctx.db.transaction() as session:
@@ -136,7 +133,7 @@ async def record_handout(
             version=version,
             language=data.language or patient.language,
             given_on=given_on,
-            given_at=given_at.astimezone(UTC),
+            given_at=given_at,
             given_by=principal.token_id,
             given_by_name=name,
         )

@@ -124,14 +124,16 @@ def domain_refusals_allowed(ctx: CheckContext, response: Response, case: schemat
 
     A schema-valid request may still be refused for what only the server knows: an
     unknown IANA time zone or an invalid phone number, a clinic number not enrolled, a
-    stigmatising word in a lesson. Such a 400 names the rule in `detail` and has no
-    `extra`. A 400 from the request parser (msgspec / Litestar: it carries `extra`, the
+    stigmatising word in a lesson. Such a 400 (or 422) names the rule in `detail` and has
+    no `extra`. A 400 from the request parser (msgspec / Litestar: it carries `extra`, the
     fields it refused) means the schema allowed what the parser refuses: a failure.
     """
     try:
         positive_data_acceptance(ctx, response, case)
     except Failure:
-        if response.status_code != 400 or "extra" in _json(response):
+        # 422: a well-formed request whose values make no sense together (hours that
+        # overlap, an answer out of its question's range), named in `detail`, no `extra`.
+        if response.status_code not in (400, 422) or "extra" in _json(response):
             raise
 
 
