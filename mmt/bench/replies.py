@@ -228,13 +228,17 @@ async def _settled(
     while time.perf_counter() - load_ended < SETTLE_LIMIT_S:
         if worker is not None and worker.poll() is not None:
             raise RuntimeError(f"the feedback worker stopped (exit {worker.returncode})")
+        # Drained first, counted after: the worker acknowledges an entry once its batch is
+        # committed, so counts read after the drain include every entry (read before it,
+        # they could miss the last batch, committed between the count and the check).
+        drained = worker is None or await _drained(redis, keys)
         async with db.sessions() as session:
             stored = int(await session.scalar(select(func.count(InboundMessage.id))) or 0)
             answered = stored
             if worker is not None:
                 query = select(func.count(InboundMessage.id)).where(InboundMessage.answer == SENT)
                 answered = int(await session.scalar(query) or 0)
-        if answered == stored and (worker is None or await _drained(redis, keys)):
+        if drained and answered == stored:
             waited = round(time.perf_counter() - load_ended, 3)
             break
         await asyncio.sleep(0.05)
