@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 from services.feedback.api import FeedbackController, NeedController
 from services.feedback.definition import SERVICE
 from services.feedback.reports.api import ExportController, ReportController
+from services.feedback.reports.provider_api import ProviderInteractionController
 from services.feedback.surveys.api import ClinicSurveyController, SurveyController
 from services.feedback.webhooks import WebhookConfig, twilio_sms
 from services.feedback.webhooks_cn import aliyun_up, tencent_reply
@@ -50,6 +51,7 @@ def create_app(
             ClinicSurveyController,
             ReportController,
             ExportController,
+            ProviderInteractionController,
         ],
         root_handlers=[twilio_sms, wechat_verify, wechat_message, aliyun_up, tencent_reply],
         extra_state={

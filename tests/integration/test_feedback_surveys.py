@@ -232,6 +232,7 @@ async def test_definitions_are_validated_and_never_replaced(
     assert [s["key"] for s in listed.json()] == [
         "lesson_helpfulness",
         "yuxi_evaluation",
+        "provider_interaction",
         "clinic_check",
     ]
 

@@ -22,9 +22,10 @@ from sqlalchemy import ColumnElement, select
 
 from services.feedback.models import InboundMessage, Need, SurveyAnswer, SurveyRun
 from services.feedback.needs import time_window
+from services.feedback.surveys.definitions import ANONYMOUS
 from shared.crypto import IdentifierCipher
 from shared.db import Database
-from shared.errors import Unavailable
+from shared.errors import InvalidInput, Unavailable
 
 PAGE = 1000
 PSEUDONYM_PURPOSE = "research-export"
@@ -198,8 +199,15 @@ def survey_answers(
         SurveyRun.id < 0,
         SurveyAnswer.at,
     )
+    if survey_key in ANONYMOUS:
+        raise InvalidInput(
+            f"survey: {survey_key} is anonymous; its answers are exported only for researchers, "
+            "per clinic: GET /api/v1/clinics/{id}/reports/provider-interaction.csv"
+        )
     if survey_key is not None:
         query = query.where(SurveyRun.survey_key == survey_key)
+    else:
+        query = query.where(SurveyRun.survey_key.not_in(ANONYMOUS))
     name = _pseudonymiser(cipher) if research else None
 
     async def rows() -> AsyncIterator[list[list[Any]]]:

@@ -17,9 +17,10 @@ from services.feedback import surveys
 from services.feedback.models import InboundMessage, Need, SurveyAnswer, SurveyRun
 from services.feedback.needs import clinic_scope, time_window
 from services.feedback.schemas import NeedCount, QuestionReport, RatingGroup, SurveyReport
+from services.feedback.surveys.definitions import ANONYMOUS
 from shared.access.tokens import Principal
 from shared.db import Database
-from shared.errors import NotFound
+from shared.errors import InvalidInput, NotFound
 
 GroupBy = Literal["lesson", "module", "arm"]
 
@@ -80,6 +81,11 @@ async def survey_report(
     clinic_id: int | None,
     study_arm: str | None,
 ) -> SurveyReport:
+    if key in ANONYMOUS:  # per clinic and month only, above a minimum of respondents
+        raise InvalidInput(
+            f"survey: {key} is anonymous; read GET /api/v1/clinics/{{id}}/reports/"
+            "provider-interaction"
+        )
     async with db.sessions() as session:
         survey = await surveys.definition(session, key)
         if survey is None:

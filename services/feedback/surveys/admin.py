@@ -6,6 +6,7 @@ the scheduler last said); a patient already in a survey is left alone and counte
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import msgspec
@@ -20,7 +21,7 @@ from services.feedback.schemas import (
     SurveyRunsStarted,
 )
 from services.feedback.surveys import runs
-from services.feedback.surveys.definitions import BUILT_IN, Survey, validate
+from services.feedback.surveys.definitions import ANONYMOUS, BUILT_IN, Survey, validate
 from shared.access.tokens import Principal
 from shared.bus import add_to_outbox
 from shared.db import Database
@@ -128,17 +129,20 @@ async def list_runs(
         query = query.where(SurveyRun.id < before_id)
     async with db.sessions() as session:
         runs = (await session.execute(query)).scalars().all()
-        answers = (
-            (
-                await session.execute(
-                    select(SurveyAnswer)
-                    .where(SurveyAnswer.run_id.in_([r.id for r in runs]))
-                    .order_by(SurveyAnswer.id)
+        answers: Sequence[SurveyAnswer] = []
+        # An anonymous survey's runs say who was asked and who finished, never what they said.
+        if key not in ANONYMOUS:
+            answers = (
+                (
+                    await session.execute(
+                        select(SurveyAnswer)
+                        .where(SurveyAnswer.run_id.in_([r.id for r in runs]))
+                        .order_by(SurveyAnswer.id)
+                    )
                 )
+                .scalars()
+                .all()
             )
-            .scalars()
-            .all()
-        )
     by_run: dict[int, list[AnswerOut]] = {}
     for a in answers:
         by_run.setdefault(a.run_id, []).append(

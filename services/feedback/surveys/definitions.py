@@ -1,11 +1,12 @@
 """Survey definitions: questions with answer types, by language, and how one is asked.
 
 A question is sent alone, as one message, and answered by a reply: a digit for `scale`
-(1-5) and `choice` (1-n) questions, any words for `text` ones. The two built-in surveys
-live here, in code, so every installation has them the same; clinics and studies add their
-own through the API (stored in `survey_definitions`, validated by the same rules). Their
-words, and every survey's hints and answers, are the `patient` catalog's `survey.*`
-(shared/locale, shared/i18n.py).
+(1-5) and `choice` (1-n) questions, any words for `text` ones. The built-in surveys (lesson
+helpfulness, the Yuxi evaluation, the provider-interaction questionnaire) live here, in
+code, so every installation has them the same; clinics and studies add their own through
+the API (stored in `survey_definitions`, validated by the same rules). Their words, and
+every survey's hints and answers, are the `patient` catalog's `survey.*` (shared/locale,
+shared/i18n.py).
 """
 
 from __future__ import annotations
@@ -117,6 +118,10 @@ def validate(survey: Survey) -> None:
 
 LESSON_HELPFULNESS = "lesson_helpfulness"
 YUXI_EVALUATION = "yuxi_evaluation"
+PROVIDER_INTERACTION = "provider_interaction"
+# Surveys whose answers no one reads one by one, only as aggregates over enough patients
+# (reports/provider_interaction.py): clients rate the staff who would read them.
+ANONYMOUS = frozenset({PROVIDER_INTERACTION})
 
 
 def _question(
@@ -148,6 +153,16 @@ BUILT_IN: dict[str, Survey] = {
             _question(YUXI_EVALUATION, "frequency", "choice", options=4),
             _question(YUXI_EVALUATION, "motivation", "choice", options=5),
             _question(YUXI_EVALUATION, "recommend", "scale"),
+        ],
+    ),
+    # MMT CARE: clients rate how the staff who talk with them treat them, the spirit of
+    # motivational interviewing (listening, respect, clarity, their own plan, coming back).
+    PROVIDER_INTERACTION: Survey(
+        key=PROVIDER_INTERACTION,
+        title=by_language(f"survey.{PROVIDER_INTERACTION}.title"),
+        questions=[
+            _question(PROVIDER_INTERACTION, item, "scale")
+            for item in ("listened", "respect", "clear", "own_plan", "again")
         ],
     ),
 }
