@@ -32,7 +32,7 @@ from redis.exceptions import ResponseError
 from sqlalchemy import func, insert, select, text
 
 from deploy.fakes.process import RunningFake
-from mmt.bench import morning_report
+from mmt.bench import cpu_budget, morning_report
 from mmt.bench.common import (
     bench_cipher,
     fake_twilio,
@@ -102,7 +102,10 @@ async def bench_morning(database_url: str, redis_url: str, config: MorningConfig
                     patients = Patients(
                         fake.url, fleet.feedback_url, repliers, config.reply_after_s
                     )
+                    pids = {**fleet.pids(), "fake_twilio": fake.process.pid}
+                    cpu_before = cpu_budget.snapshot(pids)
                     samples, settled = await _follow(run, patients, config, fleet.dead)
+                    cpu = cpu_budget.spent(cpu_before, cpu_budget.snapshot(pids))
                 finally:
                     peaks, fallbacks = fleet.stop()
                 peaks["fake_twilio"] = peak_rss_mb(fake.process.pid)
@@ -131,6 +134,9 @@ async def bench_morning(database_url: str, redis_url: str, config: MorningConfig
             + provider.get("callbacks_refused", 0),
         },
         "peak_rss_mb": peaks,
+        # From the start of the run to its end: what the fake provider and the bench (the
+        # patients' phones) took from the same cores is not the suite's.
+        "cpu_s": cpu,
         "settings": {
             "callback_delay_s": config.callback_delay_s,
             "fallback_wait_s": config.fallback_wait_s,

@@ -56,6 +56,9 @@ class Fleet:
             None,
         )
 
+    def pids(self) -> dict[str, int]:
+        return {name: process.pid for name, process in self.processes.items()}
+
     def stop(self) -> tuple[dict[str, float | None], int]:
         """Stop every process; their peak memory, and the workers' fallbacks summed."""
         peaks: dict[str, float | None] = {}

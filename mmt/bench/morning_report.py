@@ -177,6 +177,7 @@ def table(result: dict[str, Any]) -> str:
         ("reply errors", str(checks["reply_errors"] or 0)),
         ("callbacks failed", str(checks["callbacks_failed"])),
         *[(f"peak RSS {name}", f"{mb} MB") for name, mb in result["peak_rss_mb"].items()],
+        *_cpu_rows(result.get("cpu_s")),
         (
             "load (1 min) at start / end",
             f"{result['load_1m_at_start']} / {result['machine']['load_1m_at_end']}",
@@ -184,6 +185,16 @@ def table(result: dict[str, Any]) -> str:
     ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)
+
+
+def _cpu_rows(cpu: dict[str, Any] | None) -> list[tuple[str, str]]:
+    if not cpu:
+        return []
+    spent = {**cpu["processes"], **cpu["servers"]}
+    return [
+        *[(f"CPU {name}", f"{seconds} s") for name, seconds in spent.items()],
+        ("CPU machine (busy share)", f"{cpu['machine_busy_s']} s ({cpu['machine_busy_share']})"),
+    ]
 
 
 def _s(value: float | None) -> str:

@@ -33,7 +33,7 @@ from mmt.bench.common import peak_rss_mb, twilio_channel, wechat_channel
 from mmt.registry import load_service
 from services.scheduler import planner
 from services.scheduler.dispatch import BatchDispatcher, Dispatcher
-from services.scheduler.receipt_stream import applied_until
+from services.scheduler.receipt_stream import applied_until, heard_until
 from services.scheduler.receipt_worker import ReceiptApplier
 from services.scheduler.settings import SchedulerSettings
 from services.scheduler.sweeps import fall_back_without_receipt
@@ -150,6 +150,7 @@ async def run_worker(
             now,
             receipts.fallback_wait,
             receipts_applied_until=await applied_until(redis, keys, now),
+            receipts_heard_until=await heard_until(redis, keys),
         )
 
     ticks = [

@@ -97,8 +97,16 @@ async def apply_receipts(
         return await apply_in(session, receipts, now or datetime.now(UTC))
 
 
-async def apply_in(session: AsyncSession, receipts: Sequence[Receipt], now: datetime) -> list[str]:
-    """Apply `receipts` in `session`'s transaction: what happened to each, in order."""
+async def apply_in(
+    session: AsyncSession,
+    receipts: Sequence[Receipt],
+    now: datetime,
+    heard: dict[str, datetime] | None = None,
+) -> list[str]:
+    """Apply `receipts` in `session`'s transaction: what happened to each, in order.
+
+    `heard`, if given, gets by channel the latest send time of a `sent` message a receipt
+    moved on (the fallback's evidence that receipts for that time have come back)."""
     ours = sorted({r.update.message_id for r in receipts if r.update.message_id})
     theirs = sorted({r.update.provider_id for r in receipts if not r.update.message_id})
     by_id: dict[str, _Row] = {}
@@ -115,6 +123,8 @@ async def apply_in(session: AsyncSession, receipts: Sequence[Receipt], now: date
         found = by_id.get(update.message_id) if update.message_id else None
         if not update.message_id:
             found = by_provider.get(update.provider_id)
+        if heard is not None and found is not None:
+            _hear(heard, found, update)
         outcomes.append(_decide(session, found, receipt, now))
     changed = [row for row in by_id.values() if row.changed]
     await _WRITE.execute(
@@ -158,10 +168,22 @@ def _decide(session: AsyncSession, row: _Row | None, receipt: Receipt, now: date
     return update.state.value
 
 
+def _hear(heard: dict[str, datetime], row: _Row, update: StatusUpdate) -> None:
+    """A receipt for this send of a `sent` message: note its send time for its channel."""
+    if row.state != "sent" or not row.channel or row.provider_id not in (None, update.provider_id):
+        return
+    sent_at = _aware(row.updated_at)
+    if row.channel not in heard or sent_at > heard[row.channel]:
+        heard[row.channel] = sent_at
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite: naive UTC
+
+
 def _observe_delay(provider: str, sent_at: datetime, now: datetime) -> None:
     """How long after its send a receipt came (the alert on late receipts reads it)."""
-    if sent_at.tzinfo is None:  # SQLite hands back naive UTC
-        sent_at = sent_at.replace(tzinfo=UTC)
+    sent_at = _aware(sent_at)
     DELIVERY_RECEIPT_DELAY.labels(provider).observe(max(0.0, (now - sent_at).total_seconds()))
 
 

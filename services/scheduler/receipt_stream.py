@@ -5,13 +5,14 @@ thousands of receipts a second, and applying each in its request (a locked read 
 update) let one API process take about 400 a second (docs/benchmarks.md). The worker reads
 the stream in batches (`receipt_worker.py`).
 
-`applied_until` is what the missing-receipt fallback asks before it acts: receipts that
-arrived before that moment have all been applied.
+`applied_until` and `heard_until` are what the missing-receipt fallback asks before it
+acts: receipts that arrived before the first moment have all been applied, and receipts
+have been applied for messages sent up to the second (per channel).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -84,3 +85,43 @@ async def applied_until(redis: Redis, keys: BusKeys, now: datetime) -> datetime:
     if unread:
         oldest = min(oldest, _entry_time(_text(unread[0][0])))
     return oldest
+
+
+# Raise a channel's mark only forward: two workers apply batches in any order.
+_ADVANCE = """
+for i = 1, #ARGV, 2 do
+  local current = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '0')
+  if tonumber(ARGV[i + 1]) > current then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+return 0
+"""
+
+
+def _heard_key(keys: BusKeys) -> str:
+    return f"{keys.tag}:receipts:heard-until"
+
+
+async def advance_heard_until(
+    redis: Redis, keys: BusKeys, sent_at_by_channel: Mapping[str, datetime]
+) -> None:
+    """Record that receipts came for messages sent up to these moments, by channel."""
+    if sent_at_by_channel:
+        args: list[str] = []
+        for channel, sent_at in sent_at_by_channel.items():
+            args += [channel, str(int(sent_at.timestamp() * 1000))]
+        await redis.eval(_ADVANCE, 1, _heard_key(keys), *args)
+
+
+async def heard_until(redis: Redis, keys: BusKeys) -> dict[str, datetime]:
+    """By channel, the latest send time of a message whose receipt has been applied.
+
+    Receipts come back roughly in the order of the sends. A message sent at T whose
+    receipt is missing while receipts for messages sent after T have been applied has
+    most likely lost it; one sent after the latest such moment may only be waiting for
+    its receipt somewhere on the way (at the provider, in a starved API, in the stream):
+    the fallback should not yet take it for lost (`sweeps.fall_back_without_receipt`)."""
+    marks: Any = await redis.hgetall(_heard_key(keys))
+    return {
+        _text(channel): datetime.fromtimestamp(int(_text(ms)) / 1000, UTC)
+        for channel, ms in marks.items()
+    }

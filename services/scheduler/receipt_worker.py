@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scheduler.receipt_rules import UNKNOWN, Receipt, apply_in
-from services.scheduler.receipt_stream import updates_of
+from services.scheduler.receipt_stream import advance_heard_until, updates_of
 from services.scheduler.receipt_waiting import Kept, WaitingReceipts
 from services.scheduler.receipts import RECEIPTS
 from shared.bus import BusKeys
@@ -40,6 +40,7 @@ class ReceiptApplier:
         self.db = db
         self.waiting = WaitingReceipts(redis, keys, bound)
         self.clock = clock
+        self.redis, self.keys = redis, keys
 
     async def handle(self, message: ReceiptsReceived, session: AsyncSession) -> None:
         await self.handle_batch([message], session)
@@ -60,7 +61,10 @@ class ReceiptApplier:
                         arrived_at=message.occurred_at,
                     )
                 )
-        outcomes = await apply_in(session, receipts, self.clock())
+        heard: dict[str, datetime] = {}
+        outcomes = await apply_in(session, receipts, self.clock(), heard)
+        # Before the commit too: a batch handled again only says the same again.
+        await advance_heard_until(self.redis, self.keys, heard)
         # Kept before the commit: if the commit fails, the batch is handled again and
         # keeps the same members (ZADD NX), so nothing is kept twice.
         await self.waiting.keep(
@@ -78,8 +82,10 @@ class ReceiptApplier:
         await self.waiting.retry(self._apply_now, self.clock())
 
     async def _apply_now(self, receipts: Sequence[Receipt]) -> list[str]:
+        heard: dict[str, datetime] = {}
         async with self.db.transaction() as session:
-            outcomes = await apply_in(session, receipts, self.clock())
+            outcomes = await apply_in(session, receipts, self.clock(), heard)
+        await advance_heard_until(self.redis, self.keys, heard)
         _count(receipts, outcomes, kept=True)
         return outcomes
 

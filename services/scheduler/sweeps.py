@@ -11,10 +11,10 @@ A duplicate command is harmless: the dispatcher claims a message only while it i
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, and_, or_, select
 
 from services.scheduler.dispatch import SENDING_TAKEOVER
 from services.scheduler.models import Message, Outbox, Patient
@@ -130,27 +130,46 @@ async def fall_back_without_receipt(
     wait: timedelta,
     receipt_channels: tuple[str, ...] = ("sms",),
     receipts_applied_until: datetime | None = None,
+    receipts_heard_until: Mapping[str, datetime] | None = None,
 ) -> int:
     """Messages `sent` on a channel that sends receipts, with none after `wait`, are
     tried on the patient's next channel (if any, and while their window is open).
 
-    Receipts are applied from a stream (`receipt_stream.py`), and in a burst the worker may
-    be behind: a receipt that arrived may still wait there. `receipts_applied_until` is the
-    moment up to which every arrived receipt has been applied; a message counts as without
-    a receipt only if its whole `wait` ended before it. So a backlog holds the fallback back
-    (by its age) instead of sending a second reminder to a patient who got the first."""
+    A missing receipt may be late rather than lost, and a second reminder to a patient who
+    got the first is what this must not cause. Two guards hold the fallback back:
+    - `receipts_applied_until`: receipts are applied from a stream (`receipt_stream.py`),
+      and in a burst the worker may be behind; a message counts as without a receipt only
+      if its whole `wait` ended before the oldest receipt still waiting there arrived.
+    - `receipts_heard_until` (by channel): receipts also wait before the stream, at the
+      provider and in a starved API (`mmt bench morning` saw them 285 s late). A message
+      counts as without a receipt only if receipts have come back for messages sent after
+      it on its channel, or, when none have, once it is `2 * wait` old (a provider that
+      sends no receipts at all must not hold every fallback forever).
+    Without `receipts_heard_until` (None) only the first guard applies."""
     horizon = min(now, receipts_applied_until or now)
+    conditions: list[ColumnElement[bool]] = [
+        Message.state == "sent",
+        Message.channel.in_(receipt_channels),
+        Message.updated_at < horizon - wait,
+        Message.expires_at > now,
+    ]
+    if receipts_heard_until is not None:
+        conditions.append(
+            or_(
+                Message.updated_at < now - 2 * wait,
+                *(
+                    and_(Message.channel == channel, Message.updated_at < heard)
+                    for channel, heard in receipts_heard_until.items()
+                    if channel in receipt_channels
+                ),
+            )
+        )
     async with db.transaction() as session:
         rows = (
             await session.execute(
                 select(Message, Patient.channel_order)
                 .join(Patient)
-                .where(
-                    Message.state == "sent",
-                    Message.channel.in_(receipt_channels),
-                    Message.updated_at < horizon - wait,
-                    Message.expires_at > now,
-                )
+                .where(*conditions)
                 .limit(2000)
                 .with_for_update(of=Message, skip_locked=True)
             )

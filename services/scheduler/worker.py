@@ -17,7 +17,7 @@ from services.scheduler.readmodel import (
     record_lesson_opened,
     store_curriculum,
 )
-from services.scheduler.receipt_stream import applied_until
+from services.scheduler.receipt_stream import applied_until, heard_until
 from services.scheduler.receipt_worker import ReceiptApplier
 from services.scheduler.settings import SchedulerSettings
 from services.scheduler.sweeps import (
@@ -106,6 +106,7 @@ async def setup(db: Database, settings: Settings) -> WorkerParts:
             now,
             timedelta(minutes=config.receipt_timeout_minutes),
             receipts_applied_until=await applied_until(redis, keys, now),
+            receipts_heard_until=await heard_until(redis, keys),
         )
         await planner.fail_stale(db, now)
 

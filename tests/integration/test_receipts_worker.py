@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from services.scheduler.models import Message
 from services.scheduler.receipt_rules import Receipt, apply_in, apply_receipt
-from services.scheduler.receipt_stream import applied_until, enqueue
+from services.scheduler.receipt_stream import applied_until, enqueue, heard_until
 from services.scheduler.receipt_waiting import WaitingReceipts
 from services.scheduler.sweeps import fall_back_without_receipt
 from shared.bus import BusKeys, Publisher, list_dead_letters
@@ -184,3 +184,63 @@ async def test_the_fallback_waits_for_receipts_still_in_the_stream(
     assert moved == 1
     async with scheduler_db.sessions() as session:
         assert (await session.scalar(select(Message.state))) == "queued"
+
+
+async def _sent_at(db: Database, ages: dict[str, timedelta], now: datetime) -> None:
+    async with db.transaction() as session:
+        for message_id, age in ages.items():
+            await session.execute(
+                update(Message)
+                .where(Message.id == message_id)
+                .values(updated_at=now - age, expires_at=now + timedelta(hours=3))
+            )
+
+
+@SECRETS
+async def test_the_fallback_waits_until_receipts_for_later_sends_have_come(
+    scheduler_db: Database, access_db: Database, redis: Redis, isolation: str
+) -> None:
+    """Receipts also wait before the stream (at the provider, in a starved API): a message
+    counts as without a receipt only once receipts for messages sent after it on its
+    channel have been applied."""
+    first, later = await sent_messages(scheduler_db, access_db, 2)
+    keys, now, wait = BusKeys(isolation.rstrip("_")), datetime.now(UTC), timedelta(minutes=30)
+    await _sent_at(scheduler_db, {first: timedelta(minutes=40), later: timedelta(minutes=35)}, now)
+
+    async def sweep() -> int:
+        heard = await heard_until(redis, keys)
+        return await fall_back_without_receipt(
+            scheduler_db, now, wait, receipts_applied_until=now, receipts_heard_until=heard
+        )
+
+    assert await heard_until(redis, keys) == {}
+    assert await sweep() == 0  # nothing came back yet: late, not lost
+    delivered = StatusUpdate("P1", DELIVERED, message_id=later)
+    await enqueue(publisher(redis, isolation), "twilio", [delivered])
+    await apply_waiting(redis, isolation, scheduler_db)
+    heard = await heard_until(redis, keys)
+    assert set(heard) == {"sms"}
+    assert abs(heard["sms"] - (now - timedelta(minutes=35))) < timedelta(milliseconds=2)
+    assert await sweep() == 1  # a later send's receipt came back, the first one's did not
+    async with scheduler_db.sessions() as session:
+        states = dict((await session.execute(select(Message.id, Message.state))).all())
+    assert states == {first: "queued", later: "delivered"}
+
+
+@SECRETS
+async def test_with_no_receipt_heard_the_fallback_acts_at_twice_its_wait(
+    scheduler_db: Database, access_db: Database, redis: Redis, isolation: str
+) -> None:
+    old, young = await sent_messages(scheduler_db, access_db, 2)
+    keys, now, wait = BusKeys(isolation.rstrip("_")), datetime.now(UTC), timedelta(minutes=30)
+    await _sent_at(scheduler_db, {old: timedelta(minutes=61), young: timedelta(minutes=59)}, now)
+    moved = await fall_back_without_receipt(
+        scheduler_db,
+        now,
+        wait,
+        receipts_applied_until=now,
+        receipts_heard_until=await heard_until(redis, keys),
+    )
+    async with scheduler_db.sessions() as session:
+        states = dict((await session.execute(select(Message.id, Message.state))).all())
+    assert (moved, states) == (1, {old: "queued", young: "sent"})
