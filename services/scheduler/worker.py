@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from services.scheduler import doses, planner
 from services.scheduler.binding import bind_channel
 from services.scheduler.dispatch import BatchDispatcher, Dispatcher
-from services.scheduler.ratings import record_rating
 from services.scheduler.readmodel import (
     answer_record_request,
     ask_survey_question,
@@ -26,6 +25,16 @@ from services.scheduler.sweeps import (
     requeue_unsent,
     rescue_stalled,
 )
+from services.scheduler.tasks.assign import assign_pending
+from services.scheduler.tasks.escalation import TaskEscalation
+from services.scheduler.tasks.facts import sweep_facts
+from services.scheduler.tasks.handlers import (
+    on_dropout_risk,
+    on_need,
+    on_rating,
+    on_risk_alert,
+    on_urgent_need,
+)
 from shared.bus import BusKeys, Publisher, StateGuarded
 from shared.bus.connect import connect_redis
 from shared.channels.factory import build_registry
@@ -37,14 +46,18 @@ from shared.logging import get_logger
 from shared.messages import (
     ChannelBound,
     CurriculumPublished,
+    DropoutRiskRaised,
     LessonOpened,
+    NeedRaised,
     OptInRequested,
     OptOutRequested,
     RatingGiven,
     ReceiptsReceived,
     RecordRequested,
+    RiskAlertRaised,
     SendMessage,
     SurveyRequested,
+    UrgentNeedRaised,
     WeChatMessageReceived,
 )
 from shared.service import PeriodicJob, WorkerParts
@@ -115,6 +128,18 @@ async def setup(db: Database, settings: Settings) -> WorkerParts:
     async def missed() -> None:
         await doses.plan_missed_dose_support(db, config, datetime.now(UTC), access_db=access_db)
 
+    # Follow-up tasks (services/scheduler/tasks): the scheduler's own signals, the
+    # assignment rule, and overdue tasks texted to the clinic's lead over the SMS channel.
+    escalation = TaskEscalation(db, access_db, channels.get("sms"), load_cipher())
+
+    async def task_facts() -> None:
+        await sweep_facts(db, access_db, datetime.now(UTC))
+
+    async def task_upkeep() -> None:
+        now = datetime.now(UTC)
+        await assign_pending(db, access_db, now)
+        await escalation.run(now)
+
     async def aclose() -> None:
         await channels.aclose()
         await redis.aclose()
@@ -132,7 +157,11 @@ async def setup(db: Database, settings: Settings) -> WorkerParts:
             ChannelBound: bind_channel,
             WeChatMessageReceived: note_wechat_message,
             ReceiptsReceived: receipts.handle,
-            RatingGiven: record_rating,
+            RatingGiven: on_rating,  # the ratings read model, then two low in a row
+            DropoutRiskRaised: on_dropout_risk,
+            RiskAlertRaised: on_risk_alert,
+            NeedRaised: on_need,
+            UrgentNeedRaised: on_urgent_need,
         },
         batch_handlers={
             SendMessage: StateGuarded(BatchDispatcher(dispatcher).handle),
@@ -145,6 +174,8 @@ async def setup(db: Database, settings: Settings) -> WorkerParts:
             PeriodicJob("retries-and-stale", 5, housekeeping),
             PeriodicJob("missed-doses", 600, missed),
             PeriodicJob("receipts-waiting", 1, receipts.retry_waiting),
+            PeriodicJob("task-facts", 300, task_facts),
+            PeriodicJob("task-upkeep", 30, task_upkeep),
         ],
         aclose=aclose,
     )

@@ -13,6 +13,8 @@ Create Date: 2026-12-03
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -26,7 +28,7 @@ _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _OPEN = "status IN ('open', 'in_progress')"
 
 
-def _at(name: str, nullable: bool = True) -> sa.Column[sa.DateTime]:
+def _at(name: str, nullable: bool = True) -> sa.Column[datetime]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
