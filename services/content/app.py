@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from services.content.api import TrackController
 from services.content.definition import SERVICE
 from services.content.pages import lesson_page, lesson_quiz
+from services.content.training.api import TrainingController
 from shared.channels.settings import WeChatSettings
 from shared.db import Database
 from shared.lesson_links import LessonLinks, LessonLinkSettings
@@ -47,7 +48,7 @@ def create_app(
         SERVICE,
         title="MMT content service",
         description="Curriculum and cadence: tracks, modules, lessons, versions and lesson pages.",
-        api_handlers=[TrackController],
+        api_handlers=[TrackController, TrainingController],
         root_handlers=[lesson_page, lesson_quiz],
         extra_state={
             "lesson_links": links,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.content.models import Base, BusProbe, Outbox, ProcessedMessage
+from services.content.worker import setup
 from shared.diagnostics import probe_handler
 from shared.messages import BusProbeSent
 from shared.service import ServiceDefinition
@@ -17,4 +18,5 @@ SERVICE = ServiceDefinition(
     probe_model=BusProbe,
     migrations=Path(__file__).parent / "migrations",
     handlers={BusProbeSent: probe_handler(BusProbe)},
+    worker_setup=setup,
 )

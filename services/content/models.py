@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     ForeignKey,
     Index,
     Integer,
@@ -143,3 +144,79 @@ class LessonTranslation(Base):
     body: Mapped[str] = mapped_column(Text)
     quiz_question: Mapped[str | None] = mapped_column(String(500))
     quiz_options: Mapped[list[Any] | None] = mapped_column(JSON)
+
+
+# Staff training (issue 22 part 3): what each staff member (access.staff.id; no foreign key
+# across schemas) read, the knowledge-quiz rounds they took, and the phone nudges sent.
+
+
+class StaffLessonRead(Base):
+    """A staff member read one version of a staff lesson: once per version."""
+
+    __tablename__ = "staff_lesson_reads"
+    __table_args__ = (
+        UniqueConstraint(
+            "staff_id", "track", "lesson_key", "version", name="uq_staff_lesson_reads_once"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    staff_id: Mapped[int] = mapped_column(_ID, index=True)
+    track: Mapped[str] = mapped_column(String(40))
+    lesson_key: Mapped[str] = mapped_column(String(60))
+    version: Mapped[int] = mapped_column(Integer)
+    read_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class QuizAttempt(Base):
+    """One round of the provider knowledge quiz (0, 3, 6 or 9 months), answered once."""
+
+    __tablename__ = "staff_quiz_attempts"
+    __table_args__ = (UniqueConstraint("staff_id", "round_month", name="uq_staff_quiz_round"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    staff_id: Mapped[int] = mapped_column(_ID, index=True)
+    round_month: Mapped[int] = mapped_column(Integer)
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    questions: Mapped[int] = mapped_column(Integer)
+    correct: Mapped[int] = mapped_column(Integer)
+
+    answers: Mapped[list[QuizAnswer]] = relationship(
+        order_by="QuizAnswer.id", cascade="all, delete-orphan", lazy="raise"
+    )
+
+
+class QuizAnswer(Base):
+    __tablename__ = "staff_quiz_answers"
+    __table_args__ = (
+        UniqueConstraint("attempt_id", "track", "lesson_key", name="uq_staff_quiz_answer"),
+    )
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    attempt_id: Mapped[int] = mapped_column(
+        ForeignKey("content.staff_quiz_attempts.id", ondelete="CASCADE")
+    )
+    track: Mapped[str] = mapped_column(String(40))
+    lesson_key: Mapped[str] = mapped_column(String(60))
+    version: Mapped[int] = mapped_column(Integer)
+    choice: Mapped[int] = mapped_column(Integer)
+    correct: Mapped[bool] = mapped_column(Boolean)
+
+
+class TrainingNudge(Base):
+    """One item (a due quiz round, an unread lesson version) a staff member's phone was, or
+    is to be, told about: unique per person and item, so restarts and a second worker never
+    text twice. `not_before` is both the sending claim and the retry time after a failure."""
+
+    __tablename__ = "staff_training_nudges"
+    __table_args__ = (UniqueConstraint("staff_id", "item", name="uq_staff_training_nudge"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    staff_id: Mapped[int] = mapped_column(_ID)
+    item: Mapped[str] = mapped_column(String(120))  # "quiz:3", "lesson:track/key/v2"
+    state: Mapped[str] = mapped_column(String(10))  # pending, sent, failed, moot
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str | None] = mapped_column(String(300))  # the last failure's, no number
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -39,6 +39,9 @@ class Principal:
     token_id: str
     role: Role
     clinic_ids: frozenset[int]  # empty for admin: every clinic
+    # The staff account a console sign-in minted the token for (staff training is theirs);
+    # None for tokens made with `mmt token create`.
+    staff_id: int | None = None
 
     @property
     def all_clinics(self) -> bool:
@@ -214,7 +217,9 @@ class TokenVerifier:
         expires_at = row.expires_at  # UTC-aware on every database (UTCDateTime)
         if expires_at is not None and expires_at <= now:
             raise TokenRejected("token expired")
-        principal = Principal(row.id, Role(row.role), frozenset(row.clinic_ids))
+        principal = Principal(
+            row.id, Role(row.role), frozenset(row.clinic_ids), staff_id=row.staff_id
+        )
         if len(self._cache) > 10_000:  # bounded: tokens are few, but never trust that
             self._cache.clear()
         self._cache[digest] = (time.monotonic() + self.cache_seconds, principal, expires_at)

@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from services.console.settings import ConsoleSettings
+from services.content.training.settings import TrainingSettings
 from services.feedback.settings import FeedbackSettings
 from services.scheduler.settings import SchedulerSettings
 from shared.channels.settings import CHANNEL_SETTINGS_CLASSES
@@ -65,6 +66,7 @@ def test_every_setting_is_documented_in_the_readme() -> None:
         *CHANNEL_SETTINGS_CLASSES,
         FeedbackSettings,
         ConsoleSettings,
+        TrainingSettings,
     ):
         for name, field in cls.model_fields.items():
             assert f"`{name.upper()}`" in readme, f"{name.upper()} missing from README"
