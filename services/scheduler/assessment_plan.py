@@ -9,7 +9,10 @@ time point not yet done to its new day (and its reminder with it); one done stay
 
 Each time point due on a day to come is an occurrence of kind `assessment` at 10:00 local
 time (moved out of quiet hours), released and sent like any reminder (planner, outbox,
-dispatch), in discreet words, with the link (assessment_links.py).
+dispatch), in discreet words, with the link (assessment_links.py). A study arm that says
+`assessment_reminders: false` gets its reminders planned visibly suppressed with the reason
+(the time points stay due, on the staff's list); a change of arm decides again
+(`refresh_reminders`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from services.scheduler.models import Occurrence, Patient
 from services.scheduler.patients import Scheduler, load_patient
 from services.scheduler.record_links import RecordLink
 from services.scheduler.risk_definition import CODE
+from services.scheduler.studies.policy import withheld
 from services.scheduler.timeplan import local_today, reminder_time
 from shared.access.tokens import Principal
 from shared.errors import Conflict, InvalidInput, NotFound, Unavailable
@@ -40,6 +44,7 @@ KIND = "assessment"  # the reminder's message kind
 REMINDER_AT = time(10, 0)  # local: mid-morning, after most clinics' dosing rush
 REMINDER_WINDOW = timedelta(hours=12)
 LOOK_AHEAD_DAYS = 7  # the due list's default: what falls due within a week
+ARM_REASON = "the patient's study arm receives no assessment reminders"
 
 Code = Annotated[str, msgspec.Meta(pattern=f"^{CODE.pattern}$")]
 DueState = Literal["done", "overdue", "due", "upcoming"]
@@ -130,6 +135,7 @@ async def attach_schedule(
         ).scalars()
     }
     rows = []
+    arm_says_no = await arm_withholds(session, patient.id)
     for code in dict.fromkeys(instruments):
         for label, day in points:
             row = existing.get((code, label))
@@ -151,15 +157,43 @@ async def attach_schedule(
                 row.due_on, row.study_id = day, study_id if study_id is not None else row.study_id
             rows.append(row)
             if row.assessment_id is None:
-                await _plan_reminder(session, patient, row, now)
+                await _plan_reminder(session, patient, row, now, arm_says_no=arm_says_no)
     return rows
 
 
+async def arm_withholds(session: AsyncSession, patient_id: int) -> bool:
+    """Whether the patient's study arm (or, before randomisation, one arm of their study)
+    receives no assessment reminders (studies/policy.py)."""
+    found = await session.scalar(
+        select(Patient.id).where(Patient.id == patient_id, withheld("assessment_reminders"))
+    )
+    return found is not None
+
+
+async def refresh_reminders(session: AsyncSession, patient: Patient, now: datetime) -> None:
+    """Decide again, after a change of study arm (randomised, corrected, enrolled), whether
+    the time points not yet done are reminded: planned, or suppressed with the reason."""
+    arm_says_no = await arm_withholds(session, patient.id)
+    rows = await session.execute(
+        select(AssessmentDue).where(
+            AssessmentDue.patient_id == patient.id, AssessmentDue.assessment_id.is_(None)
+        )
+    )
+    for row in rows.scalars():
+        await _plan_reminder(session, patient, row, now, arm_says_no=arm_says_no)
+
+
 async def _plan_reminder(
-    session: AsyncSession, patient: Patient, row: AssessmentDue, now: datetime
+    session: AsyncSession,
+    patient: Patient,
+    row: AssessmentDue,
+    now: datetime,
+    *,
+    arm_says_no: bool = False,
 ) -> None:
     """The time point's reminder on its day (one per time point: its slot names it); none
-    for a day gone by. A reminder already released stays as sent."""
+    for a day gone by. A reminder already released stays as sent; one the arm suppressed
+    is decided again (the arm may have changed)."""
     slot = f"due-{row.id}"
     planned = (
         await session.execute(
@@ -173,7 +207,8 @@ async def _plan_reminder(
     due_at = reminder_time(
         row.due_on, REMINDER_AT, patient.time_zone, patient.quiet_start, patient.quiet_end
     )
-    if planned is not None and planned.state != "planned":
+    undecided = planned is None or planned.state == "planned" or planned.reason == ARM_REASON
+    if planned is not None and not undecided:
         return
     if row.due_on < local_today(now, patient.time_zone):
         if planned is not None:
@@ -182,6 +217,7 @@ async def _plan_reminder(
     if planned is None:
         planned = Occurrence(patient_id=patient.id, kind=KIND, slot=slot, state="planned")
         session.add(planned)
+    planned.state, planned.reason = ("suppressed", ARM_REASON) if arm_says_no else ("planned", None)
     planned.local_date, planned.due_at = row.due_on, due_at
     planned.expires_at = due_at + REMINDER_WINDOW
     planned.payload = {"due_id": row.id}

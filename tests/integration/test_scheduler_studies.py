@@ -120,6 +120,7 @@ async def test_definitions_are_validated_and_never_change(world: World) -> None:
         "lessons": False,
         "surveys": False,
         "tracks": None,
+        "assessment_reminders": True,
     }
     assert "block_sizes" not in listed[0]
 
@@ -187,7 +188,7 @@ async def test_bad_input_is_refused_with_its_reason(world: World) -> None:
     assert unknown.status_code == 404
     assert unknown.json()["detail"] == "no study 999"
     strata = await world.call(f"{patient}/studies", {**enrol, "strata": {"sex": "x"}})
-    assert strata.status_code == 400
+    assert strata.status_code == 422
     assert "strata.sex: 'x' is not one of male, female" in strata.json()["detail"]
     assert "strata.age_band: missing" in strata.json()["detail"]
     other_clinic = await world.call(f"{theirs}/studies", enrol)

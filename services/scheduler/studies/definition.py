@@ -29,6 +29,9 @@ VALUE = re.compile(r"[A-Za-z0-9+<>=._-]{1,20}")
 FACTOR = re.compile(r"[a-z][a-z0-9_]{1,30}")
 TRACK = re.compile(r"[a-z0-9-]{1,40}")
 CLINIC = "clinic"  # the stratum factor read from the patient's clinic; the others are given
+# An age band: "18-29" (both ends included) or "50+" (open, the last band only).
+BAND = re.compile(r"(?P<low>[0-9]{1,3})(?:-(?P<high>[0-9]{1,3})|(?P<open>\+))")
+MAX_AGE = 120
 RECEIVES = ("dose_reminders", "lessons", "surveys")
 _TEXT_LIMIT = 200
 
@@ -36,6 +39,21 @@ _TEXT_LIMIT = 200
 class Factor(msgspec.Struct, frozen=True, kw_only=True):
     key: str
     values: list[str] | None = None  # None for `clinic`: the patient's own
+    # Declared as `bands:` (ages, e.g. 18-29 ... 50+): the values are the bands, and a
+    # participant's band may also be derived from the age given at enrolment.
+    age_bands: bool = False
+
+
+def band_of(bands: list[str], age: int) -> str | None:
+    """The band an age falls in (None: in none of them)."""
+    for band in bands:
+        found = BAND.fullmatch(band)
+        if found is None:
+            continue
+        low, high = int(found["low"]), MAX_AGE if found["open"] else int(found["high"])
+        if low <= age <= high:
+            return band
+    return None
 
 
 class ArmDefinition(msgspec.Struct, frozen=True, kw_only=True):
@@ -46,6 +64,9 @@ class ArmDefinition(msgspec.Struct, frozen=True, kw_only=True):
     lessons: bool = False
     surveys: bool = False
     tracks: list[str] | None = None  # lessons only from these tracks, when listed
+    # Reminders of the follow-up assessments: on unless the arm says not. They serve the
+    # trial's measurement, which every arm shares, not the intervention that differs.
+    assessment_reminders: bool = True
 
 
 class FollowUp(msgspec.Struct, frozen=True, kw_only=True):
@@ -126,7 +147,9 @@ class _StudyChecker(Checker):
         seen: set[str] = set()
         for index, raw in enumerate(listed):
             path: Path = ("arms", index)
-            entry = self.mapping(raw, path, ("code", "titles"), ("ratio", "receives"))
+            entry = self.mapping(
+                raw, path, ("code", "titles"), ("ratio", "receives", "assessment_reminders")
+            )
             if entry is None:
                 continue
             code = self.code(entry.get("code", MISSING), (*path, "code"), ARM, "arm code")
@@ -144,10 +167,21 @@ class _StudyChecker(Checker):
                 for name in RECEIVES
             }
             tracks = self.tracks((receives or {}).get("tracks", MISSING), (*path, "receives"))
+            reminded = entry.get("assessment_reminders", True)
+            if not isinstance(reminded, bool):
+                self.fail((*path, "assessment_reminders"), f"must be true or false: {reminded!r}")
+                reminded = True
             if code is not None and titles is not None and ratio is not None:
                 seen.add(code)
                 arms.append(
-                    ArmDefinition(code=code, titles=titles, ratio=ratio, tracks=tracks, **flags)
+                    ArmDefinition(
+                        code=code,
+                        titles=titles,
+                        ratio=ratio,
+                        tracks=tracks,
+                        assessment_reminders=reminded,
+                        **flags,
+                    )
                 )
         return arms
 
@@ -168,7 +202,7 @@ class _StudyChecker(Checker):
         factors: list[Factor] = []
         for index, raw in enumerate(listed):
             path: Path = ("strata", index)
-            entry = self.mapping(raw, path, ("key",), ("values",))
+            entry = self.mapping(raw, path, ("key",), ("values", "bands"))
             if entry is None:
                 continue
             key = self.code(entry.get("key", MISSING), (*path, "key"), FACTOR, "factor key")
@@ -177,9 +211,18 @@ class _StudyChecker(Checker):
                 continue
             raw_values = entry.get("values", MISSING)
             if key == CLINIC:
-                if raw_values is not MISSING:
+                if raw_values is not MISSING or "bands" in entry:
                     self.fail((*path, "values"), "clinic takes the patient's own: no values")
                 factors.append(Factor(key=CLINIC))
+                continue
+            if "bands" in entry:
+                if raw_values is not MISSING:
+                    self.fail((*path, "values"), "a factor has values or bands, not both")
+                elif any(factor.age_bands for factor in factors):
+                    self.fail((*path, "bands"), "one factor only may be an age band")
+                bands = self.bands(entry["bands"], (*path, "bands"))
+                if key is not None and bands is not None:
+                    factors.append(Factor(key=key, values=bands, age_bands=True))
                 continue
             values = self.sequence(raw_values, (*path, "values"), "values", 2, 12)
             if raw_values is MISSING:
@@ -194,6 +237,35 @@ class _StudyChecker(Checker):
                 self.fail((*path, "values"), "a value appears twice")
             factors.append(Factor(key=key, values=[v for v in checked if v is not None]))
         return factors
+
+    def bands(self, value: Any, path: Path) -> list[str] | None:
+        """Age bands in rising order, each following on from the one before (no gap, no
+        overlap), the last one maybe open: [18-29, 30-39, 40-49, 50+]."""
+        listed = self.sequence(value, path, "age bands", 2, 12)
+        if listed is None:
+            return None
+        bands: list[str] = []
+        after: int | None = None  # the first age the next band must start at
+        for index, raw in enumerate(listed):
+            text = str(raw).replace(" ", "")
+            found = BAND.fullmatch(text)
+            if found is None:
+                self.fail((*path, index), f"{raw!r} is not an age band (e.g. 18-29, or 50+)")
+                return None
+            low = int(found["low"])
+            high = MAX_AGE if found["open"] else int(found["high"])
+            if not low <= high <= MAX_AGE:
+                self.fail((*path, index), f"{text}: from a lower to a higher age, up to {MAX_AGE}")
+                return None
+            if after is not None and low != after:
+                self.fail((*path, index), f"{text} must start at {after}, after the band before")
+                return None
+            if found["open"] and index != len(listed) - 1:
+                self.fail((*path, index), f"{text}: only the last band may be open")
+                return None
+            bands.append(text)
+            after = high + 1
+        return bands
 
     def follow_up(self, value: Any) -> list[FollowUp] | None:
         listed = self.sequence(value, ("follow_up",), "time points", 1, 12)

@@ -58,6 +58,8 @@ class StudyArm(Base):
     lessons: Mapped[bool] = mapped_column(Boolean)
     surveys: Mapped[bool] = mapped_column(Boolean)
     tracks_limited: Mapped[bool] = mapped_column(Boolean)  # lessons only of the tracks listed
+    # Reminders of its participants' follow-up assessments (the time points stay due).
+    assessment_reminders: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class StudyArmTrack(Base):

@@ -14,11 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scheduler.assessment_plan import refresh_reminders
 from services.scheduler.events import updated_event
 from services.scheduler.models import Outbox, Patient
 from services.scheduler.patients import Scheduler, forget_plans, load_patient
 from services.scheduler.schemas import Consent
-from services.scheduler.studies.definition import CLINIC, StudyDefinition, decode_study
+from services.scheduler.studies.definition import CLINIC, StudyDefinition, band_of, decode_study
 from services.scheduler.studies.models import (
     AllocationLogEntry,
     Study,
@@ -36,7 +37,13 @@ from services.scheduler.studies.service import load_study
 from services.scheduler.timeplan import local_today
 from shared.access.tokens import Principal
 from shared.bus import add_to_outbox
-from shared.errors import Conflict, InvalidInput, NotFound
+from shared.errors import Conflict, DomainError, InvalidInput, NotFound
+
+
+class StratumInvalid(DomainError):
+    """A stratum value the study does not declare, or one missing: nothing is written."""
+
+    status_code = 422
 
 
 def participant_out(part: StudyParticipant, study: Study, arm: str | None) -> ParticipantOut:
@@ -58,11 +65,30 @@ def participant_out(part: StudyParticipant, study: Study, arm: str | None) -> Pa
     )
 
 
-def _strata(definition: StudyDefinition, clinic_id: int, given: dict[str, str]) -> dict[str, str]:
+def _age_band(definition: StudyDefinition, given: dict[str, str], age: int) -> list[str]:
+    """The age band found from `age` put in `given`, or the problems with it."""
+    factor = next((f for f in definition.strata if f.age_bands), None)
+    if factor is None:
+        return ["age: this study has no age band factor (give no age)"]
+    bands = factor.values or []
+    band = band_of(bands, age)
+    if band is None:
+        return [f"age: {age} is in none of {factor.key}'s bands ({', '.join(bands)})"]
+    if given.setdefault(factor.key, band) != band:
+        return [f"strata.{factor.key}: {given[factor.key]!r}, but age {age} is in {band!r}"]
+    return []
+
+
+def _strata(
+    definition: StudyDefinition, clinic_id: int, given: dict[str, str], age: int | None = None
+) -> dict[str, str]:
     """The participant's value of each factor: the clinic from the record, the others as
-    given (a value the study does not list is refused naming the factor)."""
+    given (a value the study does not list is refused naming the factor); an age band may
+    be found from the age instead."""
     factors = {f.key: f for f in definition.strata}
-    problems = [f"strata.{key}: not a factor of this study" for key in given if key == CLINIC]
+    given = dict(given)
+    problems = _age_band(definition, given, age) if age is not None else []
+    problems += [f"strata.{key}: not a factor of this study" for key in given if key == CLINIC]
     problems += [f"strata.{key}: not a factor of this study" for key in given if key not in factors]
     values: dict[str, str] = {}
     for factor in definition.strata:
@@ -76,7 +102,7 @@ def _strata(definition: StudyDefinition, clinic_id: int, given: dict[str, str]) 
         else:
             values[factor.key] = given[factor.key]
     if problems:
-        raise InvalidInput("; ".join(problems))
+        raise StratumInvalid("; ".join(problems))
     return values
 
 
@@ -106,6 +132,7 @@ async def apply_arm(
     patient.study_arm, patient.updated_at = arm.code, now
     add_to_outbox(session, Outbox, updated_event(patient))
     await forget_plans(session, patient.id)
+    await refresh_reminders(session, patient, now)
 
 
 def log_entry(
@@ -151,7 +178,7 @@ async def enrol(
             clinic_id=patient.clinic_id,
             consent_version=data.consent.version if data.consent else None,
             consent_at=data.consent.given_at if data.consent else None,
-            strata=_strata(definition, patient.clinic_id, dict(data.strata)),
+            strata=_strata(definition, patient.clinic_id, dict(data.strata), data.age),
             baseline_on=data.baseline_on,
             enrolled_by=principal.token_id,
             enrolled_at=now,
@@ -163,6 +190,7 @@ async def enrol(
             raise Conflict(f"patient {patient.id} is in study {study.key!r} already") from exc
         # Until randomised the patient gets only what every arm gets: plan again.
         await forget_plans(session, patient.id)
+        await refresh_reminders(session, patient, now)
         if arm is not None:  # a study by clinic: the patient takes their clinic's arm
             await apply_arm(session, patient, part, arm, now)
             part.randomised_at = now

@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from services.scheduler.models import Patient
 from services.scheduler.studies.models import StudyArm, StudyArmTrack, StudyParticipant
 
-Push = Literal["dose_reminders", "lessons", "surveys"]
+Push = Literal["dose_reminders", "lessons", "surveys", "assessment_reminders"]
 
 
 def withheld(push: Push) -> ColumnElement[bool]:

@@ -31,11 +31,13 @@ class ArmOut(msgspec.Struct, kw_only=True):
     lessons: bool
     surveys: bool
     tracks: list[str] | None
+    assessment_reminders: bool = True  # reminders of the follow-up assessments
 
 
 class FactorOut(msgspec.Struct, kw_only=True):
     key: str
     values: list[str] | None  # None: the patient's clinic
+    age_bands: bool = False  # the values are age bands: `age` at enrolment finds the band
 
 
 class StudyOut(msgspec.Struct, kw_only=True):
@@ -60,6 +62,9 @@ class ParticipantIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     study_id: StudyRef
     consent: Consent | None = None
     strata: dict[str, StratumValue] = msgspec.field(default_factory=dict)
+    # The patient's age in years, when the study has an age band factor: the band is found
+    # from it (the age itself is not kept; the record has no date of birth).
+    age: Annotated[int, msgspec.Meta(ge=0, le=120)] | None = None
     baseline_on: date | None = None
 
     openapi_example: ClassVar[dict[str, Any]] = {

@@ -29,7 +29,9 @@ def study_out(study: Study, outcome: str | None = None) -> StudyOut:
         consent_version=study.consent_version,
         status=study.status,
         # The block sizes stay out: knowing them helps guess where a block ends.
-        strata=[FactorOut(key=f.key, values=f.values) for f in definition.strata],
+        strata=[
+            FactorOut(key=f.key, values=f.values, age_bands=f.age_bands) for f in definition.strata
+        ],
         arms=[
             ArmOut(
                 code=a.code,
@@ -39,6 +41,7 @@ def study_out(study: Study, outcome: str | None = None) -> StudyOut:
                 lessons=a.lessons,
                 surveys=a.surveys,
                 tracks=a.tracks,
+                assessment_reminders=a.assessment_reminders,
             )
             for a in definition.arms
         ],
@@ -87,6 +90,7 @@ async def store_study(db: Database, definition: StudyDefinition, by: str) -> Stu
                 lessons=arm.lessons,
                 surveys=arm.surveys,
                 tracks_limited=arm.tracks is not None,
+                assessment_reminders=arm.assessment_reminders,
             )
             session.add(row)
             await session.flush()
