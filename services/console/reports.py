@@ -1,6 +1,7 @@
 """A clinic's reports: the delivery funnel per channel and day, ratings per lesson and the
 Yuxi evaluation survey, drawn as SVG on the server (no script) with the numbers beside
-them, and the feedback service's CSV exports passed through under the person's token."""
+them, clients' anonymous ratings of their providers per month (`provider_report.py`), and
+the feedback service's CSV exports passed through under the person's token."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from services.console.programme_api import (
     RatingGroup,
     SurveyReport,
 )
+from services.console.provider_report import ProviderReport, provider_interaction
 from services.console.struggling import past_days
 from shared.params import RowId
 
@@ -94,14 +96,16 @@ class ReportsView:
     ratings: list[RatingGroup]
     rating_bars: list[Bar]
     survey: SurveyReport
+    provider: ProviderReport  # clients' anonymous ratings of the staff, per month
 
 
 async def load_reports(api: ProgrammeApi, token: str, clinic: Clinic, now: datetime) -> ReportsView:
     days = past_days(now, clinic.time_zone)
-    daily, ratings, survey = await asyncio.gather(
+    daily, ratings, survey, provider = await asyncio.gather(
         asyncio.gather(*(api.messages_on(token, clinic.id, day) for day in days)),
         api.ratings_by_lesson(token, clinic.id),
         api.survey_report(token, clinic.id, SURVEY),
+        provider_interaction(api.api, token, clinic.id),
     )
     labelled = [(f"{g.track or ''}/{g.group or '-'}", g.average) for g in ratings]
     return ReportsView(
@@ -112,6 +116,7 @@ async def load_reports(api: ProgrammeApi, token: str, clinic: Clinic, now: datet
         ratings=ratings,
         rating_bars=bars(labelled, top=5),
         survey=survey,
+        provider=provider,
     )
 
 
