@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,9 @@ from sqlalchemy import select
 from mmt.registry import load_service
 from services.scheduler.patients import Scheduler
 from services.scheduler.tasks.models import Task, TaskSignal
+from services.scheduler.tasks.signals import raise_signal
+from shared.access.staff import StaffInfo, create_staff
+from shared.access.tokens import Role
 from shared.db import Database
 from shared.migrate import ACCESS_MIGRATIONS, migrate
 from tests.conftest import Backends
@@ -75,3 +79,36 @@ async def signal_keys(db: Database, task_id: int) -> list[str]:
             .order_by(TaskSignal.id)
         )
         return list(rows.scalars())
+
+
+async def staff(
+    world: World, login: str, role: Role, clinics: tuple[str, ...] = (), phone: str | None = None
+) -> StaffInfo:
+    """A staff account (a console sign-in's person); a phone is stored encrypted."""
+    return await create_staff(
+        world.access_db,
+        login=login,
+        name=login.title(),
+        role=role,
+        clinics=clinics,
+        password="a long test password 42",
+        phone=phone,
+        cipher=world.ctx.cipher,
+    )
+
+
+async def overdue_task(
+    world: World, key: str, patient_id: int | None = None, kind: str = "urgent_need"
+) -> int:
+    """An open task of patient A (or `patient_id`) signalled, and so due, a day ago."""
+    patient = patient_id or world.patient_a
+    clinic_id = world.clinic_b if patient == world.patient_b else world.clinic_a
+    async with world.db.transaction() as session:
+        return await raise_signal(
+            session,
+            kind=kind,
+            clinic_id=clinic_id,
+            patient_id=patient,
+            signal_key=key,
+            signalled_at=datetime.now(UTC) - timedelta(days=1),
+        )

@@ -70,30 +70,26 @@ async def on_risk_alert(event: RiskAlertRaised, session: AsyncSession) -> None:
     )
 
 
+async def _need(session: AsyncSession, kind: str, event: NeedRaised | UrgentNeedRaised) -> None:
+    await signal_for_patient(
+        session,
+        kind,
+        event.patient_id,
+        f"need:{event.need_id}",
+        event.occurred_at,
+        f"need {event.need_id} ({event.category})",
+    )
+
+
 async def on_need(event: NeedRaised, session: AsyncSession) -> None:
     # Feedback publishes NeedRaised for every need and UrgentNeedRaised beside it for an
     # urgent one: the urgent one's task comes from the latter, due within the hour.
-    if event.urgent:
-        return
-    await signal_for_patient(
-        session,
-        "open_need",
-        event.patient_id,
-        f"need:{event.need_id}",
-        event.occurred_at,
-        f"need {event.need_id} ({event.category})",
-    )
+    if not event.urgent:
+        await _need(session, "open_need", event)
 
 
 async def on_urgent_need(event: UrgentNeedRaised, session: AsyncSession) -> None:
-    await signal_for_patient(
-        session,
-        "urgent_need",
-        event.patient_id,
-        f"need:{event.need_id}",
-        event.occurred_at,
-        f"need {event.need_id} ({event.category})",
-    )
+    await _need(session, "urgent_need", event)
 
 
 async def on_rating(event: RatingGiven, session: AsyncSession) -> None:
