@@ -18,6 +18,12 @@ from services.scheduler.calendar_api import ClinicDayController, ClinicWeekContr
 from services.scheduler.dead_letters import DeadLetterController
 from services.scheduler.definition import SERVICE
 from services.scheduler.handouts_api import HandoutController
+from services.scheduler.mi.api import (
+    ClinicMiController,
+    MiSessionController,
+    PatientMiController,
+    StudyMiController,
+)
 from services.scheduler.receipts import ReceiptConfig, twilio_status
 from services.scheduler.receipts_cn import aliyun_report, tencent_status
 from services.scheduler.record_html import record_page
@@ -75,6 +81,10 @@ def create_app(
             HandoutController,
             InterviewController,
             StudyExportController,
+            PatientMiController,
+            MiSessionController,
+            ClinicMiController,
+            StudyMiController,
         ],
         settings=settings,
         db=db,

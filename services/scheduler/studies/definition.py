@@ -34,6 +34,10 @@ BAND = re.compile(r"(?P<low>[0-9]{1,3})(?:-(?P<high>[0-9]{1,3})|(?P<open>\+))")
 MAX_AGE = 120
 RECEIVES = ("dose_reminders", "lessons", "surveys")
 _TEXT_LIMIT = 200
+# An MI target: a few sessions, each given four weeks or more (the due dates are 14 days
+# from the window's start and before its last 14 days: services/scheduler/mi/rules.py).
+MI_MAX_TARGET = 6
+MI_MIN_DAYS, MI_MAX_DAYS = 28, 365
 
 
 class Factor(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,6 +60,14 @@ def band_of(bands: list[str], age: int) -> str | None:
     return None
 
 
+class MiSessions(msgspec.Struct, frozen=True, kw_only=True):
+    """Motivational-interviewing sessions the arm's providers hold with each participant:
+    `target` sessions within `within_days` of randomisation (services/scheduler/mi/)."""
+
+    target: int
+    within_days: int
+
+
 class ArmDefinition(msgspec.Struct, frozen=True, kw_only=True):
     code: str
     titles: dict[str, str]
@@ -64,6 +76,7 @@ class ArmDefinition(msgspec.Struct, frozen=True, kw_only=True):
     lessons: bool = False
     surveys: bool = False
     tracks: list[str] | None = None  # lessons only from these tracks, when listed
+    mi_sessions: MiSessions | None = None  # no MI target unless the arm sets one
     # Reminders of the follow-up assessments: on unless the arm says not. They serve the
     # trial's measurement, which every arm shares, not the intervention that differs.
     assessment_reminders: bool = True
@@ -148,7 +161,10 @@ class _StudyChecker(Checker):
         for index, raw in enumerate(listed):
             path: Path = ("arms", index)
             entry = self.mapping(
-                raw, path, ("code", "titles"), ("ratio", "receives", "assessment_reminders")
+                raw,
+                path,
+                ("code", "titles"),
+                ("ratio", "receives", "mi_sessions", "assessment_reminders"),
             )
             if entry is None:
                 continue
@@ -167,6 +183,7 @@ class _StudyChecker(Checker):
                 for name in RECEIVES
             }
             tracks = self.tracks((receives or {}).get("tracks", MISSING), (*path, "receives"))
+            mi = self.mi_sessions(entry.get("mi_sessions", MISSING), (*path, "mi_sessions"))
             reminded = entry.get("assessment_reminders", True)
             if not isinstance(reminded, bool):
                 self.fail((*path, "assessment_reminders"), f"must be true or false: {reminded!r}")
@@ -179,11 +196,26 @@ class _StudyChecker(Checker):
                         titles=titles,
                         ratio=ratio,
                         tracks=tracks,
+                        mi_sessions=mi,
                         assessment_reminders=reminded,
                         **flags,
                     )
                 )
         return arms
+
+    def mi_sessions(self, value: Any, path: Path) -> MiSessions | None:
+        entry = self.mapping(value, path, ("target", "within_days"))
+        if entry is None:
+            return None
+        target = self.integer(entry.get("target", MISSING), (*path, "target"))
+        if target is not None and not 1 <= target <= MI_MAX_TARGET:
+            self.fail((*path, "target"), f"must be from 1 to {MI_MAX_TARGET}")
+        days = self.integer(entry.get("within_days", MISSING), (*path, "within_days"))
+        if days is not None and not MI_MIN_DAYS <= days <= MI_MAX_DAYS:
+            self.fail((*path, "within_days"), f"must be from {MI_MIN_DAYS} to {MI_MAX_DAYS}")
+        if target is None or days is None:
+            return None
+        return MiSessions(target=target, within_days=days)
 
     def tracks(self, value: Any, path: Path) -> list[str] | None:
         listed = self.sequence(value, (*path, "tracks"), "track codes", 1, 20)

@@ -61,7 +61,9 @@ async def store_study(db: Database, definition: StudyDefinition, by: str) -> Stu
             await session.execute(select(Study).where(Study.key == definition.key))
         ).scalar_one_or_none()
         if existing is not None:
-            if existing.definition == stored:
+            # Compared as definitions, not as stored JSON: a field added to the format
+            # since (an arm's mi_sessions) is its default in a definition stored before.
+            if decode_study(existing.definition) == definition:
                 return study_out(existing, "unchanged")
             raise Conflict(
                 f"study {definition.key!r} is defined already with other content; "
