@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from services.scheduler import doses, planner
 from services.scheduler.binding import bind_channel
 from services.scheduler.dispatch import BatchDispatcher, Dispatcher
+from services.scheduler.mi.due import raise_due_sessions
 from services.scheduler.readmodel import (
     answer_record_request,
     ask_survey_question,
@@ -140,6 +141,9 @@ async def setup(db: Database, settings: Settings) -> WorkerParts:
         await assign_pending(db, access_db, now)
         await escalation.run(now)
 
+    async def mi_sessions_due() -> None:  # MI sessions coming due become tasks (mi/due.py)
+        await raise_due_sessions(db, datetime.now(UTC))
+
     async def aclose() -> None:
         await channels.aclose()
         await redis.aclose()
@@ -176,6 +180,7 @@ async def setup(db: Database, settings: Settings) -> WorkerParts:
             PeriodicJob("receipts-waiting", 1, receipts.retry_waiting),
             PeriodicJob("task-facts", 300, task_facts),
             PeriodicJob("task-upkeep", 30, task_upkeep),
+            PeriodicJob("mi-sessions-due", 900, mi_sessions_due),  # due dates are days
         ],
         aclose=aclose,
     )
