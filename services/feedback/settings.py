@@ -75,3 +75,11 @@ class FeedbackSettings(BaseSettings):
         description="How long after a lesson its helpfulness question is sent (time to read "
         "it; quiet hours still apply).",
     )
+    feedback_provider_survey_every_days: int = Field(
+        default=0,
+        ge=0,
+        le=366,
+        description="Ask each patient who has had the provider-interaction questionnaire "
+        "again this many days after their last one began (e.g. 91: every three months); "
+        "staff start the first. 0: only when staff start it.",
+    )

@@ -17,6 +17,7 @@ from services.feedback.readmodel import store_sender
 from services.feedback.settings import FeedbackSettings
 from services.feedback.sms_answers import Answers
 from services.feedback.surveys.lesson_question import LessonQuestions
+from services.feedback.surveys.provider_schedule import ask_again
 from shared.bus import BusKeys, Handler
 from shared.bus.connect import connect_redis
 from shared.channels.factory import build_registry
@@ -66,6 +67,14 @@ async def setup(db: Database, settings: Settings) -> WorkerParts:
     handlers[UrgentNeedRaised] = escalation.announce
 
     jobs = [PeriodicJob("survey-timeouts", 60, time_out_surveys)]
+    if config.feedback_provider_survey_every_days:
+        every = timedelta(days=config.feedback_provider_survey_every_days)
+
+        async def ask_about_providers() -> None:
+            while await ask_again(db, datetime.now(UTC), every) > 0:
+                pass  # a batch per transaction until nobody is due
+
+        jobs.append(PeriodicJob("provider-survey", 3600, ask_about_providers))
     runner = inbound_runner(db, access_db, redis, channels, settings, config)
     if runner is not None:
         # Each tick renews this worker's partition leases and takes free ones: a dead

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -16,13 +16,14 @@ from sqlalchemy import select
 from services.feedback.models import SurveyAnswer, SurveyRun
 from services.feedback.reports import provider_interaction as provider
 from services.feedback.reports.provider_interaction import CSV_COLUMNS, ITEMS
+from services.feedback.surveys.provider_schedule import ask_again
 from shared.access.clinics import ClinicIn, create_clinic
 from shared.db import Database
-from shared.messages import SurveyRequested
+from shared.messages import PatientUpdated, SurveyRequested
 from shared.stigma import find_stigma
 from tests.conftest import TokenFactory
 from tests.integration.inboundutil import Replies
-from tests.integration.test_feedback_inbound import Client, events, said
+from tests.integration.test_feedback_inbound import Client, events, handle, said
 
 KEY = "provider_interaction"
 REPORT = "/api/v1/clinics/{}/reports/provider-interaction"
@@ -222,3 +223,36 @@ async def test_the_same_figures_on_each_database(feedback_db_either: Database) -
     ]
     assert (found.total.respondents, found.total.overall_mean) == (5, 4.04)
     assert (await provider.report(feedback_db_either, 2, months, now, "UTC")).total.ended == 0
+
+
+async def test_asked_again_every_n_days_only_of_those_who_had_it(
+    feedback_db_either: Database,
+) -> None:
+    db, now = feedback_db_either, datetime.now(UTC)
+    for pid, opted_out in [(7, False), (8, False), (9, False), (10, True)]:
+        await handle(
+            db,
+            PatientUpdated(
+                patient_id=pid, clinic_id=1, phone_hash=f"h{pid}", openid_hash=None,
+                language="zh-CN", study_arm=None, state="active", opted_out=opted_out,
+            ),
+        )  # fmt: skip
+    async with db.transaction() as session:
+        for pid, days in [(7, 92), (7, 200), (9, 10), (10, 100)]:  # 8 never had it
+            began = now - timedelta(days=days)
+            session.add(
+                SurveyRun(
+                    survey_key=KEY, patient_id=pid, clinic_id=1, state="completed",
+                    question_index=5, asked_at=began, started_at=began, finished_at=began,
+                    started_by="tok",
+                )
+            )  # fmt: skip
+    every = timedelta(days=91)
+    assert await ask_again(db, now, every) == 1
+    assert await ask_again(db, now, every) == 0  # 7 is in it now: a second tick adds nothing
+    (asked,) = [e for e in await events(db) if isinstance(e, SurveyRequested)]
+    assert (asked.patient_id, asked.question_key) == (7, "listened")
+    assert asked.text.startswith("(1/5) 匿名问卷")
+    async with db.sessions() as session:
+        opened = (await session.execute(select(SurveyRun).where(SurveyRun.state == "open"))).all()
+    assert [(r.patient_id, r.started_by) for (r,) in opened] == [(7, "schedule")]
