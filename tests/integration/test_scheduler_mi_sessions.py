@@ -424,3 +424,29 @@ async def test_the_report_and_the_researchers_csv_on_known_data(
     cells = [v for r in rows for k, v in r.items() if k not in ("participant", "provider")]
     for secret in ("Not for researchers", "li.na", "Li", "Wang", "W.L.", *names):
         assert not any(secret in cell for cell in cells), secret
+
+
+async def test_the_study_export_counts_sessions_per_period_and_the_target(care: Care) -> None:
+    _, li = care.providers["li.na"]
+    on, off = await care.patient("E-1", care.on), await care.patient("E-2", care.off)
+    start = date.fromisoformat((await care.state(on))["target"]["window_starts_on"])
+    for after in (3, 40):
+        made = await care.log(on, li, held_on=(start + timedelta(days=after)).isoformat())
+        assert made.status_code == 201, made.text
+    got = await care.world.client.get(
+        f"/api/v1/studies/{care.world.care}/export", headers=care.world.admin
+    )
+    assert got.status_code == 200, got.text
+    rows = {
+        (r["participant"], r["time_point"]): (r["mi_sessions"], r["mi_target_met"])
+        for r in csv.DictReader(io.StringIO(got.text))
+    }
+    assert rows[(str(on), "baseline")] == ("0", "0")
+    assert rows[(str(on), "month-3")] == ("2", "1")
+    assert rows[(str(off), "month-3")] == ("0", "")  # the control arm sets no target
+    dictionary = await care.world.client.get(
+        f"/api/v1/studies/{care.world.care}/dictionary", headers=care.world.admin
+    )
+    assert {"mi_sessions", "mi_target_met"} <= {
+        r["variable"] for r in csv.DictReader(io.StringIO(dictionary.text))
+    }

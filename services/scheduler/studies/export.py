@@ -9,7 +9,8 @@ have a row, so a running study exports what has happened so far.
 What the scheduler knows goes in: doses (days dosed / days in the period up to a loss to
 follow-up), urine tests, lessons sent and opened, lesson ratings (the scheduler's read model
 of `RatingGiven`), assessments at that time point (each score and subscale as its own
-column), retention. Other replies live in the feedback service: its `replies.csv` carries
+column), MI sessions held (and whether the arm's MI target was met by the period's end:
+services/scheduler/mi/), retention. Other replies live in the feedback service: its `replies.csv` carries
 the same keyed pseudonym, so a researcher joins the two files on `participant`.
 
 Identified for admins (the patient id), pseudonymised for researchers (the installation's
@@ -28,7 +29,10 @@ from typing import Any
 from sqlalchemy import func, select
 
 from services.scheduler.assessment_models import Assessment
-from services.scheduler.models import Dose, LessonProgress, UrineTest
+from services.scheduler.mi.models import MiSession
+from services.scheduler.mi.rules import progress
+from services.scheduler.mi.targets import windows
+from services.scheduler.models import Dose, LessonProgress, Patient, UrineTest
 from services.scheduler.patients import Scheduler
 from services.scheduler.ratings import PatientRating
 from services.scheduler.studies.definition import StudyDefinition, decode_study
@@ -79,6 +83,15 @@ FIXED = (
     Variable("lessons_opened", "打开课程数", "Lessons opened in the period", "integer"),
     Variable("ratings", "课程评分次数", "Lesson ratings given (1-5) in the period", "integer"),
     Variable("rating_mean", "平均评分", "Mean of those ratings", "number", "", "1-5"),
+    Variable("mi_sessions", "动机访谈次数", "MI sessions held in the period", "integer"),
+    Variable(
+        "mi_target_met",
+        "动机访谈达标",
+        "The arm's MI session target met by the period's end (empty: the arm sets none)",
+        "integer",
+        "",
+        "0, 1",
+    ),
     Variable("retained", "仍在随访", "Still followed at the period's end", "integer", "", "0, 1"),
     Variable(
         "lost_reason",
@@ -188,6 +201,12 @@ async def _daily(ctx: Scheduler, ids: list[int]) -> dict[str, dict[int, list[Any
             )
         ):
             found["ratings"][pid].append((at.date(), rating))
+        for pid, day in await session.execute(
+            select(MiSession.patient_id, MiSession.held_on).where(
+                MiSession.patient_id.in_(ids), MiSession.voided_at.is_(None)
+            )
+        ):
+            found["mi"][pid].append(day)
         for row in await session.execute(
             select(Assessment)
             .where(Assessment.patient_id.in_(ids))
@@ -223,6 +242,8 @@ async def export_rows(
     cipher = ctx.cipher
     people = await _people(ctx, principal, study_id)
     data = await _daily(ctx, [p.patient_id for p in people])
+    async with ctx.db.sessions() as session:  # MI targets: this study's arms' only
+        mi_windows = await windows(session, Patient.id.in_([p.patient_id for p in people]))
     strata = [f.key for f in definition.strata]
     rows: list[dict[str, Any]] = []
     scores: dict[str, None] = {}
@@ -241,6 +262,8 @@ async def export_rows(
             lessons = [s for d, s in data["lessons"][person.patient_id] if first <= d <= last]
             ratings = [r for d, r in data["ratings"][person.patient_id] if first <= d <= last]
             lost = person.lost_on is not None and person.lost_on <= last
+            mi_held = [d for d in data["mi"][person.patient_id] if d <= last]
+            window = mi_windows.get(person.patient_id)
             row: dict[str, Any] = {
                 "study": definition.key,
                 "participant": participant,
@@ -261,6 +284,10 @@ async def export_rows(
                 "lessons_opened": lessons.count("opened"),
                 "ratings": len(ratings),
                 "rating_mean": round(sum(ratings) / len(ratings), 3) if ratings else "",
+                "mi_sessions": sum(1 for d in mi_held if first <= d),
+                "mi_target_met": int(progress(window, mi_held, last).status == "met")
+                if window is not None and window.study_id == study_id
+                else "",
                 "retained": 0 if lost else 1,
                 "lost_reason": person.lost_reason or "" if lost else "",
             }
