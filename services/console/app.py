@@ -45,6 +45,7 @@ from services.console.reports import ReportPages
 from services.console.sessions import Clock, Lifetimes, SessionStore, utc_now
 from services.console.settings import ConsoleSettings
 from services.console.struggling import StrugglingPage
+from services.console.training import TrainingPages
 from shared.bus.connect import connect_redis
 from shared.db import Database
 from shared.logging import configure_logging, get_logger
@@ -207,6 +208,7 @@ def create_app(
             CounterPages,
             FollowupPages,
             CurriculumPages,
+            TrainingPages,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
         lifespan=[lifespan],

@@ -21,6 +21,7 @@ from services.console.api_client import ApiNotFound
 from services.console.content_api import ContentApi, Lesson, Module, Track, VersionContent
 from services.console.i18n import LANGUAGES, current_language
 from services.console.pages import console_of, page, signed_in
+from services.console.training_api import TrainingApi
 
 Req = Request[Any, Any, Any]
 _TRACK = re.compile(r"[a-z0-9-]{2,40}")  # the content service's own patterns
@@ -84,6 +85,12 @@ class CurriculumPages(Controller):
         # The patient's language to preview: chosen on the page, the console's by default.
         language = language or current_language.get()
         previews = []
+        read_at = None
+        if track.audience == "staff":  # the reader's own "read" mark (services/console/training.py)
+            mine = await TrainingApi(console_of(request).api).mine(token, current_language.get())
+            read_at = next(
+                (s.read_at for s in mine.lessons if s.track == code and s.key == key), None
+            )
         if track.audience == "patients":
             api = ContentApi(console_of(request).api)
             version = content.version.version
@@ -101,4 +108,5 @@ class CurriculumPages(Controller):
             text=lesson.text(language),
             shown_language=language,
             previews=previews,
+            read_at=read_at,
         )
