@@ -29,12 +29,14 @@ from litestar.template.config import TemplateConfig
 from redis.asyncio import Redis
 
 from services.console.api_client import ApiError, ServicesClient, SessionRevoked
+from services.console.assessments import AssessmentPages
 from services.console.audit import AuditPage
 from services.console.auth import SESSION_COOKIE, Console, NotSignedIn
 from services.console.counter import CounterPages
 from services.console.curriculum import CurriculumPages
 from services.console.enrol import EnrolPage
 from services.console.followups import FollowupPages
+from services.console.handouts import HandoutPages
 from services.console.i18n import chosen_language, current_language, install, load_catalogs
 from services.console.kept_forms import KEEP_FOR, KEPT_COOKIE
 from services.console.needs import NeedPages
@@ -208,6 +210,8 @@ def create_app(
             CounterPages,
             FollowupPages,
             CurriculumPages,
+            AssessmentPages,
+            HandoutPages,
             TrainingPages,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],

@@ -53,6 +53,7 @@ _FORMS: list[tuple[re.Pattern[str], Callable[[str, dict[str, str]], str]]] = [
     (re.compile(r"/clinics/\d+/needs/\d+"), _same),
     (re.compile(r"/clinics/\d+/patients/\d+/(pause|transfer|urine-tests)"), _patient_page),
     (re.compile(r"/clinics/\d+/alerts/\d+/followups"), _alert_page),
+    (re.compile(r"/clinics/\d+/patients/\d+/assessments/[a-z0-9-]+"), _same),
 ]
 
 

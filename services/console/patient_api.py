@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from services.console.api_client import Alert, Need, ServicesClient
+from services.console.study_api import StudyPart
 
 
 class Patient(msgspec.Struct, kw_only=True):
@@ -81,6 +82,7 @@ class PatientPage(msgspec.Struct, kw_only=True):
     calendar: MonthCalendar
     timeline: list[TimelineEntry]
     alerts: list[Alert]
+    study: StudyPart | None = None  # questionnaires and printed handouts (study_api.py)
 
 
 class Binding(msgspec.Struct, kw_only=True):

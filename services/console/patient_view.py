@@ -22,6 +22,7 @@ from services.console.patient_api import (
     PatientPage,
     Reply,
 )
+from services.console.study_api import StudyPart
 
 MONTH = re.compile(r"(19|20)\d\d-(0[1-9]|1[0-2])")
 TIMELINE_ROWS = 80
@@ -50,6 +51,7 @@ class PatientView:
     ratings: list[Reply]
     needs: list[Need]
     alerts: list[Alert]
+    study: StudyPart | None = None  # questionnaires and printed handouts
 
     def local(self, at: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
         from zoneinfo import ZoneInfo
@@ -118,6 +120,7 @@ async def load_patient_view(
         ratings=[r for r in replies if r.kind == "rating" and r.rating is not None],
         needs=needs,
         alerts=page.alerts,
+        study=page.study,
     )
 
 

@@ -142,6 +142,18 @@ async def _page(
     )
 
 
+async def reload_with_problem(
+    request: Req, data: SessionData, clinic: Clinic, patient_id: int, form: str, exc: ApiError
+) -> Template:
+    """The patient page again (400) with the API's refusal of one of its forms shown in
+    that form's section: for the forms whose handlers live beside their own pages
+    (handouts.py)."""
+    errors = {form: "refused"}
+    return await _page(
+        request, data, clinic, patient_id, form=form, errors=errors, detail=exc.detail
+    )
+
+
 # The patient page's forms by the path they post to (a kept form comes back in its own).
 _FORM_OF_ACTION = {"pause": "pause", "transfer": "transfer", "urine-tests": "urine"}
 

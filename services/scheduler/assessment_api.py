@@ -8,18 +8,19 @@ is audited by the app-wide audit middleware (who, route, patient, outcome).
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromQuery, JSONBody
+from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 
 from services.scheduler import assessment_plan, assessment_study, assessments
 from services.scheduler.api import CARE, DEPENDENCIES
+from services.scheduler.assessment_definition import Questionnaire
 from services.scheduler.patients import Scheduler
 from shared.access.web import policy, principal_of
-from shared.params import QueryRowId, RowId
+from shared.params import MAX_ID, QueryRowId, RowId
 
 Req = Request[Any, Any, Any]
 
@@ -147,6 +148,20 @@ class QuestionnaireController(Controller):
         return await assessments.load_questionnaire(
             ctx, principal_of(request), data.clinic_id, data.definition
         )
+
+    @get(
+        "/{code:str}",
+        opt=policy(*CARE, resource="assessment_instrument"),
+        summary="A questionnaire as a clinic uses it: questions, answer scales and scores",
+    )
+    async def questionnaire(
+        self,
+        ctx: NamedDependency[Scheduler],
+        request: Req,
+        code: Annotated[str, PathParameter(min_length=2, max_length=40)],
+        clinic_id: Annotated[int, QueryParameter(ge=1, le=MAX_ID)],
+    ) -> Questionnaire:
+        return await assessments.questionnaire(ctx, principal_of(request), clinic_id, code)
 
     @get(
         "/",

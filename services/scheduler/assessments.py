@@ -43,7 +43,7 @@ from services.scheduler.risk_definition import CODE
 from services.scheduler.schemas import Aware
 from shared.access.tokens import Principal
 from shared.db import Database
-from shared.errors import Conflict, InvalidInput
+from shared.errors import Conflict, InvalidInput, NotFound
 
 TIME_POINT = r"^[a-z0-9][a-z0-9-]{0,39}$"  # baseline, month-2, ...
 SELF = "patient"  # assessed_by of a self-assessment
@@ -132,6 +132,21 @@ async def questionnaire_for(session: AsyncSession, clinic_id: int, code: str) ->
     """The clinic's own newest version of `code`, else the shared one's."""
     definition = await newest_definition(session, AssessmentInstrument, clinic_id, code)
     return decode_questionnaire(definition)
+
+
+async def questionnaire(
+    ctx: Scheduler, principal: Principal, clinic_id: int, code: str
+) -> Questionnaire:
+    """The questionnaire a clinic uses under `code`, whole (its questions, scales and
+    scores in every language): what a staff form asks. Another clinic or an unknown code
+    is a 404."""
+    if not principal.can_access_clinic(clinic_id) or not CODE.fullmatch(code):
+        raise NotFound(f"no questionnaire {code!r} for clinic {clinic_id}")
+    async with ctx.db.sessions() as session:
+        try:
+            return await questionnaire_for(session, clinic_id, code)
+        except InvalidInput:  # not loaded for this clinic
+            raise NotFound(f"no questionnaire {code!r} for clinic {clinic_id}") from None
 
 
 def _out(row: Assessment, already: bool = False) -> AssessmentOut:
