@@ -26,6 +26,7 @@ from mmt.wechat_cli import wechat
 from services.content.cli import content_cli
 from services.scheduler.assessment_cli import assessment_cli
 from services.scheduler.calendar_cli import calendar
+from services.scheduler.mi.cli import mi_cli
 from services.scheduler.risk_cli import risk_cli
 from services.scheduler.studies.cli import study_cli
 from shared.bus import BusKeys, list_dead_letters, replay_dead_letter
@@ -45,6 +46,7 @@ app.add_typer(risk_cli, name="risk")
 app.add_typer(assessment_cli, name="assessment")
 app.add_typer(calendar, name="calendar")
 app.add_typer(study_cli, name="study")
+app.add_typer(mi_cli, name="mi")
 app.add_typer(wechat, name="wechat")
 app.add_typer(bench, name="bench")
 app.add_typer(sandbox, name="sandbox")

@@ -59,7 +59,9 @@ def read_studies(paths: Sequence[Path]) -> tuple[list[tuple[str, StudyDefinition
     return found, problems
 
 
-def _run(work: Callable[[Scheduler], Awaitable[T]]) -> T:
+def _run(work: Callable[[Scheduler], Awaitable[T]], *, refused_exit: int = 1) -> T:
+    """`work` on both databases; a refusal exits `refused_exit` with the reason (`mmt mi`
+    takes 2, a wrong input), an unreachable database 1."""
     settings = get_settings().database
 
     async def both(access_db: Database) -> T:
@@ -71,7 +73,7 @@ def _run(work: Callable[[Scheduler], Awaitable[T]]) -> T:
         return asyncio.run(using_database(settings, "access", both))
     except (TokenError, DomainError) as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(refused_exit) from None
     except (OSError, DBAPIError) as exc:
         typer.echo(
             f"error: the database is unreachable or not migrated ({type(exc).__name__}); "
