@@ -37,6 +37,7 @@ from services.scheduler.signals_api import ClinicSignalsController
 from services.scheduler.studies.api import PatientStudyController, StudyController
 from services.scheduler.studies.export_api import StudyExportController
 from services.scheduler.studies.interviews_api import InterviewController
+from services.scheduler.tasks.api import ClinicTaskController, TaskController
 from services.scheduler.worker import load_cipher
 from shared.access.api import AuditController, ClinicController
 from shared.bus import BusKeys
@@ -72,6 +73,8 @@ def create_app(
             ClinicWeekController,
             DeadLetterController,
             ClinicSignalsController,
+            TaskController,
+            ClinicTaskController,
             AssessmentController,
             AssessmentPlanController,
             ClinicAssessmentsDueController,

@@ -32,7 +32,7 @@ Req = Request[Any, Any, Any]
 # `from` is a Python keyword: the parameter is named `from_` and read from `?from=`.
 FromInstant = Annotated[
     str | None,
-    QueryParameter(query="from", format="date-time", description=f"Period start: {INSTANT_FORMAT}"),
+    QueryParameter(name="from", format="date-time", description=f"Period start: {INSTANT_FORMAT}"),
 ]
 
 
