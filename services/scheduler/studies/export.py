@@ -10,8 +10,9 @@ What the scheduler knows goes in: doses (days dosed / days in the period up to a
 follow-up), urine tests, lessons sent and opened, lesson ratings (the scheduler's read model
 of `RatingGiven`), assessments at that time point (each score and subscale as its own
 column), MI sessions held (and whether the arm's MI target was met by the period's end:
-services/scheduler/mi/), retention. Other replies live in the feedback service: its `replies.csv` carries
-the same keyed pseudonym, so a researcher joins the two files on `participant`.
+services/scheduler/mi/), retention. Other replies live in the feedback service: its
+`replies.csv` carries the same keyed pseudonym, so a researcher joins the two files on
+`participant`.
 
 Identified for admins (the patient id), pseudonymised for researchers (the installation's
 keyed pseudonym, the feedback exports' purpose, so the files join): never a name or phone."""
