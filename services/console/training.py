@@ -117,4 +117,14 @@ class TrainingPages(Controller):
         names = {c.id: c.name for c in data.clinics}
         clinics = [(names.get(r.clinic_id, str(r.clinic_id)), combine([r])) for r in reports]
         studies = by_arm(reports, await api.clinic_arms(data.token))
-        return page(request, "training_report.html", clinics=clinics, studies=studies, names=names)
+        # Questions by their lesson's title in the person's language (my lessons list them).
+        mine = await api.mine(data.token, current_language.get())
+        titles = {f"{lesson.track}/{lesson.key}": lesson.title for lesson in mine.lessons}
+        return page(
+            request,
+            "training_report.html",
+            clinics=clinics,
+            studies=studies,
+            names=names,
+            titles=titles,
+        )

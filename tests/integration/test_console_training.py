@@ -15,6 +15,7 @@ import pytest
 import yaml  # type: ignore[import-untyped]
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from playwright.async_api import Browser, expect
 
 from services.content.training import quiz
 from services.content.training.schemas import QuizIn
@@ -25,6 +26,10 @@ from shared.db import Database
 from tests.integration.consoleutil import LOGIN, PASSWORD, World, client_of, csrf_of
 from tests.integration.schedutil import ADMIN, context
 from tests.integration.test_console import world as world  # the fixtures
+from tests.integration.test_console_browser import browser as browser
+from tests.integration.test_console_browser import console_url as console_url
+from tests.integration.test_console_browser import shot
+from tests.integration.test_console_browser_programme import PHONE, _fits_the_phone, _sign_in
 from tests.integration.trainingutil import (
     RIGHT,
     TRACK,
@@ -158,6 +163,7 @@ async def test_the_report_per_clinic_and_per_arm_and_a_coordinator_sees_only_the
     assert "Clinic YX" in mine.text
     assert "Clinic KM" not in mine.text  # a coordinator of YX: their clinic only
     assert _row(mine.text, '<h2 id="clinic-', "基线")[:3] == ["1", "1", "100%"]
+    assert "四个基本技巧：问、肯定、反映、总结: 100% (1/1)" in mine.text  # by the lesson's title
     assert f"组 {arms[world.yx]}" in mine.text
     assert f"组 {arms[world.km]}" not in mine.text
 
@@ -171,3 +177,31 @@ async def test_the_report_per_clinic_and_per_arm_and_a_coordinator_sees_only_the
     assert yx_arm != km_arm
     assert _row(report.text, f"<h3>组 {yx_arm}</h3>", "基线")[:3] == ["1", "1", "100%"]
     assert _row(report.text, f"<h3>组 {km_arm}</h3>", "基线")[:3] == ["1", "1", "50%"]
+
+
+async def test_training_pages_in_the_browser_pass_axe_at_phone_width(
+    world: World, arms: dict[int, str], console_url: str, browser: Browser
+) -> None:
+    context = await browser.new_context(locale="zh-CN", viewport=PHONE)
+    page = await context.new_page()
+    page.set_default_timeout(15_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    await _sign_in(page, console_url, LOGIN)
+    await page.get_by_role("navigation", name="页面").get_by_role("link", name="我的培训").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("我的培训")
+    await _fits_the_phone(page)
+    await shot(page, "t1-my-training")
+    await page.get_by_role("link", name="开始测验").click()
+    for fieldset in await page.locator("fieldset").all():
+        await fieldset.get_by_role("radio").first.check()
+    await _fits_the_phone(page)
+    await shot(page, "t2-quiz")
+    await page.get_by_role("button", name="提交答案").click()
+    await expect(page.get_by_role("status")).to_contain_text("你的得分")
+    await page.get_by_role("navigation", name="页面").get_by_role("link", name="培训报告").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("培训报告")
+    await _fits_the_phone(page)
+    await shot(page, "t3-training-report")
+    assert errors == []
+    await context.close()
