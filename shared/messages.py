@@ -9,7 +9,7 @@ name has its own stream, shared by all its versions.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Literal, TypeAlias
 from uuid import UUID, uuid4
 
 import msgspec
@@ -235,6 +235,20 @@ class RatingGiven(Event, frozen=True, kw_only=True, tag="RatingGiven.v1"):
     lesson_key: str | None = None
 
 
+ReplyKind = Literal["need", "help", "record", "survey_answer", "other"]
+
+
+class ReplyReceived(Event, frozen=True, kw_only=True, tag="ReplyReceived.v1"):
+    """A patient wrote back (other than a lesson rating, which is `RatingGiven`, or STOP and
+    its undoing, which are `OptOutRequested` / `OptInRequested`): what the feedback service
+    classified it as and when, for engagement counts. Never the words."""
+
+    patient_id: int
+    clinic_id: int
+    reply_kind: ReplyKind  # `kind` is every message's class attribute (event, command)
+    at: datetime
+
+
 class NeedRaised(Event, frozen=True, kw_only=True, tag="NeedRaised.v1"):
     """A patient stated a need; its text stays in the feedback database."""
 
@@ -320,6 +334,7 @@ AnyMessage: TypeAlias = (
     | OptOutRequested
     | OptInRequested
     | RatingGiven
+    | ReplyReceived
     | NeedRaised
     | UrgentNeedRaised
     | ReceiptsReceived
@@ -343,6 +358,7 @@ MESSAGE_TYPES: tuple[type[Message], ...] = (
     OptOutRequested,
     OptInRequested,
     RatingGiven,
+    ReplyReceived,
     NeedRaised,
     UrgentNeedRaised,
     ReceiptsReceived,

@@ -31,6 +31,8 @@ from shared.messages import (
     OptOutRequested,
     RatingGiven,
     RecordRequested,
+    ReplyKind,
+    ReplyReceived,
     UrgentNeedRaised,
     WeChatMessageReceived,
 )
@@ -43,6 +45,28 @@ INBOUND = Counter(
 )
 
 SUBSCRIBE, UNSUBSCRIBE = "subscribe", "unsubscribe"  # WeChat follow events, not text
+# What a stored reply counts as in a study's engagement (`ReplyReceived`, for the
+# scheduler's export). Kinds not listed are announced otherwise (a rating: RatingGiven;
+# STOP and its undoing: OptOut/OptInRequested) or are no reply (WeChat follows).
+ENGAGEMENT: dict[str, ReplyKind] = {
+    "need": "need",
+    "help": "help",
+    "record": "record",
+    "survey_answer": "survey_answer",
+    "number": "other",
+    "survey_invalid": "other",
+}
+
+
+def _replied(sender: Sender, kind: str, now: datetime) -> list[Event]:
+    counted = ENGAGEMENT.get(kind)
+    if counted is None:
+        return []
+    return [
+        ReplyReceived(
+            patient_id=sender.patient_id, clinic_id=sender.clinic_id, reply_kind=counted, at=now
+        )
+    ]
 
 
 @dataclass(frozen=True)
@@ -154,7 +178,7 @@ class Receiver:
         row = self._store(session, sender, message, answered.kind, now)
         row.rating = answered.rating
         row.track, row.lesson_key, row.module = answered.lesson
-        events = list(answered.events)
+        events = [*answered.events, *_replied(sender, answered.kind, now)]
         if message.channel == "wechat":
             events.append(WeChatMessageReceived(patient_id=sender.patient_id, at=now))
         add_to_outbox(session, Outbox, *events)
@@ -249,6 +273,7 @@ class Receiver:
                 text = reply_text("urgent", language, await self._help_phone(sender.clinic_id))
             else:
                 text = reply_text("need", language)
+        events += _replied(sender, row.kind, now)
         if message.channel == "wechat":
             events.append(WeChatMessageReceived(patient_id=sender.patient_id, at=now))
         add_to_outbox(session, Outbox, *events)

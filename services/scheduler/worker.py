@@ -19,6 +19,7 @@ from services.scheduler.readmodel import (
 )
 from services.scheduler.receipt_stream import applied_until, heard_until
 from services.scheduler.receipt_worker import ReceiptApplier
+from services.scheduler.replies import record_reply
 from services.scheduler.settings import SchedulerSettings
 from services.scheduler.sweeps import (
     fall_back_without_receipt,
@@ -55,6 +56,7 @@ from shared.messages import (
     RatingGiven,
     ReceiptsReceived,
     RecordRequested,
+    ReplyReceived,
     RiskAlertRaised,
     SendMessage,
     SurveyRequested,
@@ -166,6 +168,7 @@ async def setup(db: Database, settings: Settings) -> WorkerParts:
             RiskAlertRaised: on_risk_alert,
             NeedRaised: on_need,
             UrgentNeedRaised: on_urgent_need,
+            ReplyReceived: record_reply,
         },
         batch_handlers={
             SendMessage: StateGuarded(BatchDispatcher(dispatcher).handle),

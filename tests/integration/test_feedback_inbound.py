@@ -17,7 +17,7 @@ from services.feedback.models import InboundMessage, LastLesson, Need, Outbox, S
 from services.feedback.readmodel import store_last_lesson, store_sender
 from shared.bus import decode
 from shared.db import Database
-from shared.messages import LessonSent, Message, PatientEnrolled, PatientUpdated
+from shared.messages import LessonSent, Message, PatientEnrolled, PatientUpdated, ReplyReceived
 from tests.integration.inboundutil import Replies
 
 TOKEN = "feedback-test-twilio-token"
@@ -189,7 +189,11 @@ async def test_help_names_the_clinic_phone_and_record_is_requested(
     await sms(client, "record", "SM9")
     assert "+868772012345" in str(await replies.answer("SM8"))
     assert "record will be sent" in str(await replies.answer("SM9"))
-    assert [e.tag() for e in await events(feedback_db)] == ["RecordRequested.v1"]
+    found = await events(feedback_db)
+    tags = [e.tag() for e in found]
+    assert tags == ["ReplyReceived.v1", "RecordRequested.v1", "ReplyReceived.v1"]
+    # Engagement for a study's analysis file: the kind, never the words.
+    assert [e.reply_kind for e in found if isinstance(e, ReplyReceived)] == ["help", "record"]
 
 
 async def test_needs_are_stored_with_their_text_and_urgent_ones_escalated(
@@ -207,11 +211,18 @@ async def test_needs_are_stored_with_their_text_and_urgent_ones_escalated(
     found = await events(feedback_db)
     assert [e.tag() for e in found] == [
         "NeedRaised.v1",
+        "ReplyReceived.v1",
         "NeedRaised.v1",
         "UrgentNeedRaised.v1",
+        "ReplyReceived.v1",
         "NeedRaised.v1",
         "UrgentNeedRaised.v1",
+        "ReplyReceived.v1",
     ]
+    replied = [e for e in found if isinstance(e, ReplyReceived)]
+    assert {(e.patient_id, e.clinic_id, e.reply_kind) for e in replied} == {
+        (pid, clinic_id, "need")
+    }
     assert [(e.urgent, e.category) for e in found if e.tag() == "NeedRaised.v1"] == [  # type: ignore[attr-defined]
         (False, "counselling"),
         (True, "medical"),

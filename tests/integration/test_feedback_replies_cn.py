@@ -21,7 +21,7 @@ from sqlalchemy import select
 from deploy.fakes.process import RunningFake, running_fake
 from services.feedback.models import InboundMessage
 from shared.db import Database
-from shared.messages import OptOutRequested, RatingGiven
+from shared.messages import OptOutRequested, RatingGiven, ReplyReceived
 from shared.net import free_port
 from shared.settings import Settings
 from tests.conftest import build_service_app
@@ -173,7 +173,8 @@ async def test_a_text_through_the_fake_is_understood_stored_and_answered_by_sms(
     await env.replies.settle()
     assert await kinds(feedback_db) == [("sms", "rating"), ("sms", "opt_out"), ("sms", "help")]
     assert await answered(feedback_db) == ["sent", "sent", "sent"]
-    assert [type(event) for event in await events(feedback_db)] == [RatingGiven, OptOutRequested]
+    published = [type(event) for event in await events(feedback_db)]
+    assert published == [RatingGiven, OptOutRequested, ReplyReceived]  # HELP: engagement
     assert env.fake.stats()["accepted"] == {PHONE: 3}
 
 

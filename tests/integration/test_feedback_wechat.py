@@ -134,6 +134,7 @@ async def test_plain_text_message_is_answered_by_the_worker(
     assert [e.tag() for e in await events(feedback_db)] == [
         "NeedRaised.v1",
         "UrgentNeedRaised.v1",
+        "ReplyReceived.v1",  # engagement, for a study's analysis file
         "WeChatMessageReceived.v1",  # opens the 48-hour free-text window
     ]
     await accepted(client, text_xml("我想死", "1001"))  # WeChat retries after 5 s

@@ -10,9 +10,10 @@ What the scheduler knows goes in: doses (days dosed / days in the period up to a
 follow-up), urine tests, lessons sent and opened, lesson ratings (the scheduler's read model
 of `RatingGiven`), assessments at that time point (each score and subscale as its own
 column), MI sessions held (and whether the arm's MI target was met by the period's end:
-services/scheduler/mi/), retention. Other replies live in the feedback service: its
-`replies.csv` carries the same keyed pseudonym, so a researcher joins the two files on
-`participant`.
+services/scheduler/mi/), retention, and replies other than ratings (the scheduler's read model of
+`ReplyReceived`: their kind and day, never the words; feedback's `replies.csv` has the rest,
+under the same keyed pseudonym). Each measure is one grouped statement over all the
+participants' periods (export_measures.py); the dictionary needs no row (`dictionary`).
 
 Identified for admins (the patient id), pseudonymised for researchers (the installation's
 keyed pseudonym, the feedback exports' purpose, so the files join): never a name or phone."""
@@ -27,16 +28,15 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from services.scheduler.assessment_models import Assessment
 from services.scheduler.mi.models import MiSession
 from services.scheduler.mi.rules import progress
 from services.scheduler.mi.targets import windows
-from services.scheduler.models import Dose, LessonProgress, Patient, UrineTest
+from services.scheduler.models import Patient
 from services.scheduler.patients import Scheduler
-from services.scheduler.ratings import PatientRating
-from services.scheduler.studies.definition import StudyDefinition, decode_study
+from services.scheduler.studies.definition import Factor, StudyDefinition, decode_study
+from services.scheduler.studies.export_measures import Measured, Period, measure, score_columns
 from services.scheduler.studies.models import StudyArm, StudyParticipant
 from services.scheduler.studies.service import load_study
 from shared.access.tokens import Principal
@@ -84,6 +84,13 @@ FIXED = (
     Variable("lessons_opened", "打开课程数", "Lessons opened in the period", "integer"),
     Variable("ratings", "课程评分次数", "Lesson ratings given (1-5) in the period", "integer"),
     Variable("rating_mean", "平均评分", "Mean of those ratings", "number", "", "1-5"),
+    Variable(
+        "replies",
+        "回复次数",
+        "Replies other than ratings in the period (needs, HELP, record requests, survey "
+        "answers, other; not STOP)",
+        "integer",
+    ),
     Variable("mi_sessions", "动机访谈次数", "MI sessions held in the period", "integer"),
     Variable(
         "mi_target_met",
@@ -143,6 +150,20 @@ def _points(
     return out
 
 
+def _periods(definition: StudyDefinition, person: _Person, today: date) -> list[Period]:
+    """The participant's periods, each with its last day followed (before a loss)."""
+    return [
+        Period(
+            person.patient_id,
+            point,
+            first,
+            last,
+            min(last, person.lost_on - timedelta(days=1)) if person.lost_on else last,
+        )
+        for point, _months, first, last in _points(definition, person.start, today)
+    ]
+
+
 def scoped(query: Any, principal: Principal) -> Any:
     """Participants of the clinics the caller may see (an admin: all)."""
     if principal.all_clinics:
@@ -175,51 +196,65 @@ async def _people(ctx: Scheduler, principal: Principal, study_id: int) -> list[_
 
 
 async def _daily(ctx: Scheduler, ids: list[int]) -> dict[str, dict[int, list[Any]]]:
-    """Per patient: dose days, urine tests (day, result), lessons (day, state), assessments."""
+    """Per patient: the days MI sessions were held."""
     found: dict[str, dict[int, list[Any]]] = defaultdict(lambda: defaultdict(list))
     if not ids:
         return found
     async with ctx.db.sessions() as session:
-        for pid, day in await session.execute(
-            select(Dose.patient_id, Dose.local_date).where(Dose.patient_id.in_(ids)).distinct()
-        ):
-            found["doses"][pid].append(day)
-        for pid, day, result in await session.execute(
-            select(UrineTest.patient_id, UrineTest.taken_on, UrineTest.result).where(
-                UrineTest.patient_id.in_(ids)
-            )
-        ):
-            found["urine"][pid].append((day, result))
-        for pid, at, state in await session.execute(
-            select(
-                LessonProgress.patient_id, func.date(LessonProgress.at), LessonProgress.state
-            ).where(LessonProgress.patient_id.in_(ids), LessonProgress.state != "skipped")
-        ):
-            found["lessons"][pid].append((date.fromisoformat(str(at)[:10]), state))
-        for pid, at, rating in await session.execute(
-            select(PatientRating.patient_id, PatientRating.at, PatientRating.rating).where(
-                PatientRating.patient_id.in_(ids)
-            )
-        ):
-            found["ratings"][pid].append((at.date(), rating))
         for pid, day in await session.execute(
             select(MiSession.patient_id, MiSession.held_on).where(
                 MiSession.patient_id.in_(ids), MiSession.voided_at.is_(None)
             )
         ):
             found["mi"][pid].append(day)
-        for row in await session.execute(
-            select(Assessment)
-            .where(Assessment.patient_id.in_(ids))
-            .order_by(Assessment.assessed_at)
-        ):
-            assessment = row[0]
-            found["assessments"][assessment.patient_id].append(assessment)
     return found
 
 
-def _count(days: list[date], first: date, last: date) -> int:
-    return sum(1 for day in days if first <= day <= last)
+def _participants(study_id: int, principal: Principal) -> Any:
+    """The study's randomised participants the caller may see, as a subquery of ids."""
+    query = select(StudyParticipant.patient_id).where(
+        StudyParticipant.study_id == study_id, StudyParticipant.randomised_at.is_not(None)
+    )
+    return scoped(query, principal)
+
+
+def _stratum(factor: Factor) -> Variable:
+    """A stratum's column: its declared values (an age band's are years), or a clinic id."""
+    return Variable(
+        f"stratum_{factor.key}",
+        f"分层：{factor.key}",
+        f"Stratum: {factor.key}",
+        "text",
+        "years" if factor.age_bands else "",
+        ", ".join(factor.values or []),  # none for the clinic: the patient's clinic id
+    )
+
+
+def _variables(definition: StudyDefinition, scores: list[str]) -> list[Variable]:
+    """Every column in order: the fixed ones with the strata after the arm, then each
+    assessment score."""
+    return [
+        *FIXED[:4],
+        *(_stratum(factor) for factor in definition.strata),
+        *FIXED[4:],
+        *(Variable(c, f"评估得分：{c}", f"Assessment score: {c}", "number") for c in scores),
+    ]
+
+
+async def dictionary(ctx: Scheduler, principal: Principal, study_id: int) -> list[Variable]:
+    """The data dictionary of the caller's export of a study, without computing a row."""
+    async with ctx.db.sessions() as session:
+        study = await load_study(session, study_id)
+    definition = decode_study(study.definition)
+    return await _dictionary(ctx, principal, study_id, definition)
+
+
+async def _dictionary(
+    ctx: Scheduler, principal: Principal, study_id: int, definition: StudyDefinition
+) -> list[Variable]:
+    points = [point.key for point in definition.follow_up]
+    scores = await score_columns(ctx.db, _participants(study_id, principal), points)
+    return _variables(definition, scores)
 
 
 async def export_rows(
@@ -242,12 +277,13 @@ async def export_rows(
         raise Unavailable("IDENTIFIER_KEYS is not set: pseudonyms cannot be made")
     cipher = ctx.cipher
     people = await _people(ctx, principal, study_id)
+    variables = await _dictionary(ctx, principal, study_id, definition)
+    measured = await measure(ctx.db, [x for p in people for x in _periods(definition, p, today)])
     data = await _daily(ctx, [p.patient_id for p in people])
     async with ctx.db.sessions() as session:  # MI targets: this study's arms' only
         mi_windows = await windows(session, Patient.id.in_([p.patient_id for p in people]))
     strata = [f.key for f in definition.strata]
     rows: list[dict[str, Any]] = []
-    scores: dict[str, None] = {}
     for person in people:
         participant = (
             str(person.patient_id)
@@ -257,11 +293,8 @@ async def export_rows(
         for point, months, first, last in _points(definition, person.start, today):
             followed_to = min(last, person.lost_on - timedelta(days=1)) if person.lost_on else last
             expected = max(0, (followed_to - first).days + 1)
-            dosed = _count(data["doses"][person.patient_id], first, followed_to)
-            tests = [r for d, r in data["urine"][person.patient_id] if first <= d <= last]
-            negatives = tests.count("negative")
-            lessons = [s for d, s in data["lessons"][person.patient_id] if first <= d <= last]
-            ratings = [r for d, r in data["ratings"][person.patient_id] if first <= d <= last]
+            got = measured.get((person.patient_id, point)) or Measured()
+            dosed, tests, negatives = got.days_dosed, got.urine_tests, got.urine_negative
             lost = person.lost_on is not None and person.lost_on <= last
             mi_held = [d for d in data["mi"][person.patient_id] if d <= last]
             window = mi_windows.get(person.patient_id)
@@ -278,13 +311,14 @@ async def export_rows(
                 "days_expected": expected,
                 "days_dosed": dosed,
                 "adherence": round(dosed / expected, 4) if expected else "",
-                "urine_tests": len(tests),
+                "urine_tests": tests,
                 "urine_negative": negatives,
-                "urine_negative_share": round(negatives / len(tests), 4) if tests else "",
-                "lessons_sent": len(lessons),
-                "lessons_opened": lessons.count("opened"),
-                "ratings": len(ratings),
-                "rating_mean": round(sum(ratings) / len(ratings), 3) if ratings else "",
+                "urine_negative_share": round(negatives / tests, 4) if tests else "",
+                "lessons_sent": got.lessons_sent,
+                "lessons_opened": got.lessons_opened,
+                "ratings": got.ratings,
+                "rating_mean": round(got.rating_sum / got.ratings, 3) if got.ratings else "",
+                "replies": got.replies,
                 "mi_sessions": sum(1 for d in mi_held if first <= d),
                 "mi_target_met": int(progress(window, mi_held, last).status == "met")
                 if window is not None and window.study_id == study_id
@@ -292,23 +326,9 @@ async def export_rows(
                 "retained": 0 if lost else 1,
                 "lost_reason": person.lost_reason or "" if lost else "",
             }
-            for assessment in data["assessments"][person.patient_id]:
-                if assessment.time_point == point:
-                    for name, value in assessment.scores.items():
-                        column = f"{assessment.instrument_code}.{name}"
-                        scores[column] = None
-                        row[column] = "" if value is None else value
+            row.update(got.scores or {})  # each score at this time point
             rows.append(row)
-    dictionary = [
-        *FIXED[:4],
-        *(Variable(f"stratum_{k}", f"分层：{k}", f"Stratum: {k}", "text") for k in strata),
-        *FIXED[4:],
-        *(
-            Variable(c, f"评估得分：{c}", f"Assessment score: {c}", "number")
-            for c in sorted(scores)
-        ),
-    ]
-    return [v.name for v in dictionary], rows, dictionary
+    return [v.name for v in variables], rows, variables
 
 
 def to_csv(header: list[str], rows: list[dict[str, Any]]) -> str:

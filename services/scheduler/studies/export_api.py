@@ -55,7 +55,7 @@ class StudyExportController(Controller):
     async def dictionary(
         self, ctx: NamedDependency[Scheduler], request: Req, study_id: RowId
     ) -> Response[str]:
-        _, _, variables = await export.export_rows(ctx, principal_of(request), study_id)
+        variables = await export.dictionary(ctx, principal_of(request), study_id)
         return _csv(export.dictionary_csv(variables), f"study-{study_id}-dictionary.csv")
 
     @get(
