@@ -220,3 +220,15 @@ class TrainingNudge(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     not_before: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class TrainingProgramme(Base):
+    """A clinic's staff-training programme start: its staff's quiz rounds count from it (or
+    from their account's creation, if later) instead of from the account's creation."""
+
+    __tablename__ = "staff_training_programmes"
+
+    clinic_id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=False)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    set_by: Mapped[str] = mapped_column(String(16))  # the token id

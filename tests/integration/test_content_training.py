@@ -15,13 +15,13 @@ from litestar.testing import AsyncTestClient
 
 from services.content.app import create_app
 from services.content.service import versions
-from services.content.training import me, quiz, report
+from services.content.training import me, programmes, quiz, report
 from services.content.training.quiz import AnswerRefused
-from services.content.training.schemas import QuizIn, QuizQuestion
+from services.content.training.schemas import ProgrammeIn, QuizIn, QuizQuestion
 from shared.access.staff import get_staff, mint_staff_token
 from shared.access.tokens import Principal, Role
 from shared.db import Database
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, InvalidInput, NotFound
 from shared.settings import Settings
 from tests.conftest import TokenFactory
 from tests.integration.schedutil import clinic
@@ -221,6 +221,47 @@ async def test_the_report_per_clinic_on_known_data_and_a_coordinator_sees_only_t
         await report.clinic_reports(content_db, access_db, yx_only, clinics.km, now)
 
 
+async def test_a_clinic_programme_start_moves_its_staffs_rounds_until_someone_answers(
+    content_db: Database, access_db: Database, clinics: Clinics
+) -> None:
+    march = ProgrammeIn(starts_on="2026-03-01")
+    made = await programmes.set_start(content_db, access_db, ADMIN, clinics.yx, march, START)
+    midnight_in_yuxi = datetime(2026, 2, 28, 16, 0, tzinfo=UTC)
+    assert made.starts_at == midnight_in_yuxi
+
+    async def start_of(staff_id: int) -> datetime:
+        mine = await me.my_training(content_db, access_db, clinics.of(staff_id), "en", START)
+        return mine.started_at
+
+    assert await start_of(clinics.a) == midnight_in_yuxi  # created before: the programme's
+    assert await start_of(clinics.b) == START  # KM has no programme start
+    april = datetime(2026, 4, 1, tzinfo=UTC)
+    late = await staff_member(access_db, "d.late", ["YX"], april)
+    assert await start_of(late) == april  # created after: their own
+    with pytest.raises(Conflict, match="not due until 2026-02-28T16:00:00"):
+        await quiz.take(
+            content_db, access_db, clinics.of(clinics.a), "baseline", QuizIn(answers=RIGHT), START
+        )
+
+    with pytest.raises(InvalidInput, match="starts_on: 2026-02-30 is not a day"):
+        await programmes.set_start(
+            content_db, access_db, ADMIN, clinics.yx, ProgrammeIn(starts_on="2026-02-30"), START
+        )
+    with pytest.raises(NotFound):
+        await programmes.set_start(content_db, access_db, ADMIN, 99, march, START)
+    day = datetime(2026, 3, 2, tzinfo=UTC)
+    reader = clinics.of(clinics.a)
+    await quiz.take(content_db, access_db, reader, "baseline", QuizIn(answers=RIGHT), day)
+    same = await programmes.set_start(content_db, access_db, ADMIN, clinics.yx, march, day)
+    assert same.set_at == START  # the same again changes nothing
+    with pytest.raises(Conflict, match="have answered quiz rounds"):
+        await programmes.set_start(
+            content_db, access_db, ADMIN, clinics.yx, ProgrammeIn(starts_on="2026-04-01"), day
+        )
+    listed = await programmes.list_starts(content_db, clinics.of(clinics.b))
+    assert listed == []  # KM's coordinator does not see YX's
+
+
 Client = AsyncTestClient[Litestar]
 
 
@@ -279,6 +320,10 @@ async def test_over_http_a_staff_member_reads_answers_and_sees_only_their_own(
     other = await http.get(f"/api/v1/training/report?clinic_id={clinics.km}", headers=a)
     assert other.status_code == 404
 
+    put = await http.put(
+        f"/api/v1/training/programmes/{clinics.yx}", headers=a, json={"starts_on": "2026-03-01"}
+    )
+    assert put.status_code == 403
     # A token made with `mmt token create` is no one's: no training of its own.
     plain = {"Authorization": f"Bearer {await make_token('coordinator', ['YX'])}"}
     assert (await http.get("/api/v1/training/me", headers=plain)).status_code == 403

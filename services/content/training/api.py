@@ -10,14 +10,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, get, post, put
 from litestar.datastructures import State
 from litestar.params import FromQuery, JSONBody, PathParameter
 
-from services.content.training import me, quiz, report
+from services.content.training import me, programmes, quiz, report
 from services.content.training.schemas import (
     ClinicReport,
     MyTraining,
+    ProgrammeIn,
+    ProgrammeOut,
     QuizIn,
     QuizOut,
     QuizResult,
@@ -25,7 +27,7 @@ from services.content.training.schemas import (
 )
 from shared.access.tokens import Role
 from shared.access.web import policy, principal_of
-from shared.params import QueryRowId
+from shared.params import QueryRowId, RowId
 
 STAFF = policy(Role.ADMIN, Role.COORDINATOR, resource="training")
 READERS = policy(Role.ADMIN, Role.COORDINATOR, Role.RESEARCHER, resource="training")
@@ -93,3 +95,19 @@ class TrainingController(Controller):
         return await report.clinic_reports(
             state.db, state.access_db, principal_of(request), clinic_id, _now()
         )
+
+    @put(
+        "/programmes/{clinic_id:int}",
+        opt=policy(Role.ADMIN, resource="clinic"),
+        summary="A clinic's training programme start: its staff's rounds count from that day",
+    )
+    async def set_programme(
+        self, state: State, request: Req, clinic_id: RowId, data: JSONBody[ProgrammeIn]
+    ) -> ProgrammeOut:
+        return await programmes.set_start(
+            state.db, state.access_db, principal_of(request), clinic_id, data, _now()
+        )
+
+    @get("/programmes", opt=READERS, summary="The clinics' training programme starts")
+    async def list_programmes(self, state: State, request: Req) -> list[ProgrammeOut]:
+        return await programmes.list_starts(state.db, principal_of(request))

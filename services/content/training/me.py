@@ -21,7 +21,7 @@ from shared.errors import NotFound
 async def my_training(
     db: Database, access_db: Database, principal: Principal, language: str, now: datetime
 ) -> MyTraining:
-    person = await trainee(access_db, principal)
+    person = await trainee(access_db, db, principal)
     async with db.sessions() as session:
         current = await staff.staff_lessons(session)
         reads = await session.execute(

@@ -95,7 +95,7 @@ class Nudger:
 
     async def run(self, now: datetime) -> NudgeRun:
         result = NudgeRun()
-        people = await trainees(self.access_db)
+        people = await trainees(self.access_db, self.db)
         hours = await clinic_hours(self.access_db)
         async with self.db.sessions() as session:
             current = await staff_lessons(session)

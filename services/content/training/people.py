@@ -11,6 +11,7 @@ from datetime import datetime, time
 from litestar.exceptions import PermissionDeniedException
 from sqlalchemy import select
 
+from services.content.models import TrainingProgramme
 from shared.access.models import Clinic, Staff
 from shared.access.tokens import Principal, Role
 from shared.db import Database
@@ -22,7 +23,7 @@ class Trainee:
     id: int
     role: str
     clinic_ids: tuple[int, ...]
-    started_at: datetime  # the account's creation: quiz rounds count from it
+    started_at: datetime  # quiz rounds count from it (`trainees` says how it is found)
     phone_enc: str | None  # encrypted; decrypted only to send a nudge
 
 
@@ -42,19 +43,36 @@ def staff_id_of(principal: Principal) -> int:
     return principal.staff_id
 
 
-async def trainees(access_db: Database, ids: Iterable[int] | None = None) -> list[Trainee]:
-    """Active staff accounts (all, or those of `ids`), by id."""
+async def trainees(
+    access_db: Database, db: Database, ids: Iterable[int] | None = None
+) -> list[Trainee]:
+    """Active staff accounts (all, or those of `ids`), by id, each with their training start:
+    their clinics' earliest programme start, or their account's creation if later or if
+    none of their clinics has one."""
     query = select(Staff).where(Staff.disabled_at.is_(None)).order_by(Staff.id)
     if ids is not None:
         query = query.where(Staff.id.in_(list(ids)))
     async with access_db.sessions() as session:
         rows = (await session.execute(query)).scalars().all()
-    return [Trainee(r.id, r.role, tuple(r.clinic_ids), r.created_at, r.phone_enc) for r in rows]
+    async with db.sessions() as session:
+        starts = dict(
+            (
+                await session.execute(
+                    select(TrainingProgramme.clinic_id, TrainingProgramme.starts_at)
+                )
+            ).all()
+        )
+    found = []
+    for r in rows:
+        programme = [starts[c] for c in r.clinic_ids if c in starts]
+        started = max(r.created_at, min(programme)) if programme else r.created_at
+        found.append(Trainee(r.id, r.role, tuple(r.clinic_ids), started, r.phone_enc))
+    return found
 
 
-async def trainee(access_db: Database, principal: Principal) -> Trainee:
+async def trainee(access_db: Database, db: Database, principal: Principal) -> Trainee:
     staff_id = staff_id_of(principal)
-    found = await trainees(access_db, [staff_id])
+    found = await trainees(access_db, db, [staff_id])
     if not found:
         raise NotFound("no active staff account for this token")
     return found[0]

@@ -31,9 +31,11 @@ class AnswerRefused(InvalidInput):
     status_code = 422
 
 
-async def _round(access_db: Database, principal: Principal, name: str) -> tuple[int, rounds.Window]:
+async def _round(
+    db: Database, access_db: Database, principal: Principal, name: str
+) -> tuple[int, rounds.Window]:
     month = rounds.round_month(name)
-    person = await trainee(access_db, principal)
+    person = await trainee(access_db, db, principal)
     return person.id, rounds.window(person.started_at, month)
 
 
@@ -56,7 +58,7 @@ async def questions(
     language: str,
     now: datetime,
 ) -> QuizOut:
-    staff_id, window = await _round(access_db, principal, name)
+    staff_id, window = await _round(db, access_db, principal, name)
     taken = await _taken(db, staff_id, window.month)
     async with db.sessions() as session:
         quiz = quiz_of(await staff_lessons(session))
@@ -107,7 +109,7 @@ async def take(
     data: QuizIn,
     now: datetime,
 ) -> QuizResult:
-    staff_id, window = await _round(access_db, principal, name)
+    staff_id, window = await _round(db, access_db, principal, name)
     taken = await _taken(db, staff_id, window.month)
     if taken is not None:
         raise Conflict(f"round {name} was taken on {taken.taken_at.isoformat()}; once only")

@@ -60,7 +60,7 @@ async def clinic_reports(
     now: datetime,
 ) -> list[ClinicReport]:
     clinics = await visible_clinics(access_db, principal, clinic_id)
-    everyone = await trainees(access_db)
+    everyone = await trainees(access_db, db)
     by_clinic = {c: of_clinic(everyone, c) for c in clinics}
     staff_ids = sorted({p.id for people in by_clinic.values() for p in people})
     async with db.sessions() as session:

@@ -106,3 +106,16 @@ class ClinicReport(msgspec.Struct, kw_only=True):
     lessons_read: int  # (staff, lesson) pairs read in their current version
     lessons_read_share: float | None
     rounds: list[RoundReport]
+
+
+class ProgrammeIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # The clinic's programme start, a day where the clinic is (from its midnight).
+    starts_on: Annotated[
+        str, msgspec.Meta(pattern=r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$", max_length=10)
+    ]
+
+
+class ProgrammeOut(msgspec.Struct, kw_only=True):
+    clinic_id: int
+    starts_at: datetime
+    set_at: datetime

@@ -92,9 +92,19 @@ def upgrade() -> None:
         schema=SCHEMA,
     )
 
+    op.create_table(
+        "staff_training_programmes",
+        sa.Column("clinic_id", _ID, primary_key=True, autoincrement=False),
+        _at("starts_at"),
+        _at("set_at"),
+        sa.Column("set_by", sa.String(16), nullable=False),
+        schema=SCHEMA,
+    )
+
 
 def downgrade() -> None:
     for table in (
+        "staff_training_programmes",
         "staff_training_nudges",
         "staff_quiz_answers",
         "staff_quiz_attempts",
