@@ -11,15 +11,21 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
 from sqlalchemy import update
 
 from services.scheduler.tasks.models import Task
+from services.scheduler.worker import setup
 from shared.access.staff import mint_staff_token
 from shared.access.tokens import Role
+from shared.bus import BusKeys, Inbox, Publisher, StreamConsumer
 from shared.db import Database
+from shared.messages import NeedRaised, RatingGiven, UrgentNeedRaised
+from shared.service import ServiceDefinition
 from shared.settings import Settings
 from tests.conftest import TokenFactory, build_service_app
-from tests.integration.taskutil import World, make_world, overdue_task, staff
+from tests.integration.busutil import consume_until
+from tests.integration.taskutil import World, make_world, overdue_task, staff, tasks_of
 
 Client = AsyncTestClient[Litestar]
 Headers = dict[str, str]
@@ -275,3 +281,48 @@ async def test_time_to_contact_report_on_known_figures(api: Api) -> None:
     }
     assert kinds["urgent_need"]["tasks"] == 0
     assert kinds["urgent_need"]["median_hours"] is None
+
+
+async def test_the_worker_turns_bus_events_into_tasks_once(
+    app_settings: Settings,
+    scheduler_db: Database,
+    access_db: Database,
+    redis: Redis,
+    scheduler: ServiceDefinition,
+) -> None:
+    """Through the real bus and the worker's own handler table (services/scheduler/worker.py):
+    an urgent need and its NeedRaised twin, published twice, make one task; two low ratings
+    make another; the ratings read model still gets both."""
+    world = await make_world(scheduler_db, access_db)
+    parts = await setup(scheduler_db, app_settings)
+    keys = BusKeys(app_settings.bus.bus_prefix)
+    pid, cid = world.patient_a, world.clinic_a
+    urgent = UrgentNeedRaised(need_id=9, patient_id=pid, clinic_id=cid, category="medical")
+    twin = NeedRaised(need_id=9, patient_id=pid, clinic_id=cid, category="medical", urgent=True)
+    ratings = [RatingGiven(patient_id=pid, clinic_id=cid, rating=n) for n in (2, 1)]
+    publisher = Publisher(redis, keys)
+    await publisher.publish([urgent, twin, urgent, *ratings])
+    handled = (UrgentNeedRaised, NeedRaised, RatingGiven)
+    consumer = StreamConsumer(
+        redis,
+        keys,
+        group="scheduler",
+        consumer="tasks-test",
+        handlers={kind: parts.handlers[kind] for kind in handled},
+        inbox=Inbox(scheduler_db, scheduler.processed_model),
+        block_ms=50,
+    )
+
+    async def both_tasks() -> bool:
+        return len(await tasks_of(scheduler_db, pid)) == 2
+
+    try:
+        await consume_until(consumer, both_tasks)
+    finally:
+        assert parts.aclose is not None
+        await parts.aclose()
+    assert sorted(t.kind for t in await tasks_of(scheduler_db, pid)) == [
+        "low_ratings",
+        "urgent_need",
+    ]
+    assert {job.name for job in parts.jobs} >= {"task-facts", "task-upkeep"}
