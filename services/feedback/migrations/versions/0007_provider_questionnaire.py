@@ -1,4 +1,6 @@
-"""Provider-interaction questionnaire (issue 22, part 3).
+"""Nothing: the provider-interaction questionnaire (issue 22) is a built-in survey and
+needed no table. The revision was reserved for it while several changes were made at once
+and stays, empty, so that databases that ran it and those that did not agree.
 
 Revision ID: feedback_0007
 Revises: feedback_0006
@@ -14,7 +16,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass  # reserved slot, filled in by the work it names
+    pass
 
 
 def downgrade() -> None:
