@@ -39,6 +39,7 @@ from services.console.followups import FollowupPages
 from services.console.handouts import HandoutPages
 from services.console.i18n import chosen_language, current_language, install, load_catalogs
 from services.console.kept_forms import KEEP_FOR, KEPT_COOKIE
+from services.console.mi import MiPages
 from services.console.needs import NeedPages
 from services.console.needs_inbox import NeedsInbox
 from services.console.pages import LANGUAGE_COOKIE, Pages, page
@@ -47,6 +48,7 @@ from services.console.reports import ReportPages
 from services.console.sessions import Clock, Lifetimes, SessionStore, utc_now
 from services.console.settings import ConsoleSettings
 from services.console.struggling import StrugglingPage
+from services.console.tasks import TaskPages
 from services.console.training import TrainingPages
 from shared.bus.connect import connect_redis
 from shared.db import Database
@@ -212,6 +214,8 @@ def create_app(
             CurriculumPages,
             AssessmentPages,
             HandoutPages,
+            TaskPages,
+            MiPages,
             TrainingPages,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],

@@ -18,7 +18,7 @@ from litestar.response import Redirect
 
 from services.console.api_client import ApiError, ApiNotFound
 from services.console.pages import clinic_of, console_of, signed_in
-from services.console.patients import patient_of, patient_path, reload_with_problem
+from services.console.patients import form_refused, patient_of, patient_path
 from services.console.study_api import StudyApi
 from shared.params import MAX_ID, RowId
 
@@ -76,5 +76,8 @@ class HandoutPages(Controller):
         except ApiError as exc:
             if exc.status != 400:
                 raise
-            return await reload_with_problem(request, session, clinic, patient.id, "handout", exc)
+            return await form_refused(
+                request, session, clinic, patient.id, "handout",
+                errors={"handout": "refused"}, detail=exc.detail,
+            )  # fmt: skip
         return Redirect(f"{patient_path(clinic.id, patient.id)}#handouts", status_code=303)

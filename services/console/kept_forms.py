@@ -51,9 +51,13 @@ def _alert_page(path: str, fields: dict[str, str]) -> str:
 _FORMS: list[tuple[re.Pattern[str], Callable[[str, dict[str, str]], str]]] = [
     (re.compile(r"/clinics/\d+/enrol/?"), _same),
     (re.compile(r"/clinics/\d+/needs/\d+"), _same),
-    (re.compile(r"/clinics/\d+/patients/\d+/(pause|transfer|urine-tests)"), _patient_page),
+    (
+        re.compile(r"/clinics/\d+/patients/\d+/(pause|transfer|urine-tests|mi-sessions)"),
+        _patient_page,
+    ),
     (re.compile(r"/clinics/\d+/alerts/\d+/followups"), _alert_page),
     (re.compile(r"/clinics/\d+/patients/\d+/assessments/[a-z0-9-]+"), _same),
+    (re.compile(r"/clinics/\d+/tasks/\d+"), _same),
 ]
 
 

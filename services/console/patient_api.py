@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from services.console.api_client import Alert, Need, ServicesClient
+from services.console.care_api import PatientMi, Task
 from services.console.study_api import StudyPart
 
 
@@ -83,6 +84,8 @@ class PatientPage(msgspec.Struct, kw_only=True):
     timeline: list[TimelineEntry]
     alerts: list[Alert]
     study: StudyPart | None = None  # questionnaires and printed handouts (study_api.py)
+    mi: PatientMi | None = None  # MI sessions and the target (care_api.py)
+    tasks: list[Task] | None = None  # follow-up tasks about the patient
 
 
 class Binding(msgspec.Struct, kw_only=True):

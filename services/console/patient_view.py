@@ -14,6 +14,7 @@ import segno
 from markupsafe import Markup
 
 from services.console.api_client import Alert, Clinic, Need
+from services.console.care_api import PatientMi, Task
 from services.console.patient_api import (
     CalendarDay,
     MonthCalendar,
@@ -23,6 +24,7 @@ from services.console.patient_api import (
     Reply,
 )
 from services.console.study_api import StudyPart
+from services.console.task_view import tasks_first
 
 MONTH = re.compile(r"(19|20)\d\d-(0[1-9]|1[0-2])")
 TIMELINE_ROWS = 80
@@ -52,6 +54,8 @@ class PatientView:
     needs: list[Need]
     alerts: list[Alert]
     study: StudyPart | None = None  # questionnaires and printed handouts
+    mi: PatientMi | None = None  # MI sessions and the target
+    tasks: list[Task] | None = None  # follow-up tasks, the open and overdue first
 
     def local(self, at: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
         from zoneinfo import ZoneInfo
@@ -121,6 +125,8 @@ async def load_patient_view(
         needs=needs,
         alerts=page.alerts,
         study=page.study,
+        mi=page.mi,
+        tasks=tasks_first(page.tasks) if page.tasks is not None else None,
     )
 
 

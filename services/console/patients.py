@@ -142,20 +142,32 @@ async def _page(
     )
 
 
-async def reload_with_problem(
-    request: Req, data: SessionData, clinic: Clinic, patient_id: int, form: str, exc: ApiError
+async def form_refused(
+    request: Req,
+    data: SessionData,
+    clinic: Clinic,
+    patient_id: int,
+    form: str,
+    *,
+    errors: dict[str, str],
+    typed: dict[str, str] | None = None,
+    detail: str = "",
 ) -> Template:
-    """The patient page again (400) with the API's refusal of one of its forms shown in
-    that form's section: for the forms whose handlers live beside their own pages
-    (handouts.py)."""
-    errors = {form: "refused"}
+    """The patient page again (400), one of its forms refused: what was typed kept, the
+    errors beside their fields. For the forms whose handlers live in their own modules
+    (handouts.py, mi.py)."""
     return await _page(
-        request, data, clinic, patient_id, form=form, errors=errors, detail=exc.detail
+        request, data, clinic, patient_id, form=form, typed=typed, errors=errors, detail=detail
     )
 
 
 # The patient page's forms by the path they post to (a kept form comes back in its own).
-_FORM_OF_ACTION = {"pause": "pause", "transfer": "transfer", "urine-tests": "urine"}
+_FORM_OF_ACTION = {
+    "pause": "pause",
+    "transfer": "transfer",
+    "urine-tests": "urine",
+    "mi-sessions": "mi",
+}
 
 
 class PatientPages(Controller):

@@ -24,6 +24,7 @@ from services.scheduler.mi.api import (
     PatientMiController,
     StudyMiController,
 )
+from services.scheduler.patient_labels import PatientLabelController
 from services.scheduler.receipts import ReceiptConfig, twilio_status
 from services.scheduler.receipts_cn import aliyun_report, tencent_status
 from services.scheduler.record_html import record_page
@@ -88,6 +89,7 @@ def create_app(
             MiSessionController,
             ClinicMiController,
             StudyMiController,
+            PatientLabelController,
         ],
         settings=settings,
         db=db,

@@ -1,6 +1,7 @@
 """What a coordinator's patient page shows from the scheduler, in one answer: the record,
 a month of the adherence calendar, the timeline, the patient's alerts with their
-follow-up notes, and their questionnaires and printed handouts (patient_page_studies.py).
+follow-up notes, their questionnaires and printed handouts (patient_page_studies.py), their
+MI sessions with the target's status, and the follow-up tasks about them.
 
 The console's patient page used to ask for these in four calls; each call costs more in
 the HTTP client, the middleware and its audit entry than the query it wraps (1-3 ms), so
@@ -15,10 +16,16 @@ import asyncio
 import msgspec
 
 from services.scheduler import monthly, patients, reports
+from services.scheduler.mi import sessions as mi_sessions
+from services.scheduler.mi.schemas import PatientMiOut
 from services.scheduler.patient_page_studies import StudyPart, study_part
 from services.scheduler.patients import Scheduler
 from services.scheduler.schemas import PatientOut
+from services.scheduler.tasks import service as task_service
+from services.scheduler.tasks.schemas import TaskOut
 from shared.access.tokens import Principal
+
+TASKS = 200  # a patient's tasks on the page (each signal joins an open task of its kind)
 
 
 class PatientPage(msgspec.Struct, kw_only=True):
@@ -27,18 +34,30 @@ class PatientPage(msgspec.Struct, kw_only=True):
     timeline: list[reports.TimelineEntry]
     alerts: list[reports.AlertOut]
     study: StudyPart  # questionnaires and printed handouts (patient_page_studies.py)
+    mi: PatientMiOut  # MI sessions and where the patient stands on the target
+    tasks: list[TaskOut]  # follow-up tasks about the patient, oldest first
 
 
 async def patient_page(
     ctx: Scheduler, principal: Principal, patient_id: int, month: str | None, limit: int
 ) -> PatientPage:
     patient = await patients.get(ctx, principal, patient_id)  # 404 before anything else
-    calendar, timeline, alerts, study = await asyncio.gather(
+    calendar, timeline, alerts, study, mi, tasks = await asyncio.gather(
         monthly.month_calendar(ctx, principal, patient_id, month),
         reports.timeline(ctx, principal, patient_id, limit),
         reports.list_alerts(ctx, principal, None, None, patient_id),
         study_part(ctx, principal, patient_id),
+        mi_sessions.patient_sessions(ctx, principal, patient_id),
+        task_service.list_tasks(
+            ctx, principal, task_service.TaskFilter(patient_id=patient_id, limit=TASKS)
+        ),
     )
     return PatientPage(
-        patient=patient, calendar=calendar, timeline=timeline, alerts=alerts, study=study
+        patient=patient,
+        calendar=calendar,
+        timeline=timeline,
+        alerts=alerts,
+        study=study,
+        mi=mi,
+        tasks=tasks,
     )

@@ -74,7 +74,7 @@ async def test_the_due_list_puts_the_overdue_first_and_links_the_form(
     assert f'href="/clinics/{world.yx}/assessments"' in today.text  # one click from Today
     shown = await client.get(f"/clinics/{world.yx}/assessments")
     assert shown.status_code == 200
-    rows = re.findall(r'<tr class="(\w+)" id="due-(\d+)">', shown.text)
+    rows = re.findall(r'<tr class="plan-(\w+)" id="due-(\d+)">', shown.text)
     assert rows == [("overdue", str(plan.overdue_id)), ("due", str(plan.today_id))]
     assert "治疗动机问卷" in shown.text  # the questionnaire's title in the staff's language
     assert "YX-001" in shown.text
@@ -133,7 +133,7 @@ async def test_staff_administer_a_questionnaire_a_wrong_answer_shown_beside_its_
     section = patient.split('id="assessments"')[1].split("</section>")[0]
     assert "问题认识: <strong>36</strong>" in section  # pr-5 reverse-scored: (4*4+2)/5*10
     assert "李娜 (由工作人员)" in section
-    assert '<tr class="done">' in section
+    assert '<tr class="plan-done">' in section
     due = (await client.get(f"/clinics/{world.yx}/assessments")).text
     assert f'id="due-{plan.overdue_id}"' not in due
 

@@ -1,0 +1,173 @@
+"""Follow-up tasks in the console (issue 22): "My tasks" and the clinic's tasks (overdue
+first, due time at the clinic, kind, the patient's clinic number, status; claim and move
+the status from the list), and a task's page with its signals and notes, where staff
+claim it, move its status, set the outcome and add a note.
+
+Another clinic's URL is a 404 before any API call; a task the API does not show this
+person, or one of another of their clinics under this clinic's URL, is the same 404. A
+refused change shows the task page again with the reason and the note as typed."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import NotFoundException
+from litestar.params import FromQuery, URLEncodedBody
+from litestar.response import Redirect, Template
+
+from services.console.api_client import ApiError, ApiNotFound, Clinic
+from services.console.care_api import KINDS, OPEN_STATUSES, OUTCOMES, STATUSES, CareApi, Task
+from services.console.care_api import TaskDetail as Detail
+from services.console.pages import clinic_of, console_of, page, restored_form, signed_in
+from services.console.sessions import SessionData
+from services.console.task_view import local, task_rows
+from shared.params import RowId
+
+Req = Request[Any, Any, Any]
+
+
+class TaskForm(msgspec.Struct):
+    claim: str = ""
+    status: str = ""
+    outcome: str = ""
+    note: str = ""
+    next: str = ""  # a list to go back to after a change made from it
+
+
+def care_api(request: Req) -> CareApi:
+    return CareApi(console_of(request).api)
+
+
+def _back(clinic_id: int, target: str) -> str | None:
+    # Only this clinic's task lists: never an open redirect.
+    allowed = (f"/clinics/{clinic_id}/tasks", f"/clinics/{clinic_id}/tasks/mine")
+    path, _, query = target.partition("?")
+    return target if path in allowed and "/" not in query and "\\" not in target else None
+
+
+async def _task(request: Req, session: SessionData, clinic: Clinic, task_id: int) -> Detail:
+    try:
+        task = await care_api(request).task(session.token, task_id)
+    except ApiNotFound:
+        raise NotFoundException("no such task") from None
+    if task.clinic_id != clinic.id:  # another of this person's clinics: not under this URL
+        raise NotFoundException("no such task")
+    return task
+
+
+async def _list(
+    request: Req, session: SessionData, clinic: Clinic, mine: bool, status: str
+) -> Template:
+    api = care_api(request)
+    statuses = [status] if status in STATUSES else list(OPEN_STATUSES)
+    found = await asyncio.gather(
+        *(api.tasks(session.token, clinic_id=clinic.id, mine=mine, status=s) for s in statuses)
+    )
+    tasks: list[Task] = [t for part in found for t in part]
+    labels = (
+        await api.labels(session.token, clinic.id, [t.patient_id for t in tasks]) if tasks else {}
+    )
+    return page(
+        request,
+        "tasks.html",
+        clinic=clinic,
+        mine=mine,
+        status=status if status in STATUSES else "",
+        statuses=STATUSES,
+        rows=task_rows(tasks, labels, clinic.time_zone),
+        here=request.url.path + (f"?status={status}" if status in STATUSES else ""),
+    )
+
+
+async def _task_page(
+    request: Req,
+    session: SessionData,
+    clinic: Clinic,
+    task: Detail,
+    *,
+    typed: dict[str, str] | None = None,
+    problem: str = "",
+    restored: bool = False,
+) -> Template:
+    labels = await care_api(request).labels(session.token, clinic.id, [task.patient_id])
+    return page(
+        request,
+        "task.html",
+        status_code=400 if problem else 200,
+        clinic=clinic,
+        task=task,
+        patient=labels.get(task.patient_id),
+        statuses=STATUSES,
+        outcomes=OUTCOMES,
+        kinds=KINDS,
+        local=lambda at: local(at, clinic.time_zone),
+        typed=typed or {},
+        problem=problem,
+        restored=restored,
+    )
+
+
+def _change(form: TaskForm, task: Detail) -> dict[str, Any]:
+    change: dict[str, Any] = {}
+    if form.claim:
+        change["claim"] = True
+    if form.status and form.status != task.status:
+        change["status"] = form.status
+    if form.outcome and form.outcome != task.outcome:
+        change["outcome"] = form.outcome
+    return change
+
+
+class TaskPages(Controller):
+    path = "/clinics/{clinic_id:int}/tasks"
+
+    @get("/")
+    async def clinic_tasks(
+        self, request: Req, clinic_id: RowId, status: FromQuery[str] = ""
+    ) -> Template:
+        session = await signed_in(request)
+        return await _list(request, session, clinic_of(session, clinic_id), False, status)
+
+    @get("/mine")
+    async def my_tasks(
+        self, request: Req, clinic_id: RowId, status: FromQuery[str] = ""
+    ) -> Template:
+        session = await signed_in(request)
+        return await _list(request, session, clinic_of(session, clinic_id), True, status)
+
+    @get("/{task_id:int}")
+    async def show(self, request: Req, clinic_id: RowId, task_id: RowId) -> Template:
+        session = await signed_in(request)
+        clinic = clinic_of(session, clinic_id)
+        task = await _task(request, session, clinic, task_id)
+        kept = await restored_form(request, session)
+        typed = kept.fields if kept else None
+        return await _task_page(request, session, clinic, task, typed=typed, restored=bool(kept))
+
+    @post("/{task_id:int}", status_code=303)
+    async def change(
+        self, request: Req, clinic_id: RowId, task_id: RowId, data: URLEncodedBody[TaskForm]
+    ) -> Response[Any]:
+        session = await signed_in(request)
+        clinic = clinic_of(session, clinic_id)
+        task = await _task(request, session, clinic, task_id)
+        api, note = care_api(request), data.note.strip()
+        try:
+            change = _change(data, task)
+            if change:
+                await api.update_task(session.token, task.id, change)
+            if note:
+                await api.add_task_note(session.token, task.id, note, data.outcome or None)
+        except ApiError as exc:
+            if exc.status not in (400, 409):  # refused as asked: say so on the task's page
+                raise
+            fresh = await _task(request, session, clinic, task_id)
+            typed = msgspec.structs.asdict(data)
+            return await _task_page(
+                request, session, clinic, fresh, typed=typed, problem=exc.detail or "refused"
+            )
+        back = _back(clinic.id, data.next)
+        return Redirect(back or f"/clinics/{clinic.id}/tasks/{task.id}", status_code=303)
