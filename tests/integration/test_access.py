@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from mmt.registry import load_service
 from services.scheduler.assessment_models import AssessmentDue
 from services.scheduler.models import Alert, Patient
+from services.scheduler.tasks.signals import raise_signal
 from shared.access.clinics import ClinicIn, create_clinic
 from shared.access.models import ApiToken, AuditEntry
 from shared.access.tokens import Role, revoke_token
@@ -119,7 +120,16 @@ async def clinic_b_records(
         )
         session.add(due)
         await session.flush()
+        task_id = await raise_signal(  # a follow-up task of clinic B's patient
+            session,
+            kind="open_need",
+            clinic_id=world.clinic_b,
+            patient_id=patient.id,
+            signal_key="need:1",
+            signalled_at=now,
+        )
         ids = {"patient_id": str(patient.id), "alert_id": str(alert.id), "due_id": str(due.id)}
+        ids["task_id"] = str(task_id)
     await db.dispose()
     return ids
 
