@@ -102,7 +102,15 @@ class TaskEscalation:
         return done
 
     async def _claim(self, now: datetime) -> list[Claimed]:
-        due = select(Task.id).where(_escalable(now)).order_by(Task.due_at).limit(self.batch)
+        # SKIP LOCKED: a second worker takes other rows instead of waiting on (or
+        # deadlocking with) the first one's; SQLite has one writer and ignores it.
+        due = (
+            select(Task.id)
+            .where(_escalable(now))
+            .order_by(Task.due_at)
+            .limit(self.batch)
+            .with_for_update(skip_locked=True)
+        )
         async with self.db.transaction() as session:
             rows = await session.execute(
                 update(Task)
