@@ -25,7 +25,7 @@ from services.scheduler.tasks.rules import (
     overdue,
 )
 from services.scheduler.tasks.schemas import NoteOut, SignalOut, TaskDetail, TaskOut, TaskPatch
-from services.scheduler.tasks.staff import Member, by_login, may_follow_up, member, staff_of_token
+from services.scheduler.tasks.staff import Member, by_login, may_follow_up, member
 from shared.access.authors import author_name
 from shared.access.tokens import Principal
 from shared.errors import Conflict, InvalidInput, NotFound
@@ -89,10 +89,9 @@ async def list_tasks(ctx: Scheduler, principal: Principal, wanted: TaskFilter) -
     elif not principal.all_clinics:
         query = query.where(Task.clinic_id.in_(principal.clinic_ids))
     if wanted.mine:
-        staff_id = await staff_of_token(ctx.access_db, principal.token_id)
-        if staff_id is None:
+        if principal.staff_id is None:
             raise InvalidInput("mine: this token names no staff member (sign in to the console)")
-        query = query.where(Task.assignee_staff_id == staff_id)
+        query = query.where(Task.assignee_staff_id == principal.staff_id)
     if wanted.status is not None:
         query = query.where(Task.status == wanted.status)
     if wanted.kind is not None:
@@ -158,7 +157,7 @@ async def _new_assignee(
     if data.claim and data.assignee is not msgspec.UNSET:
         raise InvalidInput("claim: send claim or assignee, not both")
     if data.claim:
-        staff_id = await staff_of_token(ctx.access_db, principal.token_id)
+        staff_id = principal.staff_id  # the person a console sign-in minted the token for
         found = None if staff_id is None else await member(ctx.access_db, staff_id)
         if not may_follow_up(found, task.clinic_id):
             raise InvalidInput("claim: this token names no staff member who serves the clinic")

@@ -1,5 +1,5 @@
-"""What tasks read of staff accounts (the shared `access` schema): who a token belongs to,
-a clinic's coordinators, and the label a task keeps, "Name (login)"."""
+"""What tasks read of staff accounts (the shared `access` schema): a staff member, a
+clinic's coordinators, and the label a task keeps, "Name (login)"."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from shared.access.models import ApiToken, Staff
+from shared.access.models import Staff
 from shared.db import Database
 
 
@@ -31,15 +31,6 @@ def _member(row: Staff) -> Member:
         clinic_ids=tuple(row.clinic_ids or ()),
         phone_enc=row.phone_enc,
     )
-
-
-async def staff_of_token(access_db: Database, token_id: str) -> int | None:
-    """The staff member a console sign-in minted the token for; None for CLI tokens."""
-    async with access_db.sessions() as session:
-        found: int | None = await session.scalar(
-            select(ApiToken.staff_id).where(ApiToken.id == token_id)
-        )
-        return found
 
 
 async def member(access_db: Database, staff_id: int) -> Member | None:
