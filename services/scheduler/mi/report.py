@@ -119,7 +119,7 @@ async def clinic_report(
     today = on or local_today(ctx.clock(), clinic.time_zone)
     async with ctx.db.sessions() as session:
         found = await clients(session, Patient.clinic_id == clinic_id, today)
-        keys = dict((await session.execute(select(Study.id, Study.key))).tuples().all())
+        keys = {sid: key for sid, key in await session.execute(select(Study.id, Study.key))}
     by_arm: dict[str, list[Client]] = defaultdict(list)
     by_provider: dict[int, list[Client]] = defaultdict(list)
     names: dict[int, str] = {}
@@ -176,7 +176,7 @@ async def study_csv(
             .where(StudyParticipant.study_id == study.id)
             .order_by(StudyParticipant.patient_id)
         )
-        people = (await session.execute(scoped(query, principal))).tuples().all()
+        people = (await session.execute(scoped(query, principal))).all()
         found = await clients(
             session, Patient.id.in_([p for p, _, _ in people]), today or date.today()
         )
