@@ -25,6 +25,8 @@ from services.scheduler.history import note_state
 from services.scheduler.models import Alert, Message, Occurrence, Outbox, Patient
 from services.scheduler.schemas import PatientIn, PatientOut, PatientPatch, PauseIn, TransferIn
 from services.scheduler.settings import SchedulerSettings
+from services.scheduler.tasks.models import Task
+from services.scheduler.tasks.rules import OPEN_STATUSES as OPEN_TASKS
 from services.scheduler.timeplan import local_today
 from shared.access.clinics import valid_time_zone
 from shared.access.models import Clinic
@@ -405,6 +407,25 @@ async def transfer(
                     Message.state.in_(("queued", "sending", "sent")),
                 )
                 .values(clinic_id=target.id)
+            )
+            # So do open follow-up tasks: the old clinic's provider no longer reaches the
+            # patient, so the new clinic's rule assigns them, and an overdue one is
+            # escalated again, to the new clinic's lead.
+            await session.execute(
+                sql_update(Task)
+                .where(Task.patient_id == patient.id, Task.status.in_(OPEN_TASKS))
+                .values(
+                    clinic_id=target.id,
+                    assignee_staff_id=None,
+                    assignee_name=None,
+                    assign_pending=True,
+                    escalated_at=None,
+                    escalation_claimed_until=None,
+                    escalation_retry_at=None,
+                    escalation_attempts=0,
+                    escalation_error=None,
+                    updated_at=ctx.clock(),
+                )
             )
             add_to_outbox(session, Outbox, updated_event(patient))
         if rezoned:
