@@ -91,7 +91,9 @@ async def bench_api(
     if mix == "replies":  # another service: its own set-up (imported here: it uses _load)
         from mmt.bench.replies import bench_replies
 
-        return await bench_replies(database_url, redis_url, rps, seconds, patients, warmup)
+        return await bench_replies(
+            database_url, redis_url, rps, seconds, patients, warmup, profile=profile
+        )
     kinds = MIXES[mix]
     if mix == "receipts":  # a message of its own for every callback
         patients = max(patients, int(rps * (seconds + warmup)) + 20 * processes)

@@ -122,7 +122,11 @@ def api(
     seconds: Annotated[float, typer.Option(min=0.1, max=3600)] = 10.0,
     patients: Annotated[int, typer.Option(min=1, max=1_000_000)] = 1_000,
     profile: Annotated[
-        str | None, typer.Option(help="Write a pyinstrument profile of the API process here.")
+        str | None,
+        typer.Option(
+            help="Write a pyinstrument profile of the API process here "
+            "(--mix replies: of the worker, where a reply's work is done)."
+        ),
     ] = None,
     processes: Annotated[
         int, typer.Option(min=1, max=64, help="API processes (API_PROCESSES) on one port.")

@@ -69,6 +69,8 @@ async def bench_replies(
     seconds: float,
     patients: int,
     warmup: float,
+    *,
+    profile: str | None = None,
 ) -> dict[str, Any]:
     tree = os.environ.get("MMT_BENCH_FEEDBACK_TREE")
     sent = int(rps * (seconds + warmup)) + 20
@@ -91,7 +93,8 @@ async def bench_replies(
             cwd = Path(tree) if tree else ROOT
             server = await _start(["serve", "feedback"], env, cwd)
             if not tree:
-                worker = await _start(["worker", "feedback"], env, cwd)
+                # The worker is where a reply's work is done: it is what --profile wraps.
+                worker = await _start(["worker", "feedback"], env, cwd, profile)
             await asyncio.to_thread(wait_for_port, port, 60)
             calls = {"reply": _replies(phones, f"http://127.0.0.1:{port}", sent)}
             worker_cpu = cpu_seconds([worker.pid]) if worker else 0.0
@@ -131,9 +134,14 @@ async def bench_replies(
     }
 
 
-async def _start(command: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+async def _start(
+    command: list[str], env: dict[str, str], cwd: Path, profile: str | None = None
+) -> subprocess.Popen[bytes]:
+    # pyinstrument (a dev dependency) runs the module in the same process, so the pid's
+    # CPU is still the worker's; it writes its report when SIGINT ends the worker.
+    profiler = ["-m", "pyinstrument", "-o", profile] if profile else []
     return await asyncio.to_thread(
-        subprocess.Popen, [sys.executable, "-m", "mmt", *command], env=env, cwd=cwd
+        subprocess.Popen, [sys.executable, *profiler, "-m", "mmt", *command], env=env, cwd=cwd
     )
 
 

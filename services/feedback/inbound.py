@@ -8,20 +8,20 @@ answer and nothing is stored. A provider's retry (same MessageSid / MsgId) chang
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from prometheus_client import Counter
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback import surveys
 from services.feedback.grammar import Grammar, Kind, Reply
-from services.feedback.models import InboundMessage, LastLesson, Need, Outbox, Sender
+from services.feedback.inbound_lookups import Lookups, OneByOne
+from services.feedback.models import InboundMessage, Need, Outbox, Sender
 from services.feedback.replies import reply_text, unknown_sender_text
-from shared.access.models import Clinic
 from shared.bus import add_to_outbox
 from shared.db import Database
 from shared.messages import (
@@ -104,6 +104,13 @@ class Receiver:
         self.grammar = grammar
         self.rating_window = rating_window
         self.clock = clock
+        self.lookups: Lookups = OneByOne(access_db)  # a statement per question asked
+
+    def reading(self, lookups: Lookups) -> Receiver:
+        """The same rules reading through `lookups` (the worker's, loaded for a batch)."""
+        made = copy.copy(self)
+        made.lookups = lookups
+        return made
 
     async def receive(self, message: Inbound) -> Outcome:
         try:
@@ -120,37 +127,19 @@ class Receiver:
         """The message handled in the caller's transaction (the worker puts a batch in one;
         it counts the outcomes once committed). `now`: when it arrived, else the clock."""
         now = now or self.clock()
-        sender = await self._sender(session, message)
+        sender = await self.lookups.sender(session, message.channel, message.sender_hash)
         if sender is None:
             return Outcome("unknown_sender", unknown_sender_text())
-        seen = await session.execute(
-            select(InboundMessage.id).where(
-                InboundMessage.channel == message.channel,
-                InboundMessage.provider_id == message.provider_id[:80],
-            )
-        )
-        if seen.first() is not None:
+        if await self.lookups.seen(session, message.channel, message.provider_id):
             return Outcome("duplicate", None, sender.patient_id)
         if message.event is not None:
             return self._follow_event(session, sender, message, now)
         reply = self.grammar.parse(message.text)
-        answered = await surveys.answer(session, sender, reply, message.text, now)
+        run = await self.lookups.open_run(session, sender.patient_id)
+        answered = await surveys.answer(session, run, sender, reply, message.text, now)
         if answered is not None:
             return self._answered(session, sender, message, answered, now)
         return await self._reply(session, sender, message, reply, now)
-
-    async def _sender(self, session: AsyncSession, message: Inbound) -> Sender | None:
-        column = Sender.phone_hash if message.channel == "sms" else Sender.openid_hash
-        # Locked: two messages of one patient (STOP twice) are handled one after the other.
-        # Of several records (a re-enrolment), the one not discharged and newest wins.
-        query = (
-            select(Sender)
-            .where(column == message.sender_hash)
-            .order_by((Sender.state == "discharged").asc(), Sender.as_of.desc())
-            .limit(1)
-            .with_for_update()
-        )
-        return (await session.execute(query)).scalar_one_or_none()
 
     def _store(
         self, session: AsyncSession, sender: Sender, message: Inbound, kind: str, now: datetime
@@ -202,7 +191,7 @@ class Receiver:
         if reply.kind is Kind.RATING:
             assert reply.rating is not None
             row.rating = reply.rating
-            last = await session.get(LastLesson, sender.patient_id)
+            last = await self.lookups.last_lesson(session, sender.patient_id)
             if last is not None and now - last.sent_at <= self.rating_window:
                 row.track, row.lesson_key, row.module = last.track, last.lesson_key, last.module
             events.append(
@@ -217,7 +206,7 @@ class Receiver:
             text = reply_text("rating", language)
         elif reply.kind is Kind.OPT_OUT:
             text = None  # confirmed once: a second STOP is stored but not answered
-            await surveys.cancel_open(session, sender.patient_id, now)
+            surveys.cancel_open(await self.lookups.open_run(session, sender.patient_id), now)
             if not sender.opted_out:
                 sender.opted_out, sender.opt_changed_at = True, now
                 events.append(OptOutRequested(patient_id=sender.patient_id))
@@ -237,9 +226,8 @@ class Receiver:
         else:
             row.text = message.text
             category = (reply.category or self.grammar.categorise(message.text)).value
-            await session.flush()  # the inbound row's id, for the need
             need = Need(
-                inbound_id=row.id,
+                inbound=row,  # its id is set when the two are written
                 patient_id=sender.patient_id,
                 clinic_id=sender.clinic_id,
                 category=category,
@@ -249,8 +237,7 @@ class Receiver:
                 updated_at=now,
             )
             session.add(need)
-            await session.flush()
-            need_id = need.id
+            need_id = await self.lookups.need_id(session, need)  # for the events
             patient_id, clinic_id = sender.patient_id, sender.clinic_id
             events.append(
                 NeedRaised(
@@ -281,6 +268,4 @@ class Receiver:
         return Outcome(outcome, text, sender.patient_id, need_id, stored=row)
 
     async def _help_phone(self, clinic_id: int) -> str:
-        async with self.access_db.sessions() as session:
-            phone = await session.scalar(select(Clinic.help_phone).where(Clinic.id == clinic_id))
-        return phone or ""
+        return await self.lookups.help_phone(clinic_id)

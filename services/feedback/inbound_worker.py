@@ -1,10 +1,14 @@
 """The feedback worker's side of patients' messages: parse, store, announce, then answer.
 
 A batch read from one partition stream (`inbound_partitions.py`) is handled in arrival
-order in one transaction: the Receiver's rules for each message (recognise the sender under
-a row lock, a provider's retry recognised by its id, the row, the need, the events in the
-outbox), one commit for the batch. Only then are the answers sent, one after the other for
-each sender, and how each went is written beside its row in one statement.
+order in one transaction: what the batch's messages read is read first, a statement each for
+the whole batch (the senders, locked in a stable order; the ids stored before; the open
+survey runs, locked: `inbound_lookups.Prefetched`), then the Receiver's rules run for each
+message in order, in Python, on those objects (so a sender's second message sees what the
+first changed), and the rows, needs and outbox events are written when the batch flushes,
+a multi-row statement per table; one commit for the batch. Only then are the answers sent,
+one after the other for each sender, and how each went is written beside its row in one
+statement.
 
 Answered once. A stored row whose answer is due is committed marked `pending`; the answer
 is sent after the commit and the mark replaced by "sent" or "not sent: <reason>". The same
@@ -29,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback.grammar import Grammar
 from services.feedback.inbound import INBOUND, UNSUBSCRIBE, Inbound, Outcome, Receiver
+from services.feedback.inbound_lookups import Prefetched, Wanted
 from services.feedback.models import InboundMessage, Outbox
 from services.feedback.replies import reply_text
 from services.feedback.sms_answers import Answers
@@ -90,7 +95,23 @@ class InboundHandler:
         """Store and announce the batch in order, in one transaction; then answer."""
         opened = [(message, *self._open(message)) for message in messages]
         async with self.db.transaction() as session:
-            handled = [await self._one(session, *item) for item in opened]
+            lookups = await Prefetched.load(
+                session,
+                self.db,
+                self.receiver.access_db,
+                [
+                    Wanted(m.channel, m.sender_hash, m.provider_id)
+                    for m in messages
+                    if not m.bind_code
+                ],
+            )
+            receiver = self.receiver.reading(lookups)
+            handled: list[_Handled] = []
+            for item in opened:
+                h = await self._one(session, receiver, *item)
+                if h.outcome.stored is not None:
+                    lookups.remember(h.message.channel, h.message.provider_id)
+                handled.append(h)
             fresh = {h.message.provider_id for h in handled if h.outcome.stored is not None}
             for h in handled:
                 if h.reply and h.outcome.stored is not None:
@@ -111,7 +132,12 @@ class InboundHandler:
         await self._answer_all(handled)
 
     async def _one(
-        self, session: AsyncSession, message: InboundReceived, address: str, text: str
+        self,
+        session: AsyncSession,
+        receiver: Receiver,
+        message: InboundReceived,
+        address: str,
+        text: str,
     ) -> _Handled:
         if message.bind_code:
             # A scan of a binding QR code: the scheduler binds the openid to its patient.
@@ -130,7 +156,7 @@ class InboundHandler:
             text=text,
             event=message.event,
         )
-        outcome = await self.receiver.receive_in(session, inbound, now=message.occurred_at)
+        outcome = await receiver.receive_in(session, inbound, now=message.occurred_at)
         reply = outcome.reply if message.event != UNSUBSCRIBE else None
         return _Handled(message, address, outcome, reply)
 

@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy import (
     text as sql_text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.bus import OutboxMixin, ProcessedMessageMixin
 from shared.db import UTCDateTime
@@ -121,6 +121,9 @@ class Need(Base):
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
     inbound_id: Mapped[int] = mapped_column(_ID, ForeignKey("feedback.inbound_messages.id"))
+    # Set, never read: a need is made with its message before either has an id, and the
+    # two are written together (the worker writes a whole batch's at once).
+    inbound: Mapped[InboundMessage] = relationship(lazy="raise")
     patient_id: Mapped[int] = mapped_column(_ID, index=True)
     clinic_id: Mapped[int] = mapped_column(Integer)
     category: Mapped[str] = mapped_column(String(20))

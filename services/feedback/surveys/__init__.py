@@ -16,6 +16,7 @@ from services.feedback.surveys.runs import (
     close_unanswered,
     definition,
     has_open_run,
+    open_run,
     start,
     time_out,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "close_unanswered",
     "definition",
     "has_open_run",
+    "open_run",
     "start",
     "time_out",
 ]

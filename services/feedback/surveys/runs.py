@@ -109,23 +109,29 @@ def _value(reply: Reply, text: str, kind: str) -> tuple[int | None, str | None] 
     return None  # a command, an urgent message, words for a number: handled as usual
 
 
-async def answer(
-    session: AsyncSession, sender: Sender, reply: Reply, text: str, now: datetime
-) -> Answered | None:
-    """Answer the question now asked of this patient, if the reply is an answer to it."""
-    run = (
+async def open_run(session: AsyncSession, patient_id: int) -> SurveyRun | None:
+    """The patient's open run (at most one), locked: a reply answers it or cancels it."""
+    return (
         await session.execute(
             select(SurveyRun)
-            .where(
-                SurveyRun.patient_id == sender.patient_id,
-                SurveyRun.state == "open",
-                SurveyRun.asked_at <= now,
-            )
+            .where(SurveyRun.patient_id == patient_id, SurveyRun.state == "open")
             .with_for_update()
         )
     ).scalar_one_or_none()
-    if run is None:
-        return None
+
+
+async def answer(
+    session: AsyncSession,
+    run: SurveyRun | None,
+    sender: Sender,
+    reply: Reply,
+    text: str,
+    now: datetime,
+) -> Answered | None:
+    """Answer the question now asked of this patient in `run` (their open run, locked by
+    the caller: `open_run`), if the reply is an answer to it."""
+    if run is None or run.state != "open" or run.asked_at > now:
+        return None  # none open, or its first question not yet due (a lesson's, delayed)
     survey = await definition(session, run.survey_key)
     if survey is None or run.question_index >= len(survey.questions):
         run.state, run.finished_at = "cancelled", now  # its definition is gone
@@ -177,14 +183,9 @@ def _advance(run: SurveyRun, survey: Survey, now: datetime) -> bool:
     return True
 
 
-async def cancel_open(session: AsyncSession, patient_id: int, now: datetime) -> None:
-    """The patient opted out: their survey stops with them."""
-    runs = await session.execute(
-        select(SurveyRun)
-        .where(SurveyRun.patient_id == patient_id, SurveyRun.state == "open")
-        .with_for_update()
-    )
-    for run in runs.scalars():
+def cancel_open(run: SurveyRun | None, now: datetime) -> None:
+    """The patient opted out: their survey (`open_run`) stops with them."""
+    if run is not None and run.state == "open":
         run.state, run.finished_at = "cancelled", now
 
 
