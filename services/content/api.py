@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import State
+from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from services.content.schemas import (
@@ -70,9 +71,10 @@ class TrackController(Controller):
 
     @get(VERSION, opt=READ, summary="One version's whole content")
     async def get_version(
-        self, state: State, track: FromPath[str], version: RowId
+        self, state: State, request: Request[Any, Any, Any], track: FromPath[str], version: RowId
     ) -> VersionContent:
-        return await versions.get_version(state.db, track, version)
+        content = await versions.get_version(state.db, track, version)
+        return versions.for_reader(content, principal_of(request).role)
 
     @get(
         f"{VERSION}/export",
@@ -80,7 +82,12 @@ class TrackController(Controller):
         summary="One version as a YAML file that `mmt content import` reads back",
         media_type="application/yaml",
     )
-    async def export(self, state: State, track: FromPath[str], version: RowId) -> Response[str]:
+    async def export(
+        self, state: State, request: Request[Any, Any, Any], track: FromPath[str], version: RowId
+    ) -> Response[str]:
+        editor = principal_of(request).role in versions.EDITORS
+        if not editor and (await versions.get_track(state.db, track)).audience == "staff":
+            raise PermissionDeniedException("a staff track's file holds its quiz's answers")
         row, text = await importer.export_version(state.db, track, version)
         filename = f"{track}-v{row.version}.yaml"
         return Response(

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from litestar import Litestar
@@ -331,3 +332,35 @@ async def test_over_http_a_staff_member_reads_answers_and_sees_only_their_own(
     both = await http.get("/api/v1/training/report", headers=researcher)
     assert [r["clinic_id"] for r in both.json()] == [clinics.yx, clinics.km]
     assert (await http.get("/api/v1/training/me", headers=researcher)).status_code == 403
+
+
+async def test_the_staff_quizs_answers_are_for_curriculum_editors_only(
+    http: Client, make_token: TokenFactory
+) -> None:
+    """The knowledge quiz is made of the staff lessons' questions: the staff it assesses
+    read those lessons through the API without the answers, and cannot export the file
+    that holds them; editors see everything. A patients' track is shown whole."""
+
+    def headers(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    coordinator = headers(await make_token("coordinator", ["YX"]))
+    editor = headers(await make_token("content-editor"))
+    path = f"/api/v1/tracks/{TRACK}/versions/1"
+
+    def answers(body: dict[str, Any]) -> list[int | None]:
+        return [
+            lesson.get("quiz_answer")
+            for module in body["content"]["modules"]
+            for lesson in module["lessons"]
+        ]
+
+    read = await http.get(path, headers=coordinator)
+    assert read.status_code == 200, read.text
+    assert set(answers(read.json())) == {None}
+    edited = await http.get(path, headers=editor)
+    assert len([a for a in answers(edited.json()) if a is not None]) == 8
+    refused = await http.get(f"{path}/export", headers=coordinator)
+    assert refused.status_code == 403
+    assert "quiz's answers" in refused.json()["detail"]
+    assert (await http.get(f"{path}/export", headers=editor)).status_code == 200

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import cast
 
+import msgspec
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,10 +28,13 @@ from services.content.schemas import (
 from services.content.service import store
 from services.content.service.problems import ContentInvalid
 from services.content.service.validation import as_data, validate_document
+from shared.access.tokens import Role
 from shared.bus import add_to_outbox
 from shared.db import Database
 from shared.errors import Conflict
 from shared.messages import Cadence, CurriculumPublished, LessonText, PublishedLesson
+
+EDITORS = (Role.ADMIN, Role.CONTENT_EDITOR)  # who may read a staff quiz's answers
 
 
 async def list_tracks(db: Database) -> list[TrackOut]:
@@ -72,6 +76,24 @@ async def get_version(db: Database, code: str, version: int) -> VersionContent:
         return VersionContent(
             version=described, content=await store.load_document(session, track, row)
         )
+
+
+def for_reader(content: VersionContent, role: Role) -> VersionContent:
+    """A staff track's quiz answers are the key to the provider knowledge quiz (issue 22:
+    its questions are the staff lessons'): only those who write the curriculum read them;
+    the staff it assesses read the lessons without. Patient tracks are shown whole."""
+    if content.content.track.audience != "staff" or role in EDITORS:
+        return content
+    modules = [
+        msgspec.structs.replace(
+            module,
+            lessons=[msgspec.structs.replace(one, quiz_answer=None) for one in module.lessons],
+        )
+        for module in content.content.modules
+    ]
+    return msgspec.structs.replace(
+        content, content=msgspec.structs.replace(content.content, modules=modules)
+    )
 
 
 async def start_draft(db: Database, code: str) -> VersionOut:
