@@ -120,12 +120,23 @@ class AssessmentPages(Controller):
     @get("/patients/{patient_id:int}/assessments")
     async def choose(
         self, request: Req, clinic_id: RowId, patient_id: RowId, instrument: FromQuery[str] = ""
-    ) -> Redirect:
-        """The patient page's "administer" choice, to that questionnaire's form."""
-        await signed_in(request)
-        if not CODE.fullmatch(instrument):
-            return Redirect(patient_path(clinic_id, patient_id), status_code=303)
-        return Redirect(form_path(clinic_id, patient_id, instrument), status_code=303)
+    ) -> Response[Any]:
+        """The questionnaires the clinic may use, each linked to its form for the patient."""
+        session = await signed_in(request)
+        clinic = clinic_of(session, clinic_id)
+        if CODE.fullmatch(instrument):
+            return Redirect(form_path(clinic.id, patient_id, instrument), status_code=303)
+        patient, questionnaires = await asyncio.gather(
+            patient_of(request, session, clinic, patient_id),
+            study_api(request).questionnaires(session.token, clinic.id),
+        )
+        return page(
+            request,
+            "assessment_choose.html",
+            clinic=clinic,
+            patient=patient,
+            questionnaires=sorted(questionnaires, key=lambda q: q.code),
+        )
 
     @get("/patients/{patient_id:int}/assessments/{code:str}")
     async def form(

@@ -257,11 +257,16 @@ async def history(ctx: Scheduler, principal: Principal, patient_id: int) -> list
     """Every assessment of the patient, newest first."""
     async with ctx.db.sessions() as session:
         patient = await load_patient(session, principal, patient_id)
-        rows = (
-            await session.execute(
-                select(Assessment)
-                .where(Assessment.patient_id == patient.id)
-                .order_by(Assessment.assessed_at.desc(), Assessment.id.desc())
-            )
-        ).scalars()
-        return [_out(row) for row in rows]
+        return await history_of(session, patient.id)
+
+
+async def history_of(session: AsyncSession, patient_id: int) -> list[AssessmentOut]:
+    """`history` in a session the caller opened (the patient page reads it with others)."""
+    rows = (
+        await session.execute(
+            select(Assessment)
+            .where(Assessment.patient_id == patient_id)
+            .order_by(Assessment.assessed_at.desc(), Assessment.id.desc())
+        )
+    ).scalars()
+    return [_out(row) for row in rows]

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 from sqlalchemy import BigInteger, Date, ForeignKey, Integer, String, UniqueConstraint, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.scheduler.models import Base, TrackVersion
@@ -148,11 +149,17 @@ async def record_handout(
 async def handouts_of(ctx: Scheduler, principal: Principal, patient_id: int) -> list[HandoutOut]:
     async with ctx.db.sessions() as session:
         await load_patient(session, principal, patient_id)
-        rows = (
-            await session.execute(
-                select(HandoutGiven)
-                .where(HandoutGiven.patient_id == patient_id)
-                .order_by(HandoutGiven.given_at.desc(), HandoutGiven.id.desc())
-            )
-        ).scalars()
-        return [_out(row) for row in rows]
+        return await given_to(session, patient_id)
+
+
+async def given_to(session: AsyncSession, patient_id: int) -> list[HandoutOut]:
+    """The patient's handouts, newest first, in a session the caller opened (the patient
+    page reads them with others)."""
+    rows = (
+        await session.execute(
+            select(HandoutGiven)
+            .where(HandoutGiven.patient_id == patient_id)
+            .order_by(HandoutGiven.given_at.desc(), HandoutGiven.id.desc())
+        )
+    ).scalars()
+    return [_out(row) for row in rows]

@@ -14,15 +14,18 @@ from __future__ import annotations
 import asyncio
 
 import msgspec
+from sqlalchemy import select
 
 from services.scheduler import monthly, patients, reports
 from services.scheduler.mi import sessions as mi_sessions
 from services.scheduler.mi.schemas import PatientMiOut
-from services.scheduler.patient_page_studies import StudyPart, study_part
-from services.scheduler.patients import Scheduler
+from services.scheduler.patient_page_studies import StudyPart, present, study_part
+from services.scheduler.patients import Scheduler, load_patient
 from services.scheduler.schemas import PatientOut
-from services.scheduler.tasks import service as task_service
+from services.scheduler.tasks.models import Task
 from services.scheduler.tasks.schemas import TaskOut
+from services.scheduler.tasks.service import task_out
+from services.scheduler.timeplan import local_today
 from shared.access.tokens import Principal
 
 TASKS = 200  # a patient's tasks on the page (each signal joins an open task of its kind)
@@ -38,19 +41,36 @@ class PatientPage(msgspec.Struct, kw_only=True):
     tasks: list[TaskOut]  # follow-up tasks about the patient, oldest first
 
 
+async def _follow_up(
+    ctx: Scheduler, principal: Principal, patient_id: int
+) -> tuple[StudyPart, PatientMiOut, list[TaskOut]]:
+    """Questionnaires, handouts, MI sessions and tasks: a dozen small reads, in one
+    session (a session each cost more CPU than their queries: docs/benchmarks.md)."""
+    now = ctx.clock()
+    async with ctx.db.sessions() as session:
+        patient = await load_patient(session, principal, patient_id)
+        has = await present(session, patient)
+        study = await study_part(session, patient, now, has)
+        mi = await mi_sessions.sessions_of(session, patient, local_today(now, patient.time_zone))
+        if not has.tasks:
+            return study, mi, []
+        tasks = (
+            await session.execute(
+                select(Task).where(Task.patient_id == patient.id).order_by(Task.id).limit(TASKS)
+            )
+        ).scalars()
+        return study, mi, [task_out(task, now) for task in tasks]
+
+
 async def patient_page(
     ctx: Scheduler, principal: Principal, patient_id: int, month: str | None, limit: int
 ) -> PatientPage:
     patient = await patients.get(ctx, principal, patient_id)  # 404 before anything else
-    calendar, timeline, alerts, study, mi, tasks = await asyncio.gather(
+    calendar, timeline, alerts, (study, mi, tasks) = await asyncio.gather(
         monthly.month_calendar(ctx, principal, patient_id, month),
         reports.timeline(ctx, principal, patient_id, limit),
         reports.list_alerts(ctx, principal, None, None, patient_id),
-        study_part(ctx, principal, patient_id),
-        mi_sessions.patient_sessions(ctx, principal, patient_id),
-        task_service.list_tasks(
-            ctx, principal, task_service.TaskFilter(patient_id=patient_id, limit=TASKS)
-        ),
+        _follow_up(ctx, principal, patient_id),
     )
     return PatientPage(
         patient=patient,

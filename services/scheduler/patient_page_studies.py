@@ -5,24 +5,25 @@ handouts (whether the patient's arm gets its lessons on paper, the handouts give
 lessons of their track to print).
 
 Part of `GET /patients/{id}/page` (patient_page.py) rather than routes of its own: a
-round trip costs the console more than these few small queries (docs/benchmarks.md)."""
+round trip costs the console more than these few small queries (docs/benchmarks.md), and
+they are read in one database session with the MI sessions and tasks."""
 
 from __future__ import annotations
 
-import asyncio
+from datetime import datetime
+from typing import Any
 
 import msgspec
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import Exists, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scheduler import assessment_plan, assessments, handouts
 from services.scheduler.assessment_definition import decode_questionnaire
-from services.scheduler.assessment_models import AssessmentInstrument
+from services.scheduler.assessment_models import Assessment, AssessmentDue, AssessmentInstrument
 from services.scheduler.models import Patient, TrackVersion
-from services.scheduler.patients import Scheduler, load_patient
 from services.scheduler.risk_models import EVERY_CLINIC
 from services.scheduler.studies.models import StudyArm, StudyParticipant
-from shared.access.tokens import Principal
+from services.scheduler.tasks.models import Task
 from shared.messages import CurriculumPublished
 
 
@@ -34,7 +35,7 @@ class QuestionnaireNames(msgspec.Struct, kw_only=True):
 class AssessmentsPart(msgspec.Struct, kw_only=True):
     plan: list[assessment_plan.DueOut]  # by day
     done: list[assessments.AssessmentOut]  # newest first
-    names: dict[str, QuestionnaireNames]  # code -> names, of every one the clinic may use
+    names: dict[str, QuestionnaireNames]  # code -> names, of those in the plan or done
 
 
 class HandoutLesson(msgspec.Struct, kw_only=True):
@@ -58,18 +59,50 @@ class StudyPart(msgspec.Struct, kw_only=True):
     handouts: HandoutsPart
 
 
-async def _on_paper(session: AsyncSession, patient: Patient) -> bool:
+class Present(msgspec.Struct, frozen=True, kw_only=True):
+    """What the patient has at all, in one probe: most patients have no questionnaire,
+    handout or task, and a read skipped is a query saved on every page."""
+
+    planned: bool
+    assessed: bool
+    handed: bool
+    on_paper: bool  # the arm gets its lessons on paper
+    tasks: bool
+
+
+def _exists(model: type[Any], patient_id: int) -> Exists:
+    return exists(select(model.id).where(model.patient_id == patient_id))
+
+
+async def present(session: AsyncSession, patient: Patient) -> Present:
     in_arm_without_lessons = exists(
         select(StudyParticipant.id)
         .join(StudyArm, StudyArm.id == StudyParticipant.arm_id)
         .where(StudyParticipant.patient_id == patient.id, ~StudyArm.lessons)
     )
-    in_a_study = exists(
-        select(StudyParticipant.id).where(StudyParticipant.patient_id == patient.id)
+    # Before studies, staff typed an arm and "control" meant no lessons (policy.py).
+    legacy = and_(
+        func.coalesce(Patient.study_arm, "") == "control",
+        ~_exists(StudyParticipant, patient.id),
     )
-    legacy = and_(func.coalesce(Patient.study_arm, "") == "control", ~in_a_study)
-    query = select(Patient.id).where(Patient.id == patient.id, or_(in_arm_without_lessons, legacy))
-    return (await session.execute(query)).first() is not None
+    row = (
+        await session.execute(
+            select(
+                _exists(AssessmentDue, patient.id).label("planned"),
+                _exists(Assessment, patient.id).label("assessed"),
+                _exists(handouts.HandoutGiven, patient.id).label("handed"),
+                or_(in_arm_without_lessons, legacy).label("on_paper"),
+                _exists(Task, patient.id).label("tasks"),
+            ).where(Patient.id == patient.id)
+        )
+    ).one()
+    return Present(
+        planned=bool(row.planned),
+        assessed=bool(row.assessed),
+        handed=bool(row.handed),
+        on_paper=bool(row.on_paper),
+        tasks=bool(row.tasks),
+    )
 
 
 async def _lessons(session: AsyncSession, track: str | None) -> list[HandoutLesson]:
@@ -98,13 +131,25 @@ async def _lessons(session: AsyncSession, track: str | None) -> list[HandoutLess
     ]
 
 
-async def _names(session: AsyncSession, clinic_id: int) -> dict[str, QuestionnaireNames]:
-    """Every questionnaire the clinic may use (its own newest version of a code, else the
-    shared one's): what the page names and offers to administer."""
+# A stored definition never changes (a new one is a new version, a new row): its names
+# are decoded once per process, by row id.
+_NAMES: dict[int, QuestionnaireNames] = {}
+
+
+async def _names(
+    session: AsyncSession, clinic_id: int, codes: set[str]
+) -> dict[str, QuestionnaireNames]:
+    """The names of these questionnaires as the clinic uses them (its own newest version
+    of a code, else the shared one's)."""
+    if not codes:
+        return {}
     rows = (
         await session.execute(
-            select(AssessmentInstrument.code, AssessmentInstrument.definition)
-            .where(AssessmentInstrument.owner.in_((EVERY_CLINIC, clinic_id)))
+            select(AssessmentInstrument.id, AssessmentInstrument.code)
+            .where(
+                AssessmentInstrument.owner.in_((EVERY_CLINIC, clinic_id)),
+                AssessmentInstrument.code.in_(sorted(codes)),
+            )
             .order_by(
                 AssessmentInstrument.code,
                 AssessmentInstrument.owner.desc(),
@@ -112,36 +157,37 @@ async def _names(session: AsyncSession, clinic_id: int) -> dict[str, Questionnai
             )
         )
     ).all()
-    names: dict[str, QuestionnaireNames] = {}
-    for code, definition in rows:
-        if code not in names:  # the first of a code is the one used
+    used: dict[str, int] = {}
+    for row_id, code in rows:
+        used.setdefault(code, row_id)  # the first of a code is the one used
+    missing = [row_id for row_id in used.values() if row_id not in _NAMES]
+    if missing:
+        found = await session.execute(
+            select(AssessmentInstrument.id, AssessmentInstrument.definition).where(
+                AssessmentInstrument.id.in_(missing)
+            )
+        )
+        for row_id, definition in found.all():
             form = decode_questionnaire(definition)
-            names[code] = QuestionnaireNames(
+            _NAMES[row_id] = QuestionnaireNames(
                 titles=form.titles, scores={rule.key: rule.texts for rule in form.scores}
             )
-    return names
+    return {code: _NAMES[row_id] for code, row_id in used.items()}
 
 
-async def _paper_and_names(
-    ctx: Scheduler, principal: Principal, patient_id: int
-) -> tuple[bool, list[HandoutLesson], dict[str, QuestionnaireNames]]:
-    async with ctx.db.sessions() as session:
-        patient = await load_patient(session, principal, patient_id)
-        on_paper = await _on_paper(session, patient)
-        lessons = await _lessons(session, patient.track) if on_paper else []
-        return on_paper, lessons, await _names(session, patient.clinic_id)
-
-
-async def study_part(ctx: Scheduler, principal: Principal, patient_id: int) -> StudyPart:
-    """The patient's questionnaires and handouts (a 404 like the record). The reads are
-    the routes' own (assessment-plan, assessments, handouts), made at once."""
-    plan, done, given, (on_paper, lessons, names) = await asyncio.gather(
-        assessment_plan.patient_schedule(ctx, principal, patient_id),
-        assessments.history(ctx, principal, patient_id),
-        handouts.handouts_of(ctx, principal, patient_id),
-        _paper_and_names(ctx, principal, patient_id),
-    )
+async def study_part(
+    session: AsyncSession, patient: Patient, now: datetime, has: Present
+) -> StudyPart:
+    """The patient's questionnaires and handouts, read in the caller's session (the
+    patient checked as the person's already); only what `has` says there is."""
+    plan = await assessment_plan.patient_rows(session, patient, now) if has.planned else []
+    done = await assessments.history_of(session, patient.id) if has.assessed else []
+    given = await handouts.given_to(session, patient.id) if has.handed else []
+    lessons = await _lessons(session, patient.track) if has.on_paper else []
+    codes = {row.instrument for row in plan} | {row.instrument for row in done}
     return StudyPart(
-        assessments=AssessmentsPart(plan=plan, done=done, names=names),
-        handouts=HandoutsPart(on_paper=on_paper, given=given, lessons=lessons),
+        assessments=AssessmentsPart(
+            plan=plan, done=done, names=await _names(session, patient.clinic_id, codes)
+        ),
+        handouts=HandoutsPart(on_paper=has.on_paper, given=given, lessons=lessons),
     )

@@ -137,6 +137,14 @@ async def test_staff_administer_a_questionnaire_a_wrong_answer_shown_beside_its_
     due = (await client.get(f"/clinics/{world.yx}/assessments")).text
     assert f'id="due-{plan.overdue_id}"' not in due
 
+    # Any questionnaire of the clinic's, outside the plan: chosen from the patient's page.
+    chooser = f"/clinics/{world.yx}/patients/{pid}/assessments"
+    assert f'href="{chooser}"' in patient
+    offered = await client.get(chooser)
+    assert offered.status_code == 200
+    assert f'<a href="{chooser}/hiv-knowledge">' in offered.text
+    assert "艾滋病知识问卷" in offered.text
+
 
 async def test_the_patient_can_be_given_a_signed_link_instead(
     world: World, client: Client, plan: Plan

@@ -236,16 +236,22 @@ async def patient_sessions(
     """The patient's sessions, newest first, and where they stand on `on` (their today)."""
     async with ctx.db.sessions() as session:
         patient = await load_patient(session, principal, patient_id)
-        rows = (
-            await session.execute(
-                select(MiSession)
-                .where(MiSession.patient_id == patient.id)
-                .order_by(MiSession.held_on.desc(), MiSession.id.desc())
-            )
-        ).scalars()
-        sessions = [session_out(row) for row in rows]
-        window = (await windows(session, Patient.id == patient.id)).get(patient.id)
-        held = await held_dates(session, [patient.id])
-    today = on or local_today(ctx.clock(), patient.time_zone)
+        today = on or local_today(ctx.clock(), patient.time_zone)
+        return await sessions_of(session, patient, today)
+
+
+async def sessions_of(session: AsyncSession, patient: Patient, today: date) -> PatientMiOut:
+    """`patient_sessions` in a session the caller opened (the patient page reads it with
+    others)."""
+    rows = (
+        await session.execute(
+            select(MiSession)
+            .where(MiSession.patient_id == patient.id)
+            .order_by(MiSession.held_on.desc(), MiSession.id.desc())
+        )
+    ).scalars()
+    sessions = [session_out(row) for row in rows]
+    window = (await windows(session, Patient.id == patient.id)).get(patient.id)
+    held = await held_dates(session, [patient.id])
     target = target_out(window, held[patient.id], today) if window else None
     return PatientMiOut(patient_id=patient.id, target=target, sessions=sessions)
