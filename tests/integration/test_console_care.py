@@ -22,7 +22,7 @@ from services.scheduler.tasks.models import Task
 from services.scheduler.tasks.signals import raise_signal
 from services.scheduler.timeplan import local_today
 from shared.db import Database
-from tests.integration.consoleutil import LOGIN, World, csrf_of
+from tests.integration.consoleutil import LOGIN, PASSWORD, World, csrf_of
 from tests.integration.schedutil import ADMIN, context, patient_in
 from tests.integration.test_console import Client, sign_in
 from tests.integration.test_console import client as client  # the fixtures
@@ -239,3 +239,32 @@ async def test_another_clinics_tasks_and_patients_are_404s_whose_ids_reach_no_ap
     assert not [c for c in world.services.seen if c.startswith(("POST", "PATCH"))]
     listed = await client.get(f"{yx}/tasks")
     assert f'id="task-{task}"' not in listed.text
+
+
+async def test_an_mi_session_typed_when_the_session_ended_comes_back_on_the_patient_page(
+    world: World, client: Client
+) -> None:
+    await sign_in(client)
+    path = f"/clinics/{world.yx}/patients/{world.patient_ids['YX-002']}"
+    shown = await client.get(path)
+    world.clock.advance(timedelta(minutes=31))  # idle too long while writing it up
+    typed = _mi(csrf_of(shown.text), held_on=local_today(world.clock(), ZONE).isoformat())
+    ended = await client.post(f"{path}/mi-sessions", data=typed, follow_redirects=False)
+    assert ended.status_code == 303
+    assert "kept=1" in ended.headers["location"]
+    assert not [c for c in world.services.seen if c.startswith("POST")]  # nothing sent
+    form = await client.get("/signin")
+    await client.post(
+        "/signin",
+        data={
+            "login": LOGIN,
+            "password": PASSWORD,
+            "next": path,
+            "_csrf_token": csrf_of(form.text),
+        },
+        follow_redirects=False,
+    )
+    back = (await client.get(path)).text
+    assert "已恢复到下面的表单中" in back
+    assert ">周一来门诊，和哥哥谈谈</textarea>" in back
+    assert 'name="importance" value="7" checked' in back
