@@ -127,6 +127,9 @@ class Wanted:
     channel: str
     sender_hash: str
     provider_id: str
+    # Its words read as a need (the grammar's guess, before the rules): how many need ids
+    # the batch takes from the sequence at once. A wrong guess costs a statement or a gap.
+    maybe_need: bool = False
 
 
 class Prefetched:
@@ -143,12 +146,15 @@ class Prefetched:
         self._runs: dict[int, SurveyRun] = {}
         self._lessons: dict[int, LastLesson] | None = None  # read at the first rating
         self._phones: dict[int, str] | None = None  # read at the first HELP or urgent need
+        self._needs_expected = 0
+        self._need_ids_taken: list[int] = []  # from the sequence, not yet given to a need
 
     @classmethod
     async def load(
         cls, session: AsyncSession, db: Database, access_db: Database, wanted: Sequence[Wanted]
     ) -> Prefetched:
         made = cls(db, access_db)
+        made._needs_expected = sum(w.maybe_need for w in wanted)
         await made._load_senders(session, wanted)
         await made._load_seen(session, wanted)
         await made._load_runs(session)
@@ -243,8 +249,16 @@ class Prefetched:
         if self._need_ids is None:
             await session.flush()
         else:  # the id now, the row with the batch's others (no flush per need)
-            sequence = func.pg_get_serial_sequence(self._need_ids, "id")
-            with session.no_autoflush:  # a read of the sequence alone: the batch flushes later
-                found = await session.execute(select(func.nextval(sequence)))
-            need.id = int(found.scalar_one())
+            if not self._need_ids_taken:
+                await self._take_need_ids(session, max(self._needs_expected, 1))
+            need.id = self._need_ids_taken.pop(0)
+            self._needs_expected -= 1
         return need.id
+
+    async def _take_need_ids(self, session: AsyncSession, count: int) -> None:
+        assert self._need_ids is not None
+        sequence = func.pg_get_serial_sequence(self._need_ids, "id")
+        query = select(func.nextval(sequence)).select_from(func.generate_series(1, count))
+        with session.no_autoflush:  # a read of the sequence alone: the batch flushes later
+            found = await session.execute(query)
+        self._need_ids_taken = sorted(int(value) for value in found.scalars())

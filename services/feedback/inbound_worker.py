@@ -31,7 +31,7 @@ from redis.asyncio import Redis
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.feedback.grammar import Grammar
+from services.feedback.grammar import Grammar, Kind
 from services.feedback.inbound import INBOUND, UNSUBSCRIBE, Inbound, Outcome, Receiver
 from services.feedback.inbound_lookups import Prefetched, Wanted
 from services.feedback.models import InboundMessage, Outbox
@@ -100,8 +100,8 @@ class InboundHandler:
                 self.db,
                 self.receiver.access_db,
                 [
-                    Wanted(m.channel, m.sender_hash, m.provider_id)
-                    for m in messages
+                    Wanted(m.channel, m.sender_hash, m.provider_id, self._maybe_need(m, text))
+                    for m, _, text in opened
                     if not m.bind_code
                 ],
             )
@@ -130,6 +130,9 @@ class InboundHandler:
         for h in handled:
             INBOUND.labels(h.message.channel, h.outcome.outcome).inc()
         await self._answer_all(handled)
+
+    def _maybe_need(self, message: InboundReceived, text: str) -> bool:
+        return message.event is None and self.receiver.grammar.parse(text).kind is Kind.NEED
 
     async def _one(
         self,
