@@ -61,8 +61,13 @@ async def _task(request: Req, session: SessionData, clinic: Clinic, task_id: int
 async def _list(
     request: Req, session: SessionData, clinic: Clinic, mine: bool, status: str
 ) -> Template:
+    here: dict[str, Any] = {"clinic": clinic, "mine": mine, "statuses": STATUSES}
+    if status and status not in STATUSES:  # a hand-made URL: say so, ask no API
+        return page(
+            request, "tasks.html", status_code=400, problem="status", status="", rows=[], **here
+        )
     api = care_api(request)
-    statuses = [status] if status in STATUSES else list(OPEN_STATUSES)
+    statuses = [status] if status else list(OPEN_STATUSES)
     found = await asyncio.gather(
         *(api.tasks(session.token, clinic_id=clinic.id, mine=mine, status=s) for s in statuses)
     )
@@ -73,12 +78,11 @@ async def _list(
     return page(
         request,
         "tasks.html",
-        clinic=clinic,
-        mine=mine,
-        status=status if status in STATUSES else "",
-        statuses=STATUSES,
+        problem=None,
+        status=status,
         rows=task_rows(tasks, labels, clinic.time_zone),
-        here=request.url.path + (f"?status={status}" if status in STATUSES else ""),
+        here=request.url.path + (f"?status={status}" if status else ""),
+        **here,
     )
 
 

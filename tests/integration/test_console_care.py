@@ -132,6 +132,12 @@ async def test_clinic_tasks_overdue_first_claimed_and_moved_from_the_list(
 
     mine = await client.get(f"/clinics/{world.yx}/tasks/mine")
     assert "<tr id=" not in mine.text  # nothing claimed yet
+    world.services.seen.clear()
+    unknown = await client.get(f"/clinics/{world.yx}/tasks", params={"status": "lost"})
+    assert unknown.status_code == 400
+    assert world.services.seen == []  # a hand-made filter value: no API call
+    closed = await client.get(f"/clinics/{world.yx}/tasks", params={"status": "done"})
+    assert "<tr id=" not in closed.text
     token = csrf_of(listed.text)
     claimed = await client.post(
         f"/clinics/{world.yx}/tasks/{soon}",
