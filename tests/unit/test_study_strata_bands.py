@@ -36,7 +36,8 @@ def test_bands_are_a_factor_whose_values_are_the_bands() -> None:
     assert (band.key, band.values, band.age_bands) == ("age_band", BANDS, True)
     assert study.strata[0].age_bands is False
     shipped, _ = validate_study(YUXI)
-    assert shipped is not None and shipped.strata[2].values == ["18-39", "40-49", "50+"]
+    assert shipped is not None
+    assert shipped.strata[2].values == ["18-39", "40-49", "50+"]
 
 
 @pytest.mark.parametrize(
@@ -80,9 +81,11 @@ def test_values_and_bands_together_or_two_band_factors_are_refused() -> None:
 
 def test_assessment_reminders_default_on_and_an_arm_may_turn_them_off() -> None:
     study, _ = validate_study(YUXI)
-    assert study is not None and [a.assessment_reminders for a in study.arms] == [True, True]
+    assert study is not None
+    assert [a.assessment_reminders for a in study.arms] == [True, True]
     off, problems = validate_study(_with(assessment_reminders=False))
-    assert problems == [] and off is not None
+    assert problems == []
+    assert off is not None
     assert [a.assessment_reminders for a in off.arms] == [True, False]
     _, problems = validate_study(_with(assessment_reminders="no"))
     assert any(
