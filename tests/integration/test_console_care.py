@@ -274,3 +274,34 @@ async def test_an_mi_session_typed_when_the_session_ended_comes_back_on_the_pati
     assert "已恢复到下面的表单中" in back
     assert ">周一来门诊，和哥哥谈谈</textarea>" in back
     assert 'name="importance" value="7" checked' in back
+
+
+async def test_a_task_note_typed_when_the_session_ended_comes_back_on_the_tasks_page(
+    world: World, client: Client, scheduler_db: Database
+) -> None:
+    task = await _signal(scheduler_db, world, "YX-002", "open_need", timedelta(hours=3))
+    await sign_in(client)
+    path = f"/clinics/{world.yx}/tasks/{task}"
+    shown = await client.get(path)
+    world.clock.advance(timedelta(minutes=31))
+    typed = {"status": "done", "outcome": "referred", "note": "转介到社工", "_csrf_token": ""}
+    ended = await client.post(
+        path, data={**typed, "_csrf_token": csrf_of(shown.text)}, follow_redirects=False
+    )
+    assert "kept=1" in ended.headers["location"]
+    form = await client.get("/signin")
+    await client.post(
+        "/signin",
+        data={
+            "login": LOGIN,
+            "password": PASSWORD,
+            "next": path,
+            "_csrf_token": csrf_of(form.text),
+        },
+        follow_redirects=False,
+    )
+    back = (await client.get(path)).text
+    assert "已恢复到下面的表单中" in back
+    assert ">转介到社工</textarea>" in back
+    assert '<option value="referred" selected>' in back
+    assert not [c for c in world.services.seen if c.startswith(("POST", "PATCH"))]
