@@ -257,6 +257,7 @@ async def test_another_clinics_patient_is_a_404_whose_ids_reach_no_api(
     km = f"/clinics/{world.km}"
     for path in (
         f"{km}/assessments",
+        f"{km}/patients/{theirs.id}/assessments",
         f"{km}/patients/{theirs.id}/assessments/{MOTIVATION}",
         f"{km}/handouts/core/1/daily-dose",
     ):
@@ -273,6 +274,7 @@ async def test_another_clinics_patient_is_a_404_whose_ids_reach_no_api(
     # Under this person's own clinic the scheduler answers 404 and nothing is recorded.
     yx = f"/clinics/{world.yx}/patients/{theirs.id}"
     assert (await client.get(f"{yx}/assessments/{MOTIVATION}")).status_code == 404
+    assert (await client.get(f"{yx}/assessments")).status_code == 404
     posted = await client.post(
         f"{yx}/assessments/{MOTIVATION}",
         data={**answers(), "assessed_at": "2026-12-01T10:00", "_csrf_token": token},
