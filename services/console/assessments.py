@@ -176,9 +176,14 @@ class AssessmentPages(Controller):
         assessed_at = parse_local(typed.get("assessed_at", ""), clinic.time_zone)
         if assessed_at is None:
             return _form_page(
-                request, session, clinic, patient, questionnaire, typed,
+                request,
+                session,
+                clinic,
+                patient,
+                questionnaire,
+                typed,
                 problems={"assessed_at": "missing"},
-            )  # fmt: skip
+            )
         body: dict[str, Any] = {
             "instrument": questionnaire.code,
             "answers": answers_of(typed),
@@ -196,9 +201,15 @@ class AssessmentPages(Controller):
                 if any(o.startswith(f"{field}:") for o in others):
                     problems[field] = "refused"
             return _form_page(
-                request, session, clinic, patient, questionnaire, typed,
-                problems=problems, others=others,
-            )  # fmt: skip
+                request,
+                session,
+                clinic,
+                patient,
+                questionnaire,
+                typed,
+                problems=problems,
+                others=others,
+            )
         return Redirect(f"{patient_path(clinic.id, patient.id)}#assessments", status_code=303)
 
     @post("/patients/{patient_id:int}/assessments/{code:str}/link", status_code=200)

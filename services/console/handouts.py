@@ -77,7 +77,12 @@ class HandoutPages(Controller):
             if exc.status != 400:
                 raise
             return await form_refused(
-                request, session, clinic, patient.id, "handout",
-                errors={"handout": "refused"}, detail=exc.detail,
-            )  # fmt: skip
+                request,
+                session,
+                clinic,
+                patient.id,
+                "handout",
+                errors={"handout": "refused"},
+                detail=exc.detail,
+            )
         return Redirect(f"{patient_path(clinic.id, patient.id)}#handouts", status_code=303)

@@ -85,7 +85,13 @@ class MiPages(Controller):
             if exc.status not in (400, 422):
                 raise
             return await form_refused(
-                request, session, clinic, patient.id, "mi",
-                errors={refused_field(exc): "refused"}, typed=typed, detail=exc.detail,
-            )  # fmt: skip
+                request,
+                session,
+                clinic,
+                patient.id,
+                "mi",
+                errors={refused_field(exc): "refused"},
+                typed=typed,
+                detail=exc.detail,
+            )
         return Redirect(f"{patient_path(clinic.id, patient.id)}#mi", status_code=303)
