@@ -1,6 +1,7 @@
 """A clinic's reports: the delivery funnel per channel and day, ratings per lesson and the
 Yuxi evaluation survey, drawn as SVG on the server (no script) with the numbers beside
-them, clients' anonymous ratings of their providers per month (`provider_report.py`), and
+them, clients' anonymous ratings of their providers per month (`provider_report.py`), how soon
+follow-up tasks reached their patient (`contact_report.py`), and
 the feedback service's CSV exports passed through under the person's token."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from litestar.params import FromPath
 from litestar.response import Template
 
 from services.console.api_client import Clinic
+from services.console.contact_report import TimeToContact, time_to_contact
 from services.console.pages import clinic_of, console_of, page, signed_in
 from services.console.programme_api import (
     EXPORTS,
@@ -97,15 +99,17 @@ class ReportsView:
     rating_bars: list[Bar]
     survey: SurveyReport
     provider: ProviderReport  # clients' anonymous ratings of the staff, per month
+    contact: TimeToContact  # follow-up tasks: hours from signal to first contact
 
 
 async def load_reports(api: ProgrammeApi, token: str, clinic: Clinic, now: datetime) -> ReportsView:
     days = past_days(now, clinic.time_zone)
-    daily, ratings, survey, provider = await asyncio.gather(
+    daily, ratings, survey, provider, contact = await asyncio.gather(
         asyncio.gather(*(api.messages_on(token, clinic.id, day) for day in days)),
         api.ratings_by_lesson(token, clinic.id),
         api.survey_report(token, clinic.id, SURVEY),
         provider_interaction(api.api, token, clinic.id),
+        time_to_contact(api.api, token, clinic.id),
     )
     labelled = [(f"{g.track or ''}/{g.group or '-'}", g.average) for g in ratings]
     return ReportsView(
@@ -117,6 +121,7 @@ async def load_reports(api: ProgrammeApi, token: str, clinic: Clinic, now: datet
         rating_bars=bars(labelled, top=5),
         survey=survey,
         provider=provider,
+        contact=contact,
     )
 
 
