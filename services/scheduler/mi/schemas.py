@@ -82,6 +82,9 @@ class MiSessionOut(msgspec.Struct, kw_only=True):
     confidence: int
     plan: str | None
     author: str  # token id
+    # The staff member who logged it (None for a `mmt token create` token): the console
+    # offers a correction to that person, whichever sign-in, as correct_session allows.
+    author_staff_id: int | None
     author_name: str | None  # "Name (login)" for staff, kept at writing
     created_at: datetime
     updated_at: datetime | None

@@ -110,6 +110,7 @@ def session_out(row: MiSession) -> MiSessionOut:
         confidence=row.confidence,
         plan=row.plan,
         author=row.author,
+        author_staff_id=row.author_staff_id,
         author_name=row.author_name,
         created_at=row.created_at,
         updated_at=row.updated_at,

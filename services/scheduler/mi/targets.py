@@ -14,15 +14,16 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from typing import TypeVar
 
-from sqlalchemy import ColumnElement, exists, select, true
+from sqlalchemy import ColumnElement, Text, cast, exists, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scheduler.mi.definition_cache import definition_of
 from services.scheduler.mi.models import MiClinicTarget, MiSession
 from services.scheduler.mi.rules import Window
 from services.scheduler.mi.schemas import ClinicTargetIn, ClinicTargetOut
 from services.scheduler.models import Patient
 from services.scheduler.patients import Scheduler
-from services.scheduler.studies.definition import MiSessions, decode_study
+from services.scheduler.studies.definition import MiSessions
 from services.scheduler.studies.models import Study, StudyArm, StudyParticipant
 from services.scheduler.timeplan import local_today
 from shared.access.clinics import get_clinic
@@ -32,17 +33,20 @@ T = TypeVar("T")
 
 
 async def arm_targets(session: AsyncSession) -> dict[int, tuple[int, str, MiSessions]]:
-    """Per arm id with a target: (study id, arm code, target). Studies are few."""
+    """Per arm id with a target: (study id, arm code, target). Studies are few; the arms and
+    their study's stored text come in one query, and a definition is decoded once per
+    process and stored text (definition_cache.py)."""
     found: dict[int, tuple[int, str, MiSessions]] = {}
-    studies = {
-        study.id: decode_study(study.definition)
-        for study in (await session.execute(select(Study))).scalars()
-    }
-    for arm in (await session.execute(select(StudyArm))).scalars():
-        definition = studies.get(arm.study_id)
-        for entry in definition.arms if definition else []:
-            if entry.code == arm.code and entry.mi_sessions is not None:
-                found[arm.id] = (arm.study_id, arm.code, entry.mi_sessions)
+    rows = await session.execute(
+        select(StudyArm.id, StudyArm.study_id, StudyArm.code, cast(Study.definition, Text))
+        .join(Study, Study.id == StudyArm.study_id)
+        .order_by(StudyArm.id)
+    )
+    for arm_id, study_id, code, stored_text in rows:
+        definition = definition_of(study_id, stored_text)
+        for entry in definition.arms:
+            if entry.code == code and entry.mi_sessions is not None:
+                found[arm_id] = (study_id, code, entry.mi_sessions)
     return found
 
 
