@@ -22,6 +22,7 @@ from services.feedback.inbound_stream import GROUP, partition_of, partition_stre
 from services.feedback.models import InboundMessage, Need, Outbox, Sender, SurveyAnswer
 from services.feedback.surveys import start
 from services.feedback.surveys.definitions import BUILT_IN, YUXI_EVALUATION
+from shared.access.clinics import ClinicIn, create_clinic
 from shared.bus import BusKeys, add_to_outbox, list_dead_letters
 from shared.crypto import IdentifierCipher, IdentifierSettings
 from shared.db import Database
@@ -30,11 +31,13 @@ from shared.messages import (
     NeedRaised,
     OptInRequested,
     OptOutRequested,
+    PatientEnrolled,
     RatingGiven,
     SurveyRequested,
+    UrgentNeedRaised,
 )
 from tests.integration.inboundutil import Replies
-from tests.integration.test_feedback_inbound import PHONE, events
+from tests.integration.test_feedback_inbound import PHONE, events, handle
 from tests.integration.test_feedback_inbound_worker import (  # noqa: F401 (fixtures)
     enqueue,
     keys,
@@ -313,3 +316,75 @@ async def test_two_workers_handling_the_same_batch_at_once_apply_each_message_on
         range(100, 100 + len(senders))
     )
     assert [type(e) for e in found if not isinstance(e, OptOutRequested)] == [RatingGiven]
+
+
+async def test_a_batch_writes_its_needs_beside_their_messages_on_either_database(
+    feedback_db_either: Database,
+    access_db: Database,
+    redis: Redis,
+    isolation: str,
+    webhook_env: None,
+) -> None:
+    # SQLite has no sequence to take the needs' ids from: there each need is written when
+    # it is made; on PostgreSQL the batch's are written together. Either way, each need
+    # names its own message and its events name the need.
+    db = feedback_db_either
+    clinic = await create_clinic(
+        access_db, ClinicIn(code="YX", name="Yuxi", help_phone="0877 2012345")
+    )
+    cipher = IdentifierCipher.from_settings(IdentifierSettings())
+    phones = {7: PHONE, 8: "+8613700137000"}
+    await handle(
+        db,
+        *(
+            PatientEnrolled(
+                patient_id=pid,
+                clinic_id=clinic.id,
+                phone_hash=cipher.lookup_hash(phone),
+                openid_hash=None,
+                language="en",
+                study_arm=None,
+            )
+            for pid, phone in phones.items()
+        ),
+    )
+    script = [
+        (7, "I cannot pay the rent", "SM-e1"),
+        (8, "5", "SM-e2"),
+        (7, "STOP", "SM-e3"),
+        (7, "I cannot pay the rent", "SM-e1"),  # the provider's retry
+        (8, "I took too much, overdose", "SM-e4"),
+        (7, "My wife left and I sleep badly", "SM-e5"),
+    ]
+    batch = [
+        sealed(cipher, channel="sms", provider="twilio", provider_id=s, address=phones[p], text=t)
+        for p, t, s in script
+    ]
+    replies = Replies(redis, isolation, db, access_db, configured=False)
+    await replies.handler().handle(batch)
+
+    assert await rows(db) == [
+        (7, "SM-e1", "sent"),
+        (8, "SM-e2", "sent"),
+        (7, "SM-e3", "sent"),
+        (8, "SM-e4", "sent"),
+        (7, "SM-e5", "sent"),
+    ]
+    async with db.sessions() as session:
+        needs = (
+            await session.execute(
+                select(Need.id, InboundMessage.provider_id, Need.urgent)
+                .join(InboundMessage, InboundMessage.id == Need.inbound_id)
+                .order_by(Need.id)
+            )
+        ).all()
+    assert [(sid, urgent) for _, sid, urgent in needs] == [
+        ("SM-e1", False),
+        ("SM-e4", True),
+        ("SM-e5", False),
+    ]
+    found = await events(db)
+    assert [e.need_id for e in found if isinstance(e, NeedRaised)] == [n for n, _, _ in needs]
+    assert [e.need_id for e in found if isinstance(e, UrgentNeedRaised)] == [needs[1][0]]
+    assert said_to(replies, PHONE) == ["need", "stop", "need"]
+    assert len(replies.sms.sent) == 5
