@@ -16,9 +16,9 @@ import msgspec
 class ApiError(Exception):
     """An API answered something the page cannot show (the message names which).
 
-    For a refusal (400, 409, 422), `detail` is the API's reason and `fields` the fields it names
-    (the parser's `extra` keys, or the first word of the reason, which the services start
-    with the field): a form shows the error beside them. Neither goes into the message,
+    For a refusal (400, 403, 409, 422), `detail` is the API's reason and `fields` the fields
+    it names (the parser's `extra` keys, or the first word of the reason, which the services
+    start with the field): a form shows the error beside them. Neither goes into the message,
     which is logged: a reason can quote what was typed."""
 
     def __init__(
@@ -156,7 +156,9 @@ class ServicesClient:
             raise SessionRevoked("the API refused the session's token")
         if response.status_code == 404:
             raise ApiNotFound("not found")
-        if response.status_code in (400, 409, 422):  # 422: an answer off its scale
+        # 422: an answer off its scale; 403: a change only someone else may make (an MI
+        # session's correction by another than its author), its reason shown on the page.
+        if response.status_code in (400, 403, 409, 422):
             detail, fields = _refusal(response.content)
             raise ApiError(f"HTTP {response.status_code}", response.status_code, detail, fields)
         if response.status_code >= 400:

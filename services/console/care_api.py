@@ -1,7 +1,8 @@
 """The follow-up pages' API calls (issue 22): follow-up tasks (lists, one task with its
-signals and notes, claim / status / outcome / note), MI sessions logged with a patient,
-and the clinic numbers of the patients a list names by id. Typed calls of the scheduler's
-API over the console's one pooled client (services/console/api_client.py).
+signals and notes, claim / status / outcome / note / assignee), MI sessions logged with a
+patient, corrected or voided, and the clinic numbers of the patients a list names by id.
+Typed calls of the scheduler's API over the console's one pooled client
+(services/console/api_client.py).
 
 A page calls these only for a clinic it checked is the person's (`clinic_of`); the API
 then checks the task or patient is within the token's clinics (404 otherwise)."""
@@ -98,6 +99,8 @@ class MiSession(msgspec.Struct, kw_only=True):
     importance: int
     confidence: int
     plan: str | None
+    author_staff_id: int | None  # who logged it: the one offered a correction
+    created_at: datetime
     voided: bool
     void_reason: str | None
 
@@ -150,4 +153,18 @@ class CareApi:
     async def log_mi(self, token: str, patient_id: int, session: dict[str, Any]) -> MiSession:
         url = self._url(f"/patients/{patient_id}/mi-sessions")
         body = await self.api._call(token, "POST", url, json=session)
+        return msgspec.json.decode(body, type=MiSession)
+
+    async def patient_mi(self, token: str, patient_id: int) -> PatientMi:
+        body = await self.api._call(token, "GET", self._url(f"/patients/{patient_id}/mi-sessions"))
+        return msgspec.json.decode(body, type=PatientMi)
+
+    async def correct_mi(self, token: str, session_id: int, change: dict[str, Any]) -> MiSession:
+        url = self._url(f"/mi-sessions/{session_id}")
+        body = await self.api._call(token, "PATCH", url, json=change)
+        return msgspec.json.decode(body, type=MiSession)
+
+    async def void_mi(self, token: str, session_id: int, reason: str) -> MiSession:
+        url = self._url(f"/mi-sessions/{session_id}/void")
+        body = await self.api._call(token, "POST", url, json={"reason": reason})
         return msgspec.json.decode(body, type=MiSession)

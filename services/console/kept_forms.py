@@ -39,6 +39,10 @@ def _patient_page(path: str, _fields: dict[str, str]) -> str:
     return path.rsplit("/", 1)[0]
 
 
+def _patient_of_mi_session(path: str, _fields: dict[str, str]) -> str:
+    return path.split("/mi-sessions/", 1)[0]
+
+
 def _alert_page(path: str, fields: dict[str, str]) -> str:
     clinic = path.split("/")[2]
     patient = fields.get("patient_id", "")
@@ -55,6 +59,8 @@ _FORMS: list[tuple[re.Pattern[str], Callable[[str, dict[str, str]], str]]] = [
         re.compile(r"/clinics/\d+/patients/\d+/(pause|transfer|urine-tests|mi-sessions)"),
         _patient_page,
     ),
+    # An MI session's correction or void (services/console/mi.py): on the patient page.
+    (re.compile(r"/clinics/\d+/patients/\d+/mi-sessions/\d+(/void)?"), _patient_of_mi_session),
     (re.compile(r"/clinics/\d+/alerts/\d+/followups"), _alert_page),
     (re.compile(r"/clinics/\d+/patients/\d+/assessments/[a-z0-9-]+"), _same),
     (re.compile(r"/clinics/\d+/tasks/\d+"), _same),

@@ -20,6 +20,7 @@ from litestar.params import FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from services.console.api_client import ApiError, ApiNotFound, Clinic, SessionRevoked
+from services.console.mi_view import change_form, mi_changes
 from services.console.pages import (
     clinic_of,
     console_of,
@@ -139,6 +140,7 @@ async def _page(
         detail=detail,
         followup=followup,
         restored=restored,
+        mi_changes=mi_changes(view.mi, data, console_of(request).clock()),
     )
 
 
@@ -192,7 +194,7 @@ class PatientPages(Controller):
             clinic,
             patient_id,
             month,
-            form=_FORM_OF_ACTION.get(kept.action.rsplit("/", 1)[-1]),
+            form=_FORM_OF_ACTION.get(kept.action.rsplit("/", 1)[-1]) or change_form(kept.action),
             typed=kept.fields,
             followup=restored_followup(kept),
             restored=True,

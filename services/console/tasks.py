@@ -1,11 +1,14 @@
 """Follow-up tasks in the console (issue 22): "My tasks" and the clinic's tasks (overdue
 first, due time at the clinic, kind, the patient's clinic number, status; claim and move
 the status from the list), and a task's page with its signals and notes, where staff
-claim it, move its status, set the outcome and add a note.
+claim it, move its status, set the outcome and add a note, or give it to a named colleague
+(one of the clinic's active coordinators with a staff account) or to nobody.
 
 Another clinic's URL is a 404 before any API call; a task the API does not show this
 person, or one of another of their clinics under this clinic's URL, is the same 404. A
-refused change shows the task page again with the reason and the note as typed."""
+refused change shows the task page again with the reason and the note as typed; a refused
+assignee (a login the scheduler does not find at the task's clinic) is named beside its
+field."""
 
 from __future__ import annotations
 
@@ -24,9 +27,11 @@ from services.console.care_api import TaskDetail as Detail
 from services.console.pages import clinic_of, console_of, page, restored_form, signed_in
 from services.console.sessions import SessionData
 from services.console.task_view import local, task_rows
+from shared.access.staff import clinic_coordinators
 from shared.params import RowId
 
 Req = Request[Any, Any, Any]
+CARE_ROLES = ("admin", "coordinator")  # who may change a task (the scheduler's CARE)
 
 
 class TaskForm(msgspec.Struct):
@@ -35,6 +40,8 @@ class TaskForm(msgspec.Struct):
     outcome: str = ""
     note: str = ""
     next: str = ""  # a list to go back to after a change made from it
+    assign: str = ""  # set by the assign form: `assignee` is the whole change
+    assignee: str = ""  # a colleague's login; empty: nobody
 
 
 def care_api(request: Req) -> CareApi:
@@ -94,13 +101,20 @@ async def _task_page(
     *,
     typed: dict[str, str] | None = None,
     problem: str = "",
+    assignee_problem: str = "",
     restored: bool = False,
 ) -> Template:
     labels = await care_api(request).labels(session.token, clinic.id, [task.patient_id])
+    # Those who may act on a task (the scheduler's care roles) may give it to someone; a
+    # closed task is given to nobody any more.
+    may_assign = session.role in CARE_ROLES and task.status in OPEN_STATUSES
+    colleagues = (
+        await clinic_coordinators(console_of(request).access_db, clinic.id) if may_assign else []
+    )
     return page(
         request,
         "task.html",
-        status_code=400 if problem else 200,
+        status_code=400 if problem or assignee_problem else 200,
         clinic=clinic,
         task=task,
         patient=labels.get(task.patient_id),
@@ -110,11 +124,16 @@ async def _task_page(
         local=lambda at: local(at, clinic.time_zone),
         typed=typed or {},
         problem=problem,
+        assignee_problem=assignee_problem,
+        may_assign=may_assign,
+        colleagues=colleagues,
         restored=restored,
     )
 
 
 def _change(form: TaskForm, task: Detail) -> dict[str, Any]:
+    if form.assign:  # the assign form: a login, or nobody
+        return {"assignee": form.assignee.strip() or None}
     change: dict[str, Any] = {}
     if form.claim:
         change["claim"] = True
@@ -170,8 +189,11 @@ class TaskPages(Controller):
                 raise
             fresh = await _task(request, session, clinic, task_id)
             typed = msgspec.structs.asdict(data)
-            return await _task_page(
-                request, session, clinic, fresh, typed=typed, problem=exc.detail or "refused"
-            )
+            reason = exc.detail or "refused"
+            if data.assign and "assignee" in (f.rstrip(":") for f in exc.fields):
+                return await _task_page(
+                    request, session, clinic, fresh, typed=typed, assignee_problem=reason
+                )
+            return await _task_page(request, session, clinic, fresh, typed=typed, problem=reason)
         back = _back(clinic.id, data.next)
         return Redirect(back or f"/clinics/{clinic.id}/tasks/{task.id}", status_code=303)

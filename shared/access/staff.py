@@ -171,6 +171,22 @@ async def list_staff(db: Database) -> list[StaffInfo]:
         return [_info(row) for row in rows]
 
 
+async def clinic_coordinators(db: Database, clinic_id: int) -> list[StaffInfo]:
+    """The clinic's active coordinators with a staff account, by name (whom the console
+    offers as a task's assignee)."""
+    async with db.sessions() as session:
+        rows = (
+            await session.execute(
+                select(Staff)
+                .where(Staff.role == Role.COORDINATOR.value, Staff.disabled_at.is_(None))
+                .order_by(Staff.name, Staff.login)
+            )
+        ).scalars()
+        found = [_info(row) for row in rows]
+    # clinic_ids is a list column (JSON on SQLite): filtered here, as assignable_login does.
+    return [staff for staff in found if clinic_id in staff.clinic_ids]
+
+
 async def get_staff(db: Database, staff_id: int) -> StaffInfo | None:
     async with db.sessions() as session:
         row = await session.get(Staff, staff_id)

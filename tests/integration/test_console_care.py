@@ -227,6 +227,7 @@ async def test_another_clinics_tasks_and_patients_are_404s_whose_ids_reach_no_ap
         assert (await client.get(path)).status_code == 404, path
     for path, data in (
         (f"{km}/tasks/{task}", {"status": "done"}),
+        (f"{km}/tasks/{task}", {"assign": "1", "assignee": LOGIN}),
         (f"{km}/patients/{theirs.id}/mi-sessions", _mi(token, held_on="2026-12-01")),
     ):
         posted = await client.post(path, data={**data, "_csrf_token": token})
@@ -238,6 +239,8 @@ async def test_another_clinics_tasks_and_patients_are_404s_whose_ids_reach_no_ap
     assert (await client.get(f"{yx}/tasks/{task}")).status_code == 404
     posted = await client.post(f"{yx}/tasks/{task}", data={"status": "done", "_csrf_token": token})
     assert posted.status_code == 404
+    assign = {"assign": "1", "assignee": LOGIN, "_csrf_token": token}
+    assert (await client.post(f"{yx}/tasks/{task}", data=assign)).status_code == 404
     logged = await client.post(
         f"{yx}/patients/{theirs.id}/mi-sessions", data=_mi(token, held_on="2026-12-01")
     )
