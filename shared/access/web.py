@@ -47,11 +47,13 @@ _ACTIONS = {"GET": "read", "POST": "create", "PUT": "update", "PATCH": "update",
 ALL_ROLES = frozenset(Role)
 
 
-def policy(*roles: Role, resource: str | None = None) -> dict[str, Any]:
-    """A route's access policy: the roles allowed, and what its path id names (for audit)."""
+def policy(*roles: Role, resource: str | None = None, person: bool = False) -> dict[str, Any]:
+    """A route's access policy: the roles allowed, and what its path id names (for audit).
+    `person`: the route is about the signed-in person themselves (their training), so a
+    token that names no one (`mmt token create`) is refused by the route with 403."""
     if not roles:
         raise ValueError("a policy names at least one role")
-    return {"roles": frozenset(roles), "resource": resource}
+    return {"roles": frozenset(roles), "resource": resource, "person": person}
 
 
 def principal_of(request: Request[Any, Any, Any]) -> Principal:

@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 
 from mmt.registry import load_service
 from services.scheduler.assessment_models import AssessmentDue
+from services.scheduler.mi.models import MiSession
 from services.scheduler.models import Alert, Patient
 from services.scheduler.tasks.signals import raise_signal
 from shared.access.clinics import ClinicIn, create_clinic
@@ -128,8 +129,24 @@ async def clinic_b_records(
             signal_key="need:1",
             signalled_at=now,
         )
+        mi = MiSession(  # an MI session with clinic B's patient
+            patient_id=patient.id,
+            clinic_id=world.clinic_b,
+            held_on=now.date(),
+            provider_staff_id=1,
+            provider_name="Kunming Provider (km)",
+            minutes=20,
+            topic="drug_use",
+            importance=5,
+            confidence=5,
+            author="seed",
+            created_at=now,
+        )
+        session.add(mi)
+        await session.flush()
         ids = {"patient_id": str(patient.id), "alert_id": str(alert.id), "due_id": str(due.id)}
         ids["task_id"] = str(task_id)
+        ids["session_id"] = str(mi.id)
     await db.dispose()
     return ids
 
@@ -188,6 +205,10 @@ async def test_every_route_refuses_strangers_and_wrong_roles(
         "study_id": "1",
         # Interview choices are admins' only: every other role is refused before the id.
         "selection_id": "1",
+        # A questionnaire's scope is the clinic_id it is asked with (a query parameter).
+        "code": "methadone-knowledge",
+        # Staff training: a quiz round is the signed-in person's own (these tokens name no one).
+        "round": "baseline",
     }
     checked = 0
     async with AsyncTestClient(app=app) as client:
@@ -219,6 +240,11 @@ async def test_every_route_refuses_strangers_and_wrong_roles(
                 if Role(role) not in opt["roles"]:
                     assert response.status_code == 403, f"{role} on {method} {path}"
                     assert f"role {role} may not use this route" in response.json()["detail"]
+                elif opt.get("person"):  # about the signed-in person: these tokens name no one
+                    # (400: the empty body is refused before the route looks at the person)
+                    assert response.status_code in (400, 403), f"{role} on {method} {path}"
+                    if response.status_code == 403:
+                        assert "sign in to the console" in response.json()["detail"]
                 else:
                     assert response.status_code not in (401, 403), f"{role} on {method} {path}"
                 # Coordinator A never sees clinic B's data, whatever the route answers.

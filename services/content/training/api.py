@@ -29,7 +29,7 @@ from shared.access.tokens import Role
 from shared.access.web import policy, principal_of
 from shared.params import QueryRowId, RowId
 
-STAFF = policy(Role.ADMIN, Role.COORDINATOR, resource="training")
+STAFF = policy(Role.ADMIN, Role.COORDINATOR, resource="training", person=True)
 READERS = policy(Role.ADMIN, Role.COORDINATOR, Role.RESEARCHER, resource="training")
 Language = Literal["zh-CN", "en"]
 TrackPath = Annotated[str, PathParameter(min_length=1, max_length=40)]
