@@ -27,7 +27,7 @@ from services.console.care_api import TaskDetail as Detail
 from services.console.pages import clinic_of, console_of, page, restored_form, signed_in
 from services.console.sessions import SessionData
 from services.console.task_view import local, task_rows
-from shared.access.staff import clinic_coordinators
+from shared.access.staff import StaffInfo, clinic_coordinators, get_staff
 from shared.params import RowId
 
 Req = Request[Any, Any, Any]
@@ -93,6 +93,19 @@ async def _list(
     )
 
 
+async def _colleagues(request: Req, clinic_id: int, task: Detail) -> list[StaffInfo]:
+    """Whom the task may be given to: the clinic's active coordinators, and its present
+    assignee if not one of them (an admin), so that the form shows who holds it and saving
+    it unchanged does not take it from them."""
+    access_db = console_of(request).access_db
+    found = await clinic_coordinators(access_db, clinic_id)
+    holder = task.assignee_staff_id
+    if holder is not None and all(c.id != holder for c in found):
+        present = await get_staff(access_db, holder)
+        found += [present] if present is not None and not present.disabled else []
+    return found
+
+
 async def _task_page(
     request: Req,
     session: SessionData,
@@ -108,9 +121,7 @@ async def _task_page(
     # Those who may act on a task (the scheduler's care roles) may give it to someone; a
     # closed task is given to nobody any more.
     may_assign = session.role in CARE_ROLES and task.status in OPEN_STATUSES
-    colleagues = (
-        await clinic_coordinators(console_of(request).access_db, clinic.id) if may_assign else []
-    )
+    colleagues = await _colleagues(request, clinic.id, task) if may_assign else []
     return page(
         request,
         "task.html",

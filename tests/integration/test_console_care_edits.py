@@ -92,6 +92,20 @@ async def test_a_task_is_given_to_a_colleague_and_to_nobody_and_a_stranger_is_re
     assert 'aria-describedby="assignee-error"' in stranger.text
     assert _assigned_to(stranger.text) == "尚未指派"  # nothing changed
 
+    # An admin holding it (the API takes any admin) is shown as its holder, not as nobody.
+    await create_staff(
+        access_db, login="chen.jing", name="陈静", role=Role.ADMIN, clinics=[], password=PASSWORD
+    )
+    admin = await client.post(
+        path,
+        data={"assign": "1", "assignee": "chen.jing", "_csrf_token": token},
+        follow_redirects=False,
+    )
+    assert admin.status_code == 303
+    held = (await client.get(path)).text
+    assert '<option value="chen.jing" selected>陈静 (chen.jing)</option>' in held
+    assert _assigned_to(held) == "陈静 (chen.jing)"
+
     done = await client.post(path, data={"status": "done", "_csrf_token": token})
     assert done.status_code == 200
     assert 'id="assign-form"' not in done.text  # a closed task is given to nobody any more
