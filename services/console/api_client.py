@@ -132,7 +132,7 @@ class ServicesClient:
         self.feedback = feedback_url.rstrip("/")
         self.content = content_url.rstrip("/")
 
-    async def _call(
+    async def call(
         self,
         token: str,
         method: str,
@@ -141,6 +141,8 @@ class ServicesClient:
         params: dict[str, Any] | None = None,
         json: Any = None,
     ) -> bytes:
+        """One call under the person's token, its refusals as typed errors: what every
+        group of pages' API module (care_api.py, study_api.py, ...) calls."""
         try:
             response = await self.http.request(
                 method,
@@ -166,16 +168,16 @@ class ServicesClient:
         return response.content
 
     async def clinics(self, token: str) -> list[Clinic]:
-        body = await self._call(token, "GET", f"{self.scheduler}/api/v1/clinics")
+        body = await self.call(token, "GET", f"{self.scheduler}/api/v1/clinics")
         return msgspec.json.decode(body, type=list[Clinic])
 
     async def roster(self, token: str, clinic_id: int) -> Roster:
         url = f"{self.scheduler}/api/v1/clinics/{clinic_id}/roster"
-        return msgspec.json.decode(await self._call(token, "GET", url), type=Roster)
+        return msgspec.json.decode(await self.call(token, "GET", url), type=Roster)
 
     async def open_alerts(self, token: str, clinic_id: int) -> list[Alert]:
         params = {"clinic_id": clinic_id, "status": "open"}
-        body = await self._call(token, "GET", f"{self.scheduler}/api/v1/alerts", params=params)
+        body = await self.call(token, "GET", f"{self.scheduler}/api/v1/alerts", params=params)
         return msgspec.json.decode(body, type=list[Alert])
 
     async def open_needs(self, token: str, clinic_id: int) -> list[Need]:
@@ -183,31 +185,31 @@ class ServicesClient:
         found: list[Need] = []
         for status in ("new", "in_progress"):
             params = {"clinic_id": clinic_id, "status": status, "limit": 100}
-            body = await self._call(token, "GET", f"{self.feedback}/api/v1/needs", params=params)
+            body = await self.call(token, "GET", f"{self.feedback}/api/v1/needs", params=params)
             found += msgspec.json.decode(body, type=list[Need])
         return sorted(found, key=lambda n: (not n.urgent, -n.created_at.timestamp()))
 
     async def need(self, token: str, need_id: int) -> Need:
         url = f"{self.feedback}/api/v1/needs/{need_id}"
-        return msgspec.json.decode(await self._call(token, "GET", url), type=Need)
+        return msgspec.json.decode(await self.call(token, "GET", url), type=Need)
 
     async def move_need(self, token: str, need_id: int, status: str) -> None:
         url = f"{self.feedback}/api/v1/needs/{need_id}"
-        await self._call(token, "PATCH", url, json={"status": status})
+        await self.call(token, "PATCH", url, json={"status": status})
 
     async def add_need_note(self, token: str, need_id: int, text: str) -> None:
         url = f"{self.feedback}/api/v1/needs/{need_id}/notes"
-        await self._call(token, "POST", url, json={"text": text})
+        await self.call(token, "POST", url, json={"text": text})
 
     async def acknowledge_alert(self, token: str, alert_id: int) -> None:
         """Acknowledged, by this person or, a moment before, by a colleague (409)."""
         url = f"{self.scheduler}/api/v1/alerts/{alert_id}/acknowledge"
         try:
-            await self._call(token, "POST", url)
+            await self.call(token, "POST", url)
         except ApiError as exc:
             if exc.status != 409:
                 raise
 
     async def record_dose(self, token: str, patient_id: int, taken_at: datetime) -> None:
         url = f"{self.scheduler}/api/v1/patients/{patient_id}/doses"
-        await self._call(token, "POST", url, json={"taken_at": taken_at.isoformat()})
+        await self.call(token, "POST", url, json={"taken_at": taken_at.isoformat()})

@@ -122,21 +122,21 @@ class CareApi:
         params = {"limit": PAGE, **{k: v for k, v in query.items() if v is not None}}
         if isinstance(params.get("mine"), bool):
             params["mine"] = str(params["mine"]).lower()
-        body = await self.api._call(token, "GET", self._url("/tasks"), params=params)
+        body = await self.api.call(token, "GET", self._url("/tasks"), params=params)
         return msgspec.json.decode(body, type=list[Task])
 
     async def task(self, token: str, task_id: int) -> TaskDetail:
-        body = await self.api._call(token, "GET", self._url(f"/tasks/{task_id}"))
+        body = await self.api.call(token, "GET", self._url(f"/tasks/{task_id}"))
         return msgspec.json.decode(body, type=TaskDetail)
 
     async def update_task(self, token: str, task_id: int, change: dict[str, Any]) -> TaskDetail:
         url = self._url(f"/tasks/{task_id}")
-        body = await self.api._call(token, "PATCH", url, json=change)
+        body = await self.api.call(token, "PATCH", url, json=change)
         return msgspec.json.decode(body, type=TaskDetail)
 
     async def add_task_note(self, token: str, task_id: int, text: str, outcome: str | None) -> None:
         note = {"text": text, **({"outcome": outcome} if outcome else {})}
-        await self.api._call(token, "POST", self._url(f"/tasks/{task_id}/notes"), json=note)
+        await self.api.call(token, "POST", self._url(f"/tasks/{task_id}/notes"), json=note)
 
     async def labels(self, token: str, clinic_id: int, ids: list[int]) -> dict[int, PatientLabel]:
         """The clinic numbers and names of these patients of the clinic, by id (in pages
@@ -146,25 +146,25 @@ class CareApi:
         for start in range(0, len(wanted), 200):
             params = {"id": wanted[start : start + 200]}
             url = self._url(f"/clinics/{clinic_id}/patient-labels")
-            body = await self.api._call(token, "GET", url, params=params)
+            body = await self.api.call(token, "GET", url, params=params)
             found |= {p.id: p for p in msgspec.json.decode(body, type=list[PatientLabel])}
         return found
 
     async def log_mi(self, token: str, patient_id: int, session: dict[str, Any]) -> MiSession:
         url = self._url(f"/patients/{patient_id}/mi-sessions")
-        body = await self.api._call(token, "POST", url, json=session)
+        body = await self.api.call(token, "POST", url, json=session)
         return msgspec.json.decode(body, type=MiSession)
 
     async def patient_mi(self, token: str, patient_id: int) -> PatientMi:
-        body = await self.api._call(token, "GET", self._url(f"/patients/{patient_id}/mi-sessions"))
+        body = await self.api.call(token, "GET", self._url(f"/patients/{patient_id}/mi-sessions"))
         return msgspec.json.decode(body, type=PatientMi)
 
     async def correct_mi(self, token: str, session_id: int, change: dict[str, Any]) -> MiSession:
         url = self._url(f"/mi-sessions/{session_id}")
-        body = await self.api._call(token, "PATCH", url, json=change)
+        body = await self.api.call(token, "PATCH", url, json=change)
         return msgspec.json.decode(body, type=MiSession)
 
     async def void_mi(self, token: str, session_id: int, reason: str) -> MiSession:
         url = self._url(f"/mi-sessions/{session_id}/void")
-        body = await self.api._call(token, "POST", url, json={"reason": reason})
+        body = await self.api.call(token, "POST", url, json={"reason": reason})
         return msgspec.json.decode(body, type=MiSession)

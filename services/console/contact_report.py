@@ -36,4 +36,4 @@ class TimeToContact(msgspec.Struct, kw_only=True):
 async def time_to_contact(api: ServicesClient, token: str, clinic_id: int) -> TimeToContact:
     """The scheduler's default period: the 30 days up to now."""
     url = f"{api.scheduler}/api/v1/clinics/{clinic_id}/reports/time-to-contact"
-    return msgspec.json.decode(await api._call(token, "GET", url), type=TimeToContact)
+    return msgspec.json.decode(await api.call(token, "GET", url), type=TimeToContact)

@@ -95,21 +95,21 @@ class ContentApi:
         self.api = api
 
     async def tracks(self, token: str) -> list[Track]:
-        body = await self.api._call(token, "GET", f"{self.api.content}/api/v1/tracks")
+        body = await self.api.call(token, "GET", f"{self.api.content}/api/v1/tracks")
         return msgspec.json.decode(body, type=list[Track])
 
     async def track(self, token: str, code: str) -> Track:
-        body = await self.api._call(token, "GET", f"{self.api.content}/api/v1/tracks/{code}")
+        body = await self.api.call(token, "GET", f"{self.api.content}/api/v1/tracks/{code}")
         return msgspec.json.decode(body, type=Track)
 
     async def version(self, token: str, code: str, version: int) -> VersionContent:
         url = f"{self.api.content}/api/v1/tracks/{code}/versions/{version}"
-        return msgspec.json.decode(await self.api._call(token, "GET", url), type=VersionContent)
+        return msgspec.json.decode(await self.api.call(token, "GET", url), type=VersionContent)
 
     async def preview(
         self, token: str, code: str, version: int, key: str, channel: str, language: str
     ) -> Preview:
         url = f"{self.api.content}/api/v1/tracks/{code}/versions/{version}/lessons/{key}/preview"
         params = {"channel": channel, "language": language}
-        body = await self.api._call(token, "GET", url, params=params)
+        body = await self.api.call(token, "GET", url, params=params)
         return msgspec.json.decode(body, type=Preview)

@@ -67,12 +67,12 @@ class CounterApi:
 
     async def scan(self, token: str, clinic_id: int, code: str) -> Scanned:
         url = f"{self.api.scheduler}/api/v1/clinics/{clinic_id}/card-scans"
-        body = await self.api._call(token, "POST", url, json={"code": code})
+        body = await self.api.call(token, "POST", url, json={"code": code})
         return msgspec.json.decode(body, type=Scanned)
 
     async def card(self, token: str, patient_id: int, *, replace: bool = False) -> Card:
         url = f"{self.api.scheduler}/api/v1/patients/{patient_id}/card"
-        body = await self.api._call(token, "POST" if replace else "GET", url)
+        body = await self.api.call(token, "POST" if replace else "GET", url)
         return msgspec.json.decode(body, type=Card)
 
 

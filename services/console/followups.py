@@ -36,7 +36,7 @@ class AlertApi:
     async def add_followup(self, token: str, alert_id: int, text: str, outcome: str) -> None:
         url = f"{self.api.scheduler}/api/v1/alerts/{alert_id}/followups"
         body = {"text": text, "outcome": outcome or None}
-        await self.api._call(token, "POST", url, json=body)
+        await self.api.call(token, "POST", url, json=body)
 
 
 class FollowupPages(Controller):

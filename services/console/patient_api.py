@@ -101,14 +101,14 @@ class PatientApi:
         return f"{self.api.scheduler}/api/v1/patients/{patient_id}{action}"
 
     async def patient(self, token: str, patient_id: int) -> Patient:
-        body = await self.api._call(token, "GET", self._patient_url(patient_id))
+        body = await self.api.call(token, "GET", self._patient_url(patient_id))
         return msgspec.json.decode(body, type=Patient)
 
     async def page(self, token: str, patient_id: int, month: str | None) -> PatientPage:
         """The record, the month, the timeline and the alerts: one scheduler call."""
         params: dict[str, Any] = {"limit": 200, **({"month": month} if month else {})}
         url = self._patient_url(patient_id, "/page")
-        body = await self.api._call(token, "GET", url, params=params)
+        body = await self.api.call(token, "GET", url, params=params)
         return msgspec.json.decode(body, type=PatientPage)
 
     async def replies(self, token: str, patient_id: int) -> list[Reply]:
@@ -116,41 +116,41 @@ class PatientApi:
         # clinics are theirs too (the API keeps to the token's clinics).
         url = f"{self.api.feedback}/api/v1/feedback"
         params = {"patient_id": patient_id, "limit": 100}
-        body = await self.api._call(token, "GET", url, params=params)
+        body = await self.api.call(token, "GET", url, params=params)
         return msgspec.json.decode(body, type=list[Reply])
 
     async def needs(self, token: str, patient_id: int) -> list[Need]:
         url = f"{self.api.feedback}/api/v1/needs"
         params = {"patient_id": patient_id, "limit": 50}
-        body = await self.api._call(token, "GET", url, params=params)
+        body = await self.api.call(token, "GET", url, params=params)
         return msgspec.json.decode(body, type=list[Need])
 
     async def enrol(self, token: str, record: dict[str, Any]) -> Patient:
         url = f"{self.api.scheduler}/api/v1/patients"
-        body = await self.api._call(token, "POST", url, json=record)
+        body = await self.api.call(token, "POST", url, json=record)
         return msgspec.json.decode(body, type=Patient)
 
     async def pause(self, token: str, patient_id: int, reason: str, resume_on: str | None) -> None:
         body = {"reason": reason, "resume_on": resume_on or None}
-        await self.api._call(token, "POST", self._patient_url(patient_id, "/pause"), json=body)
+        await self.api.call(token, "POST", self._patient_url(patient_id, "/pause"), json=body)
 
     async def resume(self, token: str, patient_id: int) -> None:
-        await self.api._call(token, "POST", self._patient_url(patient_id, "/resume"))
+        await self.api.call(token, "POST", self._patient_url(patient_id, "/resume"))
 
     async def discharge(self, token: str, patient_id: int) -> None:
-        await self.api._call(token, "POST", self._patient_url(patient_id, "/discharge"))
+        await self.api.call(token, "POST", self._patient_url(patient_id, "/discharge"))
 
     async def transfer(self, token: str, patient_id: int, clinic_id: int, number: str) -> None:
         body = {"clinic_id": clinic_id, "clinic_number": number}
-        await self.api._call(token, "POST", self._patient_url(patient_id, "/transfer"), json=body)
+        await self.api.call(token, "POST", self._patient_url(patient_id, "/transfer"), json=body)
 
     async def urine_test(
         self, token: str, patient_id: int, taken_on: str, result: str, substances: list[str]
     ) -> None:
         body = {"taken_on": taken_on, "result": result, "substances": substances}
         url = self._patient_url(patient_id, "/urine-tests")
-        await self.api._call(token, "POST", url, json=body)
+        await self.api.call(token, "POST", url, json=body)
 
     async def wechat_binding(self, token: str, patient_id: int) -> Binding:
         url = self._patient_url(patient_id, "/wechat-binding")
-        return msgspec.json.decode(await self.api._call(token, "POST", url), type=Binding)
+        return msgspec.json.decode(await self.api.call(token, "POST", url), type=Binding)

@@ -84,7 +84,7 @@ class ProgrammeApi:
         self.api = api
 
     async def _get(self, token: str, url: str, params: dict[str, Any]) -> bytes:
-        return await self.api._call(token, "GET", url, params=params)
+        return await self.api.call(token, "GET", url, params=params)
 
     async def signals(self, token: str, clinic_id: int, days: int) -> ClinicSignals:
         url = f"{self.api.scheduler}/api/v1/clinics/{clinic_id}/signals"
@@ -130,7 +130,7 @@ class ProgrammeApi:
     async def assign_need(self, token: str, need_id: int, login: str | None) -> None:
         """Assign the need to a staff login (None: to nobody); the API checks the login."""
         url = f"{self.api.feedback}/api/v1/needs/{need_id}"
-        await self.api._call(token, "PATCH", url, json={"assignee": login})
+        await self.api.call(token, "PATCH", url, json={"assignee": login})
 
     async def dead_letters(self, token: str, limit: int) -> list[DeadLetter]:
         url = f"{self.api.scheduler}/api/v1/dead-letters"

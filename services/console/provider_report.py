@@ -58,5 +58,5 @@ class ProviderReport:
 async def provider_interaction(api: ServicesClient, token: str, clinic_id: int) -> ProviderReport:
     """The last three months that have ended (the feedback service's default window)."""
     url = f"{api.feedback}/api/v1/clinics/{clinic_id}/reports/provider-interaction"
-    body = await api._call(token, "GET", url)
+    body = await api.call(token, "GET", url)
     return ProviderReport(msgspec.json.decode(body, type=ProviderInteraction))

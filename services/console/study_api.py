@@ -133,35 +133,33 @@ class StudyApi:
     async def due(self, token: str, clinic_id: int) -> list[Due]:
         """Due and not done, within a week, the overdue first (the API's order)."""
         url = f"{self.api.scheduler}/api/v1/clinics/{clinic_id}/assessments-due"
-        return msgspec.json.decode(await self.api._call(token, "GET", url), type=list[Due])
+        return msgspec.json.decode(await self.api.call(token, "GET", url), type=list[Due])
 
     async def questionnaires(self, token: str, clinic_id: int) -> list[Summary]:
         url = f"{self.api.scheduler}/api/v1/assessment-instruments"
-        body = await self.api._call(token, "GET", url, params={"clinic_id": clinic_id})
+        body = await self.api.call(token, "GET", url, params={"clinic_id": clinic_id})
         return msgspec.json.decode(body, type=list[Summary])
 
     async def questionnaire(self, token: str, clinic_id: int, code: str) -> Questionnaire:
         url = f"{self.api.scheduler}/api/v1/assessment-instruments/{code}"
-        body = await self.api._call(token, "GET", url, params={"clinic_id": clinic_id})
+        body = await self.api.call(token, "GET", url, params={"clinic_id": clinic_id})
         return msgspec.json.decode(body, type=Questionnaire)
 
     async def record(self, token: str, patient_id: int, answers: dict[str, Any]) -> Done:
         url = self._patient_url(patient_id, "/assessments")
-        body = await self.api._call(token, "POST", url, json=answers)
+        body = await self.api.call(token, "POST", url, json=answers)
         return msgspec.json.decode(body, type=Done)
 
     async def link(self, token: str, patient_id: int, due_id: int) -> Link:
         url = self._patient_url(patient_id, f"/assessment-plan/{due_id}/link")
-        return msgspec.json.decode(await self.api._call(token, "POST", url), type=Link)
+        return msgspec.json.decode(await self.api.call(token, "POST", url), type=Link)
 
     async def give_handout(
         self, token: str, patient_id: int, track: str, lesson_key: str, version: int
     ) -> Handout:
         body = {"track": track, "lesson_key": lesson_key, "version": version}
         url = self._patient_url(patient_id, "/handouts")
-        return msgspec.json.decode(
-            await self.api._call(token, "POST", url, json=body), type=Handout
-        )
+        return msgspec.json.decode(await self.api.call(token, "POST", url, json=body), type=Handout)
 
     async def handout_pdf(
         self, token: str, clinic_id: int, lesson: tuple[str, int, str], language: str
@@ -170,4 +168,4 @@ class StudyApi:
         track, version, key = lesson
         url = f"{self.api.content}/api/v1/tracks/{track}/versions/{version}/lessons/{key}/handout"
         params = {"clinic_id": clinic_id, "language": language}
-        return await self.api._call(token, "GET", url, params=params)
+        return await self.api.call(token, "GET", url, params=params)

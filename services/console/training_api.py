@@ -101,35 +101,33 @@ class TrainingApi:
         self.base = f"{api.content}/api/v1/training"
 
     async def mine(self, token: str, language: str) -> MyTraining:
-        body = await self.api._call(token, "GET", f"{self.base}/me", params={"language": language})
+        body = await self.api.call(token, "GET", f"{self.base}/me", params={"language": language})
         return msgspec.json.decode(body, type=MyTraining)
 
     async def mark_read(self, token: str, track: str, key: str) -> None:
-        await self.api._call(token, "POST", f"{self.base}/lessons/{track}/{key}/read")
+        await self.api.call(token, "POST", f"{self.base}/lessons/{track}/{key}/read")
 
     async def quiz(self, token: str, round_name: str, language: str) -> Quiz:
         url, params = f"{self.base}/quiz/{round_name}", {"language": language}
-        return msgspec.json.decode(
-            await self.api._call(token, "GET", url, params=params), type=Quiz
-        )
+        return msgspec.json.decode(await self.api.call(token, "GET", url, params=params), type=Quiz)
 
     async def take(self, token: str, round_name: str, answers: dict[str, int]) -> QuizResult:
         url = f"{self.base}/quiz/{round_name}"
-        body = await self.api._call(token, "POST", url, json={"answers": answers})
+        body = await self.api.call(token, "POST", url, json={"answers": answers})
         return msgspec.json.decode(body, type=QuizResult)
 
     async def report(self, token: str) -> list[ClinicReport]:
-        body = await self.api._call(token, "GET", f"{self.base}/report")
+        body = await self.api.call(token, "GET", f"{self.base}/report")
         return msgspec.json.decode(body, type=list[ClinicReport])
 
     async def clinic_arms(self, token: str) -> list[tuple[Study, list[ClinicArm]]]:
         """Every study randomised by clinic, with the arm of each of its clinics."""
         url = f"{self.api.scheduler}/api/v1/studies"
-        studies = msgspec.json.decode(await self.api._call(token, "GET", url), type=list[Study])
+        studies = msgspec.json.decode(await self.api.call(token, "GET", url), type=list[Study])
         found = []
         for study in studies:
             if study.unit != "clinic":
                 continue
-            body = await self.api._call(token, "GET", f"{url}/{study.id}/clinics")
+            body = await self.api.call(token, "GET", f"{url}/{study.id}/clinics")
             found.append((study, msgspec.json.decode(body, type=list[ClinicArm])))
         return found
