@@ -159,6 +159,13 @@ class Message(Base):
             postgresql_where=text("state IN ('queued', 'sending')"),
             sqlite_where=text("state IN ('queued', 'sending')"),
         ),
+        # Sent, receipt not yet in: the missing-receipt fallback's sweep (scheduler_0020).
+        Index(
+            "ix_messages_unconfirmed",
+            "updated_at",
+            postgresql_where=text("state = 'sent'"),
+            sqlite_where=text("state = 'sent'"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
