@@ -9,11 +9,11 @@ posted to the webhook.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import ColumnElement, func, select, text
 
 from mmt.bench.common import Place, percentiles
 from mmt.bench.morning_replies import Patients
@@ -32,6 +32,10 @@ class Run:
     day: date  # the burst's local date (its messages' `local_date`)
     due: datetime
     ended: str | None = None  # a process that ended during the run ("feedback_api exited 1")
+
+    def replies_today(self) -> ColumnElement[bool]:
+        """The run's replies, not yesterday's seeded ones (`morning._seed_reply_history`)."""
+        return InboundMessage.received_at > self.due - timedelta(hours=1)
 
 
 # The schema names are our own generated identifiers (bench + hex), never input.
@@ -58,7 +62,11 @@ async def figures(
         }
     async with run.feedback.sessions() as session:
         stored_count, last_stored = (
-            await session.execute(select(func.count(), func.max(InboundMessage.received_at)))
+            await session.execute(
+                select(func.count(), func.max(InboundMessage.received_at)).where(
+                    run.replies_today()
+                )
+            )
         ).one()
     sends = [float(row[0]) for row in rows]
     receipts = [float(row[1]) for row in rows if row[2] == "delivered"]
