@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Table, any_, bindparam, cast, func, insert, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
 
@@ -95,10 +95,15 @@ class BulkWrite:
                 .values(_with_computed(one, computed))
             )
 
-    async def execute(self, session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+    async def execute(
+        self, session: AsyncSession | AsyncConnection, rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """In a session's transaction, or on a connection (`Database.autocommit`: the
+        statement its own transaction)."""
         if not rows:
             return
-        if session.get_bind().dialect.name != "postgresql":
+        bind = session if isinstance(session, AsyncConnection) else session.get_bind()
+        if bind.dialect.name != "postgresql":
             await session.execute(self.each, list(rows))
             return
         await session.execute(

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.feedback.models import InboundMessage, LastLesson, Need, Sender, SurveyRun
 from services.feedback.surveys import open_run
 from shared.access.models import Clinic
+from shared.bulk import one_of
 from shared.db import Database
 
 PROVIDER_ID_MAX = 80  # inbound_messages.provider_id: longer ids are stored cut
@@ -166,9 +167,9 @@ class Prefetched:
             hashes.setdefault("sms" if w.channel == "sms" else "wechat", set()).add(w.sender_hash)
         conditions = []
         if hashes.get("sms"):
-            conditions.append(Sender.phone_hash.in_(sorted(hashes["sms"])))
+            conditions.append(one_of(session, Sender.phone_hash, sorted(hashes["sms"])))
         if hashes.get("wechat"):
-            conditions.append(Sender.openid_hash.in_(sorted(hashes["wechat"])))
+            conditions.append(one_of(session, Sender.openid_hash, sorted(hashes["wechat"])))
         if not conditions:
             return
         # In patient id order: see the module's docstring (no deadlock between batches).
@@ -193,7 +194,7 @@ class Prefetched:
                 *(
                     and_(
                         InboundMessage.channel == channel,
-                        InboundMessage.provider_id.in_(sorted(of)),
+                        one_of(session, InboundMessage.provider_id, sorted(of)),
                     )
                     for channel, of in ids.items()
                 )
@@ -209,7 +210,7 @@ class Prefetched:
             return
         query = (
             select(SurveyRun)
-            .where(SurveyRun.patient_id.in_(patients), SurveyRun.state == "open")
+            .where(one_of(session, SurveyRun.patient_id, patients), SurveyRun.state == "open")
             .order_by(SurveyRun.patient_id)
             .with_for_update()
         )
@@ -234,7 +235,7 @@ class Prefetched:
             patients = sorted({s.patient_id for s in self._senders.values()})
             with session.no_autoflush:  # what the batch wrote so far is written with the rest
                 found = await session.execute(
-                    select(LastLesson).where(LastLesson.patient_id.in_(patients))
+                    select(LastLesson).where(one_of(session, LastLesson.patient_id, patients))
                 )
             self._lessons = {last.patient_id: last for last in found.scalars()}
         return self._lessons.get(patient_id)

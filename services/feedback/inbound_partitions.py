@@ -29,6 +29,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from services.feedback.inbound_gather import LINGER_S, Gather
 from services.feedback.inbound_stream import GROUP, PARTITIONS, partition_stream
 from services.feedback.inbound_worker import Unreadable
 from shared.bus import BusKeys, trim_stream
@@ -75,6 +76,7 @@ class PartitionRunner:
         block_ms: int = 1000,
         batch: int = BATCH,
         keep_ms: int = 86_400_000,
+        linger_s: float = LINGER_S,
     ) -> None:
         self.redis = redis
         self.keys = keys
@@ -86,6 +88,9 @@ class PartitionRunner:
         self.members = f"{keys.tag}:feedback:inbound:workers"
         self._tasks: dict[int, tuple[asyncio.Task[None], asyncio.Event]] = {}
         self.handling = asyncio.Semaphore(HANDLING_AT_ONCE)
+        # Partitions' batches handled together (inbound_gather.py); a batch that failed
+        # there is handled alone, message by message (`_Reader._handle`).
+        self.gathered = Gather(handle, linger_s=linger_s, max_batch=batch, in_flight=self.handling)
         self._next_trim = 0.0
 
     def _lease(self, partition: int) -> str:
@@ -219,8 +224,7 @@ class _Reader:
             return False
         self.read += len(entries)
         live = [(i, f) for i, f in entries if f]  # trimmed while pending: nothing left
-        async with self.runner.handling:
-            await self._handle(live, deliveries=await self._deliveries(live))
+        await self._handle(live, deliveries=await self._deliveries(live))
         await self.redis.xack(self.stream, GROUP, *[i for i, _ in entries])
         return True
 
@@ -241,7 +245,7 @@ class _Reader:
             return
         if all(deliveries.get(entry_id, 1) == 1 for entry_id, _, _ in messages):
             try:
-                await self.runner.handle([m for _, _, m in messages])
+                await self.runner.gathered.handle([m for _, _, m in messages])
                 return
             except Exception as exc:  # a message at fault then fails alone, below
                 log.warning(
@@ -253,7 +257,8 @@ class _Reader:
         for entry_id, fields, message in messages:  # one by one, in order
             count = deliveries.get(entry_id, 1)
             try:
-                await self.runner.handle([message])
+                async with self.runner.handling:
+                    await self.runner.handle([message])
             except Unreadable as exc:
                 await self._dead_letter(entry_id, fields, str(exc), count)
             except Exception as exc:
@@ -295,7 +300,7 @@ class _Reader:
 async def drain(redis: Redis, keys: BusKeys, handle: Handle) -> int:
     """Handle every message waiting in every partition, in order, without leases: for
     tests and tools while no worker runs. Returns how many entries were read."""
-    runner = PartitionRunner(redis, keys, handle, worker_id="drain", block_ms=1)
+    runner = PartitionRunner(redis, keys, handle, worker_id="drain", block_ms=1, linger_s=0)
     read = 0
     for partition in range(PARTITIONS):
         reader = _Reader(runner, partition_stream(keys, partition), f"p{partition}")

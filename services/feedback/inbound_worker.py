@@ -37,6 +37,7 @@ from services.feedback.inbound_lookups import Prefetched, Wanted
 from services.feedback.models import InboundMessage, Outbox
 from services.feedback.replies import reply_text
 from services.feedback.sms_answers import Answers
+from shared.bulk import BulkWrite
 from shared.bus import BusKeys, add_to_outbox
 from shared.crypto import IdentifierCipher, InvalidIdentifier
 from shared.db import Database
@@ -47,6 +48,8 @@ INTERRUPTED = "not sent: the worker stopped before its answer was recorded"
 ANSWERED_TTL_S = 7 * 86_400  # a provider's retries come within hours
 ANSWER_CONCURRENCY = 32  # senders answered at once (one sender's answers stay in order)
 RECORD_ATTEMPTS = 5  # about 6 s in all
+# How a batch's answers went: one statement, its own transaction (shared/bulk.py).
+_ANSWERS = BulkWrite(InboundMessage.__table__, ("answer",), key="id", key_param="row")  # type: ignore[arg-type]
 
 
 class Unreadable(Exception):
@@ -178,7 +181,7 @@ class InboundHandler:
                 for h in items:
                     outcome = await self._answer(h)
                     if outcome is not None and h.row_id is not None:
-                        said.append({"id": h.row_id, "answer": outcome})
+                        said.append({"row": h.row_id, "answer": outcome})
 
         await asyncio.gather(*(answer(items) for items in by_sender.values()))
         if said:
@@ -190,8 +193,8 @@ class InboundHandler:
         not recorded), so a blip of the database does not cost the record."""
         for attempt in range(RECORD_ATTEMPTS):
             try:
-                async with self.db.transaction() as session:
-                    await session.execute(update(InboundMessage), said)
+                async with self.db.autocommit() as conn:
+                    await _ANSWERS.execute(conn, said)
                 return
             except Exception:
                 if attempt == RECORD_ATTEMPTS - 1:
