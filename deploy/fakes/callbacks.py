@@ -20,8 +20,8 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 from aiohttp import web
 
-# (due on the monotonic clock, order of arrival, URL, form, headers)
-Due = tuple[float, int, str, dict[str, str], dict[str, str]]
+# (due on the monotonic clock, order of arrival, URL, encoded form, headers)
+Due = tuple[float, int, str, bytes, dict[str, str]]
 Outcome = Callable[[str], None]  # counts "callbacks_ok", "callbacks_refused", ...
 
 
@@ -36,9 +36,7 @@ class DelayedPoster:
         self.ready: asyncio.Queue[Due] = asyncio.Queue(maxsize=posters * 4)
         self.tasks: list[asyncio.Task[None]] = []
 
-    def later(
-        self, delay_s: float, url: str, form: dict[str, str], headers: dict[str, str]
-    ) -> None:
+    def later(self, delay_s: float, url: str, form: bytes, headers: dict[str, str]) -> None:
         due = time.monotonic() + delay_s
         heapq.heappush(self.heap, (due, next(self.order), url, form, headers))
         self.arrived.set()

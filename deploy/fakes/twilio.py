@@ -34,6 +34,7 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from urllib.parse import urlencode
 
 from aiohttp import encode_basic_auth, web
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
@@ -56,6 +57,7 @@ from shared.sms import segments
 
 # Every accepted message: (accepted_at, to, body), in order.
 SENT: web.AppKey[list[tuple[float, str, str]]] = web.AppKey("sent")
+VALIDATOR: web.AppKey[RequestValidator] = web.AppKey("validator")  # signs the callbacks
 
 
 @dataclass
@@ -152,7 +154,7 @@ def _callbacks(app: web.Application, url: str, sid: str, to: str, sender: str | 
     """Each status a further `callback_delay_s` after the last, posted by the poster."""
     state: FakeState[TwilioKnobs] = app[STATE]
     knobs = state.knobs
-    validator = RequestValidator(knobs.auth_token)
+    validator = app[VALIDATOR]
     for index, status in enumerate(knobs.callback_statuses, 1):
         final = "undelivered" if to in knobs.undeliverable and status == "delivered" else status
         params = {
@@ -167,8 +169,14 @@ def _callbacks(app: web.Application, url: str, sid: str, to: str, sender: str | 
         }
         if final == "undelivered":
             params["ErrorCode"] = "30003"
-        headers = {"X-Twilio-Signature": validator.compute_signature(url, params)}
-        app[POSTER].later(index * knobs.callback_delay_s, url, params, headers)
+        headers = {
+            "X-Twilio-Signature": validator.compute_signature(url, params),
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
+        # Encoded here, once: aiohttp's FormData per post was a tenth of the fake's CPU in
+        # a morning's benchmark, where the fake shares the cores with the suite.
+        body = urlencode(params).encode()
+        app[POSTER].later(index * knobs.callback_delay_s, url, body, headers)
 
 
 async def sent(request: web.Request) -> web.Response:
@@ -237,6 +245,7 @@ def create_app(knobs: TwilioKnobs) -> web.Application:
     state = FakeState.start(knobs)
     app = new_app(state)
     app[SENT] = []
+    app[VALIDATOR] = RequestValidator(knobs.auth_token)
     state.on_reset = app[SENT].clear
     app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", create_message)
     app.router.add_post("/_fake/inbound", inbound)
