@@ -32,6 +32,7 @@ class Run:
     day: date  # the burst's local date (its messages' `local_date`)
     due: datetime
     ended: str | None = None  # a process that ended during the run ("feedback_api exited 1")
+    not_released: int = -1  # occurrences still planned at the last sample (-1: not counted)
 
     def replies_today(self) -> ColumnElement[bool]:
         """The run's replies, not yesterday's seeded ones (`morning._seed_reply_history`)."""
