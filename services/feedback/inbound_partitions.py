@@ -40,9 +40,12 @@ from shared.messages import InboundReceived
 log = get_logger(__name__)
 
 LEASE_MS = 10_000  # a dead worker's partitions wait this long for another
-# Partitions handled at once by one worker: each batch holds a database connection, and
-# sixteen at once took more than a pool (and, on a shared server, its connection limit).
-HANDLING_AT_ONCE = 4
+# Handlings at once in one worker (inbound_gather.py). Most of a handling's time is its
+# answers, a provider's API call each (100-300 ms): with 4 at once and a provider taking
+# 300 ms, 1,000 replies a second were answered 28 s after they stopped coming (`mmt bench
+# api --mix replies --answer-latency-ms 300`). Database connections are bounded apart:
+# the handler stores at most STORING_AT_ONCE batches at once (inbound_worker.py).
+HANDLING_AT_ONCE = 16
 MAX_DELIVERIES = 10  # a batch retried with a growing pause: about a minute in all
 BATCH = 200
 _RENEW = """

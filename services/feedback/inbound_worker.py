@@ -48,6 +48,10 @@ INTERRUPTED = "not sent: the worker stopped before its answer was recorded"
 ANSWERED_TTL_S = 7 * 86_400  # a provider's retries come within hours
 ANSWER_CONCURRENCY = 32  # senders answered at once (one sender's answers stay in order)
 RECORD_ATTEMPTS = 5  # about 6 s in all
+# Batches stored at once: each holds a database connection while it does, and sixteen at
+# once took more than a pool (and, on a shared server, its connection limit). Answering
+# holds none, so it is not bounded by this.
+STORING_AT_ONCE = 4
 # How a batch's answers went: one statement, its own transaction (shared/bulk.py).
 _ANSWERS = BulkWrite(InboundMessage.__table__, ("answer",), key="id", key_param="row")  # type: ignore[arg-type]
 
@@ -85,6 +89,7 @@ class InboundHandler:
         self.cipher = cipher
         self.answers = answers
         self.receiver = Receiver(db, access_db, grammar, rating_window=rating_window, clock=clock)
+        self.storing = asyncio.Semaphore(STORING_AT_ONCE)
 
     def _open(self, message: InboundReceived) -> tuple[str, str]:
         try:
@@ -97,6 +102,13 @@ class InboundHandler:
     async def handle(self, messages: Sequence[InboundReceived]) -> None:
         """Store and announce the batch in order, in one transaction; then answer."""
         opened = [(message, *self._open(message)) for message in messages]
+        async with self.storing:
+            handled = await self._store(opened)
+        for h in handled:
+            INBOUND.labels(h.message.channel, h.outcome.outcome).inc()
+        await self._answer_all(handled)
+
+    async def _store(self, opened: list[tuple[InboundReceived, str, str]]) -> list[_Handled]:
         async with self.db.transaction() as session:
             lookups = await Prefetched.load(
                 session,
@@ -130,9 +142,7 @@ class InboundHandler:
                     if h.outcome.outcome == "duplicate" and h.message.provider_id not in fresh
                 ],
             )
-        for h in handled:
-            INBOUND.labels(h.message.channel, h.outcome.outcome).inc()
-        await self._answer_all(handled)
+        return handled
 
     def _maybe_need(self, message: InboundReceived, text: str) -> bool:
         return message.event is None and self.receiver.grammar.parse(text).kind is Kind.NEED
