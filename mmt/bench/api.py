@@ -86,13 +86,22 @@ async def bench_api(
     processes: int = 1,
     warmup: float = 2.0,
     mix: str = "reads",
+    *,
+    answer_latency_ms: float = 0.0,
 ) -> dict[str, Any]:
     configure_logging("bench", "WARNING")
     if mix == "replies":  # another service: its own set-up (imported here: it uses _load)
         from mmt.bench.replies import bench_replies
 
         return await bench_replies(
-            database_url, redis_url, rps, seconds, patients, warmup, profile=profile
+            database_url,
+            redis_url,
+            rps,
+            seconds,
+            patients,
+            warmup,
+            profile=profile,
+            answer_latency_ms=answer_latency_ms,
         )
     kinds = MIXES[mix]
     if mix == "receipts":  # a message of its own for every callback

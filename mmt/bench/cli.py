@@ -144,6 +144,15 @@ def api(
             "replies: patients' signed inbound SMS at the feedback service."
         ),
     ] = "reads",
+    answer_latency_ms: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=10_000,
+            help="--mix replies: the worker answers through the fake Twilio, which takes "
+            "this long for each (a real provider: 100-300 ms); 0: answers sent nowhere.",
+        ),
+    ] = 0.0,
 ) -> None:
     """Coordinator reads (patient, timeline, clinic day), providers' delivery receipts, or
     patients' replies, at a steady rate: p50/p99, errors, CPU per request."""
@@ -157,7 +166,20 @@ def api(
         typer.echo("error: --profile profiles one process: use it with --processes 1", err=True)
         raise typer.Exit(2)
     url, redis_url = _backends()
-    _print(bench_api(url, redis_url, rps, seconds, patients, profile, processes, warmup, mix))
+    _print(
+        bench_api(
+            url,
+            redis_url,
+            rps,
+            seconds,
+            patients,
+            profile,
+            processes,
+            warmup,
+            mix,
+            answer_latency_ms=answer_latency_ms,
+        )
+    )
 
 
 @bench.command("console")

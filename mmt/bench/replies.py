@@ -40,6 +40,7 @@ from mmt.bench.common import (
     TWILIO_TOKEN,
     bench_cipher,
     cpu_seconds,
+    fake_twilio,
     machine,
     peak_rss_mb,
     throwaway,
@@ -71,6 +72,27 @@ async def bench_replies(
     warmup: float,
     *,
     profile: str | None = None,
+    answer_latency_ms: float = 0.0,
+) -> dict[str, Any]:
+    if answer_latency_ms > 0:  # answers through the fake Twilio, slowed as a provider is
+        with fake_twilio("--latency-ms", str(answer_latency_ms)) as fake:
+            return await _bench_replies(
+                database_url, redis_url, rps, seconds, patients, warmup, profile, fake.url
+            )
+    return await _bench_replies(
+        database_url, redis_url, rps, seconds, patients, warmup, profile, None
+    )
+
+
+async def _bench_replies(
+    database_url: str,
+    redis_url: str,
+    rps: int,
+    seconds: float,
+    patients: int,
+    warmup: float,
+    profile: str | None,
+    provider_url: str | None,
 ) -> dict[str, Any]:
     tree = os.environ.get("MMT_BENCH_FEEDBACK_TREE")
     sent = int(rps * (seconds + warmup)) + 20
@@ -89,7 +111,9 @@ async def bench_replies(
             phones = [f"+86139{n:08d}" for n in range(patients)]
             await _enrol(db, cipher, phones, clinic.id)
             port = free_port()
-            env = _environment(database_url, redis_url, place.prefix, port, keys, tree)
+            env = _environment(
+                database_url, redis_url, place.prefix, port, keys, tree, provider_url
+            )
             cwd = Path(tree) if tree else ROOT
             server = await _start(["serve", "feedback"], env, cwd)
             if not tree:
@@ -128,6 +152,7 @@ async def bench_replies(
         "seconds": seconds,
         "patients": patients,
         "replies_sent": sent,
+        "answers": f"fake Twilio, {provider_url}" if provider_url else "console (sent nowhere)",
         **figures,
         "peak_rss_mb": rss,
         "machine": facts,
@@ -183,6 +208,7 @@ def _environment(
     port: int,
     keys: dict[str, str],
     tree: str | None,
+    provider_url: str | None = None,
 ) -> dict[str, str]:
     env = {
         **os.environ,
@@ -201,6 +227,12 @@ def _environment(
         "SERVICE_HOST": "127.0.0.1",
         "LOG_LEVEL": "WARNING",
     }
+    if provider_url:  # answers are Twilio messages: the fake's latency is the provider's
+        env |= {
+            "CHANNEL_SMS": "twilio",
+            "TWILIO_API_BASE_URL": provider_url,
+            "TWILIO_RATE": "100000/second",  # the carrier's pace is not what is measured
+        }
     if tree:  # the other checkout's code first on the path
         env["PYTHONPATH"] = tree
     return env
