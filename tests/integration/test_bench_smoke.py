@@ -129,6 +129,23 @@ def test_bench_api_replies(backends: Backends, monkeypatch: pytest.MonkeyPatch) 
     assert figures["peak_rss_mb"]["worker"] > 0
 
 
+def test_bench_api_replies_answered_through_a_slow_provider(
+    backends: Backends, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    figures = _bench(
+        backends,
+        monkeypatch,
+        "api",
+        *("--mix", "replies", "--rps", "20", "--seconds", "1", "--warmup", "0"),
+        *("--patients", "30", "--answer-latency-ms", "50"),
+    )
+    assert figures["answers"].startswith("fake Twilio, http://127.0.0.1:")
+    assert figures["errors"] == {}
+    # Each answer was a message the fake Twilio accepted (50 ms later): "sent" beside it.
+    assert figures["replies_stored"] == figures["replies_answered"] == figures["replies_sent"]
+    assert figures["stored_and_answered_s_after_load"] is not None
+
+
 def test_bench_api_refuses_an_unknown_mix() -> None:
     result = CliRunner().invoke(app, ["bench", "api", "--mix", "writes"])
     assert result.exit_code == 2
