@@ -210,15 +210,16 @@ async def seed_history(db: Database) -> None:
     async with db.engine.begin() as conn:
         for statement in _HISTORY:
             await conn.execute(text(statement.format(s=schema)))
-    async with db.engine.connect() as conn:
-        autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await autocommit.execute(
-            text(
-                f'ANALYZE "{schema}".patients, "{schema}".occurrences, '
-                f'"{schema}".messages, "{schema}".attempts, '
-                f'"{schema}".processed_messages, "{schema}".outbox'
-            )
-        )
+    await analyze(
+        db, "patients", "occurrences", "messages", "attempts", "processed_messages", "outbox"
+    )
+
+
+async def analyze(db: Database, *tables: str) -> None:
+    """ANALYZE these tables of `db`'s schema, as autovacuum does overnight."""
+    names = ", ".join(f'"{db.schema}".{table}' for table in tables)  # our own names
+    async with db.autocommit() as conn:
+        await conn.execute(text(f"ANALYZE {names}"))
 
 
 @contextmanager

@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from deploy.fakes.process import RunningFake
 from mmt.bench import cpu_budget, morning_report
 from mmt.bench.common import (
+    analyze,
     bench_cipher,
     fake_twilio,
     machine,
@@ -244,11 +245,7 @@ async def _seed_reply_history(feedback: Database, yesterday: datetime) -> None:
             ),
             {"at": yesterday},
         )
-    async with feedback.engine.connect() as conn:
-        autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await autocommit.execute(
-            text(f'ANALYZE "{schema}".senders, "{schema}".inbound_messages, "{schema}".outbox')
-        )
+    await analyze(feedback, "senders", "inbound_messages", "outbox")
 
 
 async def _follow(

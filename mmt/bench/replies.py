@@ -17,6 +17,7 @@ before issue 23 the API parsed, stored and answered in the request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -74,29 +75,14 @@ async def bench_replies(
     profile: str | None = None,
     answer_latency_ms: float = 0.0,
 ) -> dict[str, Any]:
-    if answer_latency_ms > 0:  # answers through the fake Twilio, slowed as a provider is
-        with fake_twilio("--latency-ms", str(answer_latency_ms)) as fake:
-            return await _bench_replies(
-                database_url, redis_url, rps, seconds, patients, warmup, profile, fake.url
-            )
-    return await _bench_replies(
-        database_url, redis_url, rps, seconds, patients, warmup, profile, None
-    )
-
-
-async def _bench_replies(
-    database_url: str,
-    redis_url: str,
-    rps: int,
-    seconds: float,
-    patients: int,
-    warmup: float,
-    profile: str | None,
-    provider_url: str | None,
-) -> dict[str, Any]:
     tree = os.environ.get("MMT_BENCH_FEEDBACK_TREE")
     sent = int(rps * (seconds + warmup)) + 20
-    async with throwaway(redis_url) as place:
+    async with contextlib.AsyncExitStack() as stack:
+        place = await stack.enter_async_context(throwaway(redis_url))
+        provider_url = None
+        if answer_latency_ms > 0:  # answers through the fake Twilio, slowed as a provider is
+            fake = stack.enter_context(fake_twilio("--latency-ms", str(answer_latency_ms)))
+            provider_url = fake.url
         access = Database(database_url, "access", schema_prefix=place.prefix)
         db = Database(database_url, "feedback", schema_prefix=place.prefix)
         server: subprocess.Popen[bytes] | None = None

@@ -18,6 +18,7 @@ so a message at fault is still found and set aside alone.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -39,7 +40,7 @@ class Gather(Generic[T]):
         self.linger_s = linger_s
         self.max_batch = max_batch
         self.in_flight = in_flight
-        self._pending: list[tuple[Sequence[T], asyncio.Future[None]]] = []
+        self._pending: deque[tuple[Sequence[T], asyncio.Future[None]]] = deque()
         self._count = 0  # messages pending
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -69,7 +70,7 @@ class Gather(Generic[T]):
         taken: list[tuple[Sequence[T], asyncio.Future[None]]] = []
         size = 0
         while self._pending and (not taken or size + len(self._pending[0][0]) <= self.max_batch):
-            batch, done = self._pending.pop(0)
+            batch, done = self._pending.popleft()
             taken.append((batch, done))
             size += len(batch)
         self._count -= size
