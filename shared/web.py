@@ -30,6 +30,7 @@ from shared.heap import freeze_startup_heap
 from shared.logging import configure_logging, get_logger
 from shared.openapi_errors import document_error_responses
 from shared.openapi_schemas import MsgspecStructSchemaPlugin
+from shared.provider_webhook import OWN_METRICS
 from shared.service import ServiceDefinition
 from shared.settings import Settings, get_settings
 from shared.web_input import check_request
@@ -193,6 +194,7 @@ def build_app(
         app_name=f"mmt_{definition.name}",
         group_path=True,
         exclude=["/metrics", "/health", "/ready"],
+        exclude_opt_key=OWN_METRICS,  # the lean provider webhooks count themselves
     )
     app = Litestar(
         route_handlers=[health, ready, MetricsController, api, *root_handlers],

@@ -16,10 +16,10 @@ from litestar.routes import HTTPRoute
 
 from shared.openapi_errors import answers_in_own_type
 
-_NUL_REFUSED = "text may not contain the NUL character (\\u0000)"
+NUL_REFUSED = "text may not contain the NUL character (\\u0000)"
 
 
-def _body_has_nul(body: bytes, content_type: str) -> bool:
+def body_has_nul(body: bytes, content_type: str) -> bool:
     if b"\x00" in body:
         return True
     if "json" in content_type:
@@ -32,8 +32,8 @@ def _body_has_nul(body: bytes, content_type: str) -> bool:
 def _refused(request: Request[Any, Any, Any]) -> Response[Any]:
     handler = request.route_handler
     if answers_in_own_type(handler):  # a page or webhook does not answer JSON
-        return Response(_NUL_REFUSED, status_code=400, media_type=handler.media_type)
-    return Response({"status_code": 400, "detail": _NUL_REFUSED}, status_code=400)
+        return Response(NUL_REFUSED, status_code=400, media_type=handler.media_type)
+    return Response({"status_code": 400, "detail": NUL_REFUSED}, status_code=400)
 
 
 async def refuse_nul(request: Request[Any, Any, Any]) -> Response[Any] | None:
@@ -43,7 +43,7 @@ async def refuse_nul(request: Request[Any, Any, Any]) -> Response[Any] | None:
         return _refused(request)
     if request.method in {"POST", "PUT", "PATCH"}:
         content_type = request.headers.get("content-type", "").lower()
-        if _body_has_nul(await request.body(), content_type):
+        if body_has_nul(await request.body(), content_type):
             return _refused(request)
     return None
 

@@ -8,23 +8,22 @@ its message, so the provider stops retrying. The worker applies it with the othe
 batch (`receipt_rules.py`: matched by our id or the provider's, a final state never undone,
 a failure falling back to the patient's next channel while the window is open). If Redis
 cannot take it, 503: nothing is answered as accepted that is not kept.
+
+Twilio's callback is the busiest route of a morning (one for every message): it is served
+as a lean ASGI route (`shared/provider_webhook.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-from litestar import Request, Response, post
 from litestar.datastructures import State
-from litestar.enums import MediaType
-from litestar.openapi.datastructures import ResponseSpec
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 
 from services.scheduler.receipt_stream import to_message
-from shared.access.web import OPEN
 from shared.bus import BusKeys, Publisher
 from shared.channels.base import StatusUpdate
 from shared.channels.settings import ChannelSettings, TwilioSettings
@@ -32,8 +31,10 @@ from shared.channels.twilio_sms import parse_twilio_status, verify_twilio_signat
 from shared.group_commit import GroupCommit
 from shared.logging import get_logger
 from shared.messages import ReceiptsReceived
+from shared.provider_webhook import Answer, ProviderCall, provider_webhook
 
 log = get_logger(__name__)
+STATUS_PATH = "/webhooks/twilio/status"
 
 
 @dataclass(frozen=True)
@@ -93,49 +94,36 @@ async def accept(state: State, provider: str, updates: Sequence[StatusUpdate]) -
     RECEIPTS.labels(provider, "accepted").inc(len(updates))
 
 
-@post(
-    "/webhooks/twilio/status",
-    opt=OPEN,
-    tags=["webhooks"],
-    status_code=200,
-    summary="Twilio message status callback (signed by Twilio)",
-    media_type=MediaType.TEXT,  # the answers are plain words, not JSON
-    responses={
-        403: ResponseSpec(str, media_type=MediaType.TEXT, description="Signature does not match"),
-        404: ResponseSpec(str, media_type=MediaType.TEXT, description="Receipts not configured"),
-        503: ResponseSpec(str, media_type=MediaType.TEXT, description="The bus cannot take it"),
-    },
-)
-async def twilio_status(request: Request[object, object, State], state: State) -> Response[str]:
-    config: ReceiptConfig = state.receipts
+@provider_webhook(STATUS_PATH)
+async def twilio_status(call: ProviderCall) -> Answer:
+    """Twilio message status callback, signed by Twilio: 200 once the receipt is on the
+    stream (or changes nothing), 400 without MessageSid or MessageStatus, 403 when the
+    signature does not match, 404 when receipts are not configured, 503 when the bus
+    cannot take it."""
+    config: ReceiptConfig = call.state.receipts
     token, base = config.twilio_auth_token, config.public_url
     if token is None or not base:
-        return Response("receipts are not configured", status_code=404)
-    # Twilio posts a URL-encoded form; read plainly (Litestar's form() also handles
-    # multipart, at a fifth of a receipt's time). Anything else fails the signature.
-    body = (await request.body()).decode("utf-8", errors="replace")
-    params: Mapping[str, str] = dict(parse_qsl(body, keep_blank_values=True))
-    url = (
-        base.rstrip("/") + request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    )
+        return Answer(404, "receipts are not configured")
+    # Twilio posts a URL-encoded form; anything else fails the signature.
+    params = dict(parse_qsl(call.body.decode("utf-8", errors="replace"), keep_blank_values=True))
     if not verify_twilio_signature(
         token,
-        url,
+        call.url(base),
         params,
-        request.headers.get("x-twilio-signature"),
-        signature_settings=request.headers.get("x-twilio-webhooks-signature-settings"),
+        call.headers.get("x-twilio-signature"),
+        signature_settings=call.headers.get("x-twilio-webhooks-signature-settings"),
     ):
         RECEIPTS.labels("twilio", "bad_signature").inc()
-        return Response("signature does not match", status_code=403)
+        return Answer(403, "signature does not match")
     try:
-        update = parse_twilio_status(params, request.query_params.get("message_id"))
+        update = parse_twilio_status(params, call.query("message_id"))
     except ValueError as exc:
-        return Response(str(exc), status_code=400)
+        return Answer(400, str(exc))
     if update is None:
         RECEIPTS.labels("twilio", "ignored").inc()
-        return Response("", status_code=200)
+        return Answer(200)
     try:
-        await accept(state, "twilio", [update])
+        await accept(call.state, "twilio", [update])
     except NotAccepted:
-        return Response("receipts cannot be accepted now: the bus is down", status_code=503)
-    return Response("", status_code=200)
+        return Answer(503, "receipts cannot be accepted now: the bus is down")
+    return Answer(200)
