@@ -9,7 +9,9 @@ are the single rules:
 - matched by our message id (Twilio's callback URL, Aliyun's OutId, Tencent's
   SessionContext), else by the provider's id;
 - a final state is never undone; a receipt naming another send (the message has another
-  provider id) changes nothing;
+  provider id) changes nothing; once a send's failure (or its missing receipt) has queued
+  the message again, only a `delivered` for that send still counts: a repeated failure or
+  a late `sent` changes nothing (`fallback_under_way`);
 - a failure keeps the provider's code as its reason and, while the message's window is
   open and the patient has a later channel, goes back in the queue for it
   (`sweeps.fall_back_without_receipt` does the same for a missing receipt);
@@ -40,6 +42,7 @@ from shared.metrics import DELIVERY_RECEIPT_DELAY
 
 UNKNOWN = "unknown_message"
 FINAL = ("delivered", "failed", "expired", "opted_out", "suppressed", "skipped")
+RETRYING = ("queued", "sending")  # with this send's provider id: it is being tried again
 # A failed receipt with one of these codes ends the message without trying another channel:
 # Twilio 21610, the patient replied STOP to us (the domain's rule: never send past an opt-out).
 NO_FALLBACK_CODES = frozenset({"21610"})
@@ -148,6 +151,12 @@ def _decide(session: AsyncSession, row: _Row | None, receipt: Receipt, now: date
         return "another_send"
     if row.state in FINAL:
         return "already_final"
+    retrying = row.state in RETRYING and row.provider_id == update.provider_id
+    if retrying and update.state is not ReceiptState.DELIVERED:
+        # This send failed (or was taken for lost) and the message waits for, or is in, its
+        # next try: a repeated callback, or a `sent` that came after the failure, must not
+        # end that try (a duplicate `failed` used to fail the message).
+        return "fallback_under_way"
     if row.state == "sent" and update.state is not ReceiptState.SENT:
         _observe_delay(provider, row.updated_at, now)
     if update.state is ReceiptState.DELIVERED:

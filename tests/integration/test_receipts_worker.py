@@ -244,3 +244,30 @@ async def test_with_no_receipt_heard_the_fallback_acts_at_twice_its_wait(
     async with scheduler_db.sessions() as session:
         states = dict((await session.execute(select(Message.id, Message.state))).all())
     assert (moved, states) == (1, {old: "queued", young: "sent"})
+
+
+@SECRETS
+async def test_a_repeated_failure_does_not_end_the_fallback_it_started(
+    scheduler_db: Database, access_db: Database
+) -> None:
+    """Providers repeat callbacks, and a failed send's `sent` can come after its failure:
+    once a failure has queued the message for its next channel, neither ends that try. A
+    late `delivered` for the same send still settles it (the fallback is then not needed)."""
+    failing, settled = await sent_messages(scheduler_db, access_db, 2)
+    now = datetime.now(UTC)
+    for message_id, provider_id in ((failing, "P0"), (settled, "P1")):
+        failed = StatusUpdate(provider_id, FAILED, "30003", message_id=message_id)
+        assert await apply_receipt(scheduler_db, failed, "twilio", now) == "undelivered"
+    again = [
+        StatusUpdate("P0", FAILED, "30003", message_id=failing),
+        StatusUpdate("P0", ReceiptState.FAILED, "30005", message_id=failing),
+        StatusUpdate("P0", SENT, message_id=failing),
+    ]
+    outcomes = [await apply_receipt(scheduler_db, u, "twilio", now) for u in again]
+    assert outcomes == ["fallback_under_way"] * 3
+    late = StatusUpdate("P1", DELIVERED, message_id=settled)
+    assert await apply_receipt(scheduler_db, late, "twilio", now) == "delivered"
+    assert await rows(scheduler_db) == [
+        ("queued", "twilio undelivered (error 30003): trying wechat"),
+        ("delivered", None),
+    ]
