@@ -1,7 +1,7 @@
 """The scheduler worker's receipt consumer alone, for `mmt bench api --mix receipts`.
 
-Wired as services/scheduler/worker.py wires it (the `ReceiptsReceived` handler and batch
-handler with the inbox, the kept-receipts tick every second), in its own process beside
+Wired as services/scheduler/worker.py wires it (the `ReceiptsReceived` handler, the batch
+handler without the inbox, the kept-receipts tick every second), in its own process beside
 the API, so the bench sees how long after the load the last receipt is applied and what
 applying costs, without the planner's and dispatcher's ticks of a whole worker. Runs until
 SIGTERM, then prints its peak memory as one JSON line (after a first line once it reads).
@@ -19,7 +19,7 @@ import sys
 from mmt.bench.common import peak_rss_mb
 from mmt.registry import load_service
 from services.scheduler.receipt_worker import ReceiptApplier
-from shared.bus import BusKeys, Inbox, StreamConsumer
+from shared.bus import BusKeys, Inbox, StateGuarded, StreamConsumer
 from shared.bus.connect import connect_redis
 from shared.db import Database
 from shared.heap import freeze_startup_heap
@@ -45,7 +45,7 @@ async def _run(database_url: str, redis_url: str, prefix: str) -> None:
         inbox=Inbox(db, load_service("scheduler").processed_model),
         batch_size=bus.bus_batch_size,
         block_ms=min(bus.bus_block_ms, 100),  # so the run notices its end promptly
-        batch_handlers={ReceiptsReceived: applier.handle_batch},
+        batch_handlers={ReceiptsReceived: StateGuarded(applier.handle_batch)},
     )
     await consumer.ensure_groups()
     freeze_startup_heap()

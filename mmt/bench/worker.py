@@ -105,7 +105,7 @@ async def run_worker(
     applier = ReceiptApplier(db, redis, keys)
     if receipts:
         handlers[ReceiptsReceived] = applier.handle
-        batch_handlers[ReceiptsReceived] = applier.handle_batch
+        batch_handlers[ReceiptsReceived] = StateGuarded(applier.handle_batch)
     consumer = StreamConsumer(
         redis,
         keys,

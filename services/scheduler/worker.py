@@ -172,8 +172,9 @@ async def setup(db: Database, settings: Settings) -> WorkerParts:
         },
         batch_handlers={
             SendMessage: StateGuarded(BatchDispatcher(dispatcher).handle),
-            # With the inbox: a failed receipt applied twice would undo its own fallback.
-            ReceiptsReceived: receipts.handle_batch,
+            # No inbox: the receipt rules make a batch handled twice change nothing (a final
+            # state is kept, a failure's fallback is not undone by its own repeat).
+            ReceiptsReceived: StateGuarded(receipts.handle_batch),
         },
         jobs=[
             PeriodicJob("release-due", config.planner_interval_s, release),

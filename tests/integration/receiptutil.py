@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from services.scheduler.definition import SERVICE
 from services.scheduler.receipt_stream import GROUP, applied_until
 from services.scheduler.receipt_worker import WAITING_BOUND, ReceiptApplier
-from shared.bus import BusKeys, Inbox, StreamConsumer
+from shared.bus import BusKeys, Inbox, StateGuarded, StreamConsumer
 from shared.db import Database
 from shared.messages import ReceiptsReceived
 
@@ -35,7 +35,7 @@ def receipt_consumer(
         consumer=name,
         handlers={ReceiptsReceived: applier.handle},
         inbox=Inbox(db, SERVICE.processed_model),
-        batch_handlers={ReceiptsReceived: applier.handle_batch},
+        batch_handlers={ReceiptsReceived: StateGuarded(applier.handle_batch)},
         block_ms=10,
     )
     return consumer, applier
