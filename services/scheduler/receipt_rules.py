@@ -19,7 +19,8 @@ are the single rules:
 
 A receipt that matches no message comes back as `unknown_message`: its send may not be
 recorded yet (Twilio can call back before our record of its answer), so the caller keeps it
-for a while (`receipt_waiting.py`).
+for a while (`receipt_waiting.py`). So does one naming another send of a message being sent
+again: it may be this send's, ahead of its record.
 """
 
 from __future__ import annotations
@@ -148,7 +149,10 @@ def _decide(session: AsyncSession, row: _Row | None, receipt: Receipt, now: date
     if row is None:
         return UNKNOWN if update.provider_id or update.message_id else "unmatchable"
     if row.provider_id not in (None, update.provider_id):
-        return "another_send"
+        # A message being sent again still carries its previous send's id until this
+        # send's outcome is recorded: a receipt for this send can overtake that record, so
+        # it is kept and tried again (`receipt_waiting.py`), not dropped.
+        return UNKNOWN if row.state == "sending" else "another_send"
     if row.state in FINAL:
         return "already_final"
     retrying = row.state in RETRYING and row.provider_id == update.provider_id

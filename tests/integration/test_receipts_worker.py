@@ -271,3 +271,28 @@ async def test_a_repeated_failure_does_not_end_the_fallback_it_started(
         ("queued", "twilio undelivered (error 30003): trying wechat"),
         ("delivered", None),
     ]
+
+
+@SECRETS
+async def test_a_fallback_sends_receipt_that_overtakes_its_record_is_kept(
+    scheduler_db: Database, access_db: Database
+) -> None:
+    """The next channel's send is in flight (`sending`, the failed send's id still on the
+    row) when its own receipt comes: kept as not yet matched, and applied once the send's
+    outcome is recorded, not dropped as another send's."""
+    [message_id] = await sent_messages(scheduler_db, access_db, 1)
+    now = datetime.now(UTC)
+    failed = StatusUpdate("P0", FAILED, "30003", message_id=message_id)
+    assert await apply_receipt(scheduler_db, failed, "twilio", now) == "undelivered"
+    async with scheduler_db.transaction() as session:  # the dispatcher claims it again
+        await session.execute(update(Message).values(state="sending"))
+    ahead = StatusUpdate("W1", DELIVERED, message_id=message_id)
+    assert await apply_receipt(scheduler_db, ahead, "wechat", now) == "unknown_message"
+    stale = StatusUpdate("P0", FAILED, "30003", message_id=message_id)
+    assert await apply_receipt(scheduler_db, stale, "twilio", now) == "fallback_under_way"
+    async with scheduler_db.transaction() as session:  # the send's outcome is recorded
+        await session.execute(
+            update(Message).values(state="sent", channel="wechat", provider_id="W1")
+        )
+    assert await apply_receipt(scheduler_db, ahead, "wechat", now) == "delivered"
+    assert await rows(scheduler_db) == [("delivered", None)]
