@@ -184,7 +184,12 @@ def test_every_alert_reads_a_metric_the_suite_exposes() -> None:
     from prometheus_client import REGISTRY
 
     # Importing the modules registers their metrics.
-    for module in ("shared.metrics", "shared.bus.gauges", "services.scheduler.receipts"):
+    for module in (
+        "shared.metrics",
+        "shared.bus.gauges",
+        "services.scheduler.receipts",
+        "shared.provider_webhook",
+    ):
         importlib.import_module(module)
     suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"]}
     exposed = {
