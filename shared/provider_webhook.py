@@ -24,7 +24,7 @@ the providers' own documents describe what they send.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -36,7 +36,8 @@ from litestar.types import HTTPResponseStartEvent, Receive, Scope, Send
 from prometheus_client import Counter, Histogram
 
 from shared.access.web import OPEN
-from shared.web_input import NUL_REFUSED, body_has_nul
+from shared.web_input import NUL_REFUSED, body_has_nul, url_has_nul
+from shared.web_push import BodyTooLarge, collect_capped
 
 OWN_METRICS = "own_metrics"  # the opt key PrometheusConfig(exclude_opt_key=...) skips
 
@@ -52,10 +53,6 @@ WEBHOOK_SECONDS = Histogram(
     ["path"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,12 +125,14 @@ async def _answer(webhook: Webhook, scope: Scope, receive: Receive, limit: BodyL
     state: State = scope["litestar_app"].state
     headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
     try:
-        body = await _read(receive, headers, limit(state))
+        body = await collect_capped(
+            _chunks(receive), headers.get("content-length", ""), limit(state)
+        )
     except BodyTooLarge as exc:
         return Answer(413, str(exc))
     query: bytes = scope["query_string"]
     path: str = scope["path"]
-    if "\x00" in path or b"%00" in query or b"\x00" in query:
+    if url_has_nul(path, query):
         return Answer(400, NUL_REFUSED)
     if body_has_nul(body, headers.get("content-type", "").lower()):
         return Answer(400, NUL_REFUSED)
@@ -141,24 +140,15 @@ async def _answer(webhook: Webhook, scope: Scope, receive: Receive, limit: BodyL
     return await webhook(call)
 
 
-async def _read(receive: Receive, headers: Mapping[str, str], limit: int) -> bytes:
-    declared = headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"body over {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
+async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
+    """The request body's chunks as the server hands them over."""
     while True:
         event: Any = await receive()
         if event["type"] == "http.disconnect":
-            break
-        chunk: bytes = event.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"body over {limit} bytes")
-        chunks.append(chunk)
+            return
+        yield event.get("body", b"")
         if not event.get("more_body", False):
-            break
-    return b"".join(chunks)
+            return
 
 
 async def _send(send: Send, answer: Answer) -> None:

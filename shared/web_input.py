@@ -36,10 +36,13 @@ def _refused(request: Request[Any, Any, Any]) -> Response[Any]:
     return Response({"status_code": 400, "detail": NUL_REFUSED}, status_code=400)
 
 
+def url_has_nul(path: str, query: bytes) -> bool:
+    return "\x00" in path or b"%00" in query or b"\x00" in query
+
+
 async def refuse_nul(request: Request[Any, Any, Any]) -> Response[Any] | None:
     """A `before_request` hook: 400 when the path, query or body carries a NUL."""
-    query = request.scope["query_string"]
-    if "\x00" in request.scope["path"] or b"%00" in query or b"\x00" in query:
+    if url_has_nul(request.scope["path"], request.scope["query_string"]):
         return _refused(request)
     if request.method in {"POST", "PUT", "PATCH"}:
         content_type = request.headers.get("content-type", "").lower()

@@ -7,7 +7,7 @@ is answered before anything is read past the cap or stored.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 from litestar import Request, post
@@ -31,19 +31,32 @@ PathToken = Annotated[
 ]
 
 
+class BodyTooLarge(Exception):
+    """The body passed its limit (the message says which); answered with 413."""
+
+
+async def collect_capped(chunks: AsyncIterator[bytes], declared: str, limit: int) -> bytes:
+    """A body from its chunks, refused (BodyTooLarge) as soon as it passes `limit` bytes, or
+    before a byte is read when its Content-Length (`declared`) says it would."""
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"body over {limit} bytes")
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"body over {limit} bytes")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
 async def read_capped(request: Req, limit: int) -> bytes:
     """The body, refused with 413 as soon as it passes `limit` bytes."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise HTTPException(status_code=413, detail=f"body over {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(status_code=413, detail=f"body over {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return await collect_capped(request.stream(), declared, limit)
+    except BodyTooLarge as exc:
+        raise HTTPException(status_code=413, detail=str(exc)) from None
 
 
 def refused(exc: PushRefused) -> HTTPException:
