@@ -14,6 +14,7 @@ from twilio.request_validator import RequestValidator  # type: ignore[import-unt
 
 from shared.channels import FailureKind, OutboundMessage, ReceiptState, SendFailed, SendResult
 from shared.channels.twilio_sms import (
+    SignedForm,
     TwilioConfig,
     TwilioSmsChannel,
     _failure,
@@ -45,6 +46,14 @@ def test_the_sdk_and_the_documented_algorithm_agree_on_the_published_vector() ->
     assert RequestValidator(TOKEN).compute_signature(URL, PARAMS) == EXPECTED
     assert hand_signature(TOKEN, URL, PARAMS) == EXPECTED
     assert verify_twilio_signature(TOKEN, URL, PARAMS, EXPECTED)
+
+
+def test_the_sdk_signs_the_lean_form_as_it_signs_a_dict() -> None:
+    # SignedForm answers the validator's `getall` so that it raises no AttributeError per
+    # field: the signature must not change with it.
+    form = SignedForm(PARAMS)
+    assert form.getall("Digits") == ["1234"]
+    assert RequestValidator(TOKEN).compute_signature(URL, form) == EXPECTED
 
 
 def test_the_url_may_name_the_default_port() -> None:

@@ -62,5 +62,18 @@ def test_same_url_headers_and_form_as_the_sdk(sender: dict[str, str], callback: 
     assert call["url"] == endpoint.url
     sent = {k: v for k, v in call["data"].items() if v}
     assert encode_form(channel.form(message)) == urlencode(sent).encode()
+    assert channel.encoded(message) == urlencode(sent).encode()  # what `send` posts
     expected = {**call["headers"], "Authorization": encode_basic_auth(*call["auth"])}
     assert endpoint.headers == expected
+
+
+@pytest.mark.parametrize("callback", ["https://mmt.example.org/", "http://127.0.0.1:8000", None])
+@pytest.mark.parametrize("message_id", ["0f8c7c8e-5b1e-4c1a-9d55-3c2b1a0e9f77", "m 1/&=ä"])
+def test_the_form_sent_is_the_form_built_field_by_field(
+    callback: str | None, message_id: str
+) -> None:
+    channel = TwilioSmsChannel(
+        TwilioConfig(SID, TOKEN, from_number="+1 500 555 0006", status_callback_base=callback)
+    )
+    message = OutboundMessage(message_id, "+8613800138000", "今天 8:00 请来 + 服药?", "dose", {})
+    assert channel.encoded(message) == encode_form(channel.form(message))
