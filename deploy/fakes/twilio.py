@@ -34,6 +34,7 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from functools import lru_cache
 from urllib.parse import urlencode
 
 from aiohttp import encode_basic_auth, web
@@ -48,11 +49,13 @@ from deploy.fakes.common import (
     chaos_answer,
     chaos_from,
     forward_inbound,
+    json_answer,
     listed,
     new_app,
     parser,
     run,
 )
+from shared.channels.twilio_sms import SignedForm
 from shared.sms import segments
 
 # Every accepted message: (accepted_at, to, body), in order.
@@ -79,7 +82,7 @@ def _error(
     status: int, code: int, message: str, headers: dict[str, str] | None = None
 ) -> web.Response:
     body = {"code": code, "message": message, "more_info": f"errors/{code}", "status": status}
-    return web.json_response(body, status=status, headers=headers)
+    return json_answer(body, status=status, headers=headers)
 
 
 async def create_message(request: web.Request) -> web.Response:
@@ -119,7 +122,7 @@ async def create_message(request: web.Request) -> web.Response:
     state.accepted[to] += 1
     state.texts[to].append(body)
     request.app[SENT].append((time.time(), to, body))
-    now = format_datetime(datetime.now(UTC), usegmt=True)
+    now = _rfc2822_now()
     resource = {
         "sid": sid,
         "account_sid": knobs.account_sid,
@@ -147,7 +150,17 @@ async def create_message(request: web.Request) -> web.Response:
     callback = str(form.get("StatusCallback", ""))
     if callback:
         _callbacks(request.app, callback, sid, to, sender or service)
-    return web.json_response(resource, status=201)
+    return json_answer(resource, status=201)
+
+
+@lru_cache(maxsize=2)
+def _rfc2822_at(second: int) -> str:
+    return format_datetime(datetime.fromtimestamp(second, UTC), usegmt=True)
+
+
+def _rfc2822_now() -> str:
+    """Twilio's dates (RFC 2822, to the second): formatted once a second, not per message."""
+    return _rfc2822_at(int(time.time()))
 
 
 def _callbacks(app: web.Application, url: str, sid: str, to: str, sender: str | None) -> None:
@@ -157,16 +170,16 @@ def _callbacks(app: web.Application, url: str, sid: str, to: str, sender: str | 
     validator = app[VALIDATOR]
     for index, status in enumerate(knobs.callback_statuses, 1):
         final = "undelivered" if to in knobs.undeliverable and status == "delivered" else status
-        params = {
-            "AccountSid": knobs.account_sid,
-            "ApiVersion": "2010-04-01",
-            "From": sender or "",
-            "MessageSid": sid,
-            "MessageStatus": final,
-            "SmsSid": sid,
-            "SmsStatus": final,
-            "To": to,
-        }
+        params = SignedForm(
+            AccountSid=knobs.account_sid,
+            ApiVersion="2010-04-01",
+            From=sender or "",
+            MessageSid=sid,
+            MessageStatus=final,
+            SmsSid=sid,
+            SmsStatus=final,
+            To=to,
+        )
         if final == "undelivered":
             params["ErrorCode"] = "30003"
         headers = {
@@ -183,7 +196,7 @@ async def sent(request: web.Request) -> web.Response:
     """The accepted messages from the `after`-th on, and the index to ask from next."""
     log = request.app[SENT]
     after = int(request.query.get("after", "0") or 0)
-    return web.json_response({"next": len(log), "sent": log[after:]})
+    return json_answer({"next": len(log), "sent": log[after:]})
 
 
 def twiml_messages(answer: str) -> list[str]:
@@ -217,19 +230,19 @@ async def inbound(request: web.Request) -> web.Response:
             {"error": "from must be in E.164, e.g. +8613800138000"}, status=400
         )
     sid = "SM" + secrets.token_hex(16)
-    params = {
-        "AccountSid": knobs.account_sid,
-        "ApiVersion": "2010-04-01",
-        "Body": body,
-        "From": sender,
-        "MessageSid": sid,
-        "NumMedia": "0",
-        "NumSegments": str(segments(body)),
-        "SmsMessageSid": sid,
-        "SmsSid": sid,
-        "SmsStatus": "received",
-        "To": knobs.number,
-    }
+    params = SignedForm(
+        AccountSid=knobs.account_sid,
+        ApiVersion="2010-04-01",
+        Body=body,
+        From=sender,
+        MessageSid=sid,
+        NumMedia="0",
+        NumSegments=str(segments(body)),
+        SmsMessageSid=sid,
+        SmsSid=sid,
+        SmsStatus="received",
+        To=knobs.number,
+    )
     headers = {
         "X-Twilio-Signature": RequestValidator(knobs.auth_token).compute_signature(
             knobs.sms_url, params
