@@ -36,6 +36,8 @@ class ChaosPlan:
     # "sending", a wipe strands them (reported: a batch skips and acknowledges them).
     wipe_after_kill_s: float = 0.0
     timeout_s: float = 300.0
+    # RETRY_BACKOFF_S for the workers; None: the deployment default (5 s: 10, 20, 40, 80 s).
+    retry_backoff_s: float | None = None
 
 
 @dataclass

@@ -74,7 +74,12 @@ async def _drop(settings: DatabaseSettings) -> None:
 
 
 def _environment(
-    database_url: str, prefix: str, redis_url: str, fake: RunningFake, keys: dict[str, str]
+    database_url: str,
+    prefix: str,
+    redis_url: str,
+    fake: RunningFake,
+    keys: dict[str, str],
+    plan: ChaosPlan,
 ) -> dict[str, str]:
     api_port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "WECHAT_"))}
@@ -101,6 +106,8 @@ def _environment(
             "LESSON_LINK_SECRET": uuid.uuid4().hex * 2,
         }
     )
+    if plan.retry_backoff_s is not None:
+        env["RETRY_BACKOFF_S"] = str(plan.retry_backoff_s)
     return env
 
 
@@ -132,7 +139,7 @@ def run_chaos(database_url: str, plan: ChaosPlan) -> Figures:
     env: dict[str, str] = {}
     try:
         with _fake(plan) as fake:
-            env = _environment(database_url, prefix, redis_url, fake, keys)
+            env = _environment(database_url, prefix, redis_url, fake, keys, plan)
             suite = Suite(env, plan.workers, redis_port)
             suite.start_redis()
             asyncio.run(_prepare(settings, plan, cipher))

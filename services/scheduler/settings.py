@@ -34,6 +34,14 @@ class SchedulerSettings(BaseSettings):
         description="A message sent on a channel with delivery receipts (SMS) and no receipt "
         "after this long is tried on the patient's next channel.",
     )
+    retry_backoff_s: float = Field(
+        default=5.0,
+        ge=0.1,
+        le=60,
+        description="A send that failed and may succeed later (a timeout, a 5xx) is tried "
+        "again after this many seconds times 2 to the power of its attempts so far (10, 20, 40, "
+        "80 s at 5), at most 300 s, with up to 50 % jitter; a provider's Retry-After wins.",
+    )
     release_batch_size: int = Field(
         default=2000, ge=1, description="Due occurrences claimed per planner transaction."
     )

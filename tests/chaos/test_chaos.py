@@ -34,6 +34,10 @@ def test_a_worker_killed_and_redis_wiped_and_restarted_mid_burst_lose_nothing(
         # "sending" and their commands may be gone with Redis: the stalled-message sweep
         # (sweeps.rescue_stalled) must bring them back.
         timeout_s=480,
+        # With 30 % of sends refused, a few of 2,000 fail four times running; at the
+        # default backoff (10, 20, 40, 80 s) they alone held the run 2 minutes past its
+        # faults. Retries still wait, doubling, from 2 s.
+        retry_backoff_s=1.0,
     )
     figures = run_chaos(backends.database_url, plan)
     assert figures.problems == [], json.dumps(figures.as_dict())

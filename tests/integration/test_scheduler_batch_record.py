@@ -157,6 +157,35 @@ async def test_a_late_copy_of_a_command_leaves_a_retry_to_its_time(
     assert (sent.state, sent.provider_id, sent.attempts) == ("sent", "SM-2", 2)
 
 
+@pytest.mark.parametrize(("backoff", "first_wait_s"), [(None, 10.0), ("1", 2.0)])
+async def test_the_first_retry_waits_twice_the_backoff_with_jitter(
+    scheduler_db: Database,
+    access_db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    backoff: str | None,
+    first_wait_s: float,
+) -> None:
+    if backoff is None:
+        monkeypatch.delenv("RETRY_BACKOFF_S", raising=False)  # the default, 5 s
+    else:
+        monkeypatch.setenv("RETRY_BACKOFF_S", backoff)
+    ctx = context(scheduler_db, access_db, clock=lambda: NOW)
+    await enrol(ctx, await clinic(access_db), "0001")
+    await planner.release_due(scheduler_db, SchedulerSettings(), NOW)
+    [command] = await _commands(scheduler_db)
+    dispatcher = Dispatcher(
+        scheduler_db, ctx.cipher, ChannelRegistry([FailsOnce()]), None, clock=lambda: NOW
+    )
+    async with scheduler_db.transaction() as session:
+        await BatchDispatcher(dispatcher).handle([command], session)
+    async with scheduler_db.sessions() as session:
+        message = await session.get(Message, command.message_id)
+    assert message is not None
+    assert message.retry_at is not None
+    wait = (message.retry_at - NOW).total_seconds()
+    assert first_wait_s <= wait <= first_wait_s * 1.5, wait
+
+
 class BreaksOnOne:
     """An adapter that sends every message but one, on which it raises something that is
     not a provider's answer (a bug, or Redis gone from under the pacer)."""

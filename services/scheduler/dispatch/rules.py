@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, and_, or_
 from shared.crypto import IdentifierCipher
 
 MAX_ATTEMPTS = 5
+MAX_BACKOFF_S = 300.0  # the longest wait before a retry (RETRY_BACKOFF_S doubles to it)
 SENDING_TAKEOVER = timedelta(seconds=60)
 OPEN_STATES = ("queued", "sending")  # a dispatcher may still send it
 WECHAT_WINDOW = timedelta(hours=47)

@@ -26,6 +26,7 @@ from services.scheduler.assessment_plan import Invite, reminder_invite
 from services.scheduler.dispatch.context import Extra, patient_record, survey_question
 from services.scheduler.dispatch.rules import (
     MAX_ATTEMPTS,
+    MAX_BACKOFF_S,
     OPEN_STATES,
     SENDING_TAKEOVER,
     WECHAT_WINDOW,
@@ -43,6 +44,7 @@ from services.scheduler.lessons import LessonChoice, choose_lesson
 from services.scheduler.models import Attempt, LessonProgress, Message, Outbox, Patient
 from services.scheduler.record_links import RecordLink, RecordLinks
 from services.scheduler.rendering import Record, Rendered, render
+from services.scheduler.settings import SchedulerSettings
 from shared.bus import add_to_outbox
 from shared.channels import ChannelRegistry, OutboundMessage, SendFailed
 from shared.channels.base import FailureKind
@@ -75,6 +77,7 @@ class Dispatcher:
         self.record_links = record_links or RecordLinks.from_environment()
         # Assessment reminders carry the patient's self-assessment link (assessment_links.py).
         self.assessment_links = AssessmentLinks.from_environment()
+        self.retry_backoff_s = SchedulerSettings().retry_backoff_s
 
     async def handle(self, command: SendMessage, session: AsyncSession) -> None:
         claimed = await self._claim(command.message_id)
@@ -267,7 +270,11 @@ class Dispatcher:
     def _retry(self, message: Sendable, reason: str, after_s: float | None) -> Outcome:
         if message.attempts >= MAX_ATTEMPTS:
             return Outcome("failed", f"gave up after {message.attempts} attempts: {reason}")
-        backoff = after_s if after_s is not None else min(2**message.attempts * 5, 300)
+        backoff = (
+            after_s
+            if after_s is not None
+            else min(2**message.attempts * self.retry_backoff_s, MAX_BACKOFF_S)
+        )
         retry_at = self.clock() + timedelta(seconds=backoff * random.uniform(1, 1.5))  # noqa: S311 (jitter)
         if retry_at >= message.expires_at:
             return Outcome("failed", f"window closes before a retry: {reason}")
