@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
-from urllib.parse import quote_plus, urlencode
+from urllib.parse import quote_plus
 
 import aiohttp
 import msgspec
@@ -130,9 +130,14 @@ class TwilioSmsChannel:
         # URL and sender again for every message was most of building its form (only the
         # recipient, the id and the text vary).
         base = config.status_callback_base
+        # Our id rides along so a receipt that arrives before the send is recorded still
+        # finds its message.
+        self._callback_url = (
+            f"{base.rstrip('/')}{STATUS_PATH}?message_id=" if base is not None else None
+        )
         self._callback_prefix = (
-            "StatusCallback=" + quote_plus(f"{base.rstrip('/')}{STATUS_PATH}?message_id=")
-            if base is not None
+            f"StatusCallback={quote_plus(self._callback_url)}"
+            if self._callback_url is not None
             else None
         )
         self._sender_field = f"{self._sender[0]}={quote_plus(self._sender[1])}"
@@ -146,12 +151,10 @@ class TwilioSmsChannel:
         return self._session
 
     def status_callback_url(self, message_id: str) -> str | None:
-        """Where Twilio reports on this message; our id rides along so a receipt that
-        arrives before the send is recorded still finds its message."""
-        if self.config.status_callback_base is None:
+        """Where Twilio reports on this message."""
+        if self._callback_url is None:
             return None
-        base = self.config.status_callback_base.rstrip("/")
-        return f"{base}{STATUS_PATH}?{urlencode({'message_id': message_id})}"
+        return self._callback_url + quote_plus(message_id)
 
     def form(self, message: OutboundMessage) -> list[tuple[str, str]]:
         """The form the SDK's `messages.create` posts, in its order."""
